@@ -1,0 +1,40 @@
+"""``seedless capabilities``: the capability matrix as a table or JSON."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import date
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "capabilities",
+        help="Show what every model can do (seed, sizes, prices) and its lifecycle.",
+        description="Show the capability matrix: operations, seed support, images per call, "
+        "sizes, reference images, list prices and lifecycle per provider.",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    parser.add_argument("--provider", help="only rows of this provider")
+    parser.add_argument("--supports", help="only rows that support this (seed, edit, ...)")
+    parser.add_argument("--active", action="store_true", help="hide retired models")
+    parser.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..capabilities import capabilities
+
+    today = args.today or date.today()
+    matrix = capabilities()
+    if args.provider:
+        matrix = matrix.filter(lambda r: r.provider == args.provider)
+    if args.supports:
+        matrix = matrix.supports(args.supports)
+    if args.active:
+        matrix = matrix.active(today)
+    if args.json:
+        print(json.dumps(matrix.to_json(), indent=2))
+    else:
+        print(matrix.table(today=today))
+    return 0

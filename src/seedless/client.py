@@ -1,0 +1,537 @@
+"""``AsyncClient`` (the engine) and ``Client`` (its synchronous facade).
+
+Data flows one way: caller -> resolve the model in the matrix -> lifecycle and capability
+checks (no I/O) -> split into wire calls (seeds derived and recorded) -> provider, under the
+client's one retry policy and concurrency limit -> results with provenance and cost.
+
+``Client`` validates in the caller's thread, then drives the same coroutines on a private
+event-loop thread, so it works in plain scripts and inside a running event loop (a Jupyter
+cell) alike; it never calls ``asyncio.run`` inside a running loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+import time
+import weakref
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, TypeVar
+
+from pydantic import SecretStr
+
+from .capabilities import (
+    Matrix,
+    ModelSpec,
+    SeedPolicy,
+    capabilities,
+    check_lifecycle,
+    user_endpoints,
+    validate,
+)
+from .config import Endpoint, default_endpoints, merge_endpoints
+from .effects.adjust import Adjust
+from .errors import ConfigurationError, ModelNotFoundError
+from .models import (
+    EditRequest,
+    GenerateRequest,
+    Generation,
+    ImageLike,
+    ImageRequest,
+    ImageResult,
+    SeedMode,
+    as_inputs,
+)
+from .providers import create_provider
+from .providers.base import Provider, ProviderReply
+from .retry import RetryPolicy, call_with_retry
+
+__all__ = [
+    "AsyncClient",
+    "Client",
+    "PreparedRequest",
+    "derive_seed",
+    "edit_request",
+    "generate_request",
+]
+
+T = TypeVar("T")
+
+
+def derive_seed(seed: int, index: int, seed_range: tuple[int, int] | None) -> int:
+    """The seed of wire call ``index`` of a request asking for ``seed``; call 0 uses ``seed``.
+
+    Later calls get seeds derived by hashing, inside the model's range, so they differ from
+    each other and from the neighbouring seeds a user might try next.
+    """
+    if index == 0:
+        return seed
+    low, high = seed_range or (0, 2**31 - 1)
+    digest = hashlib.sha256(f"seedless:{seed}:{index}".encode()).digest()
+    return low + int.from_bytes(digest[:8], "big") % (high - low + 1)
+
+
+def generate_request(
+    prompt: str,
+    *,
+    model: str,
+    n: int = 1,
+    seed: int | None = None,
+    aspect_ratio: str | None = None,
+    size: str | None = None,
+    negative_prompt: str | None = None,
+    add_watermark: bool | None = None,
+    output_mime_type: str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> GenerateRequest:
+    """Build a :class:`GenerateRequest` from keyword arguments."""
+    return GenerateRequest(
+        prompt=prompt,
+        model=model,
+        n=n,
+        seed=seed,
+        aspect_ratio=aspect_ratio,
+        size=size,
+        negative_prompt=negative_prompt,
+        add_watermark=add_watermark,
+        output_mime_type=output_mime_type,
+        options=dict(options or {}),
+    )
+
+
+def edit_request(
+    images: ImageLike | Sequence[ImageLike],
+    prompt: str | None = None,
+    *,
+    model: str = "local:pillow",
+    effect: Adjust | None = None,
+    n: int = 1,
+    seed: int | None = None,
+    aspect_ratio: str | None = None,
+    size: str | None = None,
+    negative_prompt: str | None = None,
+    add_watermark: bool | None = None,
+    output_mime_type: str | None = None,
+    options: Mapping[str, Any] | None = None,
+) -> EditRequest:
+    """Build an :class:`EditRequest`; ``images`` may be paths, bytes, PIL images or results."""
+    return EditRequest(
+        images=as_inputs(images),
+        prompt=prompt,
+        effect=effect,
+        model=model,
+        n=n,
+        seed=seed,
+        aspect_ratio=aspect_ratio,
+        size=size,
+        negative_prompt=negative_prompt,
+        add_watermark=add_watermark,
+        output_mime_type=output_mime_type,
+        options=dict(options or {}),
+    )
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A validated request: its matrix row, and the wire calls it will make (no I/O yet)."""
+
+    spec: ModelSpec
+    request: ImageRequest
+    calls: tuple[ImageRequest, ...]
+    price: float | None
+
+    def estimate_cost(self) -> float | None:
+        """Price of all images this request will produce (None if the price is unknown)."""
+        return None if self.price is None else self.price * self.request.n
+
+
+class AsyncClient:
+    """The asynchronous client: every request goes through here.
+
+    Args:
+        endpoints: endpoint profiles; each replaces the built-in endpoint of the same name
+            (``gemini``, ``vertex``, ``openai``, ``local``), whose defaults come from the
+            environment.
+        providers: ready provider objects by endpoint name (tests, custom backends).
+        matrix: the capability matrix (defaults to :func:`seedless.capabilities`).
+        retry: the retry policy for remote calls.
+        max_concurrency: wire calls in flight at once, across all providers.
+        seed_policy: "strict" refuses a seed on best-effort models; "best_effort" sends it.
+        allow_retired: let requests reach models past their shutdown date.
+        clock: returns today's date for lifecycle checks (tests pin it).
+        environ: the environment to read keys from (defaults to ``os.environ``).
+    """
+
+    def __init__(
+        self,
+        *,
+        endpoints: Iterable[Endpoint] = (),
+        providers: Mapping[str, Provider] | None = None,
+        matrix: Matrix | None = None,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int = 8,
+        seed_policy: SeedPolicy = "strict",
+        allow_retired: bool = False,
+        clock: Callable[[], date] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        configured = [_endpoint_from_toml(data, env) for data in user_endpoints()]
+        self.endpoints = merge_endpoints(
+            merge_endpoints(default_endpoints(env), configured), endpoints
+        )
+        self._providers: dict[str, Provider] = dict(providers or {})
+        for name in self._providers:
+            if name not in self.endpoints:
+                self.endpoints[name] = Endpoint(name=name, protocol="local")
+        self._matrix = matrix
+        self.retry = retry or RetryPolicy()
+        self.max_concurrency = max_concurrency
+        self.seed_policy: SeedPolicy = seed_policy
+        self.allow_retired = allow_retired
+        self.clock = clock or date.today
+        self._semaphore: asyncio.Semaphore | None = None
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ configuration
+
+    @property
+    def matrix(self) -> Matrix:
+        return self._matrix if self._matrix is not None else capabilities()
+
+    def resolve(self, model: str) -> ModelSpec:
+        """The matrix row for a model string, addressed through this client's endpoints."""
+        protocols = {name: ep.protocol for name, ep in self.endpoints.items()}
+        spec = self.matrix.resolve(model, protocols=protocols)
+        if spec.provider not in self.endpoints:
+            raise ConfigurationError(
+                f"No endpoint named {spec.provider!r} is configured for {model!r}. Known: "
+                f"{', '.join(sorted(self.endpoints))}."
+            )
+        return spec
+
+    def provider(self, name: str) -> Provider:
+        """The provider for endpoint ``name``, created (and its SDK imported) on first use."""
+        with self._lock:
+            provider = self._providers.get(name)
+            if provider is None:
+                provider = create_provider(self.endpoints[name])
+                self._providers[name] = provider
+            return provider
+
+    def price(self, spec: ModelSpec, size: str | None) -> float | None:
+        """Price per image: the endpoint's override for the model, else the matrix's list price."""
+        override = self.endpoints[spec.provider].prices.get(spec.id)
+        return override if override is not None else spec.price_for(size)
+
+    # ------------------------------------------------------------------ preparation (no I/O)
+
+    def prepare(
+        self,
+        request: ImageRequest,
+        *,
+        seed_policy: SeedPolicy | None = None,
+        allow_retired: bool | None = None,
+    ) -> PreparedRequest:
+        """Resolve, check lifecycle and capabilities, and plan the wire calls. No I/O."""
+        if request.model is None:
+            raise ConfigurationError(
+                "No model given. Name one as 'provider:model' (e.g. 'local:pillow', "
+                "'gemini:gemini-3-pro-image'); `seedless capabilities` lists them."
+            )
+        spec = self.resolve(request.model)
+        endpoint = self.endpoints[spec.provider]
+        today = self.clock()
+        retired_ok = _first(allow_retired, endpoint.allow_retired, self.allow_retired)
+        check_lifecycle(spec, self.matrix, today=today, allow_retired=retired_ok)
+        validate(request, spec, self.matrix, seed_policy=seed_policy or self.seed_policy, today=today)
+        request = request.model_copy(update={"model": spec.key})
+        return PreparedRequest(
+            spec=spec,
+            request=request,
+            calls=tuple(_split(request, spec)),
+            price=self.price(spec, request.size),
+        )
+
+    # ------------------------------------------------------------------ requests
+
+    async def generate(self, prompt: str, **kwargs: Any) -> Generation:
+        """Text to image(s). Keywords: those of :func:`generate_request` (``model``, ``n``,
+        ``seed``, ``aspect_ratio``, ``size``, ...), plus ``seed_policy`` and ``allow_retired``."""
+        policy = _pop_policy(kwargs)
+        return await self.run(generate_request(prompt, **kwargs), **policy)
+
+    async def edit(
+        self,
+        images: ImageLike | Sequence[ImageLike],
+        prompt: str | None = None,
+        **kwargs: Any,
+    ) -> Generation:
+        """Edit: ``images[0]`` is the source, further images are references, in order.
+        Keywords: those of :func:`edit_request` (``model``, ``effect``, ``n``, ...), plus
+        ``seed_policy`` and ``allow_retired``."""
+        policy = _pop_policy(kwargs)
+        return await self.run(edit_request(images, prompt, **kwargs), **policy)
+
+    async def run(
+        self,
+        request: ImageRequest,
+        *,
+        seed_policy: SeedPolicy | None = None,
+        allow_retired: bool | None = None,
+    ) -> Generation:
+        """Send a request object: validated first, then its wire calls run concurrently."""
+        prepared = self.prepare(request, seed_policy=seed_policy, allow_retired=allow_retired)
+        return await self.execute(prepared)
+
+    async def execute(self, prepared: PreparedRequest) -> Generation:
+        """Run the wire calls of a prepared request concurrently and gather the results."""
+        replies = await asyncio.gather(*(self._call(prepared, call) for call in prepared.calls))
+        images = tuple(image for reply in replies for image in reply)
+        request = prepared.request
+        return Generation(
+            images=images[: request.n],
+            request=request.canonical(),
+            request_hash=request.request_hash(),
+        )
+
+    async def _call(self, prepared: PreparedRequest, call: ImageRequest) -> list[ImageResult]:
+        spec = prepared.spec
+        provider = self.provider(spec.provider)
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.max_concurrency)
+        async with self._semaphore:
+            started = time.perf_counter()
+            try:
+                reply = await call_with_retry(
+                    lambda: provider.call(call, spec), self.retry, describe=spec.key
+                )
+            except ModelNotFoundError as exc:
+                raise self._with_successors(exc, spec) from exc
+            latency = time.perf_counter() - started
+        return _results(prepared, call, reply, latency)
+
+    def _with_successors(self, exc: ModelNotFoundError, spec: ModelSpec) -> ModelNotFoundError:
+        """A 404 from the backend, told what the matrix knows: lifecycle and what to use."""
+        today = self.clock()
+        operation = "generate" if "generate" in spec.operations else "edit"
+        successors = self.matrix.successors(spec, today) or self.matrix.alternatives(
+            spec, capability=operation, operation=operation, today=today, limit=3
+        )
+        hint = f" Try {', '.join(successors)}." if successors else ""
+        life = spec.lifecycle
+        known = f" The matrix says: {life.summary(today)}." if life.shutdown or life.deprecated else ""
+        return ModelNotFoundError(
+            f"{exc}{known}{hint}", successors=successors, provider=exc.provider, status=exc.status
+        )
+
+    # ------------------------------------------------------------------ lifetime
+
+    async def aclose(self) -> None:
+        """Close every provider's connections."""
+        providers, self._providers = list(self._providers.values()), {}
+        for provider in providers:
+            await provider.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<AsyncClient endpoints={sorted(self.endpoints)}>"
+
+
+def _results(
+    prepared: PreparedRequest, call: ImageRequest, reply: ProviderReply, latency: float
+) -> list[ImageResult]:
+    """ImageResults with provenance for the images of one wire call."""
+    spec = prepared.spec
+    canonical = call.canonical()
+    request_hash = call.request_hash()
+    seed_mode = _seed_mode(spec, call.seed)
+    return [
+        ImageResult(
+            data=image.data,
+            mime_type=image.mime_type,
+            provider=spec.provider,
+            model=spec.id,
+            seed=call.seed,
+            seed_mode=seed_mode,
+            request=canonical,
+            request_hash=request_hash,
+            cost_usd=prepared.price,
+            latency_s=latency,
+            sha256=hashlib.sha256(image.data).hexdigest(),
+            text=reply.text,
+            usage=reply.usage,
+            sent=reply.sent,
+            index=index,
+        )
+        for index, image in enumerate(reply.images)
+    ]
+
+
+def _pop_policy(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {key: kwargs.pop(key) for key in ("seed_policy", "allow_retired") if key in kwargs}
+
+
+def _first(*values: bool | None) -> bool:
+    for value in values:
+        if value is not None:
+            return value
+    return False
+
+
+def _seed_mode(spec: ModelSpec, seed: int | None) -> SeedMode | None:
+    if spec.seed == "deterministic":
+        return "deterministic"
+    if seed is None:
+        return None
+    if spec.seed == "seeded":
+        return "seeded"
+    if spec.seed == "best_effort":
+        return "best_effort"
+    return None
+
+
+def _split(request: ImageRequest, spec: ModelSpec) -> list[ImageRequest]:
+    """One wire call per ``images_per_call`` images; later calls get derived seeds."""
+    calls: list[ImageRequest] = []
+    remaining, index = request.n, 0
+    while remaining > 0:
+        count = min(spec.images_per_call, remaining)
+        update: dict[str, Any] = {"n": count}
+        if request.seed is not None:
+            update["seed"] = derive_seed(request.seed, index, spec.seed_range)
+        calls.append(request.model_copy(update=update))
+        remaining -= count
+        index += 1
+    return calls
+
+
+def _endpoint_from_toml(data: Mapping[str, Any], env: Mapping[str, str]) -> Endpoint:
+    """An ``[[endpoint]]`` table: ``api_key_env`` names the variable that holds the key."""
+    values = dict(data)
+    key_env = values.pop("api_key_env", None)
+    if key_env:
+        key = env.get(str(key_env))
+        values["api_key"] = SecretStr(key) if key else None
+    try:
+        return Endpoint(**values)
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid [[endpoint]] {values.get('name')!r}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------- the sync facade
+
+
+class _LoopThread:
+    """A private event loop on a daemon thread, so sync calls work inside a running loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="seedless-loop", daemon=True
+        )
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result()
+        except BaseException:
+            future.cancel()  # Ctrl-C in the caller cancels the work on the loop
+            raise
+
+    def close(self) -> None:
+        if self.loop.is_closed():
+            return
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+        if not self.thread.is_alive():
+            self.loop.close()
+
+
+class Client:
+    """The synchronous client: the same arguments and methods as :class:`AsyncClient`.
+
+    Use it as a context manager, or call :meth:`close`, to release connections::
+
+        with seedless.Client() as client:
+            out = client.edit("photo.jpg", effect=seedless.Adjust(brightness=0.85))
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self._async = AsyncClient(**kwargs)
+        self._loop: _LoopThread | None = None
+        self._loop_lock = threading.Lock()
+        self._finalizer: weakref.finalize[Any, Any] | None = None
+
+    @property
+    def aio(self) -> AsyncClient:
+        """The underlying :class:`AsyncClient`."""
+        return self._async
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        with self._loop_lock:
+            if self._loop is None:
+                self._loop = _LoopThread()
+                self._finalizer = weakref.finalize(self, self._loop.close)
+            loop = self._loop
+        return loop.run(coro)
+
+    def __getattr__(self, name: str) -> Any:
+        # configuration and no-I/O methods: resolve, prepare, price, matrix, endpoints ...
+        return getattr(self._async, name)
+
+    def generate(self, prompt: str, **kwargs: Any) -> Generation:
+        """Text to image(s); see :meth:`AsyncClient.generate`."""
+        policy = _pop_policy(kwargs)
+        return self.run(generate_request(prompt, **kwargs), **policy)
+
+    def edit(
+        self,
+        images: ImageLike | Sequence[ImageLike],
+        prompt: str | None = None,
+        **kwargs: Any,
+    ) -> Generation:
+        """Edit images; see :meth:`AsyncClient.edit`."""
+        policy = _pop_policy(kwargs)
+        return self.run(edit_request(images, prompt, **kwargs), **policy)
+
+    def run(
+        self,
+        request: ImageRequest,
+        *,
+        seed_policy: SeedPolicy | None = None,
+        allow_retired: bool | None = None,
+    ) -> Generation:
+        """Send a request object; see :meth:`AsyncClient.run`. Validation runs in the caller's
+        thread, before the private loop is even started."""
+        prepared = self._async.prepare(
+            request, seed_policy=seed_policy, allow_retired=allow_retired
+        )
+        return self._run(self._async.execute(prepared))
+
+    def close(self) -> None:
+        """Close connections and stop the private loop thread."""
+        if self._loop is not None:
+            self._loop.run(self._async.aclose())
+            if self._finalizer is not None:
+                self._finalizer()
+            self._loop = None
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Client endpoints={sorted(self._async.endpoints)}>"

@@ -1,0 +1,121 @@
+"""Where keys, base URLs and per-endpoint settings come from: :class:`Endpoint` profiles.
+
+An endpoint is something a user names before the colon of a model string (``gemini``,
+``vertex``, ``openai``, or their own ``myrelay``) and speaks one wire ``protocol``. The four
+built-in endpoints are named after their protocols and read each ecosystem's own environment
+variables; explicit values always win over the environment. One program may use two relays
+of the same protocol at once by giving them different names.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+from .errors import ConfigurationError, register_secret
+
+__all__ = ["PROTOCOLS", "Endpoint", "default_endpoints", "merge_endpoints"]
+
+#: The wire protocols seedless speaks, each implemented by one module in ``seedless.providers``.
+PROTOCOLS = ("gemini", "vertex", "openai", "local")
+
+
+class Endpoint(BaseModel):
+    """One configured backend: a name users type, the protocol it speaks, and how to reach it."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
+
+    name: str = Field(description='What users type before ":" in a model string.')
+    protocol: str = Field(description="gemini | vertex | openai | local")
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    project: str | None = None
+    location: str | None = None
+    credentials: Any = Field(default=None, repr=False)
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)
+    extra_fields: dict[str, Any] = Field(default_factory=dict)
+    field_names: dict[str, str] = Field(default_factory=dict)
+    prices: dict[str, float] = Field(default_factory=dict)
+    allow_retired: bool | None = None
+    timeout: float | None = None
+
+    @field_validator("protocol")
+    @classmethod
+    def _known_protocol(cls, value: str) -> str:
+        if value not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {value!r}; seedless speaks {', '.join(PROTOCOLS)}")
+        return value
+
+    def model_post_init(self, __context: Any) -> None:
+        if self.api_key is not None:
+            register_secret(self.api_key.get_secret_value())
+        for key, value in self.headers.items():
+            if key.lower() in {"authorization", "x-goog-api-key", "api-key", "x-api-key"}:
+                register_secret(value.split(" ", 1)[-1])
+
+    def key(self) -> str | None:
+        """The API key as a plain string, for the provider that sends it (never for display)."""
+        return self.api_key.get_secret_value() if self.api_key is not None else None
+
+    def require_key(self, *env_names: str) -> str:
+        """The API key, or a ConfigurationError that says both ways to provide one."""
+        key = self.key()
+        if not key:
+            names = " or ".join(env_names) if env_names else "an environment variable"
+            raise ConfigurationError(
+                f"No API key for endpoint {self.name!r} ({self.protocol}). Set {names}, or pass "
+                f"Endpoint(name={self.name!r}, protocol={self.protocol!r}, api_key=...) to the "
+                "Client. For keyless work use model='local:pillow', or seedless.testing's "
+                "emulator in tests."
+            )
+        return key
+
+
+def _env(environ: Mapping[str, str], *names: str) -> str | None:
+    for name in names:
+        value = environ.get(name)
+        if value:
+            return value
+    return None
+
+
+def default_endpoints(environ: Mapping[str, str] | None = None) -> dict[str, Endpoint]:
+    """The four built-in endpoints, configured from the environment (read at Client creation)."""
+    env = os.environ if environ is None else environ
+    gemini_key = _env(env, "GOOGLE_API_KEY", "GEMINI_API_KEY")  # google-genai's own priority
+    openai_key = _env(env, "OPENAI_API_KEY")
+    return {
+        "local": Endpoint(name="local", protocol="local"),
+        "gemini": Endpoint(
+            name="gemini",
+            protocol="gemini",
+            api_key=SecretStr(gemini_key) if gemini_key else None,
+            base_url=_env(env, "GOOGLE_GEMINI_BASE_URL"),
+        ),
+        "vertex": Endpoint(
+            name="vertex",
+            protocol="vertex",
+            project=_env(env, "GOOGLE_CLOUD_PROJECT"),
+            location=_env(env, "GOOGLE_CLOUD_LOCATION") or "global",
+            base_url=_env(env, "GOOGLE_VERTEX_BASE_URL"),
+        ),
+        "openai": Endpoint(
+            name="openai",
+            protocol="openai",
+            api_key=SecretStr(openai_key) if openai_key else None,
+            base_url=_env(env, "OPENAI_BASE_URL"),
+        ),
+    }
+
+
+def merge_endpoints(
+    base: Mapping[str, Endpoint], extra: Iterable[Endpoint]
+) -> dict[str, Endpoint]:
+    """Endpoints by name; an explicit endpoint replaces the default of the same name."""
+    merged = dict(base)
+    for endpoint in extra:
+        merged[endpoint.name] = endpoint
+    return merged

@@ -1,0 +1,47 @@
+"""Exact effects: ``Adjust`` (explicit settings) and fitted looks (a 3D LUT from an approved pair).
+
+An effect is anything with ``apply(image) -> image`` and ``describe() -> str``; the built-in
+ones are pydantic models with a ``kind`` field, so they save to JSON and load back.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigurationError
+from .adjust import Adjust
+
+__all__ = ["Adjust", "effect_from_dict", "load_effect"]
+
+
+def effect_from_dict(data: dict[str, Any]) -> Any:
+    """Build an effect from its JSON form (``{"kind": "adjust", ...}`` or ``{"kind": "lut", ...}``)."""
+    kind = data.get("kind", "adjust")
+    if kind == "adjust":
+        return Adjust.model_validate(data)
+    if kind == "lut":
+        from .fit import FittedEffect
+
+        return FittedEffect.model_validate(data)
+    raise ConfigurationError(f"unknown effect kind {kind!r}; expected 'adjust' or 'lut'")
+
+
+def load_effect(path: str | os.PathLike[str]) -> Any:
+    """Load an effect saved as JSON, or an Adobe .cube 3D LUT."""
+    file = Path(path)
+    if file.suffix.lower() == ".cube":
+        from .fit import FittedEffect
+
+        return FittedEffect.load_cube(file)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"cannot read effect file {file}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{file}: an effect file holds one JSON object")
+    if "effect" in data and isinstance(data["effect"], dict):  # a saved Recipe
+        data = data["effect"]
+    return effect_from_dict(data)

@@ -1,0 +1,260 @@
+"""``Adjust``: an exact, bit-identical colour/tone edit, and the same edit as a quantified prompt.
+
+One specification drives both paths: :meth:`Adjust.apply` edits pixels exactly with Pillow,
+and :meth:`Adjust.describe` renders the identical edit as numbers for an AI backend
+("brightness at 85% of the original, ...").
+
+Semantics follow Pillow's ``ImageEnhance`` for brightness, contrast, saturation and sharpness
+(a factor of 1.0 leaves the image unchanged), applied in a fixed order:
+
+1. tone, per channel: brightness, contrast, gamma, warmth and tint, fused into ONE lookup
+   table and applied in one pass (``Image.point``), clipping between steps exactly as a chain
+   of ``ImageEnhance`` calls would;
+2. saturation: one pass of a 3x3 colour matrix (``Image.convert`` with a matrix), the same
+   luma mix ``ImageEnhance.Color`` blends with;
+3. sharpness: ``ImageEnhance.Sharpness``;
+4. vignette, then film grain (seeded, so deterministic).
+
+Alpha is split off before and put back after, untouched.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageChops, ImageEnhance
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["Adjust"]
+
+# Gain per unit of warmth/tint: warmth=1.0 multiplies red by 1.25 and blue by 0.75.
+_BALANCE_GAIN = 0.25
+# Standard deviation, in 8-bit levels, of the grain at opacity 1.0.
+_GRAIN_SIGMA = 32.0
+# ITU-R 601-2 luma, as Pillow's convert("L") uses.
+_LUMA = (0.299, 0.587, 0.114)
+
+
+class Adjust(BaseModel):
+    """An exact global edit. Every field defaults to "unchanged"."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["adjust"] = "adjust"
+    brightness: float = Field(1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Brightness")
+    contrast: float = Field(1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Contrast")
+    saturation: float = Field(1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Color")
+    sharpness: float = Field(1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Sharpness")
+    gamma: float = Field(1.0, gt=0.0, le=8.0, description=">1 lifts midtones, <1 deepens them")
+    warmth: float = Field(0.0, ge=-1.0, le=1.0, description="+ warmer (red up, blue down)")
+    tint: float = Field(0.0, ge=-1.0, le=1.0, description="+ magenta (green down), - green")
+    grain: float = Field(0.0, ge=0.0, le=1.0, description="film grain opacity")
+    grain_seed: int = Field(0, ge=0, description="seed of the grain pattern")
+    vignette: float = Field(0.0, ge=0.0, le=1.0, description="corner darkening strength")
+
+    # ---------------------------------------------------------------- queries
+
+    @property
+    def is_identity(self) -> bool:
+        return self == Adjust(grain_seed=self.grain_seed)
+
+    @property
+    def _needs_colour(self) -> bool:
+        return self.saturation != 1.0 or self.warmth != 0.0 or self.tint != 0.0
+
+    @property
+    def _tone_is_identity(self) -> bool:
+        return (
+            self.brightness == 1.0
+            and self.contrast == 1.0
+            and self.gamma == 1.0
+            and self.warmth == 0.0
+            and self.tint == 0.0
+        )
+
+    # ---------------------------------------------------------------- pixels
+
+    def apply(self, image: Image.Image) -> Image.Image:
+        """Return the edited image (same size and mode). Deterministic: same input, same bytes."""
+        from ..errors import InvalidImageError
+
+        mode = image.mode
+        if mode in ("P", "PA", "1"):
+            image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+        elif mode == "LA" and self._needs_colour:
+            image = image.convert("RGBA")
+        elif mode == "L" and self._needs_colour:
+            image = image.convert("RGB")
+        if image.mode not in ("RGB", "RGBA", "L", "LA"):
+            raise InvalidImageError(
+                f"cannot edit images in mode {image.mode}; convert to RGB first"
+            )
+        alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
+        colour = image.convert(image.mode[:-1]) if alpha is not None else image
+
+        colour = self._apply_tone(colour)
+        if self.saturation != 1.0 and colour.mode == "RGB":
+            colour = colour.convert("RGB", _saturation_matrix(self.saturation))
+        if self.sharpness != 1.0:
+            colour = ImageEnhance.Sharpness(colour).enhance(self.sharpness)
+        if self.vignette > 0.0:
+            colour = _vignette(colour, self.vignette)
+        if self.grain > 0.0:
+            colour = _grain(colour, self.grain, self.grain_seed)
+
+        if alpha is not None:
+            colour = colour.copy()
+            colour.putalpha(alpha)
+        if colour is image:
+            colour = image.copy()
+        return colour
+
+    def _apply_tone(self, image: Image.Image) -> Image.Image:
+        if self._tone_is_identity:
+            return image
+        bright = _blend_lut(0.0, self.brightness)
+        mean = 0.0
+        if self.contrast != 1.0:
+            mean = _mean_luma_after(image, bright)
+        luts: list[int] = []
+        gains = (
+            (1.0 + _BALANCE_GAIN * self.warmth, 1.0 - _BALANCE_GAIN * self.tint,
+             1.0 - _BALANCE_GAIN * self.warmth)
+            if image.mode == "RGB"
+            else (1.0,)
+        )
+        for gain in gains:
+            levels = np.array(bright, dtype=np.float32)
+            if self.contrast != 1.0:
+                levels = np.array(_blend_values(mean, self.contrast, levels), dtype=np.float32)
+            if self.gamma != 1.0:
+                levels = np.clip(
+                    np.rint(255.0 * (levels / 255.0) ** (1.0 / self.gamma)), 0, 255
+                )
+            if gain != 1.0:
+                levels = np.clip(np.rint(levels * gain), 0, 255)
+            luts.extend(int(v) for v in levels)
+        return image.point(luts)
+
+    # ---------------------------------------------------------------- words
+
+    def describe(self) -> str:
+        """The edit as a quantified instruction for an AI backend, every setting named."""
+        parts = [
+            _factor("brightness", self.brightness),
+            _factor("contrast", self.contrast),
+            _factor("colour saturation", self.saturation),
+            _factor("sharpness", self.sharpness),
+        ]
+        if self.gamma == 1.0:
+            parts.append("midtones (gamma) unchanged")
+        else:
+            way = "lifted" if self.gamma > 1 else "deepened"
+            parts.append(f"midtones {way} with a gamma of {self.gamma:.2f}")
+        parts.append(_balance(self.warmth, self.tint))
+        parts.append(
+            "no film grain"
+            if self.grain == 0
+            else f"monochrome film grain at {self.grain * 100:.0f}% opacity "
+            f"(noise of about {self.grain * _GRAIN_SIGMA:.0f} levels out of 255)"
+        )
+        parts.append(
+            "no vignette"
+            if self.vignette == 0
+            else f"a vignette darkening the corners by {self.vignette * 100:.0f}%"
+        )
+        return ", ".join(parts) + ". Keep composition, content and framing exactly as they are."
+
+    def to_cli_args(self) -> list[str]:
+        """The ``seedless apply`` flags that reproduce this edit."""
+        defaults = Adjust()
+        args: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name != "kind" and value != getattr(defaults, name):
+                args += [f"--{name.replace('_', '-')}", str(value)]
+        return args
+
+
+def _blend_values(base: float, factor: float, values: np.ndarray) -> list[int]:
+    """Pillow's Image.blend on 8-bit values: float32 maths, clip to 0..255, truncate."""
+    temp = np.float32(base) + np.float32(factor) * (values.astype(np.float32) - np.float32(base))
+    return [0 if t <= 0.0 else 255 if t >= 255.0 else int(t) for t in temp.tolist()]
+
+
+def _blend_lut(base: float, factor: float) -> list[int]:
+    return _blend_values(base, factor, np.arange(256, dtype=np.float32))
+
+
+def _mean_luma_after(image: Image.Image, lut: list[int]) -> float:
+    """The rounded mean luma ImageEnhance.Contrast would measure after ``lut`` (brightness).
+
+    One histogram pass over the input: each channel's histogram is remapped through the
+    brightness table, and the luma mean is the weighted mean of the channel means with the
+    weights of Pillow's own RGB-to-L conversion.
+    """
+    histogram = np.asarray(image.histogram(), dtype=np.float64).reshape(-1, 256)
+    levels = np.asarray(lut, dtype=np.float64)
+    pixels = max(float(histogram[0].sum()), 1.0)
+    means = histogram @ levels / pixels
+    mean = float(np.dot(means, _LUMA)) if len(means) == 3 else float(means[0])
+    return float(int(mean + 0.5))
+
+
+def _saturation_matrix(factor: float) -> tuple[float, ...]:
+    """out = L + f * (c - L) for each channel, as a 3x4 matrix for Image.convert."""
+    rest = 1.0 - factor
+    rows: list[float] = []
+    for channel in range(3):
+        row = [rest * weight for weight in _LUMA]
+        row[channel] += factor
+        # Image.convert rounds (adds 0.5); Image.blend truncates: -0.5 makes the two agree.
+        rows += [*row, -0.5]
+    return tuple(rows)
+
+
+def _vignette(image: Image.Image, strength: float) -> Image.Image:
+    """Darken towards the corners: a radial mask, 1.0 at the centre, 1-strength at the corners."""
+    gradient = Image.radial_gradient("L").resize(image.size, Image.Resampling.BILINEAR)
+    # radial_gradient is 0 at the centre and 255 at distance 128 of a 256 box; corners ~181.
+    levels = np.arange(256, dtype=np.float64) / 181.0
+    mask_lut = np.clip(np.rint(255.0 * (1.0 - strength * np.minimum(levels, 1.0) ** 2)), 0, 255)
+    mask = gradient.point([int(v) for v in mask_lut])
+    if image.mode == "L":
+        return ImageChops.multiply(image, mask)
+    return ImageChops.multiply(image, Image.merge("RGB", (mask, mask, mask)))
+
+
+def _grain(image: Image.Image, opacity: float, seed: int) -> Image.Image:
+    """Add seeded monochrome gaussian grain; the same seed and size give the same pattern."""
+    rng = np.random.Generator(np.random.PCG64(seed))
+    noise = rng.standard_normal((image.height, image.width), dtype=np.float32)
+    noise *= np.float32(opacity * _GRAIN_SIGMA)
+    pixels = np.asarray(image, dtype=np.float32)
+    if pixels.ndim == 3:
+        noise = noise[:, :, None]
+    out = np.clip(np.rint(pixels + noise), 0, 255).astype(np.uint8)
+    return Image.fromarray(out)
+
+
+def _factor(name: str, factor: float) -> str:
+    if factor == 1.0:
+        return f"{name} unchanged"
+    return f"{name} at {factor * 100:.0f}% of the original"
+
+
+def _balance(warmth: float, tint: float) -> str:
+    if warmth == 0 and tint == 0:
+        return "colour balance unchanged"
+    parts = []
+    if warmth:
+        pct = abs(warmth) * _BALANCE_GAIN * 100
+        way = "warmer" if warmth > 0 else "cooler"
+        red, blue = ("+", "-") if warmth > 0 else ("-", "+")
+        parts.append(f"{way} (red {red}{pct:.0f}%, blue {blue}{pct:.0f}%)")
+    if tint:
+        pct = abs(tint) * _BALANCE_GAIN * 100
+        way = "towards magenta (green -" if tint > 0 else "towards green (green +"
+        parts.append(f"{way}{pct:.0f}%)")
+    return "colour balance " + " and ".join(parts)

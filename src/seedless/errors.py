@@ -1,0 +1,248 @@
+"""The one exception hierarchy of seedless, and the single place where HTTP statuses map onto it.
+
+::
+
+    SeedlessError
+     ├── ConfigurationError            missing key/project, unknown provider or model, missing extra
+     ├── RequestError                  refused before the network: nothing was sent, nothing spent
+     │    ├── UnsupportedCapabilityError   .model .capability .alternatives
+     │    ├── ModelRetiredError            .model .shutdown .successor .sources
+     │    └── InvalidImageError            unreadable, too large, unsupported mode
+     ├── ProviderError                 the backend answered badly   .provider .status .retryable
+     │    ├── AuthenticationError          401 / 403
+     │    ├── RateLimitError               429 (.retry_after)
+     │    ├── ServerError                  5xx, dropped connections, truncated answers
+     │    ├── TimeoutError                 no answer in time
+     │    ├── ModelNotFoundError           404 for the model (.successors from the matrix)
+     │    ├── ContentBlockedError          safety filter (.reason: IMAGE_SAFETY, an RAI reason ...)
+     │    └── NoImageError                 the model answered without an image (.text)
+     └── BudgetExceededError           the next call would cross the budget cap
+
+Messages are written for the person reading them: what happened and what to do. No error
+message ever contains an API key or token: providers build messages from the service's own
+error text, passed through :func:`redact`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+__all__ = [
+    "AuthenticationError",
+    "BudgetExceededError",
+    "ConfigurationError",
+    "ContentBlockedError",
+    "InvalidImageError",
+    "ModelNotFoundError",
+    "ModelRetiredError",
+    "NoImageError",
+    "ProviderError",
+    "RateLimitError",
+    "RequestError",
+    "SeedlessDeprecationWarning",
+    "SeedlessError",
+    "ServerError",
+    "TimeoutError",
+    "UnsupportedCapabilityError",
+    "error_for_status",
+    "redact",
+]
+
+
+class SeedlessError(Exception):
+    """Base class of every error seedless raises on purpose."""
+
+
+class SeedlessDeprecationWarning(DeprecationWarning):
+    """A model you named is deprecated: it still answers, but has a shutdown date or successor.
+
+    A subclass of DeprecationWarning that Python shows by default (see ``warnings`` filters set
+    in ``seedless/__init__.py``), once per model per process.
+    """
+
+
+class ConfigurationError(SeedlessError):
+    """seedless cannot be set up as asked: a missing key or project, an unknown model or provider."""
+
+
+class RequestError(SeedlessError):
+    """The request was refused before any network I/O; nothing was sent and nothing was spent."""
+
+
+class UnsupportedCapabilityError(RequestError):
+    """The model cannot do what the request asks (a seed, an aspect ratio, a size, ...)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str,
+        capability: str,
+        alternatives: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.capability = capability
+        self.alternatives = list(alternatives)
+
+
+class ModelRetiredError(RequestError):
+    """The model is past its shutdown date on this provider."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str,
+        shutdown: str | None,
+        successor: str | None,
+        sources: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.model = model
+        self.shutdown = shutdown
+        self.successor = successor
+        self.sources = list(sources)
+
+
+class InvalidImageError(RequestError):
+    """An input image is unreadable, too large (a decompression bomb) or in a mode we cannot edit."""
+
+
+class ProviderError(SeedlessError):
+    """The backend answered, but not with images. ``status`` is the HTTP status when there was one."""
+
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str = "",
+        status: int | None = None,
+        retryable: bool | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(redact(message))
+        self.provider = provider
+        self.status = status
+        if retryable is not None:
+            self.retryable = retryable
+        self.retry_after = retry_after
+
+
+class AuthenticationError(ProviderError):
+    """The service refused the credentials (401/403). Check the key, project or token."""
+
+
+class RateLimitError(ProviderError):
+    """The service asked us to slow down (429). Retried with backoff, honouring Retry-After."""
+
+    retryable = True
+
+
+class ServerError(ProviderError):
+    """The service failed (5xx), dropped the connection or sent a truncated answer. Retried."""
+
+    retryable = True
+
+
+class TimeoutError(ProviderError):  # noqa: A001 - deliberately shadows the builtin inside seedless
+    """No answer within the timeout. Retried."""
+
+    retryable = True
+
+
+class ModelNotFoundError(ProviderError):
+    """The service does not know the model (404). The message names the matrix's successors."""
+
+    def __init__(self, message: str, *, successors: Iterable[str] = (), **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.successors = list(successors)
+
+
+class ContentBlockedError(ProviderError):
+    """A safety filter blocked the prompt or the image. ``reason`` is the service's own code."""
+
+    def __init__(self, message: str, *, reason: str | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.reason = reason
+
+
+class NoImageError(ProviderError):
+    """The model answered without an image. ``text`` holds what it said instead."""
+
+    def __init__(self, message: str, *, text: str | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.text = text
+
+
+class BudgetExceededError(SeedlessError):
+    """Dispatching the next call would cross the budget cap; nothing more was spent."""
+
+    def __init__(self, message: str, *, spent: float, cap: float, next_cost: float) -> None:
+        super().__init__(message)
+        self.spent = spent
+        self.cap = cap
+        self.next_cost = next_cost
+
+
+_STATUS_TABLE: dict[int, type[ProviderError]] = {
+    401: AuthenticationError,
+    403: AuthenticationError,
+    404: ModelNotFoundError,
+    408: TimeoutError,
+    429: RateLimitError,
+}
+
+
+def error_for_status(
+    status: int,
+    message: str,
+    *,
+    provider: str,
+    retry_after: float | None = None,
+) -> ProviderError:
+    """Build the exception for an HTTP error status: the one status table of the library."""
+    cls = _STATUS_TABLE.get(status)
+    if cls is None:
+        cls = ServerError if status >= 500 else ProviderError
+    retryable = True if status == 409 else None
+    return cls(
+        f"{provider} answered HTTP {status}: {message}",
+        provider=provider,
+        status=status,
+        retry_after=retry_after,
+        retryable=retryable,
+    )
+
+
+# API keys and bearer tokens in the shapes the services issue, plus anything after key=/token=.
+_SECRET_PATTERNS = [
+    re.compile(r"AIza[0-9A-Za-z_\-]{20,}"),
+    re.compile(r"\bsk-[A-Za-z0-9_\-]{10,}"),
+    re.compile(r"\bya29\.[0-9A-Za-z_\-.]+"),
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-.=]+"),
+    re.compile(r"(?i)((?:api[_-]?key|key|token|access_token)=)[^&\s\"']+"),
+]
+_known_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Remember a configured secret so :func:`redact` removes it from any text, whatever its shape."""
+    if value and len(value) >= 4:
+        _known_secrets.add(value)
+
+
+def redact(text: str) -> str:
+    """Remove API keys and tokens from ``text``: known configured secrets and common key shapes."""
+    for secret in _known_secrets:
+        if secret in text:
+            text = text.replace(secret, "[secure]")
+    for pattern in _SECRET_PATTERNS:
+        if pattern.groups:
+            text = pattern.sub(lambda m: m.group(1) + "[secure]", text)
+        else:
+            text = pattern.sub("[secure]", text)
+    return text

@@ -1,0 +1,198 @@
+"""Image I/O done safely: decode with a pixel cap, encode keeping metadata, atomic saves, grids.
+
+Every image that enters seedless is decoded here, so one place refuses decompression bombs
+and unreadable files (:class:`~seedless.errors.InvalidImageError`), and every image written
+by seedless goes through :func:`atomic_write` (temp file, fsync, rename): a crash never
+leaves a half-written file behind.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, JpegImagePlugin
+
+from .errors import InvalidImageError
+
+__all__ = [
+    "MAX_PIXELS",
+    "atomic_write",
+    "decode",
+    "encode",
+    "extension_for",
+    "sniff_mime",
+    "thumbnail_png",
+]
+
+# Files we write get the permissions a plain open() would give them (mkstemp makes them 0600).
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+#: Largest image seedless decodes (about 180 megapixels: a 16K x 11K panorama).
+MAX_PIXELS = 180_000_000
+
+_FORMAT_TO_MIME = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "TIFF": "image/tiff",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+}
+_MIME_TO_FORMAT = {mime: fmt for fmt, mime in _FORMAT_TO_MIME.items()}
+_EXTENSIONS = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/tiff": ".tif",
+    "image/gif": ".gif",
+    "image/bmp": ".bmp",
+}
+
+
+def sniff_mime(data: bytes) -> str:
+    """The MIME type from the file's magic bytes (PNG, JPEG, WebP, GIF, TIFF, BMP)."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    if data[:4] in (b"II*\x00", b"MM\x00*"):
+        return "image/tiff"
+    if data[:2] == b"BM":
+        return "image/bmp"
+    return "application/octet-stream"
+
+
+def extension_for(mime: str) -> str:
+    return _EXTENSIONS.get(mime, ".bin")
+
+
+def mime_for_path(path: str | os.PathLike[str]) -> str:
+    """The MIME type implied by a file name's extension (defaults to PNG)."""
+    suffix = Path(path).suffix.lower()
+    for mime, ext in _EXTENSIONS.items():
+        if suffix == ext:
+            return mime
+    return "image/jpeg" if suffix == ".jpeg" else "image/png"
+
+
+def decode(data: bytes, *, max_pixels: int = MAX_PIXELS, name: str | None = None) -> Image.Image:
+    """Decode image bytes fully, refusing bombs and unreadable data with InvalidImageError."""
+    label = f" {name!r}" if name else ""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+            width, height = image.size
+            if width * height > max_pixels:
+                raise InvalidImageError(
+                    f"image{label} is {width}x{height} = {width * height:,} pixels, over the "
+                    f"limit of {max_pixels:,}; refusing it as a possible decompression bomb"
+                )
+            image.load()
+    except InvalidImageError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise InvalidImageError(f"image{label} refused as a decompression bomb: {exc}") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise InvalidImageError(f"image{label} cannot be read: {exc}") from exc
+    return image
+
+
+def encode(
+    image: Image.Image,
+    mime: str | None = None,
+    *,
+    like: Image.Image | None = None,
+    quality: int = 95,
+) -> tuple[bytes, str]:
+    """Encode ``image``, keeping EXIF (orientation included), ICC profile and alpha of ``like``.
+
+    A JPEG ``like`` source lends its quantisation tables and chroma subsampling, so an edited
+    JPEG keeps its original quality. Output is deterministic for the same pixels and settings.
+    """
+    source = like if like is not None else image
+    if mime is None:
+        mime = _FORMAT_TO_MIME.get(source.format or "", "image/png")
+    fmt = _MIME_TO_FORMAT.get(mime)
+    if fmt is None:
+        raise InvalidImageError(f"cannot encode {mime}; use image/png or image/jpeg")
+    params: dict[str, Any] = {}
+    icc = source.info.get("icc_profile")
+    if icc:
+        params["icc_profile"] = icc
+    exif = source.info.get("exif")
+    if exif:
+        params["exif"] = exif
+    out = image
+    if fmt == "JPEG":
+        if out.mode not in ("RGB", "L", "CMYK"):
+            out = out.convert("RGB")
+        if isinstance(source, JpegImagePlugin.JpegImageFile) and source.quantization:
+            params["qtables"] = source.quantization
+            params["subsampling"] = JpegImagePlugin.get_sampling(source)
+        else:
+            params["quality"] = quality
+    elif fmt == "PNG":
+        params["compress_level"] = 6
+    elif fmt == "WEBP":
+        params["quality"] = quality
+    buffer = io.BytesIO()
+    out.save(buffer, format=fmt, **params)
+    return buffer.getvalue(), mime
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file in the same folder, fsync and rename."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def thumbnail_png(
+    images: Sequence[Image.Image],
+    *,
+    labels: Sequence[str] | None = None,
+    cell: int = 256,
+    columns: int = 4,
+) -> bytes:
+    """A PNG grid of thumbnails with optional labels (for notebooks and contact sheets)."""
+    count = max(len(images), 1)
+    cols = min(columns, count)
+    rows = (count + cols - 1) // cols
+    label_h = 18 if labels else 0
+    sheet = Image.new("RGB", (cols * cell, rows * (cell + label_h)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, image in enumerate(images):
+        thumb = image.convert("RGB")
+        thumb.thumbnail((cell, cell))
+        x, y = (i % cols) * cell, (i // cols) * (cell + label_h)
+        sheet.paste(thumb, (x + (cell - thumb.width) // 2, y + (cell - thumb.height) // 2))
+        if labels and i < len(labels):
+            draw.text((x + 4, y + cell + 2), labels[i], fill="black")
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+

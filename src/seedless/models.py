@@ -1,0 +1,301 @@
+"""The request and result types (pydantic v2): what callers send, what comes back, with provenance.
+
+Requests are frozen and have a canonical JSON form (sorted keys, images replaced by their
+sha256) whose hash identifies the request: the same request always hashes the same, so a
+result can be cached, recorded in a ledger and replayed from its recipe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+from .effects.adjust import Adjust
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = [
+    "EditRequest",
+    "GenerateRequest",
+    "Generation",
+    "ImageInput",
+    "ImageRequest",
+    "ImageResult",
+    "canonical_json",
+]
+
+Operation = Literal["generate", "edit"]
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: the form request hashes are taken over."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _short_bytes(data: bytes) -> str:
+    return f"<{len(data)} bytes sha256:{hashlib.sha256(data).hexdigest()[:12]}>"
+
+
+class ImageInput(BaseModel):
+    """An image sent to a model: its bytes, MIME type and an optional name (file name)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data: bytes = Field(repr=False)
+    mime_type: str
+    name: str | None = None
+
+    @classmethod
+    def of(cls, source: ImageLike) -> ImageInput:
+        """Build from a path, raw bytes, a PIL image, an ImageResult or an ImageInput."""
+        from .images import sniff_mime
+
+        if isinstance(source, ImageInput):
+            return source
+        if isinstance(source, ImageResult):
+            return cls(data=source.data, mime_type=source.mime_type)
+        if isinstance(source, (str, os.PathLike)):
+            path = Path(source)
+            data = path.read_bytes()
+            return cls(data=data, mime_type=sniff_mime(data), name=path.name)
+        if isinstance(source, (bytes, bytearray, memoryview)):
+            data = bytes(source)
+            return cls(data=data, mime_type=sniff_mime(data))
+        from PIL import Image as PILImage
+
+        if isinstance(source, PILImage.Image):
+            from .images import encode
+
+            data, mime = encode(source, "image/png")
+            return cls(data=data, mime_type=mime)
+        raise TypeError(f"cannot use {type(source).__name__} as an image")
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def canonical(self) -> dict[str, Any]:
+        return {"sha256": self.sha256, "mime_type": self.mime_type}
+
+    def __repr__(self) -> str:
+        return f"ImageInput({self.mime_type}, {_short_bytes(self.data)}, name={self.name!r})"
+
+
+if TYPE_CHECKING:
+    ImageLike = str | os.PathLike[str] | bytes | Image.Image | ImageInput | "ImageResult"
+else:
+    ImageLike = Any
+
+
+class _RequestBase(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model: str | None = Field(default=None, description='"provider:model" or an alias')
+    n: int = Field(default=1, ge=1, le=64)
+    seed: int | None = None
+    aspect_ratio: str | None = None
+    size: str | None = Field(default=None, description='"1K"/"2K"/"4K"/"512" or "WxH"')
+    negative_prompt: str | None = None
+    add_watermark: bool | None = None
+    output_mime_type: str | None = None
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Provider extension fields (steps, guidance, person_generation, ...).",
+    )
+
+    @property
+    def operation(self) -> Operation:
+        raise NotImplementedError
+
+    def canonical(self) -> dict[str, Any]:
+        """The request as plain JSON data, images as hashes, unset fields left out."""
+        data = self.model_dump(mode="json", exclude_none=True, exclude={"images"})
+        if not data.get("options"):
+            data.pop("options", None)
+        data["operation"] = self.operation
+        return data
+
+    def request_hash(self) -> str:
+        return hashlib.sha256(canonical_json(self.canonical()).encode()).hexdigest()
+
+
+class GenerateRequest(_RequestBase):
+    """Text to image."""
+
+    prompt: str = Field(min_length=1)
+
+    @property
+    def operation(self) -> Operation:
+        return "generate"
+
+
+class EditRequest(_RequestBase):
+    """Images plus an instruction (AI backends) or an exact effect (the local provider).
+
+    ``images[0]`` is the source; any further images are references (for example an approved
+    before/after pair), sent in the order given.
+    """
+
+    images: tuple[ImageInput, ...] = Field(min_length=1)
+    prompt: str | None = None
+    effect: Adjust | None = None
+
+    @field_validator("images", mode="before")
+    @classmethod
+    def _coerce_images(cls, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return tuple(ImageInput.of(v) if not isinstance(v, (dict, ImageInput)) else v for v in value)
+        return value
+
+    @property
+    def operation(self) -> Operation:
+        return "edit"
+
+    @property
+    def source(self) -> ImageInput:
+        return self.images[0]
+
+    @property
+    def references(self) -> tuple[ImageInput, ...]:
+        return self.images[1:]
+
+    def canonical(self) -> dict[str, Any]:
+        data = super().canonical()
+        data["images"] = [image.canonical() for image in self.images]
+        return data
+
+
+ImageRequest = GenerateRequest | EditRequest
+
+SeedMode = Literal["deterministic", "seeded", "best_effort"]
+
+
+class ImageResult(BaseModel):
+    """One image and how it was made (provider, model, request, seed, cost, latency, hashes)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data: bytes = Field(repr=False)
+    mime_type: str
+    provider: str
+    model: str
+    seed: int | None = None
+    seed_mode: SeedMode | None = None
+    request: dict[str, Any] = Field(default_factory=dict, repr=False)
+    request_hash: str
+    cost_usd: float | None = None
+    latency_s: float = 0.0
+    sha256: str
+    text: str | None = None
+    usage: dict[str, Any] = Field(default_factory=dict)
+    sent: dict[str, Any] = Field(
+        default_factory=dict, description="Settings seedless chose and sent (add_watermark ...)"
+    )
+    index: int = 0
+    cached: bool = False
+    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+
+    @field_serializer("data")
+    def _ser_data(self, data: bytes) -> str:
+        import base64
+
+        return base64.b64encode(data).decode()
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _de_data(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            import base64
+
+            return base64.b64decode(value)
+        return value
+
+    @property
+    def model_key(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    def to_pil(self) -> Image.Image:
+        """Decode to a PIL image (lazily loaded, EXIF orientation not applied)."""
+        from .images import decode
+
+        return decode(self.data)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the image bytes atomically; a directory gets a name from the hash and MIME type."""
+        from .images import atomic_write, extension_for
+
+        target = Path(path)
+        if target.is_dir():
+            target = target / f"{self.sha256[:16]}{extension_for(self.mime_type)}"
+        atomic_write(target, self.data)
+        return target
+
+    def _repr_png_(self) -> bytes:
+        from .images import thumbnail_png
+
+        return thumbnail_png([self.to_pil()])
+
+    def __repr__(self) -> str:
+        cost = "n/a" if self.cost_usd is None else f"${self.cost_usd:.4f}"
+        return (
+            f"ImageResult({self.model_key}, {self.mime_type}, {_short_bytes(self.data)}, "
+            f"seed={self.seed}, cost={cost}, latency={self.latency_s:.3f}s"
+            f"{', cached' if self.cached else ''})"
+        )
+
+    __str__ = __repr__
+
+
+class Generation(BaseModel):
+    """All images one request produced; ``.image`` is the first."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    images: tuple[ImageResult, ...]
+    request: dict[str, Any] = Field(default_factory=dict, repr=False)
+    request_hash: str = ""
+
+    @property
+    def image(self) -> ImageResult:
+        return self.images[0]
+
+    @property
+    def cost_usd(self) -> float | None:
+        costs = [image.cost_usd for image in self.images]
+        return None if any(c is None for c in costs) else sum(c for c in costs if c is not None)
+
+    def __iter__(self) -> Iterator[ImageResult]:  # type: ignore[override]
+        return iter(self.images)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> ImageResult:
+        return self.images[index]
+
+    def save(self, directory: str | os.PathLike[str]) -> list[Path]:
+        """Save every image into ``directory`` (created if needed)."""
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        return [image.save(folder) for image in self.images]
+
+    def _repr_png_(self) -> bytes:
+        from .images import thumbnail_png
+
+        return thumbnail_png([image.to_pil() for image in self.images])
+
+
+def as_inputs(images: Sequence[ImageLike] | ImageLike) -> tuple[ImageInput, ...]:
+    """Normalise one image or a sequence of images into ImageInputs."""
+    if isinstance(images, (list, tuple)):
+        return tuple(ImageInput.of(image) for image in images)
+    return (ImageInput.of(images),)
+

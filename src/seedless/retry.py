@@ -1,0 +1,86 @@
+"""The one retry policy, shared by every remote provider (tenacity underneath).
+
+Semantics follow openai-python: retry rate limits (429), server errors (5xx), timeouts and
+dropped connections; never retry validation errors, authentication failures or safety
+blocks. Backoff is exponential from ``initial`` seconds, capped at ``max_backoff``, with
+jitter; a ``Retry-After`` from the service is honoured up to ``max_retry_after``. Attempts
+and the total time spent are both capped. Provider SDKs' own retries are turned off, so the
+two never multiply.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import stop_after_delay
+
+from .errors import ProviderError
+
+__all__ = ["RetryPolicy", "call_with_retry", "is_retryable"]
+
+T = TypeVar("T")
+log = logging.getLogger("seedless")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try. ``RetryPolicy(max_attempts=1)`` turns retries off."""
+
+    max_attempts: int = 4
+    initial: float = 0.5
+    max_backoff: float = 8.0
+    max_retry_after: float = 120.0
+    total_timeout: float = 300.0
+    jitter: float = 0.25
+
+    def backoff(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+        if retry_after is not None and 0 <= retry_after <= self.max_retry_after:
+            return retry_after
+        delay = min(self.initial * 2 ** (attempt - 1), self.max_backoff)
+        return delay * (1 - self.jitter * random.random())
+
+
+def is_retryable(exc: BaseException) -> bool:
+    return isinstance(exc, ProviderError) and exc.retryable
+
+
+async def call_with_retry(
+    fn: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    describe: str = "call",
+    on_retry: Callable[[BaseException, float], None] | None = None,
+) -> T:
+    """Await ``fn()`` under ``policy``; re-raise the last error when attempts run out."""
+
+    def wait(state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        delay = policy.backoff(state.attempt_number, retry_after)
+        log.info(
+            "seedless retry %s after %s (attempt %d, waiting %.2fs)",
+            describe,
+            type(exc).__name__,
+            state.attempt_number,
+            delay,
+        )
+        if on_retry is not None and exc is not None:
+            on_retry(exc, delay)
+        return delay
+
+    retrying = AsyncRetrying(
+        stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.total_timeout),
+        wait=wait,
+        retry=retry_if_exception(is_retryable),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            return await fn()
+    raise AssertionError("unreachable")  # pragma: no cover

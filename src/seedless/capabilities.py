@@ -235,16 +235,21 @@ class Matrix:
                     # found through the endpoint's protocol: address it by the endpoint's name
                     row = row.model_copy(update={"provider": provider})
                 return row
-        if provider and protocols is not None and provider not in protocols and provider not in self.providers:
+        if (
+            provider
+            and protocols is not None
+            and provider not in protocols
+            and provider not in self.providers
+        ):
             known = sorted(set(self.providers) | set(protocols or ()))
             raise ConfigurationError(
                 f"Unknown provider {provider!r} in {name!r}. Known providers and endpoints: "
                 f"{', '.join(known)}."
             )
         everything = sorted({k for k in self._rows} | {a for _, a in self._aliases})
-        close = difflib.get_close_matches(name, everything, n=3, cutoff=0.6) or difflib.get_close_matches(
-            model, everything, n=3, cutoff=0.6
-        )
+        close = difflib.get_close_matches(
+            name, everything, n=3, cutoff=0.6
+        ) or difflib.get_close_matches(model, everything, n=3, cutoff=0.6)
         hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
         raise ConfigurationError(
             f"Unknown model {name!r}.{hint} `seedless capabilities` lists every model; "
@@ -333,7 +338,10 @@ class Matrix:
             ]
             lines.append(cells)
         widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-        rendered = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines]
+        rendered = [
+            "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+            for line in lines
+        ]
         rendered.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(rendered)
 
@@ -354,7 +362,7 @@ def validate(
     seed_policy: SeedPolicy = "strict",
     today: date | None = None,
 ) -> None:
-    """Refuse, before any I/O, a request ``spec`` cannot serve. Raises UnsupportedCapabilityError."""
+    """Refuse, before any I/O, a request ``spec`` cannot serve (UnsupportedCapabilityError)."""
     operation: str = request.operation
 
     def refuse(capability: str, why: str, alt_capability: str | None = None) -> None:
@@ -401,15 +409,19 @@ def validate(
         if spec.watermark == "never" and request.add_watermark is True:
             refuse("watermark", "has no watermark setting")
 
-    if request.aspect_ratio is not None and spec.aspect_ratios is not None:
-        if request.aspect_ratio not in spec.aspect_ratios:
-            raise UnsupportedCapabilityError(
-                f"{spec.key} does not offer aspect ratio {request.aspect_ratio!r}; it offers "
-                f"{', '.join(spec.aspect_ratios)}.",
-                model=spec.key,
-                capability="aspect_ratio",
-                alternatives=list(spec.aspect_ratios),
-            )
+    ratios = spec.aspect_ratios
+    if (
+        request.aspect_ratio is not None
+        and ratios is not None
+        and request.aspect_ratio not in ratios
+    ):
+        raise UnsupportedCapabilityError(
+            f"{spec.key} does not offer aspect ratio {request.aspect_ratio!r}; it offers "
+            f"{', '.join(spec.aspect_ratios)}.",
+            model=spec.key,
+            capability="aspect_ratio",
+            alternatives=list(spec.aspect_ratios),
+        )
     if request.size is not None and spec.sizes is not None and request.size not in spec.sizes:
         raise UnsupportedCapabilityError(
             f"{spec.key} does not offer size {request.size!r}; it offers {', '.join(spec.sizes)}.",
@@ -467,8 +479,9 @@ def check_lifecycle(
             if spec.key in _warned:
                 return
             _warned.add(spec.key)
+        earliest = " at the earliest" if life.shutdown_is_earliest else ""
         when = (
-            f" and shuts down on {life.shutdown}{' at the earliest' if life.shutdown_is_earliest else ''}"
+            f" and shuts down on {life.shutdown}{earliest}"
             if life.shutdown
             else ", with no shutdown date announced yet"
         )
@@ -550,15 +563,18 @@ def _locate(text: str, loc: Sequence[int | str]) -> int | None:
     field = str(loc[2]) if len(loc) > 2 else None
     for number in range(start, end):
         stripped = lines[number].strip()
-        if field and (stripped.startswith(f"{field} ") or stripped.startswith(f"{field}=")
-                      or stripped.startswith(f"[model.{field}")):
+        if field and (
+            stripped.startswith(f"{field} ")
+            or stripped.startswith(f"{field}=")
+            or stripped.startswith(f"[model.{field}")
+        ):
             return number + 1
     return start + 1
 
 
-def load_models_toml(path: str | os.PathLike[str], *, origin: str | None = None) -> tuple[
-    list[dict[str, Any]], list[dict[str, Any]]
-]:
+def load_models_toml(
+    path: str | os.PathLike[str], *, origin: str | None = None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Read a models.toml file: (row dicts ready to merge, endpoint dicts).
 
     Errors name the file, the line and the field.

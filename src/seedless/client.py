@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from pydantic import SecretStr
 
@@ -52,14 +52,40 @@ from .retry import RetryPolicy, call_with_retry
 
 __all__ = [
     "AsyncClient",
+    "CallEvent",
     "Client",
     "PreparedRequest",
+    "ResultCache",
     "derive_seed",
     "edit_request",
     "generate_request",
 ]
 
 T = TypeVar("T")
+
+
+class ResultCache(Protocol):
+    """Where results of replayable requests are kept (see :class:`seedless.cache.DiskCache`)."""
+
+    def get(self, key: str) -> list[ImageResult] | None: ...
+
+    def put(self, key: str, results: Sequence[ImageResult]) -> None: ...
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """What happened to one wire call: "start", "retry" (with error and delay), "done", "error"."""
+
+    kind: str
+    model: str
+    request_hash: str
+    error: BaseException | None = None
+    delay: float | None = None
+    latency: float | None = None
+    cached: bool = False
+
+
+Listener = Callable[[CallEvent], None]
 
 
 def derive_seed(seed: int, index: int, seed_range: tuple[int, int] | None) -> int:
@@ -164,6 +190,10 @@ class AsyncClient:
         allow_retired: let requests reach models past their shutdown date.
         clock: returns today's date for lifecycle checks (tests pin it).
         environ: the environment to read keys from (defaults to ``os.environ``).
+        cache: a result cache; exact and seeded requests found there are served from it at
+            zero cost and marked ``cached`` (re-running a notebook cell does not re-bill).
+        listeners: functions called with a :class:`CallEvent` for every wire call's start,
+            retries, end and failure (progress bars, ledgers, logs).
     """
 
     def __init__(
@@ -178,6 +208,8 @@ class AsyncClient:
         allow_retired: bool = False,
         clock: Callable[[], date] | None = None,
         environ: Mapping[str, str] | None = None,
+        cache: ResultCache | None = None,
+        listeners: Iterable[Listener] = (),
     ) -> None:
         env = os.environ if environ is None else environ
         configured = [_endpoint_from_toml(data, env) for data in user_endpoints()]
@@ -194,6 +226,8 @@ class AsyncClient:
         self.seed_policy: SeedPolicy = seed_policy
         self.allow_retired = allow_retired
         self.clock = clock or date.today
+        self.cache = cache
+        self.listeners: list[Listener] = list(listeners)
         self._semaphore: asyncio.Semaphore | None = None
         self._lock = threading.Lock()
 
@@ -248,7 +282,9 @@ class AsyncClient:
         today = self.clock()
         retired_ok = _first(allow_retired, endpoint.allow_retired, self.allow_retired)
         check_lifecycle(spec, self.matrix, today=today, allow_retired=retired_ok)
-        validate(request, spec, self.matrix, seed_policy=seed_policy or self.seed_policy, today=today)
+        validate(
+            request, spec, self.matrix, seed_policy=seed_policy or self.seed_policy, today=today
+        )
         request = request.model_copy(update={"model": spec.key})
         return PreparedRequest(
             spec=spec,
@@ -301,19 +337,47 @@ class AsyncClient:
 
     async def _call(self, prepared: PreparedRequest, call: ImageRequest) -> list[ImageResult]:
         spec = prepared.spec
+        key = call.request_hash()
+        replayable = self.cache is not None and (
+            spec.seed == "deterministic" or (spec.seed == "seeded" and call.seed is not None)
+        )
+        if replayable and self.cache is not None:
+            cached = self.cache.get(key)
+            if cached is not None:
+                self._emit(CallEvent("done", spec.key, key, latency=0.0, cached=True))
+                return [r.model_copy(update={"cached": True, "cost_usd": 0.0}) for r in cached]
         provider = self.provider(spec.provider)
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
         async with self._semaphore:
+            self._emit(CallEvent("start", spec.key, key))
             started = time.perf_counter()
             try:
                 reply = await call_with_retry(
-                    lambda: provider.call(call, spec), self.retry, describe=spec.key
+                    lambda: provider.call(call, spec),
+                    self.retry,
+                    describe=spec.key,
+                    on_retry=lambda exc, delay: self._emit(
+                        CallEvent("retry", spec.key, key, error=exc, delay=delay)
+                    ),
                 )
             except ModelNotFoundError as exc:
-                raise self._with_successors(exc, spec) from exc
+                error = self._with_successors(exc, spec)
+                self._emit(CallEvent("error", spec.key, key, error=error))
+                raise error from exc
+            except BaseException as exc:
+                self._emit(CallEvent("error", spec.key, key, error=exc))
+                raise
             latency = time.perf_counter() - started
-        return _results(prepared, call, reply, latency)
+        results = _results(prepared, call, reply, latency)
+        if replayable and self.cache is not None:
+            self.cache.put(key, results)
+        self._emit(CallEvent("done", spec.key, key, latency=latency))
+        return results
+
+    def _emit(self, event: CallEvent) -> None:
+        for listener in self.listeners:
+            listener(event)
 
     def _with_successors(self, exc: ModelNotFoundError, spec: ModelSpec) -> ModelNotFoundError:
         """A 404 from the backend, told what the matrix knows: lifecycle and what to use."""
@@ -324,7 +388,9 @@ class AsyncClient:
         )
         hint = f" Try {', '.join(successors)}." if successors else ""
         life = spec.lifecycle
-        known = f" The matrix says: {life.summary(today)}." if life.shutdown or life.deprecated else ""
+        known = (
+            f" The matrix says: {life.summary(today)}." if life.shutdown or life.deprecated else ""
+        )
         return ModelNotFoundError(
             f"{exc}{known}{hint}", successors=successors, provider=exc.provider, status=exc.status
         )

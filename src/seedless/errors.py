@@ -63,7 +63,7 @@ class SeedlessDeprecationWarning(DeprecationWarning):
 
 
 class ConfigurationError(SeedlessError):
-    """seedless cannot be set up as asked: a missing key or project, an unknown model or provider."""
+    """seedless cannot be set up as asked: a missing key or project, an unknown model."""
 
 
 class RequestError(SeedlessError):
@@ -107,11 +107,11 @@ class ModelRetiredError(RequestError):
 
 
 class InvalidImageError(RequestError):
-    """An input image is unreadable, too large (a decompression bomb) or in a mode we cannot edit."""
+    """An input image is unreadable, too large (a decompression bomb) or in an unusable mode."""
 
 
 class ProviderError(SeedlessError):
-    """The backend answered, but not with images. ``status`` is the HTTP status when there was one."""
+    """The backend answered, but not with images. ``status`` is the HTTP status, if any."""
 
     retryable: bool = False
 
@@ -148,7 +148,7 @@ class ServerError(ProviderError):
     retryable = True
 
 
-class TimeoutError(ProviderError):  # noqa: A001 - deliberately shadows the builtin inside seedless
+class TimeoutError(ProviderError):
     """No answer within the timeout. Retried."""
 
     retryable = True
@@ -230,7 +230,7 @@ _known_secrets: set[str] = set()
 
 
 def register_secret(value: str | None) -> None:
-    """Remember a configured secret so :func:`redact` removes it from any text, whatever its shape."""
+    """Remember a configured secret so :func:`redact` removes it from any text, in any shape."""
     if value and len(value) >= 4:
         _known_secrets.add(value)
 

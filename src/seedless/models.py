@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
@@ -89,10 +89,10 @@ class ImageInput(BaseModel):
         return f"ImageInput({self.mime_type}, {_short_bytes(self.data)}, name={self.name!r})"
 
 
-if TYPE_CHECKING:
-    ImageLike = str | os.PathLike[str] | bytes | Image.Image | ImageInput | "ImageResult"
-else:
-    ImageLike = Any
+#: Anything seedless accepts as an image: a path, raw bytes, a PIL image, an input or a result.
+ImageLike: TypeAlias = Union[
+    str, "os.PathLike[str]", bytes, "Image.Image", "ImageInput", "ImageResult"
+]
 
 
 class _RequestBase(BaseModel):
@@ -152,7 +152,9 @@ class EditRequest(_RequestBase):
     @classmethod
     def _coerce_images(cls, value: Any) -> Any:
         if isinstance(value, (list, tuple)):
-            return tuple(ImageInput.of(v) if not isinstance(v, (dict, ImageInput)) else v for v in value)
+            return tuple(
+                ImageInput.of(v) if not isinstance(v, (dict, ImageInput)) else v for v in value
+            )
         return value
 
     @property
@@ -297,5 +299,4 @@ def as_inputs(images: Sequence[ImageLike] | ImageLike) -> tuple[ImageInput, ...]
     """Normalise one image or a sequence of images into ImageInputs."""
     if isinstance(images, (list, tuple)):
         return tuple(ImageInput.of(image) for image in images)
-    return (ImageInput.of(images),)
-
+    return (ImageInput.of(images),)  # type: ignore[arg-type]  # str is a Sequence too

@@ -16,8 +16,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-from tenacity import stop_after_delay
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+)
 
 from .errors import ProviderError
 
@@ -42,7 +47,7 @@ class RetryPolicy:
         """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
         if retry_after is not None and 0 <= retry_after <= self.max_retry_after:
             return retry_after
-        delay = min(self.initial * 2 ** (attempt - 1), self.max_backoff)
+        delay: float = min(self.initial * 2.0 ** (attempt - 1), self.max_backoff)
         return delay * (1 - self.jitter * random.random())
 
 

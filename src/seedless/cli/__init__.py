@@ -17,7 +17,17 @@ from .._version import __version__
 __all__ = ["main"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
-COMMANDS = ("apply", "fit", "reproduce", "verify", "batch", "ledger", "capabilities", "models", "emulate")
+COMMANDS = (
+    "apply",
+    "fit",
+    "reproduce",
+    "verify",
+    "batch",
+    "ledger",
+    "capabilities",
+    "models",
+    "emulate",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,7 +40,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     for flag, kind, text in _ADJUST_FLAGS:
         parser.add_argument(f"--{flag}", type=kind, help=text)
     parser.add_argument(
-        "-j", "--jobs", type=int, default=os.cpu_count() or 1, help="parallel workers (default: cores)"
+        "-j",
+        "--jobs",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="parallel workers (default: cores)",
     )
     parser.add_argument("--format", choices=["keep", "jpeg", "png"], default="keep")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -107,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
     clashes = [t for t in targets if t.resolve() in inputs]
     if clashes:
         raise ConfigurationError(
-            f"refusing to overwrite input {clashes[0]}: choose an output folder apart from the inputs"
+            f"refusing to overwrite input {clashes[0]}: choose an output folder apart "
+            "from the inputs"
         )
     if len(set(targets)) != len(targets):
         raise ConfigurationError("two inputs share a file name; apply them to separate folders")
@@ -118,10 +123,11 @@ def run(args: argparse.Namespace) -> int:
 
     started = time.perf_counter()
     failures: list[tuple[Path, str]] = []
-    with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool, tqdm(
-        total=len(files), unit="img", disable=args.quiet, desc="seedless apply"
-    ) as bar:
-        futures = {pool.submit(one, s, t): s for s, t in zip(files, targets)}
+    with (
+        ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool,
+        tqdm(total=len(files), unit="img", disable=args.quiet, desc="seedless apply") as bar,
+    ):
+        futures = {pool.submit(one, s, t): s for s, t in zip(files, targets, strict=True)}
         for future in as_completed(futures):
             try:
                 future.result()

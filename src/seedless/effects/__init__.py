@@ -18,7 +18,7 @@ __all__ = ["Adjust", "effect_from_dict", "load_effect"]
 
 
 def effect_from_dict(data: dict[str, Any]) -> Any:
-    """Build an effect from its JSON form (``{"kind": "adjust", ...}`` or ``{"kind": "lut", ...}``)."""
+    """Build an effect from its JSON form (``kind`` "adjust" or "lut")."""
     kind = data.get("kind", "adjust")
     if kind == "adjust":
         return Adjust.model_validate(data)

@@ -8,6 +8,7 @@ the same mechanism. Nothing here imports a provider SDK.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from importlib import metadata
 from typing import TYPE_CHECKING
@@ -31,10 +32,8 @@ BUILTIN: dict[str, tuple[str, str | None]] = {
 
 def known_protocols() -> list[str]:
     names = set(BUILTIN)
-    try:
+    with contextlib.suppress(Exception):  # broken metadata must not break seedless
         names |= {ep.name for ep in metadata.entry_points(group="seedless.providers")}
-    except Exception:  # pragma: no cover - broken metadata must not break seedless
-        pass
     return sorted(names)
 
 

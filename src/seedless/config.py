@@ -111,9 +111,7 @@ def default_endpoints(environ: Mapping[str, str] | None = None) -> dict[str, End
     }
 
 
-def merge_endpoints(
-    base: Mapping[str, Endpoint], extra: Iterable[Endpoint]
-) -> dict[str, Endpoint]:
+def merge_endpoints(base: Mapping[str, Endpoint], extra: Iterable[Endpoint]) -> dict[str, Endpoint]:
     """Endpoints by name; an explicit endpoint replaces the default of the same name."""
     merged = dict(base)
     for endpoint in extra:

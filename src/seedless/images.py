@@ -194,5 +194,3 @@ def thumbnail_png(
     buffer = io.BytesIO()
     sheet.save(buffer, format="PNG")
     return buffer.getvalue()
-
-

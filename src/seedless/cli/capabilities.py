@@ -15,6 +15,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "sizes, reference images, list prices and lifecycle per provider.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    parser.add_argument(
+        "--markdown", action="store_true", help="print the docs/capabilities.md page"
+    )
     parser.add_argument("--provider", help="only rows of this provider")
     parser.add_argument("--supports", help="only rows that support this (seed, edit, ...)")
     parser.add_argument("--active", action="store_true", help="hide retired models")
@@ -33,7 +36,11 @@ def run(args: argparse.Namespace) -> int:
         matrix = matrix.supports(args.supports)
     if args.active:
         matrix = matrix.active(today)
-    if args.json:
+    if args.markdown:
+        from ..matrix_doc import render_markdown
+
+        print(render_markdown(matrix), end="")
+    elif args.json:
         print(json.dumps(matrix.to_json(), indent=2))
     else:
         print(matrix.table(today=today))

@@ -119,8 +119,11 @@ class Adjust(BaseModel):
             mean = _mean_luma_after(image, bright)
         luts: list[int] = []
         gains = (
-            (1.0 + _BALANCE_GAIN * self.warmth, 1.0 - _BALANCE_GAIN * self.tint,
-             1.0 - _BALANCE_GAIN * self.warmth)
+            (
+                1.0 + _BALANCE_GAIN * self.warmth,
+                1.0 - _BALANCE_GAIN * self.tint,
+                1.0 - _BALANCE_GAIN * self.warmth,
+            )
             if image.mode == "RGB"
             else (1.0,)
         )
@@ -129,9 +132,7 @@ class Adjust(BaseModel):
             if self.contrast != 1.0:
                 levels = np.array(_blend_values(mean, self.contrast, levels), dtype=np.float32)
             if self.gamma != 1.0:
-                levels = np.clip(
-                    np.rint(255.0 * (levels / 255.0) ** (1.0 / self.gamma)), 0, 255
-                )
+                levels = np.clip(np.rint(255.0 * (levels / 255.0) ** (1.0 / self.gamma)), 0, 255)
             if gain != 1.0:
                 levels = np.clip(np.rint(levels * gain), 0, 255)
             luts.extend(int(v) for v in levels)

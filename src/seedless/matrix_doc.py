@@ -1,0 +1,129 @@
+"""Render the capability matrix as the Markdown page docs/capabilities.md (checked in CI).
+
+The page is a pure function of the matrix, with no dates computed against today, so it only
+changes when the matrix does: ``seedless capabilities --markdown > docs/capabilities.md``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from .capabilities import Matrix, ModelSpec
+
+__all__ = ["render_markdown"]
+
+_HEADER = """\
+# Capability matrix
+
+Generated from `src/seedless/data/models.toml` by `seedless capabilities --markdown`; do not
+edit by hand (CI checks that this page matches the matrix). Rows are per provider: the Gemini
+API (`gemini`) and Vertex AI (`vertex`) retire the same model on different dates. See
+[models.md](models.md) for the policy (deprecation warnings, `ModelRetiredError`,
+`allow_retired`, seed levels) and how to add your own rows, and [sources.md](sources.md) for
+what each source supports and which facts rest on secondary sources only.
+
+Seed levels: **deterministic** (local, bit-identical), **seeded** (the host promises replay for
+a seed), **best_effort** (the API accepts a seed and promises nothing; refused unless
+`seed_policy="best_effort"`), **none** (no seed; always refused).
+"""
+
+
+def _cell(value: object) -> str:
+    text = "—" if value in (None, "", ()) else str(value)
+    return text.replace("|", "\\|")
+
+
+def _sizes(row: ModelSpec) -> str:
+    return ", ".join(row.sizes) if row.sizes else "any"
+
+
+def _price(row: ModelSpec) -> str:
+    if not row.prices:
+        return "—"
+    return ", ".join(f"{size} ${price:g}" for size, price in row.prices.items())
+
+
+def _links(urls: tuple[str, ...]) -> str:
+    return " ".join(f"[{i + 1}]({url})" for i, url in enumerate(urls)) or "—"
+
+
+def render_markdown(matrix: Matrix) -> str:
+    rows = sorted(matrix, key=lambda r: (r.provider, r.id))
+    out = [_HEADER, "## Summary", ""]
+    out.append(
+        "| model | ops | seed | per call | sizes | aspect ratios | refs | $/image | stage "
+        "| deprecated | shutdown | successor |"
+    )
+    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        life = row.lifecycle
+        shutdown = _cell(life.shutdown)
+        if life.shutdown and life.shutdown_is_earliest:
+            shutdown += " (earliest)"
+        out.append(
+            "| "
+            + " | ".join(
+                [
+                    f"`{row.key}`",
+                    ", ".join(sorted(row.operations)),
+                    row.seed + (f" {row.seed_range[0]}..{row.seed_range[1]}" if row.seed_range else ""),
+                    str(row.images_per_call),
+                    _sizes(row),
+                    _cell(", ".join(row.aspect_ratios) if row.aspect_ratios else "any"),
+                    str(row.max_reference_images),
+                    _price(row),
+                    life.stage,
+                    _cell(life.deprecated),
+                    shutdown,
+                    _cell(life.successor),
+                ]
+            )
+            + " |"
+        )
+    by_id: dict[str, list[ModelSpec]] = defaultdict(list)
+    for row in rows:
+        by_id[row.id].append(row)
+    out += ["", "## Models, facts and sources", ""]
+    for model_id in sorted(by_id):
+        group = by_id[model_id]
+        first = group[0]
+        title = f"{first.name} (`{model_id}`)" if first.name else f"`{model_id}`"
+        out += [f"### {title}", ""]
+        if first.aliases:
+            out.append("Aliases: " + ", ".join(f"`{a}`" for a in first.aliases) + ".")
+            out.append("")
+        if first.notes:
+            out += [_cell(first.notes), ""]
+        if first.sources:
+            out.append("| fact | value | sources |")
+            out.append("|---|---|---|")
+            values = {
+                "operations": ", ".join(sorted(first.operations)),
+                "seed": first.seed,
+                "sizes": _sizes(first),
+                "aspect_ratios": ", ".join(first.aspect_ratios) if first.aspect_ratios else "any",
+                "max_reference_images": str(first.max_reference_images),
+                "prices": _price(first),
+                "watermark": first.watermark,
+                "negative_prompt": str(first.negative_prompt).lower(),
+                "fields": ", ".join(f"{k}→{v}" for k, v in first.fields.items()) or "—",
+            }
+            for fact, urls in first.sources.items():
+                out.append(f"| {fact} | {_cell(values.get(fact, ''))} | {_links(urls)} |")
+            out.append("")
+        out.append("| provider | stage | released | deprecated | shutdown | successor | sources |")
+        out.append("|---|---|---|---|---|---|---|")
+        for row in group:
+            life = row.lifecycle
+            shutdown = _cell(life.shutdown) + (" (earliest)" if life.shutdown_is_earliest else "")
+            out.append(
+                f"| {row.provider} | {life.stage} | {_cell(life.released)} | "
+                f"{_cell(life.deprecated)} | {shutdown} | {_cell(life.successor)} | "
+                f"{_links(life.sources)} |"
+            )
+        notes = [f"{row.provider}: {row.lifecycle.notes}" for row in group if row.lifecycle.notes]
+        if notes:
+            out.append("")
+            out += [f"- {_cell(note)}" for note in notes]
+        out.append("")
+    return "\n".join(out).rstrip() + "\n"

@@ -1,0 +1,42 @@
+"""Shared fixtures: a pinned date, a clean matrix registry and warning state, sample photos."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from seedless.capabilities import _reset_registry_for_tests, _reset_warnings_for_tests
+
+ROOT = Path(__file__).resolve().parents[1]
+PHOTOS = ROOT / "examples" / "photos"
+TODAY = date(2026, 11, 25)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_matrix(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No user models.toml leaks in; registered rows and once-per-process warnings reset."""
+    monkeypatch.delenv("SEEDLESS_MODELS", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+    for name in ("GOOGLE_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL",
+                 "GOOGLE_GEMINI_BASE_URL", "GOOGLE_VERTEX_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    _reset_registry_for_tests()
+    _reset_warnings_for_tests()
+    yield
+    _reset_registry_for_tests()
+    _reset_warnings_for_tests()
+
+
+@pytest.fixture
+def today() -> date:
+    return TODAY
+
+
+@pytest.fixture
+def photos() -> list[Path]:
+    files = sorted(p for p in PHOTOS.iterdir() if p.suffix in (".jpg", ".png"))
+    assert files, "examples/photos is empty"
+    return files

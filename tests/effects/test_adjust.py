@@ -1,0 +1,120 @@
+"""Adjust: ImageEnhance semantics, determinism, metadata and the quantified description."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance
+
+from seedless import Adjust
+from seedless.images import decode, encode
+
+
+def _rgb(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def _max_diff(a: Image.Image, b: Image.Image) -> int:
+    return int(np.abs(np.asarray(a, dtype=int) - np.asarray(b, dtype=int)).max())
+
+
+@pytest.mark.parametrize("factor", [0.5, 0.85, 1.2, 1.6])
+def test_brightness_matches_imageenhance(photos: list[Path], factor: float) -> None:
+    for path in photos:
+        image = _rgb(path)
+        expected = ImageEnhance.Brightness(image).enhance(factor)
+        assert _max_diff(Adjust(brightness=factor).apply(image), expected) <= 1
+
+
+@pytest.mark.parametrize(
+    ("field", "enhancer"),
+    [
+        ("contrast", ImageEnhance.Contrast),
+        ("saturation", ImageEnhance.Color),
+        ("sharpness", ImageEnhance.Sharpness),
+    ],
+)
+@pytest.mark.parametrize("factor", [0.6, 1.3])
+def test_each_knob_matches_imageenhance(
+    photos: list[Path], field: str, enhancer: type[ImageEnhance._Enhance], factor: float
+) -> None:
+    for path in photos:
+        image = _rgb(path)
+        expected = enhancer(image).enhance(factor)  # type: ignore[call-arg]
+        assert _max_diff(Adjust(**{field: factor}).apply(image), expected) <= 1
+
+
+def test_brightness_then_contrast_chain_is_exact(photos: list[Path]) -> None:
+    image = _rgb(photos[0])
+    expected = ImageEnhance.Contrast(ImageEnhance.Brightness(image).enhance(0.8)).enhance(1.4)
+    assert _max_diff(Adjust(brightness=0.8, contrast=1.4).apply(image), expected) == 0
+
+
+def test_apply_is_deterministic_including_grain(photos: list[Path]) -> None:
+    adjust = Adjust(brightness=0.9, saturation=1.2, warmth=0.3, grain=0.4, grain_seed=7, vignette=0.5)
+    image = _rgb(photos[0])
+    first = adjust.apply(image).tobytes()
+    assert adjust.apply(image).tobytes() == first
+    assert Adjust(**{**adjust.model_dump(), "grain_seed": 8}).apply(image).tobytes() != first
+
+
+def test_warmth_and_vignette_move_pixels_the_right_way(photos: list[Path]) -> None:
+    image = _rgb(photos[2])
+    warm = np.asarray(Adjust(warmth=0.5).apply(image), dtype=float)
+    base = np.asarray(image, dtype=float)
+    assert warm[..., 0].mean() > base[..., 0].mean() and warm[..., 2].mean() < base[..., 2].mean()
+    dark = np.asarray(Adjust(vignette=0.8).apply(image), dtype=float)
+    assert dark[0, 0].sum() < base[0, 0].sum()
+    h, w = base.shape[:2]
+    assert abs(dark[h // 2, w // 2].sum() - base[h // 2, w // 2].sum()) <= 3
+
+
+def test_alpha_and_grayscale_are_kept() -> None:
+    rgba = Image.new("RGBA", (32, 16), (100, 150, 200, 77))
+    out = Adjust(brightness=0.5, saturation=1.5).apply(rgba)
+    assert out.mode == "RGBA" and out.getpixel((0, 0))[3] == 77
+    gray = Image.new("L", (8, 8), 100)
+    assert Adjust(contrast=1.5).apply(gray).mode == "L"
+    assert Adjust(warmth=0.5).apply(gray).mode == "RGB"
+
+
+def test_identity_copies() -> None:
+    image = Image.new("RGB", (4, 4), (1, 2, 3))
+    assert Adjust().is_identity and Adjust(grain_seed=3).is_identity
+    out = Adjust().apply(image)
+    assert out is not image and out.tobytes() == image.tobytes()
+
+
+def test_describe_is_quantified() -> None:
+    text = Adjust(brightness=0.85, saturation=1.1, warmth=0.2).describe()
+    assert text.startswith("brightness at 85% of the original, contrast unchanged")
+    assert "colour saturation at 110% of the original" in text
+    assert "warmer (red +5%, blue -5%)" in text
+    assert "no vignette" in text and "Keep composition" in text
+
+
+def test_json_round_trip_and_cli_args() -> None:
+    adjust = Adjust(brightness=0.85, grain=0.2, grain_seed=4)
+    assert Adjust.model_validate_json(adjust.model_dump_json()) == adjust
+    assert adjust.to_cli_args() == ["--brightness", "0.85", "--grain", "0.2", "--grain-seed", "4"]
+    with pytest.raises(ValueError):
+        Adjust(warmth=2.0)
+
+
+def test_encode_keeps_exif_icc_and_jpeg_quality(photos: list[Path]) -> None:
+    for path in photos:
+        data = path.read_bytes()
+        source = decode(data)
+        out, mime = encode(Adjust(brightness=0.9).apply(source), like=source)
+        again = Image.open(io.BytesIO(out))
+        again.load()
+        assert mime == Image.MIME[source.format or "PNG"]
+        assert again.info.get("icc_profile") == source.info.get("icc_profile")
+        assert again.getexif().get(0x0112) == source.getexif().get(0x0112)
+        if source.format == "JPEG":
+            assert again.quantization == source.quantization  # type: ignore[attr-defined]
+        assert again.mode == source.mode

@@ -1,0 +1,75 @@
+"""The seedless command: apply, capabilities, --version, --help."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image, ImageEnhance
+
+from seedless import __version__
+from seedless.cli import main
+
+
+def test_apply_writes_edited_copies_and_is_repeatable(photos: list[Path], tmp_path: Path) -> None:
+    args = ["apply", str(photos[0].parent), "--brightness", "0.85", "--quiet"]
+    assert main([*args, "-o", str(tmp_path / "a")]) == 0
+    assert main([*args, "-o", str(tmp_path / "b"), "--jobs", "1"]) == 0
+    for photo in photos:
+        first = (tmp_path / "a" / photo.name).read_bytes()
+        assert first == (tmp_path / "b" / photo.name).read_bytes()
+    jpeg = next(p for p in photos if p.suffix == ".jpg")
+    with Image.open(tmp_path / "a" / jpeg.name) as ours, Image.open(jpeg) as source:
+        assert ours.size == source.size and ours.format == "JPEG"
+
+
+def test_apply_matches_pillow_on_png(photos: list[Path], tmp_path: Path) -> None:
+    png = next(p for p in photos if p.suffix == ".png")
+    assert main(["apply", str(png), "-o", str(tmp_path), "--brightness", "0.85", "--quiet"]) == 0
+    with Image.open(tmp_path / png.name) as opened, Image.open(png) as original:
+        ours, source = opened.copy(), original.copy()
+    rgb, alpha = source.convert("RGB"), source.getchannel("A")
+    expected = ImageEnhance.Brightness(rgb).enhance(0.85)
+    import numpy as np
+
+    diff = np.abs(np.asarray(ours.convert("RGB"), int) - np.asarray(expected, int)).max()
+    assert diff <= 1 and ours.getchannel("A").tobytes() == alpha.tobytes()
+
+
+def test_apply_never_overwrites_inputs(photos: list[Path], tmp_path: Path) -> None:
+    copy = tmp_path / photos[0].name
+    copy.write_bytes(photos[0].read_bytes())
+    before = copy.read_bytes()
+    assert main(["apply", str(copy), "-o", str(tmp_path), "--brightness", "0.5", "--quiet"]) == 1
+    assert copy.read_bytes() == before
+
+
+def test_apply_with_an_effect_file(photos: list[Path], tmp_path: Path) -> None:
+    effect = tmp_path / "look.json"
+    effect.write_text(json.dumps({"kind": "adjust", "contrast": 1.2}))
+    assert main(["apply", str(photos[0]), "-o", str(tmp_path / "o"), "--effect", str(effect), "--quiet"]) == 0
+    assert (tmp_path / "o" / photos[0].name).exists()
+    assert main(["apply", str(photos[0]), "-o", str(tmp_path / "o")]) == 1  # nothing to apply
+
+
+def test_capabilities_table_and_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["capabilities", "--today", "2026-11-25"]) == 0
+    table = capsys.readouterr().out
+    assert "local:pillow" in table and "retired" in table
+    assert main(["capabilities", "--json", "--supports", "seed"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert rows and all(row["seed"] in ("seeded", "deterministic") for row in rows)
+
+
+def test_version_and_help() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "seedless", "--version"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == f"seedless {__version__}"
+    help_text = subprocess.run(
+        [sys.executable, "-m", "seedless", "--help"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "apply" in help_text and "capabilities" in help_text

@@ -50,10 +50,17 @@ def make_working_set(folder: Path, copies: int, scale: int) -> list[Path]:
     files = []
     for photo in sorted((ROOT / "examples" / "photos").glob("*.jpg")):
         with Image.open(photo) as image:
-            big = image.resize((image.width * scale, image.height * scale), Image.Resampling.LANCZOS)
+            big = image.resize(
+                (image.width * scale, image.height * scale), Image.Resampling.LANCZOS
+            )
             data = io.BytesIO()
-            big.save(data, format="JPEG", quality=90, exif=image.info.get("exif", b""),
-                     icc_profile=image.info.get("icc_profile"))
+            big.save(
+                data,
+                format="JPEG",
+                quality=90,
+                exif=image.info.get("exif", b""),
+                icc_profile=image.info.get("icc_profile"),
+            )
         for i in range(copies):
             target = folder / f"{photo.stem}-{i}.jpg"
             target.write_bytes(data.getvalue())
@@ -75,8 +82,8 @@ def naive(files: list[Path], out: Path, adjust: Adjust) -> None:
         if adjust.warmth:
             r, g, b = image.split()
             gain = 0.25 * adjust.warmth
-            r = r.point(lambda v: min(255, round(v * (1 + gain))))
-            b = b.point(lambda v: min(255, round(v * (1 - gain))))
+            r = r.point([min(255, round(v * (1 + gain))) for v in range(256)])
+            b = b.point([min(255, round(v * (1 - gain))) for v in range(256)])
             image = Image.merge("RGB", (r, g, b))
         with Image.open(path) as source:
             data, _ = encode(image, like=source)
@@ -112,7 +119,9 @@ def timed(fn: Callable[[Path], None], base: Path, repeats: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--copies", type=int, default=6)
     parser.add_argument("--scale", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
@@ -123,20 +132,30 @@ def main() -> None:
         files = make_working_set(base, args.copies, args.scale)
         with Image.open(files[0]) as probe:
             size = f"{probe.width}x{probe.height}"
-        print(f"{len(files)} JPEG files (e.g. {size}), {args.jobs} workers, median of {args.repeats}")
+        print(
+            f"{len(files)} JPEG files (e.g. {size}), {args.jobs} workers, median of {args.repeats}"
+        )
         floor_s = timed(lambda out: floor(files, out, args.jobs), base, args.repeats)
         floor_1 = timed(lambda out: floor(files, out, 1), base, args.repeats)
-        print(f"floor (decode+encode): {floor_s:.3f}s with {args.jobs} workers, {floor_1:.3f}s with 1")
+        print(
+            f"floor (decode+encode): {floor_s:.3f}s with {args.jobs} workers, {floor_1:.3f}s with 1"
+        )
         for name, adjust in EDITS.items():
             naive_s = timed(lambda out, a=adjust: naive(files, out, a), base, args.repeats)
-            ours = timed(lambda out, a=adjust: seedless_apply(files, out, a, args.jobs), base, args.repeats)
-            ours_1 = timed(lambda out, a=adjust: seedless_apply(files, out, a, 1), base, args.repeats)
+            ours = timed(
+                lambda out, a=adjust: seedless_apply(files, out, a, args.jobs), base, args.repeats
+            )
+            ours_1 = timed(
+                lambda out, a=adjust: seedless_apply(files, out, a, 1), base, args.repeats
+            )
             print(f"\n{name}")
             print(f"  naive loop        {naive_s:8.3f}s")
             print(f"  seedless apply    {ours:8.3f}s   ({ours_1:.3f}s with 1 worker)")
             print(f"  naive / seedless  {naive_s / ours:8.2f}x   (goal >= 3x)")
-            print(f"  seedless / floor  {ours / floor_s:8.2f}x   (goal <= 1.3x; "
-                  f"1 worker vs 1-worker floor: {ours_1 / floor_1:.2f}x)")
+            print(
+                f"  seedless / floor  {ours / floor_s:8.2f}x   (goal <= 1.3x; "
+                f"1 worker vs 1-worker floor: {ours_1 / floor_1:.2f}x)"
+            )
 
 
 if __name__ == "__main__":

@@ -16,12 +16,20 @@ TODAY = date(2026, 11, 25)
 
 
 @pytest.fixture(autouse=True)
-def _isolated_matrix(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def _isolated_matrix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
     """No user models.toml leaks in; registered rows and once-per-process warnings reset."""
     monkeypatch.delenv("SEEDLESS_MODELS", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
-    for name in ("GOOGLE_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL",
-                 "GOOGLE_GEMINI_BASE_URL", "GOOGLE_VERTEX_BASE_URL"):
+    for name in (
+        "GOOGLE_API_KEY",
+        "GEMINI_API_KEY",
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "GOOGLE_GEMINI_BASE_URL",
+        "GOOGLE_VERTEX_BASE_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     _reset_registry_for_tests()
     _reset_warnings_for_tests()

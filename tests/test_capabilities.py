@@ -31,15 +31,28 @@ PNG = ImageInput(data=b"\x89PNG\r\n\x1a\n", mime_type="image/png")
 def test_matrix_has_the_required_rows() -> None:
     matrix = seedless.capabilities()
     required = [
-        "gemini:gemini-3-pro-image-preview", "vertex:gemini-3-pro-image-preview",
-        "gemini:gemini-2.5-flash-image", "vertex:gemini-2.5-flash-image",
-        "gemini:gemini-nano-banana-2.1", "vertex:gemini-nano-banana-2.1",
-        "gemini:gemini-3-pro-image", "gemini:gemini-3.1-flash-lite-image",
-        "gemini:gemini-3.1-flash-image", "vertex:imagen-3.0-generate-002",
-        "vertex:imagen-4.0-generate-001", "vertex:imagen-4.0-fast-generate-001",
-        "vertex:imagen-4.0-ultra-generate-001", "openai:flux-dev", "openai:flux-schnell",
-        "openai:flux-pro-1.1", "openai:flux-kontext-pro", "openai:flux-2-pro",
-        "openai:gpt-image-2", "openai:dall-e-3", "openai:gpt-image-1", "local:pillow",
+        "gemini:gemini-3-pro-image-preview",
+        "vertex:gemini-3-pro-image-preview",
+        "gemini:gemini-2.5-flash-image",
+        "vertex:gemini-2.5-flash-image",
+        "gemini:gemini-nano-banana-2.1",
+        "vertex:gemini-nano-banana-2.1",
+        "gemini:gemini-3-pro-image",
+        "gemini:gemini-3.1-flash-lite-image",
+        "gemini:gemini-3.1-flash-image",
+        "vertex:imagen-3.0-generate-002",
+        "vertex:imagen-4.0-generate-001",
+        "vertex:imagen-4.0-fast-generate-001",
+        "vertex:imagen-4.0-ultra-generate-001",
+        "openai:flux-dev",
+        "openai:flux-schnell",
+        "openai:flux-pro-1.1",
+        "openai:flux-kontext-pro",
+        "openai:flux-2-pro",
+        "openai:gpt-image-2",
+        "openai:dall-e-3",
+        "openai:gpt-image-1",
+        "local:pillow",
     ]
     missing = [key for key in required if key not in matrix]
     assert not missing
@@ -123,16 +136,22 @@ def test_seed_on_best_effort_model_is_refused_naming_alternatives() -> None:
     err = info.value
     assert err.capability == "seed" and err.model == "gemini:gemini-3-pro-image"
     assert "seed" in str(err) and "gemini:gemini-3-pro-image" in str(err)
-    assert err.alternatives and all(matrix.get(a).seed in ("seeded", "deterministic") for a in err.alternatives)  # type: ignore[union-attr]
+    assert err.alternatives and all(
+        matrix.get(a).seed in ("seeded", "deterministic") for a in err.alternatives
+    )  # type: ignore[union-attr]
     assert not any("imagen" in a for a in err.alternatives), "retired models are no alternative"
-    validate(request, _spec("gemini:gemini-3-pro-image"), matrix, seed_policy="best_effort", today=TODAY)
+    validate(
+        request, _spec("gemini:gemini-3-pro-image"), matrix, seed_policy="best_effort", today=TODAY
+    )
 
 
 def test_seed_on_no_seed_model_is_always_refused() -> None:
     request = GenerateRequest(prompt="a fox", seed=1)
     for policy in ("strict", "best_effort"):
         with pytest.raises(UnsupportedCapabilityError, match="takes no seed"):
-            validate(request, _spec("openai:gpt-image-2"), seedless.capabilities(), seed_policy=policy)  # type: ignore[arg-type]
+            validate(
+                request, _spec("openai:gpt-image-2"), seedless.capabilities(), seed_policy=policy
+            )  # type: ignore[arg-type]
 
 
 def test_seed_range_watermark_ratio_size_and_references() -> None:
@@ -244,9 +263,13 @@ def test_toml_file_adds_and_overrides_rows(tmp_path: Path, monkeypatch: pytest.M
     assert "relay-secret-123" not in repr(endpoint)
 
 
-def test_invalid_toml_names_file_line_and_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invalid_toml_names_file_line_and_field(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "models.toml"
-    path.write_text('schema = 1\n\n[[model]]\nid = "x"\nproviders = ["openai"]\noperations = ["paint"]\n')
+    path.write_text(
+        'schema = 1\n\n[[model]]\nid = "x"\nproviders = ["openai"]\noperations = ["paint"]\n'
+    )
     monkeypatch.setenv("SEEDLESS_MODELS", str(path))
     _reset_registry_for_tests()
     with pytest.raises(ConfigurationError) as info:
@@ -257,11 +280,18 @@ def test_invalid_toml_names_file_line_and_field(tmp_path: Path, monkeypatch: pyt
 
 def test_register_model_is_usable_at_once() -> None:
     spec = seedless.register_model(
-        ModelSpec(provider="openai", id="flux-relay-special", operations=frozenset({"generate"}),
-                  seed="seeded", prices={"*": 0.011})
+        ModelSpec(
+            provider="openai",
+            id="flux-relay-special",
+            operations=frozenset({"generate"}),
+            seed="seeded",
+            prices={"*": 0.011},
+        )
     )
     assert seedless.capabilities().resolve("openai:flux-relay-special") == spec
-    override = seedless.register_model({"provider": "openai", "id": "flux-dev", "prices": {"*": 0.001}})
+    override = seedless.register_model(
+        {"provider": "openai", "id": "flux-dev", "prices": {"*": 0.001}}
+    )
     assert override.price_for("1K") == 0.001 and override.seed == "seeded"
 
 

@@ -50,7 +50,12 @@ def test_apply_never_overwrites_inputs(photos: list[Path], tmp_path: Path) -> No
 def test_apply_with_an_effect_file(photos: list[Path], tmp_path: Path) -> None:
     effect = tmp_path / "look.json"
     effect.write_text(json.dumps({"kind": "adjust", "contrast": 1.2}))
-    assert main(["apply", str(photos[0]), "-o", str(tmp_path / "o"), "--effect", str(effect), "--quiet"]) == 0
+    assert (
+        main(
+            ["apply", str(photos[0]), "-o", str(tmp_path / "o"), "--effect", str(effect), "--quiet"]
+        )
+        == 0
+    )
     assert (tmp_path / "o" / photos[0].name).exists()
     assert main(["apply", str(photos[0]), "-o", str(tmp_path / "o")]) == 1  # nothing to apply
 

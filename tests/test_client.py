@@ -62,11 +62,15 @@ def test_seed_on_gemini_refused_with_no_socket(no_sockets: list[Any]) -> None:
     with pytest.raises(ModelRetiredError, match="gemini-3-pro-image"):
         client.generate("a fox", model="gemini:gemini-3-pro-image-preview", seed=42)
     with pytest.raises(UnsupportedCapabilityError):
-        client.generate("a fox", model="gemini:gemini-3-pro-image-preview", seed=42, allow_retired=True)
+        client.generate(
+            "a fox", model="gemini:gemini-3-pro-image-preview", seed=42, allow_retired=True
+        )
     assert no_sockets == []
 
 
-def test_missing_provider_is_a_configuration_error_not_importerror(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_provider_is_a_configuration_error_not_importerror(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     from seedless import providers
 
     monkeypatch.setitem(providers.BUILTIN, "gemini", ("seedless.providers.nonexistent:X", "gemini"))
@@ -81,18 +85,30 @@ def _fake_client(**kwargs: Any) -> tuple[seedless.AsyncClient, FunctionProvider]
     def handler(request: Any, spec: ModelSpec) -> ProviderReply:
         calls.append(request)
         return ProviderReply(
-            images=[RawImage(data=f"{request.seed}:{i}".encode(), mime_type="image/png") for i in range(request.n)],
+            images=[
+                RawImage(data=f"{request.seed}:{i}".encode(), mime_type="image/png")
+                for i in range(request.n)
+            ],
             usage={"tokens": 1},
         )
 
     fake = FunctionProvider(handler)
     matrix = seedless.Matrix(
         [
-            ModelSpec(provider="fake", id="seeded", operations=frozenset({"generate"}), seed="seeded",
-                      seed_range=(1, 1000), images_per_call=4, prices={"*": 0.02}),
+            ModelSpec(
+                provider="fake",
+                id="seeded",
+                operations=frozenset({"generate"}),
+                seed="seeded",
+                seed_range=(1, 1000),
+                images_per_call=4,
+                prices={"*": 0.02},
+            ),
         ]
     )
-    return seedless.AsyncClient(providers={"fake": fake}, matrix=matrix, clock=lambda: TODAY, **kwargs), fake
+    return seedless.AsyncClient(
+        providers={"fake": fake}, matrix=matrix, clock=lambda: TODAY, **kwargs
+    ), fake
 
 
 async def test_fan_out_splits_calls_with_recorded_derived_seeds() -> None:
@@ -107,7 +123,9 @@ async def test_fan_out_splits_calls_with_recorded_derived_seeds() -> None:
 
 
 async def test_endpoint_price_override_is_used() -> None:
-    client, _ = _fake_client(endpoints=[seedless.Endpoint(name="fake", protocol="local", prices={"seeded": 0.005})])
+    client, _ = _fake_client(
+        endpoints=[seedless.Endpoint(name="fake", protocol="local", prices={"seeded": 0.005})]
+    )
     out = await client.generate("p", model="fake:seeded", seed=1)
     assert out.image.cost_usd == 0.005
 
@@ -126,7 +144,11 @@ async def test_cache_serves_seeded_requests_at_zero_cost() -> None:
     first = await client.generate("p", model="fake:seeded", seed=3)
     second = await client.generate("p", model="fake:seeded", seed=3)
     assert len(fake.calls) == 1
-    assert second.image.cached and second.image.cost_usd == 0.0 and second.image.data == first.image.data
+    assert (
+        second.image.cached
+        and second.image.cost_usd == 0.0
+        and second.image.data == first.image.data
+    )
     await client.generate("p", model="fake:seeded")  # no seed: not replayable, not cached
     await client.generate("p", model="fake:seeded")
     assert len(fake.calls) == 3
@@ -142,11 +164,16 @@ def test_sync_client_works_inside_a_running_loop(photos: list[Path]) -> None:
 
 def test_listeners_see_each_call(photos: list[Path]) -> None:
     events: list[str] = []
-    with seedless.Client(clock=lambda: TODAY, listeners=[lambda e: events.append(e.kind)]) as client:
+    with seedless.Client(
+        clock=lambda: TODAY, listeners=[lambda e: events.append(e.kind)]
+    ) as client:
         client.edit(photos[0], effect=Adjust(gamma=1.2))
     assert events == ["start", "done"]
 
 
 def test_local_without_effect_is_explained(photos: list[Path]) -> None:
-    with seedless.Client(clock=lambda: TODAY) as client, pytest.raises(seedless.RequestError, match="effect"):
+    with (
+        seedless.Client(clock=lambda: TODAY) as client,
+        pytest.raises(seedless.RequestError, match="effect"),
+    ):
         client.edit(photos[0], "make it darker")

@@ -32,16 +32,25 @@ def test_status_table() -> None:
     assert isinstance(error_for_status(403, "x", provider="p"), seedless.AuthenticationError)
     assert isinstance(error_for_status(404, "x", provider="p"), seedless.ModelNotFoundError)
     limited = error_for_status(429, "x", provider="p", retry_after=3)
-    assert isinstance(limited, seedless.RateLimitError) and limited.retryable and limited.retry_after == 3
+    assert (
+        isinstance(limited, seedless.RateLimitError)
+        and limited.retryable
+        and limited.retry_after == 3
+    )
     assert isinstance(error_for_status(503, "x", provider="p"), seedless.ServerError)
     plain = error_for_status(400, "bad", provider="p")
     assert type(plain) is ProviderError and not plain.retryable and plain.status == 400
 
 
 def test_secrets_never_print() -> None:
-    endpoint = seedless.Endpoint(name="gemini", protocol="gemini", api_key=SecretStr("my-very-secret-key"))
+    endpoint = seedless.Endpoint(
+        name="gemini", protocol="gemini", api_key=SecretStr("my-very-secret-key")
+    )
     assert "my-very-secret-key" not in repr(endpoint) and "my-very-secret-key" not in str(endpoint)
     err = ProviderError("service said: bad key my-very-secret-key", provider="gemini")
     assert "my-very-secret-key" not in str(err)
-    assert redact("AIzaSyA1234567890abcdefghijklmnop and Bearer abc.def") == "[secure] and Bearer [secure]"
+    assert (
+        redact("AIzaSyA1234567890abcdefghijklmnop and Bearer abc.def")
+        == "[secure] and Bearer [secure]"
+    )
     assert redact("https://x/?key=abcdef&x=1") == "https://x/?key=[secure]&x=1"

@@ -33,5 +33,6 @@ def test_capabilities_page_is_in_sync() -> None:
 
     page = (ROOT / "docs" / "capabilities.md").read_text()
     assert page == render_markdown(seedless.capabilities()), (
-        "docs/capabilities.md is stale: run `seedless capabilities --markdown > docs/capabilities.md`"
+        "docs/capabilities.md is stale: "
+        "run `seedless capabilities --markdown > docs/capabilities.md`"
     )

@@ -66,7 +66,8 @@ def render_markdown(matrix: Matrix) -> str:
                 [
                     f"`{row.key}`",
                     ", ".join(sorted(row.operations)),
-                    row.seed + (f" {row.seed_range[0]}..{row.seed_range[1]}" if row.seed_range else ""),
+                    row.seed
+                    + (f" {row.seed_range[0]}..{row.seed_range[1]}" if row.seed_range else ""),
                     str(row.images_per_call),
                     _sizes(row),
                     _cell(", ".join(row.aspect_ratios) if row.aspect_ratios else "any"),

@@ -55,7 +55,9 @@ def test_brightness_then_contrast_chain_is_exact(photos: list[Path]) -> None:
 
 
 def test_apply_is_deterministic_including_grain(photos: list[Path]) -> None:
-    adjust = Adjust(brightness=0.9, saturation=1.2, warmth=0.3, grain=0.4, grain_seed=7, vignette=0.5)
+    adjust = Adjust(
+        brightness=0.9, saturation=1.2, warmth=0.3, grain=0.4, grain_seed=7, vignette=0.5
+    )
     image = _rgb(photos[0])
     first = adjust.apply(image).tobytes()
     assert adjust.apply(image).tobytes() == first

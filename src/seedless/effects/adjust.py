@@ -20,11 +20,13 @@ Alpha is split off before and put back after, untouched.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import numpy as np
 from PIL import Image, ImageChops, ImageEnhance
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["Adjust"]
 
@@ -111,6 +113,8 @@ class Adjust(BaseModel):
         return colour
 
     def _apply_tone(self, image: Image.Image) -> Image.Image:
+        import numpy as np
+
         if self._tone_is_identity:
             return image
         bright = _blend_lut(0.0, self.brightness)
@@ -180,11 +184,15 @@ class Adjust(BaseModel):
 
 def _blend_values(base: float, factor: float, values: np.ndarray) -> list[int]:
     """Pillow's Image.blend on 8-bit values: float32 maths, clip to 0..255, truncate."""
+    import numpy as np
+
     temp = np.float32(base) + np.float32(factor) * (values.astype(np.float32) - np.float32(base))
     return [0 if t <= 0.0 else 255 if t >= 255.0 else int(t) for t in temp.tolist()]
 
 
 def _blend_lut(base: float, factor: float) -> list[int]:
+    import numpy as np
+
     return _blend_values(base, factor, np.arange(256, dtype=np.float32))
 
 
@@ -195,6 +203,8 @@ def _mean_luma_after(image: Image.Image, lut: list[int]) -> float:
     brightness table, and the luma mean is the weighted mean of the channel means with the
     weights of Pillow's own RGB-to-L conversion.
     """
+    import numpy as np
+
     histogram = np.asarray(image.histogram(), dtype=np.float64).reshape(-1, 256)
     levels = np.asarray(lut, dtype=np.float64)
     pixels = max(float(histogram[0].sum()), 1.0)
@@ -217,6 +227,8 @@ def _saturation_matrix(factor: float) -> tuple[float, ...]:
 
 def _vignette(image: Image.Image, strength: float) -> Image.Image:
     """Darken towards the corners: a radial mask, 1.0 at the centre, 1-strength at the corners."""
+    import numpy as np
+
     gradient = Image.radial_gradient("L").resize(image.size, Image.Resampling.BILINEAR)
     # radial_gradient is 0 at the centre and 255 at distance 128 of a 256 box; corners ~181.
     levels = np.arange(256, dtype=np.float64) / 181.0
@@ -229,6 +241,8 @@ def _vignette(image: Image.Image, strength: float) -> Image.Image:
 
 def _grain(image: Image.Image, opacity: float, seed: int) -> Image.Image:
     """Add seeded monochrome gaussian grain; the same seed and size give the same pattern."""
+    import numpy as np
+
     rng = np.random.Generator(np.random.PCG64(seed))
     noise = rng.standard_normal((image.height, image.width), dtype=np.float32)
     noise *= np.float32(opacity * _GRAIN_SIGMA)

@@ -12,7 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["EmulatedModel", "SeedPolicy", "default_models", "guess_seed_policy"]
+__all__ = [
+    "EmulatedModel",
+    "SeedPolicy",
+    "default_methods",
+    "default_models",
+    "guess_seed_policy",
+]
 
 #: How a model treats a ``seed`` field: ``"honoured"`` (deterministic in prompt, seed and
 #: parameters), ``"ignored"`` (accepted, and each call is fresh anyway, like Gemini), or
@@ -121,3 +127,12 @@ def guess_seed_policy(model_id: str) -> SeedPolicy:
     if "imagen" in lowered or "flux" in lowered:
         return "honoured"
     return "ignored"
+
+
+def default_methods(service: str, model_id: str) -> tuple[str, ...]:
+    """The methods a model added to ``service`` answers, from its name."""
+    if service == "openai":
+        return _OPENAI_METHODS
+    if service == "vertex" and "imagen" in model_id.lower():
+        return ("predict",)
+    return _GEMINI_METHODS

@@ -13,10 +13,13 @@ protocol and consult the scripted faults.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
+import random
 import socket
+import socketserver
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,7 +29,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from ._catalog import EmulatedModel, default_models, guess_seed_policy
+from PIL import Image
+
+from ._catalog import EmulatedModel, default_methods, default_models, guess_seed_policy
 from ._faults import Fault, FaultQueue
 from ._images import EditTransform, darken
 
@@ -99,7 +104,7 @@ class Reply:
     truncate: bool = False
 
 
-class Refusal(Exception):  # noqa: N818 - it carries an answer, it is not an error of ours
+class Refusal(Exception):
     """Raised inside a route to answer at once with ``reply`` (an error body)."""
 
     def __init__(self, reply: Reply) -> None:
@@ -131,7 +136,7 @@ class Incoming:
             try:
                 self.json_body = json.loads(self.raw)
                 self.json_ok = True
-            except ValueError:
+            except (ValueError, RecursionError):
                 self.json_ok = False
 
     @property
@@ -183,9 +188,9 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
             raise ValueError("multipart part without headers")
         part = Message()
         for line in head.decode("utf-8", "replace").split("\r\n"):
-            name, colon, value = line.partition(":")
+            header_name, colon, header_value = line.partition(":")
             if colon:
-                part[name.strip()] = value.strip()
+                part[header_name.strip()] = header_value.strip()
         name = part.get_param("name", header="content-disposition")
         if not isinstance(name, str):
             raise ValueError("multipart part without a name")
@@ -236,24 +241,25 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "seedless-emulator"
     timeout = 30  # idle keep-alive connections close after this many seconds
+    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls on keep-alive connections
     server: LoopbackServer
 
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server looks for
+    def do_GET(self) -> None:
         self._dispatch()
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self._dispatch()
 
-    def do_PUT(self) -> None:  # noqa: N802
+    def do_PUT(self) -> None:
         self._dispatch()
 
-    def do_PATCH(self) -> None:  # noqa: N802
+    def do_PATCH(self) -> None:
         self._dispatch()
 
-    def do_DELETE(self) -> None:  # noqa: N802
+    def do_DELETE(self) -> None:
         self._dispatch()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         logger.debug("%s " + format, self.address_string(), *args)
 
     def _read_body(self, limit: int) -> bytes:
@@ -321,10 +327,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _shut(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.connection.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
 
 
 class LoopbackServer(ThreadingHTTPServer):
@@ -343,6 +347,12 @@ class LoopbackServer(ThreadingHTTPServer):
         self._closing = False
         self._thread: threading.Thread | None = None
         super().__init__(("127.0.0.1", port), _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind also looks up the host's FQDN, a DNS query that can stall.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = "127.0.0.1"
+        self.server_port = self.port
 
     @property
     def port(self) -> int:
@@ -384,7 +394,7 @@ class LoopbackServer(ThreadingHTTPServer):
         """Serve on a background thread."""
         self._thread = threading.Thread(
             target=self.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.02},
             name=f"seedless-emulator-{self.port}",
             daemon=True,
         )
@@ -400,10 +410,8 @@ class LoopbackServer(ThreadingHTTPServer):
             self._closing = True
             active = list(self._active.items())
         for sock, _ in active:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         for _, thread in active:
             thread.join(timeout=10)
         self.server_close()
@@ -435,6 +443,8 @@ class ServiceEmulator:
         self.edit_transform: EditTransform = darken
         #: Largest request body accepted, in bytes.
         self.max_body_bytes = max_body_bytes
+        #: How many recorded requests are kept (the oldest go first).
+        self.max_recorded = 1000
         self._latency: float | None = None
         self._default_latency: Callable[[], float] = lambda: 0.0
         self._stopping = threading.Event()
@@ -473,10 +483,10 @@ class ServiceEmulator:
             policy = guess_seed_policy(model_id)
         else:
             policy = "honoured" if seeded else "ignored"
-        template = next(iter(self.models.values()), None)
-        methods = template.methods if template else ("generateContent",)
-        fields.setdefault("methods", methods)
+        fields.setdefault("methods", default_methods(self.name, model_id))
         fields.setdefault("display_name", model_id)
+        if self.name == "openai":
+            fields.setdefault("owned_by", "system")
         self.models[model_id] = EmulatedModel(model_id, policy, **fields)
 
     def lookup(self, model_id: str) -> EmulatedModel | None:
@@ -596,6 +606,7 @@ class ServiceEmulator:
         )
         with self._lock:
             self._requests.append(recorded)
+            del self._requests[: max(0, len(self._requests) - self.max_recorded)]
         self.sleep(self.latency)
         try:
             return self.route(incoming)
@@ -625,6 +636,17 @@ class ServiceEmulator:
             return None
         return fault
 
+    def transform(self, image: Image.Image, instruction: str, rng: random.Random) -> Image.Image:
+        """:attr:`edit_transform` applied; its failures become a 500 that says so."""
+        try:
+            result = self.edit_transform(image, instruction, rng)
+        except Exception as exc:
+            logger.exception("edit_transform of the %s emulator failed", self.name)
+            raise self.refuse(500, f"The emulator's edit_transform failed: {exc!r}") from exc
+        if not isinstance(result, Image.Image):
+            raise self.refuse(500, "The emulator's edit_transform did not return a PIL image.")
+        return result.convert("RGB")
+
     def refuse(self, status: int, message: str | None = None, **extra: Any) -> Refusal:
         """A :class:`Refusal` carrying this protocol's error answer."""
         return Refusal(self.error(status, message, **extra))
@@ -634,7 +656,11 @@ class ServiceEmulator:
         raise NotImplementedError
 
     def error(
-        self, status: int, message: str | None = None, *, retry_after: float | None = None,
+        self,
+        status: int,
+        message: str | None = None,
+        *,
+        retry_after: float | None = None,
         **extra: Any,
     ) -> Reply:
         """This protocol's error answer for ``status``."""
@@ -642,7 +668,9 @@ class ServiceEmulator:
 
     def too_large(self) -> Reply:
         """The answer to a body over :attr:`max_body_bytes` (the connection then closes)."""
-        return self.error(413, f"Request payload size exceeds the limit: {self.max_body_bytes} bytes.")
+        return self.error(
+            413, f"Request payload size exceeds the limit: {self.max_body_bytes} bytes."
+        )
 
     # -- lifecycle (driven by Emulator) ----------------------------------------------------
 
@@ -672,4 +700,3 @@ def counter() -> Callable[[], int]:
             return state[0]
 
     return next_value
-

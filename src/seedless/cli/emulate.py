@@ -1,0 +1,86 @@
+"""``seedless emulate``: run the loopback emulators until Ctrl-C.
+
+Two servers on 127.0.0.1: Google's APIs (the Gemini API and Vertex AI share one port, as
+their paths never overlap) on ``--port`` and the OpenAI-style images API on ``--port`` + 1.
+``--port 0`` (the default) picks two free ports. The command prints the URLs and the
+``export`` lines that point the standard SDKs, and seedless, at the emulator.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..testing import Emulator
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "emulate",
+        help="Run loopback emulators of the Gemini, Vertex AI and OpenAI image APIs.",
+        description="Serve emulators of the Gemini API, Vertex AI (Imagen and Gemini) and an "
+        "OpenAI-style images API on 127.0.0.1 until Ctrl-C, and print the environment that "
+        "points the standard SDKs at them. Google's APIs listen on PORT, OpenAI's on PORT+1.",
+    )
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=0,
+        help="port of the Google APIs; OpenAI gets PORT+1 (default 0: two free ports)",
+    )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds every answer waits (default 0)"
+    )
+    parser.add_argument("--project", default="test-project", help="the Vertex project to accept")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..testing import Emulator
+
+    if not 0 <= args.port <= 65534:
+        print("seedless emulate: --port must be between 0 and 65534", file=sys.stderr)
+        return 2
+    if args.latency < 0:
+        print("seedless emulate: --latency must be >= 0", file=sys.stderr)
+        return 2
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, on_signal)
+    try:
+        with Emulator(port=args.port, latency=args.latency, project=args.project) as emulator:
+            print(describe(emulator), flush=True)
+            try:
+                while not stop.wait(0.5):
+                    pass
+            except KeyboardInterrupt:
+                pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    print("seedless emulate: stopped", flush=True)
+    return 0
+
+
+def describe(emulator: Emulator) -> str:
+    """The banner: where each service listens, its credential, and the env to export."""
+    gemini, vertex, openai = emulator.services
+    lines = [
+        "seedless emulator running on 127.0.0.1 (Ctrl-C to stop)",
+        f"  Gemini API  {gemini.url:<32} x-goog-api-key: {gemini.api_key}",
+        f"  Vertex AI   {vertex.url:<32} bearer token: {vertex.token}, project: "
+        f"{vertex.project}, location: {vertex.location}",
+        f"  OpenAI      {openai.url:<32} bearer key: {openai.api_key}",
+        "",
+        "# Point the standard SDKs and seedless at it:",
+    ]
+    lines += [f"export {name}={shlex.quote(value)}" for name, value in emulator.env().items()]
+    return "\n".join(lines)

@@ -1,0 +1,74 @@
+"""Loopback emulators of the Gemini API, Vertex AI and OpenAI-style image APIs, for tests.
+
+``seedless.testing`` runs real HTTP servers on 127.0.0.1 that speak each provider's wire
+protocol, so the real google-genai SDK, the OpenAI SDK, plain httpx, and seedless itself can
+be exercised end to end without keys or the internet::
+
+    from seedless.testing import Emulator
+
+    with Emulator() as emu:
+        emu.gemini.fail_next(429, retry_after=1)     # script faults
+        client = emu.client()                        # a seedless.Client wired to all three
+        os.environ.update(emu.env())                 # or point unmodified SDK code at it
+        ...
+        emu.gemini.requests[-1].body                 # what went over the wire
+
+Seeded models (Imagen, Flux) are deterministic in prompt, seed and size; unseeded ones
+(Gemini, GPT image) give a fresh picture every call. The ``seedless_emulator`` pytest fixture
+comes from :mod:`seedless.testing.pytest_plugin`. Importing this package imports neither
+google-genai nor google-auth.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._catalog import EmulatedModel, SeedPolicy, default_models
+from ._emulator import Emulator, static_credentials, static_credentials_class
+from ._faults import Fault
+from ._gemini import DEFAULT_GEMINI_API_KEY, GeminiEmulator
+from ._images import DARKEN_JITTER, DARKEN_TARGET, SIZE_CLASSES, EditTransform, darken
+from ._openai import DEFAULT_OPENAI_API_KEY, OpenAIEmulator
+from ._server import MASK, FilePart, RecordedRequest, ServiceEmulator
+from ._vertex import (
+    DEFAULT_LOCATION,
+    DEFAULT_PROJECT,
+    DEFAULT_VERTEX_TOKEN,
+    RAI_FILTERED_REASON,
+    VertexEmulator,
+)
+
+__all__ = [
+    "DARKEN_JITTER",
+    "DARKEN_TARGET",
+    "DEFAULT_GEMINI_API_KEY",
+    "DEFAULT_LOCATION",
+    "DEFAULT_OPENAI_API_KEY",
+    "DEFAULT_PROJECT",
+    "DEFAULT_VERTEX_TOKEN",
+    "MASK",
+    "RAI_FILTERED_REASON",
+    "SIZE_CLASSES",
+    "EditTransform",
+    "EmulatedModel",
+    "Emulator",
+    "Fault",
+    "FilePart",
+    "GeminiEmulator",
+    "OpenAIEmulator",
+    "RecordedRequest",
+    "SeedPolicy",
+    "ServiceEmulator",
+    "StaticCredentials",
+    "VertexEmulator",
+    "darken",
+    "default_models",
+    "static_credentials",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # StaticCredentials subclasses google.auth's Credentials, so it is built on first access.
+    if name == "StaticCredentials":
+        return static_credentials_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

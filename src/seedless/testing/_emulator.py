@@ -1,0 +1,289 @@
+"""The :class:`Emulator`: three emulated services on loopback servers, started and stopped together.
+
+Port scheme: two servers on 127.0.0.1. One hosts Google's APIs, the Gemini API and Vertex AI
+together (their paths never overlap, and google-genai can then be pointed at either by
+``GOOGLE_GEMINI_BASE_URL`` or ``GOOGLE_VERTEX_BASE_URL`` whichever mode it ends up in). The
+other hosts the OpenAI-style API (whose ``GET /v1/models`` would clash with Gemini's). With
+``port=0`` both ports are ephemeral; with ``port=N`` Google's is N and OpenAI's N+1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ._gemini import DEFAULT_GEMINI_API_KEY, GeminiEmulator
+from ._openai import DEFAULT_OPENAI_API_KEY, OpenAIEmulator
+from ._server import DEFAULT_MAX_BODY_BYTES, LoopbackServer, RecordedRequest, counter
+from ._vertex import DEFAULT_LOCATION, DEFAULT_PROJECT, DEFAULT_VERTEX_TOKEN, VertexEmulator
+
+if TYPE_CHECKING:
+    from seedless.client import Client
+    from seedless.config import Endpoint
+
+__all__ = ["Emulator", "static_credentials", "static_credentials_class"]
+
+_STATIC_CLASS: type[Any] | None = None
+_STATIC_LOCK = threading.Lock()
+
+
+def static_credentials_class() -> type[Any]:
+    """``StaticCredentials``: google-auth credentials whose token never changes or expires.
+
+    Built on first use so that importing ``seedless.testing`` does not import google.auth.
+    google-genai in Vertex mode needs credentials it can read a token from; google-auth's
+    ``AnonymousCredentials`` fail there ("cannot be refreshed").
+    """
+    global _STATIC_CLASS
+    with _STATIC_LOCK:
+        if _STATIC_CLASS is None:
+            from google.auth import credentials as google_credentials
+
+            class StaticCredentials(google_credentials.Credentials):
+                """Credentials carrying a fixed bearer token, for emulators and tests."""
+
+                def __init__(self, token: str = DEFAULT_VERTEX_TOKEN) -> None:
+                    super().__init__()  # type: ignore[no-untyped-call]
+                    self.token = token
+
+                def refresh(self, request: Any) -> None:
+                    """Nothing to do: the token is static."""
+
+                def __repr__(self) -> str:
+                    return "StaticCredentials(token='[secure]')"
+
+            StaticCredentials.__module__ = "seedless.testing"
+            _STATIC_CLASS = StaticCredentials
+        return _STATIC_CLASS
+
+
+def static_credentials(token: str = DEFAULT_VERTEX_TOKEN) -> Any:
+    """A ``google.auth.credentials.Credentials`` whose token is always ``token``."""
+    return static_credentials_class()(token)
+
+
+class Emulator:
+    """Loopback emulators of the Gemini API, Vertex AI and an OpenAI-style images API.
+
+    ::
+
+        with Emulator() as emu:
+            emu.gemini.fail_next(429, retry_after=1)
+            client = genai.Client(api_key=emu.gemini.api_key,
+                                  http_options=HttpOptions(base_url=emu.gemini.url))
+            ...
+            assert emu.gemini.requests[-1].body["generationConfig"]["seed"] == 7
+
+    Every service has ``url``, ``requests``, ``models``, ``retired``, ``latency``,
+    ``edit_transform`` and the fault scripts (``fail_next``, ``drop_next``,
+    ``truncate_next``, ``slow_next``, ``block_next``, ``no_image_next``).
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        latency: float = 0.0,
+        gemini_api_key: str = DEFAULT_GEMINI_API_KEY,
+        vertex_token: str = DEFAULT_VERTEX_TOKEN,
+        openai_api_key: str = DEFAULT_OPENAI_API_KEY,
+        project: str = DEFAULT_PROJECT,
+        location: str = DEFAULT_LOCATION,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_connections: int = 512,
+    ) -> None:
+        if port < 0 or port > 65534:
+            raise ValueError("port must be 0 (ephemeral) or 1-65534")
+        self.requested_port = port
+        self.max_connections = max_connections
+        self.gemini = GeminiEmulator(api_key=gemini_api_key, max_body_bytes=max_body_bytes)
+        self.vertex = VertexEmulator(
+            token=vertex_token, project=project, location=location, max_body_bytes=max_body_bytes
+        )
+        self.openai = OpenAIEmulator(api_key=openai_api_key, max_body_bytes=max_body_bytes)
+        self._latency = 0.0
+        self.latency = latency
+        self._servers: list[LoopbackServer] = []
+        self._stopping = threading.Event()
+        self._adc_dir: str | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether the servers are up."""
+        return bool(self._servers)
+
+    def start(self) -> Emulator:
+        """Bind 127.0.0.1 and serve on background threads; returns self."""
+        if self._servers:
+            raise RuntimeError("the emulator is already running")
+        self._stopping = threading.Event()
+        google_port = self.requested_port
+        openai_port = self.requested_port + 1 if self.requested_port else 0
+        sequence = counter()
+        try:
+            google = LoopbackServer(google_port, [self.vertex, self.gemini], self.max_connections)
+            self._servers.append(google)
+            openai = LoopbackServer(openai_port, [self.openai], self.max_connections)
+            self._servers.append(openai)
+        except BaseException:
+            self._close_servers()
+            raise
+        for server in self._servers:
+            for service in server.services:
+                service._attach(server, self._stopping, lambda: self._latency, sequence)
+            server.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close every connection and join every thread; safe to call twice."""
+        self._stopping.set()
+        self._close_servers()
+        if self._adc_dir is not None:
+            shutil.rmtree(self._adc_dir, ignore_errors=True)
+            self._adc_dir = None
+
+    def _close_servers(self) -> None:
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.close()
+            for service in server.services:
+                service._detach()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        if not self.running:
+            return "<Emulator stopped>"
+        return f"<Emulator google={self.gemini.origin} openai={self.openai.origin}>"
+
+    # -- shared settings -------------------------------------------------------------------
+
+    @property
+    def services(self) -> tuple[GeminiEmulator, VertexEmulator, OpenAIEmulator]:
+        """The three emulated services."""
+        return self.gemini, self.vertex, self.openai
+
+    @property
+    def latency(self) -> float:
+        """Seconds every answer waits, for services without a latency of their own."""
+        return self._latency
+
+    @latency.setter
+    def latency(self, seconds: float) -> None:
+        """Set the latency of all three services (clearing their own values)."""
+        if seconds < 0:
+            raise ValueError("latency must be >= 0")
+        self._latency = float(seconds)
+        for service in self.services:
+            service.latency = None
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request any service received, in arrival order."""
+        merged = [r for service in self.services for r in service.requests]
+        return sorted(merged, key=lambda r: r.sequence)
+
+    def reset(self) -> None:
+        """Forget every recorded request and unused fault of every service."""
+        for service in self.services:
+            service.reset()
+
+    # -- wiring clients --------------------------------------------------------------------
+
+    def endpoints(self) -> list[Endpoint]:
+        """seedless endpoints named gemini, vertex and openai, pointing at this emulator."""
+        from pydantic import SecretStr
+
+        from seedless.config import Endpoint
+
+        try:
+            credentials = static_credentials(self.vertex.token)
+        except ImportError:  # google-auth is absent: the vertex extra is not installed
+            credentials = None
+        return [
+            Endpoint(
+                name="gemini",
+                protocol="gemini",
+                api_key=SecretStr(self.gemini.api_key),
+                base_url=self.gemini.url,
+            ),
+            Endpoint(
+                name="vertex",
+                protocol="vertex",
+                project=self.vertex.project or DEFAULT_PROJECT,
+                location=self.vertex.location,
+                credentials=credentials,
+                base_url=self.vertex.url,
+            ),
+            Endpoint(
+                name="openai",
+                protocol="openai",
+                api_key=SecretStr(self.openai.api_key),
+                base_url=self.openai.url,
+            ),
+        ]
+
+    def client(self, **kwargs: Any) -> Client:
+        """A ``seedless.Client`` wired to all three emulated services."""
+        from seedless import Client
+
+        return Client(endpoints=self.endpoints(), **kwargs)
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point the standard SDKs (and seedless) at this emulator.
+
+        Covers google-genai in both modes (``GOOGLE_GEMINI_BASE_URL``,
+        ``GOOGLE_VERTEX_BASE_URL``, project, location, and an Application Default Credentials
+        file holding the emulator's token) and the OpenAI SDK (``OPENAI_BASE_URL``
+        ends in ``/v1``). It does not set ``GOOGLE_GENAI_USE_VERTEXAI``.
+        """
+        if not self.running:
+            raise RuntimeError("start the emulator before asking for its environment")
+        return {
+            "GEMINI_API_KEY": self.gemini.api_key,
+            "GOOGLE_API_KEY": self.gemini.api_key,
+            "GOOGLE_GEMINI_BASE_URL": self.gemini.url,
+            "GOOGLE_VERTEX_BASE_URL": self.vertex.url,
+            "GOOGLE_CLOUD_PROJECT": self.vertex.project or DEFAULT_PROJECT,
+            "GOOGLE_CLOUD_LOCATION": self.vertex.location,
+            "GOOGLE_APPLICATION_CREDENTIALS": self._adc_file(),
+            "OPENAI_API_KEY": self.openai.api_key,
+            "OPENAI_BASE_URL": self.openai.url,
+        }
+
+    def _adc_file(self) -> str:
+        """An ``authorized_user`` ADC file holding the emulator's token, valid until 2099.
+
+        google-auth sends refreshes of such files to Google's own token endpoint whatever the
+        file says, so the file carries a token that never needs refreshing instead.
+        """
+        if self._adc_dir is None:
+            self._adc_dir = tempfile.mkdtemp(prefix="seedless-emulator-")
+        path = os.path.join(self._adc_dir, "application_default_credentials.json")
+        info = {
+            "type": "authorized_user",
+            "client_id": "seedless-emulator",
+            "client_secret": "seedless-emulator",
+            "refresh_token": "seedless-emulator",
+            "token": self.vertex.token,
+            "expiry": "2099-01-01T00:00:00Z",
+        }
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(info, handle)
+        return path

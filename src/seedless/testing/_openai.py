@@ -1,0 +1,435 @@
+"""The emulated OpenAI images API, with the Flux extensions that OpenAI-style hosts accept.
+
+Paths (:attr:`OpenAIEmulator.url` ends in ``/v1``, as OpenAI SDK base URLs do)::
+
+    POST /v1/images/generations   JSON {model, prompt, n, size, response_format, ...}
+    POST /v1/images/edits         multipart: image (one or more files), prompt, model, ...
+    GET  /v1/models               {"object": "list", "data": [{id, object, created, owned_by}]}
+    GET  /v1/models/{id}
+    GET  /files/{name}            the pictures of ``response_format=url`` answers (no key)
+
+Calls carry ``Authorization: Bearer <key>``. Answers are ``{created, data[{b64_json|url,
+revised_prompt?}]}``; errors are ``{"error": {"message", "type", "param", "code"}}`` with
+OpenAI's status codes (401 invalid_api_key, 404 model_not_found, 429 rate_limit_exceeded,
+...). Flux models also take ``seed``, ``width``/``height``, ``steps`` and ``guidance``; they
+are deterministic in (prompt, seed, size, steps, guidance, input). OpenAI's own models
+(gpt-image-*, dall-e-*) reject unknown parameters, ``seed`` included, as OpenAI does.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import secrets
+import threading
+import time
+from collections import OrderedDict
+from hashlib import sha256
+from typing import Any, ClassVar
+
+from ._catalog import EmulatedModel
+from ._faults import Fault
+from ._images import decode, encode, fit, fresh_rng, long_side_for, ratio_size, render, seeded_rng
+from ._server import FilePart, Incoming, Reply, ServiceEmulator, format_seconds, json_reply
+
+__all__ = ["DEFAULT_OPENAI_API_KEY", "OpenAIEmulator"]
+
+DEFAULT_OPENAI_API_KEY = "test-openai-key"
+
+_OPENAI_PARAMETERS = frozenset(
+    {
+        "model", "prompt", "n", "size", "quality", "response_format", "style", "user",
+        "background", "moderation", "output_compression", "output_format", "partial_images",
+        "stream", "image", "image[]", "mask", "input_fidelity",
+    }
+)  # fmt: skip
+_FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp"}
+_SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
+_MAX_SIDE = 4096
+_TYPES = {
+    400: "invalid_request_error",
+    401: "invalid_request_error",
+    403: "invalid_request_error",
+    404: "invalid_request_error",
+    409: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "requests",
+}
+_MESSAGES = {
+    429: "Rate limit reached for images per minute. Please try again later.",
+    500: "The server had an error while processing your request. Sorry about that!",
+    502: "Bad gateway.",
+    503: "The engine is currently overloaded, please try again later",
+    504: "Gateway timeout.",
+}
+
+
+class OpenAIEmulator(ServiceEmulator):
+    """An OpenAI-style images endpoint (OpenAI itself, or a Flux host / relay)."""
+
+    name: ClassVar[str] = "openai"
+    url_path: ClassVar[str] = "/v1"
+
+    def __init__(
+        self, *, api_key: str = DEFAULT_OPENAI_API_KEY, max_files: int = 256, **kwargs: Any
+    ) -> None:
+        super().__init__(**kwargs)
+        #: The one API key this service accepts.
+        self.api_key = api_key
+        self._max_files = max_files
+        self._files: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
+        self._files_lock = threading.Lock()
+
+    def model_of(self, incoming: Incoming) -> str | None:
+        if incoming.path.startswith("/v1/models/"):
+            return incoming.path.removeprefix("/v1/models/")
+        source = incoming.form if incoming.form is not None else incoming.json_body
+        if isinstance(source, dict) and isinstance(source.get("model"), str):
+            return str(source["model"])
+        return None
+
+    def error(
+        self,
+        status: int,
+        message: str | None = None,
+        *,
+        retry_after: float | None = None,
+        type: str | None = None,
+        param: str | None = None,
+        code: str | None = None,
+        **extra: Any,
+    ) -> Reply:
+        headers = {"x-request-id": "req_" + secrets.token_hex(16)}
+        if retry_after is not None:
+            headers["retry-after"] = format_seconds(retry_after)
+            headers["retry-after-ms"] = str(round(retry_after * 1000))
+        if code is None and status == 429:
+            code = "rate_limit_exceeded"
+        error = {
+            "message": message or _MESSAGES.get(status, "The request failed."),
+            "type": type or _TYPES.get(status, "server_error"),
+            "param": param,
+            "code": code,
+        }
+        return json_reply(status, {"error": error}, headers, indent=2)
+
+    def _authenticate(self, incoming: Incoming) -> None:
+        key = incoming.bearer()
+        if key is None:
+            raise self.refuse(
+                401,
+                "You didn't provide an API key. You need to provide your API key in an "
+                "Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or "
+                "as the password field (with blank username) if you're accessing the API from your "
+                "browser and are prompted for a username and password. You can obtain an API key "
+                "from https://platform.openai.com/account/api-keys.",
+            )
+        if key != self.api_key:
+            shown = key[:3] + "*" * max(0, len(key) - 7) + key[-4:] if len(key) > 8 else "****"
+            raise self.refuse(
+                401,
+                f"Incorrect API key provided: {shown}. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                code="invalid_api_key",
+            )
+
+    def _model(self, model_id: str) -> EmulatedModel:
+        model = self.lookup(model_id)
+        if model is None:
+            raise self.refuse(
+                404,
+                f"The model `{model_id}` does not exist or you do not have access to it.",
+                code="model_not_found",
+            )
+        return model
+
+    # -- routing ---------------------------------------------------------------------------
+
+    def route(self, incoming: Incoming) -> Reply:
+        path, method = incoming.path, incoming.method
+        if method == "GET" and path.startswith("/files/"):
+            return self._download(path.removeprefix("/files/"))
+        if method == "POST" and path == "/v1/images/generations":
+            self._authenticate(incoming)
+            if not incoming.json_ok or not isinstance(incoming.json_body, dict):
+                raise self.refuse(
+                    400,
+                    "We could not parse the JSON body of your request. (HINT: This likely means "
+                    "you aren't using your HTTP library correctly. The OpenAI API expects a JSON "
+                    "payload, but what was sent was not valid JSON.)",
+                )
+            return self._images(incoming.json_body, None)
+        if method == "POST" and path == "/v1/images/edits":
+            self._authenticate(incoming)
+            if incoming.content_type != "multipart/form-data":
+                raise self.refuse(
+                    400,
+                    f"Invalid Content-Type header ({incoming.content_type or 'none'}), expected "
+                    "multipart/form-data.",
+                )
+            if incoming.form is None:
+                raise self.refuse(400, "Could not parse multipart form.")
+            return self._images(incoming.form, self._source(incoming.form))
+        if method == "GET" and path in ("/v1/models", "/v1/models/"):
+            self._authenticate(incoming)
+            data = [self.describe(m) for m in self.served_models()]
+            return json_reply(200, {"object": "list", "data": data})
+        if method == "GET" and path.startswith("/v1/models/"):
+            self._authenticate(incoming)
+            return json_reply(200, self.describe(self._model(path.removeprefix("/v1/models/"))))
+        return self.error(404, f"Invalid URL ({method} {path})")
+
+    @staticmethod
+    def describe(model: EmulatedModel) -> dict[str, Any]:
+        """A model object as ``GET /v1/models`` lists it."""
+        return {
+            "id": model.id,
+            "object": "model",
+            "created": model.created,
+            "owned_by": model.owned_by,
+        }
+
+    # -- images ----------------------------------------------------------------------------
+
+    def _source(self, form: dict[str, Any]) -> bytes:
+        images = form.get("image", form.get("image[]"))
+        first = images[0] if isinstance(images, list) and images else images
+        if first is None:
+            raise self.refuse(
+                400, "Missing required parameter: 'image'.", param="image",
+                code="missing_required_parameter",
+            )  # fmt: skip
+        if not isinstance(first, FilePart):
+            raise self.refuse(
+                400,
+                "Invalid type for 'image': expected a file.",
+                param="image",
+                code="invalid_type",
+            )
+        return first.data
+
+    def _images(self, fields: dict[str, Any], source: bytes | None) -> Reply:
+        model_id = fields.get("model", "dall-e-2")
+        if not isinstance(model_id, str):
+            raise self.refuse(400, "Invalid type for 'model': expected a string.", param="model")
+        model = self._model(model_id)
+        if model.seed == "rejected":
+            for name in fields:
+                if name not in _OPENAI_PARAMETERS:
+                    raise self.refuse(
+                        400, f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter"
+                    )
+        prompt = fields.get("prompt")
+        if not isinstance(prompt, str) or not prompt:
+            raise self.refuse(
+                400, "Missing required parameter: 'prompt'.", param="prompt",
+                code="missing_required_parameter",
+            )  # fmt: skip
+        count = self._int(fields, "n") or 1
+        if not 1 <= count <= 10:
+            raise self.refuse(
+                400,
+                f"Invalid 'n': {count} is not between 1 and 10.",
+                param="n",
+                code="invalid_value",
+            )
+        if model.id == "dall-e-3" and count != 1:
+            raise self.refuse(400, "You must provide n=1 for this model.", param="n")
+        seed = self._int(fields, "seed")
+        steps = self._int(fields, "steps")
+        if steps is None:
+            steps = self._int(fields, "num_inference_steps")
+        guidance = self._number(fields, "guidance") if "guidance" in fields else None
+        if guidance is None and "guidance_scale" in fields:
+            guidance = self._number(fields, "guidance_scale")
+        image = decode_or_refuse(self, source) if source is not None else None
+        requested = self._size(fields, image.size if image is not None else None)
+        size = ratio_size(requested, long_side_for(*requested))
+        mime = self._mime(fields)
+        response_format = self._response_format(fields, model)
+        fault = self.take_fault(model.id)
+        if fault is not None and fault.kind == "block":
+            return self._blocked(model, fault)
+        created = int(time.time())
+        if fault is not None and fault.kind == "no_image":
+            return json_reply(200, {"created": created, "data": []})
+        digest = sha256(source).hexdigest() if source is not None else None
+        negative = fields.get("negative_prompt")
+        key_parts = (prompt, seed, requested, steps, guidance, negative, digest)
+        data: list[dict[str, Any]] = []
+        quality = self._int(fields, "output_compression") or 90
+        for index in range(count):
+            if model.seeded and seed is not None:
+                rng = seeded_rng(model.id, index, *key_parts)
+            else:
+                rng = fresh_rng()
+            if image is None:
+                picture = render(prompt, rng, size)
+            else:
+                picture = self.transform(fit(image, size), prompt, rng)
+            payload = encode(picture, mime, quality)
+            item: dict[str, Any] = {}
+            if response_format == "url":
+                item["url"] = self._store(payload, mime)
+            else:
+                item["b64_json"] = base64.b64encode(payload).decode()
+            if model.id == "dall-e-3":
+                item["revised_prompt"] = f"A detailed illustration of {prompt}"
+            data.append(item)
+        answer: dict[str, Any] = {"created": created, "data": data}
+        if model.id.startswith("gpt-image"):
+            answer.update(self._gpt_image_extras(prompt, count, requested, mime, fields))
+        reply = json_reply(200, answer, {"x-request-id": "req_" + secrets.token_hex(16)})
+        reply.truncate = fault is not None and fault.kind == "truncate"
+        return reply
+
+    def _blocked(self, model: EmulatedModel, fault: Fault) -> Reply:
+        if model.id.startswith("gpt-image"):
+            return self.error(
+                400,
+                fault.reason
+                or "Your request was rejected by the safety system. If you believe this is an "
+                "error, contact us at help.openai.com. safety_violations=[violence].",
+                type="image_generation_user_error",
+                code="moderation_blocked",
+            )
+        return self.error(
+            400,
+            fault.reason
+            or "Your request was rejected as a result of our safety system. Your prompt may "
+            "contain text that is not allowed by our safety system.",
+            code="content_policy_violation",
+        )
+
+    @staticmethod
+    def _gpt_image_extras(
+        prompt: str, count: int, size: tuple[int, int], mime: str, fields: dict[str, Any]
+    ) -> dict[str, Any]:
+        text_tokens = max(1, len(prompt) // 4)
+        output_tokens = 1056 * count
+        return {
+            "background": fields.get("background", "opaque"),
+            "output_format": mime.removeprefix("image/"),
+            "quality": fields.get("quality", "medium"),
+            "size": f"{size[0]}x{size[1]}",
+            "usage": {
+                "input_tokens": text_tokens,
+                "input_tokens_details": {"image_tokens": 0, "text_tokens": text_tokens},
+                "output_tokens": output_tokens,
+                "total_tokens": text_tokens + output_tokens,
+            },
+        }
+
+    # -- parameter reading -----------------------------------------------------------------
+
+    def _int(self, fields: dict[str, Any], name: str) -> int | None:
+        """``fields[name]`` as an integer (numeric strings too, as forms send), None if absent."""
+        value = fields.get(name)
+        if value is None:
+            return None
+        if isinstance(value, str) and re.fullmatch(r"-?\d{1,19}", value.strip()):
+            return int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise self.refuse(
+            400,
+            f"Invalid type for '{name}': expected an integer, but got {type(value).__name__}.",
+            param=name,
+            code="invalid_type",
+        )
+
+    def _number(self, fields: dict[str, Any], name: str) -> float:
+        value = fields.get(name)
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise self.refuse(
+                400, f"Invalid type for '{name}': expected a number.", param=name,
+                code="invalid_type",
+            ) from None  # fmt: skip
+
+    def _size(self, fields: dict[str, Any], source: tuple[int, int] | None) -> tuple[int, int]:
+        width = self._int(fields, "width")
+        height = self._int(fields, "height")
+        size: tuple[int, int]
+        if width is not None or height is not None:
+            size = (width or height or 0, height or width or 0)
+            param = "width" if width is not None else "height"
+        else:
+            text = fields.get("size", "auto")
+            param = "size"
+            if text in ("auto", None):
+                # auto: 1024 on the long side, at the input picture's ratio for edits
+                size = ratio_size(source, 1024) if source else (1024, 1024)
+            else:
+                match = _SIZE.match(str(text))
+                if match is None:
+                    raise self.refuse(
+                        400,
+                        f"Invalid value: '{text}'. Supported values are 'auto' and "
+                        "'WIDTHxHEIGHT' (for example '1024x1024').",
+                        param="size",
+                        code="invalid_value",
+                    )
+                size = (int(match.group(1)), int(match.group(2)))
+        if not all(1 <= side <= _MAX_SIDE for side in size):
+            raise self.refuse(
+                400, f"Invalid image size {size[0]}x{size[1]}: each side must be 1-{_MAX_SIDE}.",
+                param=param, code="invalid_value",
+            )  # fmt: skip
+        return size
+
+    def _mime(self, fields: dict[str, Any]) -> str:
+        name = str(fields.get("output_format", "png")).lower()
+        mime = _FORMATS.get(name)
+        if mime is None:
+            raise self.refuse(
+                400, f"Invalid value: '{name}'. Supported values are: 'png', 'jpeg' and 'webp'.",
+                param="output_format", code="invalid_value",
+            )  # fmt: skip
+        return mime
+
+    def _response_format(self, fields: dict[str, Any], model: EmulatedModel) -> str:
+        if model.id.startswith("gpt-image"):
+            return "b64_json"  # GPT image models always answer base64
+        default = "url" if model.id.startswith("dall-e") else "b64_json"
+        value = fields.get("response_format", default)
+        if value == "base64":  # Together-style hosts
+            value = "b64_json"
+        if value not in ("url", "b64_json"):
+            raise self.refuse(
+                400, f"Invalid value: '{value}'. Supported values are: 'url' and 'b64_json'.",
+                param="response_format", code="invalid_value",
+            )  # fmt: skip
+        return str(value)
+
+    # -- url answers -----------------------------------------------------------------------
+
+    def _store(self, payload: bytes, mime: str) -> str:
+        name = secrets.token_urlsafe(12) + "." + mime.removeprefix("image/")
+        with self._files_lock:
+            self._files[name] = (payload, mime)
+            while len(self._files) > self._max_files:
+                self._files.popitem(last=False)
+        return f"{self.origin}/files/{name}"
+
+    def _download(self, name: str) -> Reply:
+        with self._files_lock:
+            stored = self._files.get(name)
+        if stored is None:
+            return self.error(404, "The requested file does not exist or has expired.")
+        payload, mime = stored
+        return Reply(200, payload, content_type=mime)
+
+
+def decode_or_refuse(service: OpenAIEmulator, data: bytes) -> Any:
+    """The input picture of an edit, or OpenAI's 400 for an unreadable file."""
+    try:
+        return decode(data)
+    except ValueError:
+        raise service.refuse(
+            400, "Invalid image file or mode for image 1, please check your image file.",
+            param="image", code="invalid_image_file",
+        ) from None  # fmt: skip

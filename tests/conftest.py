@@ -13,6 +13,13 @@ from seedless.capabilities import _reset_registry_for_tests, _reset_warnings_for
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT / "examples" / "photos"
 TODAY = date(2026, 11, 25)
+#: Variables a developer's machine may set that would point SDKs at real services.
+_ENVIRONMENT = (
+    "GOOGLE_API_KEY", "GEMINI_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL",
+    "GOOGLE_GEMINI_BASE_URL", "GOOGLE_VERTEX_BASE_URL", "GOOGLE_CLOUD_PROJECT",
+    "GOOGLE_CLOUD_LOCATION", "GOOGLE_APPLICATION_CREDENTIALS", "GOOGLE_GENAI_USE_VERTEXAI",
+    "GOOGLE_GENAI_API_VERSION",
+)  # fmt: skip
 
 
 @pytest.fixture(autouse=True)

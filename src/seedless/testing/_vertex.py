@@ -276,7 +276,8 @@ class VertexEmulator(GoogleService):
             ("safetySetting", _SAFETY),
         )
         for name, allowed in checks:
-            if name in params and params[name] not in allowed:
+            # Vertex documents lowercase values; the SDK sends its enums in uppercase.
+            if name in params and str(params[name]).lower() not in [a.lower() for a in allowed]:
                 raise self.refuse(
                     400,
                     f"{prefix}{name} {params[name]!r} is not supported. "

@@ -1,0 +1,357 @@
+"""What the Gemini, Imagen and Vertex providers share on google-genai: the client and the errors.
+
+Three jobs, in one place:
+
+* :func:`import_genai` imports google-genai, or raises a :class:`ConfigurationError` that names
+  the pip extra. Nothing else in seedless imports ``google.genai`` or ``google.auth``, and
+  this module is itself only imported when a ``gemini`` or ``vertex`` endpoint is first used.
+* :class:`GenaiClient` builds one ``google.genai.Client`` from an :class:`~seedless.Endpoint`
+  on first use (API key and base URL for the Gemini API and its relays; project, location and
+  credentials for Vertex, Application Default Credentials when none are given) with the SDK's
+  own retries turned off, so that the client's one retry policy is the only one.
+* :func:`translate_error` maps what the SDK, httpx, aiohttp and google-auth raise onto
+  :mod:`seedless.errors` (through :func:`seedless.errors.error_for_status`, the library's one
+  status table), keeping the status and any ``Retry-After``, with secrets scrubbed.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import re
+import threading
+import time
+from collections.abc import Mapping
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+from ..errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ContentBlockedError,
+    ProviderError,
+    RequestError,
+    SeedlessError,
+    ServerError,
+    TimeoutError,
+    error_for_status,
+    redact,
+)
+
+if TYPE_CHECKING:
+    from ..config import Endpoint
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "GenaiClient",
+    "import_genai",
+    "parse_retry_after",
+    "refuse_unknown_options",
+    "split_api_version",
+    "translate_error",
+]
+
+#: Seconds one wire call may take when the endpoint sets no timeout (a 4K image with thinking
+#: can take minutes; without a limit a stalled connection would hang forever).
+DEFAULT_TIMEOUT = 300.0
+
+_VERSION_SUFFIX = re.compile(r"^(?P<base>.*?)/+(?P<version>v\d+(?:(?:alpha|beta)\d*)?)/*$")
+
+
+def split_api_version(base_url: str | None) -> tuple[str | None, str | None]:
+    """``"https://relay.example/v1beta"`` -> ``("https://relay.example/", "v1beta")``.
+
+    google-genai appends its API version to the base URL, so a relay URL that already ends in
+    one would otherwise be called as ``.../v1beta/v1/models/...``.
+    """
+    if not base_url:
+        return None, None
+    match = _VERSION_SUFFIX.match(base_url)
+    if match is None:
+        return base_url, None
+    return match.group("base") + "/", match.group("version")
+
+
+def import_genai(extra: str = "gemini") -> ModuleType:
+    """The ``google.genai`` package, or a ConfigurationError naming the extra to install."""
+    try:
+        from google import genai
+    except ImportError as exc:
+        raise ConfigurationError(
+            "The gemini and vertex providers run on Google's google-genai SDK, which is not "
+            f'installed. Install it with: pip install "seedless[{extra}]"'
+        ) from exc
+    return genai
+
+
+class GenaiClient:
+    """One ``google.genai.Client`` for an endpoint, built on first use and shared by providers.
+
+    Building it is deferred to the first call, because in Vertex mode without explicit
+    credentials the SDK looks up Application Default Credentials, which must not happen when
+    a client is merely created (or never used).
+    """
+
+    def __init__(self, endpoint: Endpoint, *, vertex: bool) -> None:
+        self.endpoint = endpoint
+        self.vertex = vertex
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        """The SDK client, built on first call (ConfigurationError if it cannot be)."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._build()
+            return self._client
+
+    def http_options(self) -> Any:
+        """``HttpOptions`` for the endpoint: base URL (an API version at its end is split off,
+        so ``https://relay.example/v1beta`` works), timeout in ms, headers, SDK retries off."""
+        types = import_genai().types
+        endpoint = self.endpoint
+        base_url, api_version = split_api_version(endpoint.base_url)
+        timeout = endpoint.timeout if endpoint.timeout else DEFAULT_TIMEOUT
+        return types.HttpOptions(
+            base_url=base_url,
+            api_version=api_version,
+            timeout=int(timeout * 1000),
+            headers=dict(endpoint.headers) or None,
+            # attempts=1: no tenacity retries in the SDK, and no implicit retry on aiohttp
+            # connection errors either (it only runs when retry_options is unset).
+            retry_options=types.HttpRetryOptions(attempts=1),
+        )
+
+    def _build(self) -> Any:
+        genai = import_genai()
+        endpoint = self.endpoint
+        options = self.http_options()
+        try:
+            if not self.vertex:
+                key = endpoint.require_key("GEMINI_API_KEY", "GOOGLE_API_KEY")
+                return genai.Client(vertexai=False, api_key=key, http_options=options)
+            if endpoint.api_key is not None and endpoint.credentials is None:
+                # Vertex express mode: an API key instead of a project and credentials.
+                return genai.Client(vertexai=True, api_key=endpoint.key(), http_options=options)
+            return genai.Client(
+                vertexai=True,
+                project=endpoint.project,
+                location=endpoint.location,
+                credentials=endpoint.credentials,
+                http_options=options,
+            )
+        except SeedlessError:
+            raise
+        except Exception as exc:
+            raise _configuration_error(exc, endpoint) from exc
+
+    async def aclose(self) -> None:
+        """Close the SDK client's connection pools (a no-op if it was never built)."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            await client.aio.aclose()
+            client.close()
+
+    def __repr__(self) -> str:
+        mode = "vertex" if self.vertex else "gemini"
+        built = self._client is not None
+        return f"<GenaiClient {mode} endpoint={self.endpoint.name!r} built={built}>"
+
+
+def _configuration_error(exc: BaseException, endpoint: Endpoint) -> ConfigurationError:
+    """A setup failure of the SDK or google-auth, told in terms of seedless's configuration."""
+    text = redact(str(exc))
+    if type(exc).__name__ == "DefaultCredentialsError" or "credentials" in text.lower():
+        return ConfigurationError(
+            f"Vertex endpoint {endpoint.name!r} has no usable Google Cloud credentials: {text} "
+            "Run `gcloud auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS, "
+            "or pass Endpoint(credentials=...)."
+        )
+    if endpoint.protocol == "vertex":
+        return ConfigurationError(
+            f"Vertex endpoint {endpoint.name!r} cannot be set up: {text} Set "
+            "GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION, or pass Endpoint(project=..., "
+            "location=...)."
+        )
+    return ConfigurationError(f"Endpoint {endpoint.name!r} cannot be set up: {text}")
+
+
+# ------------------------------------------------------------------------------ options
+
+
+def refuse_unknown_options(
+    options: Mapping[str, Any], accepted: Mapping[str, str], *, model: str
+) -> None:
+    """RequestError naming each unknown option key and the ones ``model`` accepts."""
+    unknown = sorted(set(options) - set(accepted))
+    if unknown:
+        known = ", ".join(f"{name} ({why})" for name, why in sorted(accepted.items()))
+        raise RequestError(
+            f"{model} does not take the option(s) {', '.join(map(repr, unknown))}. Options it "
+            f"accepts: {known or 'none'}."
+        )
+
+
+# ------------------------------------------------------------------------------ errors
+
+#: Words in a 400 from Vertex Imagen that mean its safety filter refused the prompt.
+_BLOCK_PHRASES = ("responsible ai", "safety filter", "violate", "prohibited")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+
+
+def parse_retry_after(headers: Any, details: Any = None) -> float | None:
+    """Seconds to wait, from ``retry-after-ms`` / ``Retry-After`` headers or a RetryInfo detail."""
+    if headers is not None:
+        try:
+            millis = headers.get("retry-after-ms")
+            if millis is not None:
+                return max(0.0, float(millis) / 1000)
+        except (TypeError, ValueError, AttributeError):
+            pass
+        try:
+            value = headers.get("retry-after")
+        except AttributeError:
+            value = None
+        if value:
+            try:
+                return max(0.0, float(value))
+            except ValueError:
+                parsed = email.utils.parsedate_to_datetime(value) if value else None
+                if parsed is not None:
+                    return max(0.0, parsed.timestamp() - time.time())
+    return _retry_info(details)
+
+
+def _retry_info(details: Any) -> float | None:
+    """The ``retryDelay`` of a ``google.rpc.RetryInfo`` detail in an error body."""
+    if not isinstance(details, Mapping):
+        return None
+    error = details.get("error", details)
+    items = error.get("details") if isinstance(error, Mapping) else None
+    for item in items if isinstance(items, list) else ():
+        if isinstance(item, Mapping) and str(item.get("@type", "")).endswith("RetryInfo"):
+            match = _DURATION.match(str(item.get("retryDelay", "")))
+            if match:
+                return float(match.group(1))
+    return None
+
+
+def _error_reasons(details: Any) -> set[str]:
+    """The ``reason`` fields of ``google.rpc.ErrorInfo`` details (``API_KEY_INVALID`` ...)."""
+    if not isinstance(details, Mapping):
+        return set()
+    error = details.get("error", details)
+    items = error.get("details") if isinstance(error, Mapping) else None
+    return {
+        str(item["reason"])
+        for item in (items if isinstance(items, list) else ())
+        if isinstance(item, Mapping) and item.get("reason")
+    }
+
+
+def _scrub(exc: BaseException) -> None:
+    """Remove secrets from the SDK exception we chain, so tracebacks cannot show a key."""
+    try:
+        exc.args = tuple(redact(a) if isinstance(a, str) else a for a in exc.args)
+        message = getattr(exc, "message", None)
+        if isinstance(message, str):
+            exc.message = redact(message)  # type: ignore[attr-defined]
+    except Exception:  # pragma: no cover - an exotic exception type; the message is redacted anyway
+        pass
+
+
+def _mro_names(exc: BaseException) -> set[str]:
+    """``module.Class`` for every class of ``exc``, by full module and by top-level package
+    (httpx re-exports its exceptions, so ``httpx._exceptions.ReadTimeout`` is also
+    ``httpx.ReadTimeout``)."""
+    names: set[str] = set()
+    for cls in type(exc).__mro__:
+        module = cls.__module__ or ""
+        names.add(f"{module}.{cls.__name__}")
+        names.add(f"{module.split('.')[0]}.{cls.__name__}")
+    return names
+
+
+def translate_error(exc: BaseException, *, provider: str, model: str) -> SeedlessError:
+    """The seedless error for an exception raised while calling google-genai.
+
+    HTTP errors keep their status (through :func:`error_for_status`) and ``Retry-After``;
+    a wrong Gemini API key (400 ``API_KEY_INVALID``) is an :class:`AuthenticationError`;
+    Imagen's 400 for a prompt its safety filter refuses is a :class:`ContentBlockedError`;
+    timeouts become :class:`TimeoutError`; dropped connections and truncated answers become
+    :class:`ServerError` (both retryable). Anything else is a non-retryable ProviderError.
+    """
+    if isinstance(exc, SeedlessError):
+        return exc
+    _scrub(exc)
+    genai = import_genai()
+    names = _mro_names(exc)
+    if isinstance(exc, genai.errors.APIError):
+        status = int(exc.code or 0)
+        message = exc.message or exc.status or str(exc)
+        headers = getattr(exc.response, "headers", None)
+        retry_after = parse_retry_after(headers, exc.details)
+        reasons = _error_reasons(exc.details)
+        if status == 400 and ("API_KEY_INVALID" in reasons or "API key not valid" in message):
+            return AuthenticationError(
+                f"{provider} refused the API key (HTTP 400 API_KEY_INVALID): {message} Check "
+                "GEMINI_API_KEY / GOOGLE_API_KEY or the endpoint's api_key.",
+                provider=provider,
+                status=status,
+            )
+        if status == 400 and any(p in message.lower() for p in _BLOCK_PHRASES):
+            return ContentBlockedError(
+                f"{model}: the service's safety filter refused the request (HTTP 400): "
+                f"{message} Rephrase the prompt; nothing was generated.",
+                reason=message,
+                provider=provider,
+                status=status,
+            )
+        if status <= 0:
+            return ServerError(f"{provider} failed: {message}", provider=provider)
+        return error_for_status(status, message, provider=provider, retry_after=retry_after)
+    timeouts = {
+        "httpx.TimeoutException",
+        "httpx2.TimeoutException",
+        "builtins.TimeoutError",
+        "asyncio.TimeoutError",
+        "aiohttp.ServerTimeoutError",
+    }
+    if names & timeouts:
+        return TimeoutError(
+            f"{provider} did not answer {model} in time ({type(exc).__name__}). Raise the "
+            "endpoint's timeout, or try again later.",
+            provider=provider,
+        )
+    dropped = {
+        "httpx.TransportError",
+        "httpx2.TransportError",
+        "aiohttp.ClientConnectionError",
+        "aiohttp.ClientPayloadError",
+        "google.auth.exceptions.TransportError",
+        "builtins.ConnectionError",
+    }
+    if names & dropped or isinstance(exc, genai.errors.UnknownApiResponseError):
+        return ServerError(
+            f"{provider} dropped the connection or sent an incomplete answer for {model} "
+            f"({type(exc).__name__}: {redact(str(exc))[:300]}).",
+            provider=provider,
+        )
+    if "google.auth.exceptions.RefreshError" in names:
+        return AuthenticationError(
+            f"{provider}: Google Cloud credentials could not be refreshed: {redact(str(exc))} "
+            "Run `gcloud auth application-default login` or check the service account.",
+            provider=provider,
+        )
+    if "google.auth.exceptions.DefaultCredentialsError" in names:
+        return ConfigurationError(
+            f"{provider}: no Google Cloud credentials found: {redact(str(exc))} Run `gcloud "
+            "auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS, or pass "
+            "Endpoint(credentials=...)."
+        )
+    if isinstance(exc, ValueError):
+        return RequestError(f"google-genai refused the request for {model}: {redact(str(exc))}")
+    return ProviderError(
+        f"{provider} failed on {model}: {type(exc).__name__}: {redact(str(exc))}",
+        provider=provider,
+    )

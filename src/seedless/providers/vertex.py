@@ -1,0 +1,60 @@
+"""The Vertex AI provider: routes each model to the Imagen or the Gemini adapter, on one SDK client.
+
+Vertex serves two wire shapes: Imagen's ``:predict`` (``imagen-*`` ids) and Gemini's
+``:generateContent`` (everything else). Both go through google-genai in Vertex mode, so one
+``google.genai.Client`` (project, location, credentials; built lazily on the first call, when
+Application Default Credentials are looked up if none were given) serves both adapters.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._genai import GenaiClient, import_genai
+from .base import ProviderReply
+from .gemini import GeminiProvider
+from .imagen import ImagenProvider
+
+if TYPE_CHECKING:
+    from ..capabilities import ModelSpec
+    from ..config import Endpoint
+    from ..models import ImageRequest
+
+__all__ = ["VertexProvider", "is_imagen"]
+
+
+def is_imagen(model_id: str) -> bool:
+    """Whether a Vertex model id speaks Imagen's ``:predict`` rather than generateContent."""
+    return model_id.startswith("imagen-")
+
+
+class VertexProvider:
+    """Vertex AI: Imagen models through :class:`ImagenProvider`, the rest through
+    :class:`GeminiProvider` in Vertex mode, sharing one lazily built SDK client."""
+
+    def __init__(self, endpoint: Endpoint) -> None:
+        import_genai("vertex")
+        self.endpoint = endpoint
+        self._client = GenaiClient(endpoint, vertex=True)
+        self.imagen = ImagenProvider(endpoint, client=self._client)
+        self.gemini = GeminiProvider(endpoint, client=self._client)
+
+    def route(self, spec: ModelSpec) -> GeminiProvider | ImagenProvider:
+        """The adapter that speaks ``spec``'s wire shape."""
+        return self.imagen if is_imagen(spec.id) else self.gemini
+
+    def build(self, request: ImageRequest, spec: ModelSpec) -> dict[str, Any]:
+        """The wire request without sending it (see the adapters' ``build``)."""
+        return self.route(spec).build(request, spec)
+
+    async def call(self, request: ImageRequest, spec: ModelSpec) -> ProviderReply:
+        """Send one wire call through the adapter for ``spec``."""
+        return await self.route(spec).call(request, spec)
+
+    async def aclose(self) -> None:
+        """Close the shared SDK client."""
+        await self._client.aclose()
+
+    def __repr__(self) -> str:
+        where = f"{self.endpoint.project}/{self.endpoint.location or 'default location'}"
+        return f"<VertexProvider endpoint={self.endpoint.name!r} {where}>"

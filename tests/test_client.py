@@ -177,3 +177,14 @@ def test_local_without_effect_is_explained(photos: list[Path]) -> None:
         pytest.raises(seedless.RequestError, match="effect"),
     ):
         client.edit(photos[0], "make it darker")
+
+
+def test_explicit_endpoint_keeps_the_environment_key() -> None:
+    client = seedless.AsyncClient(
+        endpoints=[
+            seedless.Endpoint(name="openai", protocol="openai", base_url="http://127.0.0.1:1/v1")
+        ],
+        environ={"OPENAI_API_KEY": "env-key-123"},
+    )
+    endpoint = client.endpoints["openai"]
+    assert endpoint.base_url == "http://127.0.0.1:1/v1" and endpoint.key() == "env-key-123"

@@ -112,8 +112,25 @@ def default_endpoints(environ: Mapping[str, str] | None = None) -> dict[str, End
 
 
 def merge_endpoints(base: Mapping[str, Endpoint], extra: Iterable[Endpoint]) -> dict[str, Endpoint]:
-    """Endpoints by name; an explicit endpoint replaces the default of the same name."""
+    """Endpoints by name; an explicit endpoint replaces the one of the same name.
+
+    When it speaks the same protocol, the fields it leaves unset (key, base URL, project,
+    location, credentials) keep the values the replaced endpoint had from the environment:
+    ``Endpoint(name="openai", protocol="openai", base_url=relay)`` still uses OPENAI_API_KEY.
+    """
     merged = dict(base)
     for endpoint in extra:
+        previous = merged.get(endpoint.name)
+        if previous is not None and previous.protocol == endpoint.protocol:
+            inherited = {
+                field: getattr(previous, field)
+                for field in _INHERITED
+                if getattr(endpoint, field) is None and getattr(previous, field) is not None
+            }
+            if inherited:
+                endpoint = endpoint.model_copy(update=inherited)
         merged[endpoint.name] = endpoint
     return merged
+
+
+_INHERITED = ("api_key", "base_url", "project", "location", "credentials")

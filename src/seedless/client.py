@@ -34,7 +34,7 @@ from .capabilities import (
     validate,
 )
 from .config import Endpoint, default_endpoints, merge_endpoints
-from .effects.adjust import Adjust
+from .effects import Effect
 from .errors import ConfigurationError, ModelNotFoundError
 from .models import (
     EditRequest,
@@ -134,7 +134,7 @@ def edit_request(
     prompt: str | None = None,
     *,
     model: str = "local:pillow",
-    effect: Adjust | None = None,
+    effect: Effect | None = None,
     n: int = 1,
     seed: int | None = None,
     aspect_ratio: str | None = None,

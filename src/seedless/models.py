@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeAlias, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
-from .effects.adjust import Adjust
+from .effects import EffectField
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -146,7 +146,7 @@ class EditRequest(_RequestBase):
 
     images: tuple[ImageInput, ...] = Field(min_length=1)
     prompt: str | None = None
-    effect: Adjust | None = None
+    effect: EffectField | None = None
 
     @field_validator("images", mode="before")
     @classmethod

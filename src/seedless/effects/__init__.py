@@ -9,12 +9,50 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol, runtime_checkable
+
+from pydantic import PlainSerializer, PlainValidator
 
 from ..errors import ConfigurationError
 from .adjust import Adjust
 
-__all__ = ["Adjust", "effect_from_dict", "load_effect"]
+if TYPE_CHECKING:
+    from PIL import Image
+
+__all__ = ["Adjust", "Effect", "EffectField", "effect_from_dict", "load_effect"]
+
+
+@runtime_checkable
+class Effect(Protocol):
+    """What an exact effect provides: a ``kind``, pixels, words, and a JSON form.
+
+    ``Adjust`` and ``FittedEffect`` are effects; so is any object of yours with these four.
+    """
+
+    kind: str
+
+    def apply(self, image: Image.Image) -> Image.Image: ...
+
+    def describe(self) -> str: ...
+
+    def model_dump(self, *, mode: str = ...) -> dict[str, Any]: ...
+
+
+def _coerce_effect(value: Any) -> Effect:
+    if isinstance(value, dict):
+        return effect_from_dict(value)  # type: ignore[no-any-return]
+    if isinstance(value, Effect):
+        return value
+    raise ValueError(f"{type(value).__name__} is not an effect (Adjust, FittedEffect, ...)")
+
+
+#: A pydantic field type for effects: validates dicts by their ``kind`` (importing the fitted
+#: effect's numpy machinery only when one is used) and serialises with ``model_dump``.
+EffectField = Annotated[
+    Effect,
+    PlainValidator(_coerce_effect),
+    PlainSerializer(lambda effect: effect.model_dump(mode="json"), return_type=dict),
+]
 
 
 def effect_from_dict(data: dict[str, Any]) -> Any:

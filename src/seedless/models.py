@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .effects import EffectField
 
@@ -47,7 +47,9 @@ def _short_bytes(data: bytes) -> str:
 class ImageInput(BaseModel):
     """An image sent to a model: its bytes, MIME type and an optional name (file name)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64"
+    )
 
     data: bytes = Field(repr=False)
     mime_type: str
@@ -183,7 +185,9 @@ SeedMode = Literal["deterministic", "seeded", "best_effort"]
 class ImageResult(BaseModel):
     """One image and how it was made (provider, model, request, seed, cost, latency, hashes)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64"
+    )
 
     data: bytes = Field(repr=False)
     mime_type: str
@@ -204,21 +208,6 @@ class ImageResult(BaseModel):
     index: int = 0
     cached: bool = False
     created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
-
-    @field_serializer("data")
-    def _ser_data(self, data: bytes) -> str:
-        import base64
-
-        return base64.b64encode(data).decode()
-
-    @field_validator("data", mode="before")
-    @classmethod
-    def _de_data(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            import base64
-
-            return base64.b64decode(value)
-        return value
 
     @property
     def model_key(self) -> str:

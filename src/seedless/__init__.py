@@ -7,6 +7,7 @@ that needs them is first used, so ``import seedless`` stays fast.
 from __future__ import annotations
 
 import warnings as _warnings
+from typing import TYPE_CHECKING
 
 from ._version import __version__
 from .capabilities import (
@@ -18,6 +19,7 @@ from .capabilities import (
 )
 from .client import AsyncClient, Client
 from .config import Endpoint
+from .effects import Effect
 from .effects.adjust import Adjust
 from .errors import (
     AuthenticationError,
@@ -40,6 +42,22 @@ from .errors import (
 from .models import EditRequest, GenerateRequest, Generation, ImageInput, ImageResult
 from .providers.base import FunctionProvider, Provider, ProviderReply, RawImage
 from .retry import RetryPolicy
+from .strategies import (
+    Candidate,
+    ContactSheet,
+    MatchAdjust,
+    MatchEffect,
+    Plan,
+    PlanResult,
+    Ranked,
+    Recipe,
+    Reproducibility,
+    Score,
+    anchored_request,
+    contact_sheet,
+    measure_reproducibility,
+    plan,
+)
 
 # Deprecation notices about models are meant for the person running the code: show them.
 _warnings.filterwarnings("default", category=SeedlessDeprecationWarning)
@@ -49,11 +67,16 @@ __all__ = [
     "AsyncClient",
     "AuthenticationError",
     "BudgetExceededError",
+    "Candidate",
     "Client",
     "ConfigurationError",
+    "ContactSheet",
     "ContentBlockedError",
     "EditRequest",
+    "Effect",
     "Endpoint",
+    "FitReport",
+    "FittedEffect",
     "FunctionProvider",
     "GenerateRequest",
     "Generation",
@@ -61,24 +84,58 @@ __all__ = [
     "ImageResult",
     "InvalidImageError",
     "Lifecycle",
+    "MatchAdjust",
+    "MatchEffect",
     "Matrix",
     "ModelNotFoundError",
     "ModelRetiredError",
     "ModelSpec",
     "NoImageError",
+    "Plan",
+    "PlanResult",
     "Provider",
     "ProviderError",
     "ProviderReply",
+    "Ranked",
     "RateLimitError",
     "RawImage",
+    "Recipe",
+    "Reproducibility",
     "RequestError",
     "RetryPolicy",
+    "Score",
     "SeedlessDeprecationWarning",
     "SeedlessError",
     "ServerError",
     "TimeoutError",
     "UnsupportedCapabilityError",
     "__version__",
+    "anchored_request",
     "capabilities",
+    "contact_sheet",
+    "fit_effect",
+    "measure_reproducibility",
+    "plan",
     "register_model",
 ]
+
+# The fitted-look machinery needs numpy: it is imported on first use, not with seedless.
+_LAZY = {
+    "FitReport": "seedless.effects.fit",
+    "FittedEffect": "seedless.effects.fit",
+    "fit_effect": "seedless.effects.fit",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'seedless' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from .effects.fit import FitReport, FittedEffect, fit_effect

@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import SecretStr
 
@@ -49,6 +49,10 @@ from .models import (
 from .providers import create_provider
 from .providers.base import Provider, ProviderReply
 from .retry import RetryPolicy, call_with_retry
+
+if TYPE_CHECKING:
+    from .strategies.best_of import Ranked
+    from .strategies.recipe import Recipe
 
 __all__ = [
     "AsyncClient",
@@ -395,6 +399,43 @@ class AsyncClient:
             f"{exc}{known}{hint}", successors=successors, provider=exc.provider, status=exc.status
         )
 
+    # ------------------------------------------------------------------ strategies
+
+    async def best_of(
+        self,
+        request: ImageRequest,
+        *,
+        n: int = 4,
+        scorer: Any,
+        threshold: float | None = None,
+        concurrency: int | None = None,
+        seed_policy: SeedPolicy | None = None,
+        allow_retired: bool | None = None,
+    ) -> Ranked:
+        """``n`` candidates generated concurrently, scored and ranked; see
+        :func:`seedless.strategies.best_of`."""
+        from .strategies.best_of import best_of
+
+        return await best_of(
+            self,
+            request,
+            n=n,
+            scorer=scorer,
+            threshold=threshold,
+            concurrency=concurrency,
+            seed_policy=seed_policy,
+            allow_retired=allow_retired,
+        )
+
+    async def replay(
+        self, recipe: Recipe, images: Sequence[ImageLike] = (), **kwargs: Any
+    ) -> list[ImageResult]:
+        """Replay a :class:`~seedless.Recipe` on ``images``; see
+        :func:`seedless.strategies.replay`."""
+        from .strategies.recipe import replay
+
+        return await replay(self, recipe, images, **kwargs)
+
     # ------------------------------------------------------------------ lifetime
 
     async def aclose(self) -> None:
@@ -584,6 +625,16 @@ class Client:
             request, seed_policy=seed_policy, allow_retired=allow_retired
         )
         return self._run(self._async.execute(prepared))
+
+    def best_of(self, request: ImageRequest, **kwargs: Any) -> Ranked:
+        """Best-of-N; see :meth:`AsyncClient.best_of`."""
+        return self._run(self._async.best_of(request, **kwargs))
+
+    def replay(
+        self, recipe: Recipe, images: Sequence[ImageLike] = (), **kwargs: Any
+    ) -> list[ImageResult]:
+        """Replay a recipe; see :meth:`AsyncClient.replay`."""
+        return self._run(self._async.replay(recipe, images, **kwargs))
 
     def close(self) -> None:
         """Close connections and stop the private loop thread."""

@@ -22,6 +22,8 @@ from .effects import EffectField
 if TYPE_CHECKING:
     from PIL import Image
 
+    from .strategies.recipe import Recipe
+
 __all__ = [
     "EditRequest",
     "GenerateRequest",
@@ -228,6 +230,12 @@ class ImageResult(BaseModel):
             target = target / f"{self.sha256[:16]}{extension_for(self.mime_type)}"
         atomic_write(target, self.data)
         return target
+
+    def recipe(self, **kwargs: Any) -> Recipe:
+        """How this result was made, as a replayable :class:`~seedless.Recipe`."""
+        from .strategies.recipe import Recipe
+
+        return Recipe.from_result(self, **kwargs)
 
     def _repr_png_(self) -> bytes:
         from .images import thumbnail_png

@@ -29,7 +29,8 @@ class Effect(Protocol):
     ``Adjust`` and ``FittedEffect`` are effects; so is any object of yours with these four.
     """
 
-    kind: str
+    @property
+    def kind(self) -> str: ...
 
     def apply(self, image: Image.Image) -> Image.Image: ...
 

@@ -1,0 +1,251 @@
+"""Best-of-N: generate n candidates concurrently, score each, return them ranked with scores.
+
+For models without a seed every call is a fresh draw, so the way to a result close to the
+approved one is to ask several times and keep the best, judged by a scorer
+(:mod:`seedless.strategies.scorers`). With a ``threshold``, candidates are requested in small
+waves and no new wave starts once one passes, so a good early draw saves the rest of the
+cost; calls already in flight finish and are ranked too (they are paid for anyway).
+
+Calls that fail at the provider (a safety block, an answer without an image, a server error
+after retries) are recorded in :attr:`Ranked.errors` and the others still count; if every
+call fails, the first error is raised. Scoring runs in worker threads, so it overlaps with
+the remaining network calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..capabilities import SeedPolicy
+from ..client import AsyncClient, PreparedRequest
+from ..errors import BudgetExceededError, ProviderError
+from ..models import EditRequest, ImageRequest, ImageResult
+from .scorers import ScorerLike, call_scorer, scorer_name, to_rgb
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from .recipe import Recipe
+    from .sheet import ContactSheet
+
+__all__ = ["Candidate", "Ranked", "best_of", "rank"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One scored candidate: the image with its provenance, its score and the score's details."""
+
+    result: ImageResult
+    score: float
+    details: Mapping[str, float] = field(default_factory=dict)
+    index: int = 0
+    """Position in request order (0 = the first call)."""
+
+    def _repr_png_(self) -> bytes:
+        return self.result._repr_png_()
+
+    def __repr__(self) -> str:
+        return f"Candidate(#{self.index}, score={self.score:.4f}, {self.result.sha256[:12]})"
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """Candidates best first, with what was asked for and what it cost.
+
+    It is a sequence of :class:`Candidate`; ``ranked.best.result`` is the winning image.
+    In a notebook it shows as a contact sheet.
+    """
+
+    candidates: tuple[Candidate, ...]
+    request: ImageRequest
+    n: int
+    scorer: str
+    threshold: float | None = None
+    errors: tuple[BaseException, ...] = ()
+    stopped_early: bool = False
+
+    # -- sequence
+    def __len__(self) -> int:
+        return len(self.candidates)
+
+    def __iter__(self) -> Iterator[Candidate]:
+        return iter(self.candidates)
+
+    def __getitem__(self, index: int) -> Candidate:
+        return self.candidates[index]
+
+    # -- answers
+    @property
+    def best(self) -> Candidate:
+        return self.candidates[0]
+
+    @property
+    def result(self) -> ImageResult:
+        """The best candidate's image."""
+        return self.candidates[0].result
+
+    @property
+    def scores(self) -> list[float]:
+        return [candidate.score for candidate in self.candidates]
+
+    @property
+    def passed(self) -> bool | None:
+        """Whether the best candidate reached the threshold (None without a threshold)."""
+        return None if self.threshold is None else self.best.score >= self.threshold
+
+    @property
+    def cost_usd(self) -> float | None:
+        """What the ranked candidates cost (None if any price is unknown)."""
+        costs = [c.result.cost_usd for c in self.candidates]
+        if any(cost is None for cost in costs):
+            return None
+        return float(sum(cost for cost in costs if cost is not None))
+
+    def recipe(self, **extra: Any) -> Recipe:
+        """The :class:`~seedless.strategies.Recipe` of the best candidate, with these settings."""
+        from .recipe import BestOfSettings, Recipe
+
+        settings = BestOfSettings(n=self.n, threshold=self.threshold, scorer=self.scorer)
+        extra.setdefault("best_of", settings)
+        return Recipe.from_result(self.result, **extra)
+
+    def contact_sheet(self, **kwargs: Any) -> ContactSheet:
+        """The candidates in a grid with their scores; see :func:`contact_sheet`."""
+        from .sheet import contact_sheet
+
+        return contact_sheet(self, **kwargs)
+
+    def _repr_png_(self) -> bytes:
+        return self.contact_sheet().png()
+
+    def __repr__(self) -> str:
+        scores = ", ".join(f"{s:.3f}" for s in self.scores)
+        extra = f", {len(self.errors)} failed" if self.errors else ""
+        early = ", stopped early" if self.stopped_early else ""
+        return f"Ranked({len(self)} of {self.n} by {self.scorer}: [{scores}]{extra}{early})"
+
+
+def _score(
+    scorer: ScorerLike, result: ImageResult, source: Image.Image | None
+) -> tuple[float, Mapping[str, float]]:
+    score = call_scorer(scorer, to_rgb(result.to_pil()), source)
+    return score.value, dict(score.details)
+
+
+async def best_of(
+    client: AsyncClient,
+    request: ImageRequest,
+    *,
+    n: int = 4,
+    scorer: ScorerLike,
+    threshold: float | None = None,
+    concurrency: int | None = None,
+    seed_policy: SeedPolicy | None = None,
+    allow_retired: bool | None = None,
+) -> Ranked:
+    """Generate ``n`` candidates for ``request`` concurrently, score them, rank them.
+
+    Args:
+        client: the :class:`~seedless.AsyncClient` to send through (``Client.best_of`` wraps
+            this for sync code).
+        request: any request; its own ``n`` is replaced by ``n``. For a seeded model with a
+            seed, candidate i gets the seed derived for call i, recorded on its result.
+        scorer: ``scorer(candidate, source)`` or ``scorer(candidate)``, higher is better
+            (:class:`~seedless.strategies.MatchEffect`, :class:`~seedless.strategies.MatchAdjust`,
+            or your own function).
+        threshold: stop starting new calls once a candidate scores at least this.
+        concurrency: calls in flight at once; defaults to all ``n`` without a threshold and to
+            2 with one (so an early pass saves the rest).
+
+    The whole request is validated before anything is sent; a refusal raises and costs nothing.
+    """
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    prepared = client.prepare(
+        request.model_copy(update={"n": n}), seed_policy=seed_policy, allow_retired=allow_retired
+    )
+    calls = list(prepared.calls)
+    width = concurrency or (len(calls) if threshold is None else min(2, len(calls)))
+    width = max(1, width)
+    source: Image.Image | None = None
+    if isinstance(request, EditRequest):
+        source = await asyncio.to_thread(to_rgb, request.source)
+
+    async def one(call: ImageRequest) -> list[tuple[ImageResult, float, Mapping[str, float]]]:
+        single = PreparedRequest(
+            spec=prepared.spec, request=call, calls=(call,), price=prepared.price
+        )
+        generation = await client.execute(single)
+        scored = []
+        for result in generation:
+            value, details = await asyncio.to_thread(_score, scorer, result, source)
+            scored.append((result, value, details))
+        return scored
+
+    offsets: list[int] = []
+    total = 0
+    for call in calls:
+        offsets.append(total)
+        total += call.n
+    candidates: list[Candidate] = []
+    errors: list[BaseException] = []
+    running: dict[asyncio.Task[list[tuple[ImageResult, float, Mapping[str, float]]]], int] = {}
+    next_call = 0
+    stop = False
+    try:
+        while running or (next_call < len(calls) and not stop):
+            while not stop and next_call < len(calls) and len(running) < width:
+                task = asyncio.ensure_future(one(calls[next_call]))
+                running[task] = next_call
+                next_call += 1
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                number = running.pop(task)
+                try:
+                    scored = task.result()
+                except BudgetExceededError as exc:
+                    errors.append(exc)
+                    stop = True
+                    continue
+                except ProviderError as exc:
+                    errors.append(exc)
+                    continue
+                for offset, (result, value, details) in enumerate(scored):
+                    candidates.append(Candidate(result, value, details, offsets[number] + offset))
+                    if threshold is not None and value >= threshold:
+                        stop = True
+    finally:
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+    if not candidates:
+        raise errors[0]
+    candidates.sort(key=lambda c: (-c.score, c.index))
+    return Ranked(
+        candidates=tuple(candidates),
+        request=request,
+        n=n,
+        scorer=scorer_name(scorer),
+        threshold=threshold,
+        errors=tuple(errors),
+        stopped_early=next_call < len(calls),
+    )
+
+
+def rank(
+    results: Sequence[ImageResult],
+    scorer: ScorerLike,
+    *,
+    source: Image.Image | None = None,
+) -> list[Candidate]:
+    """Score images you already have (no calls) and return them best first."""
+    candidates = []
+    for index, result in enumerate(results):
+        value, details = _score(scorer, result, source)
+        candidates.append(Candidate(result, value, details, index))
+    candidates.sort(key=lambda c: (-c.score, c.index))
+    return candidates

@@ -1,0 +1,406 @@
+"""``seedless.plan``: pick the way to reproduce an approved edit, and say why, before spending.
+
+Given the original photo, the approved result and the photos to treat, :func:`plan` chooses:
+
+1. **local**: the edit is a global colour/tone change (an exact effect was given, the approved
+   result came from the local provider, or a 3D LUT fitted on the pair reproduces it), so it
+   replays exactly with the local Pillow provider: bit-identical, $0.
+2. **seeded**: the approved result came from a seeded model with a recorded seed (or a seeded
+   recipe was given), so the same prompt, seed and parameters are sent again.
+3. **anchored**: anything else: anchored best-of-N on the model that made the approved result,
+   each candidate scored against the approved change.
+
+Every request is built and validated against the capability matrix when the plan is made (no
+network I/O), so a refusal comes before anything is spent. :meth:`Plan.explain` says what will
+happen and why, :meth:`Plan.estimate` counts the calls and the cost, :meth:`Plan.run` does it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from ..client import Client, PreparedRequest
+from ..errors import ConfigurationError
+from ..models import EditRequest, ImageInput, ImageLike, ImageRequest, ImageResult
+from ._run import AnyClient, aio, run_sync
+from .anchoring import anchored_request
+from .best_of import Ranked, best_of
+from .recipe import Recipe
+from .scorers import MatchEffect, ScorerLike, scorer_name
+
+if TYPE_CHECKING:
+    from ..effects.fit import FittedEffect
+
+__all__ = ["Estimate", "Plan", "PlanResult", "plan"]
+
+PathName = Literal["local", "seeded", "anchored"]
+
+LOCAL_MODEL = "local:pillow"
+
+_HEADLINE = {
+    "local": "exact, bit-identical, $0",
+    "seeded": "seeded: same seed and request, same image",
+    "anchored": "best effort, scored",
+}
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a plan will cost: wire ``calls`` and ``cost_usd`` (None when a price is unknown).
+
+    With ``at_most`` set (best-of-N with an early-stop threshold) both are upper bounds.
+    """
+
+    calls: int
+    cost_usd: float | None
+    images: int
+    at_most: bool = False
+
+    def __str__(self) -> str:
+        bound = "up to " if self.at_most else ""
+        cost = "unknown cost" if self.cost_usd is None else f"{bound}${self.cost_usd:.4f}"
+        return f"{bound}{self.calls} call(s) for {self.images} image(s), {cost}"
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """What :meth:`Plan.run` made: one result per image, the ranked candidates (anchored), the
+    recipe, and the cost."""
+
+    plan: Plan
+    results: tuple[ImageResult, ...]
+    recipe: Recipe
+    ranked: tuple[Ranked, ...] = ()
+
+    @property
+    def cost_usd(self) -> float | None:
+        if self.ranked:
+            costs = [r.cost_usd for r in self.ranked]
+        else:
+            costs = [r.cost_usd for r in self.results]
+        return None if any(c is None for c in costs) else float(sum(c or 0.0 for c in costs))
+
+    def save(self, directory: str | os.PathLike[str]) -> list[Path]:
+        """Write each result under its input's file name (extension from the result's type)
+        and ``recipe.json`` into ``directory``; returns the image paths."""
+        from ..images import extension_for
+
+        folder = Path(directory)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for index, (image, result) in enumerate(zip(self.plan.images, self.results, strict=False)):
+            stem = Path(image.name).stem if image.name else f"image-{index + 1:03d}"
+            paths.append(result.save(folder / f"{stem}{extension_for(result.mime_type)}"))
+        self.recipe.save(folder / "recipe.json")
+        return paths
+
+    def _repr_png_(self) -> bytes:
+        from ..images import thumbnail_png
+
+        return thumbnail_png([r.to_pil() for r in self.results])
+
+
+@dataclass
+class Plan:
+    """A chosen path with its reason, its validated requests, and ways to inspect and run it."""
+
+    path: PathName
+    reason: str
+    model: str
+    images: tuple[ImageInput, ...]
+    original: ImageInput | None
+    approved: ImageInput | None
+    client: AnyClient = field(repr=False)
+    effect: Any = None
+    recipe: Recipe | None = None
+    instruction: str | None = None
+    n: int = 1
+    threshold: float | None = None
+    scorer: ScorerLike | None = field(default=None, repr=False)
+    prepared: tuple[PreparedRequest, ...] = field(default=(), repr=False)
+    owns_client: bool = field(default=False, repr=False)
+
+    # ------------------------------------------------------------------ inspection
+
+    @property
+    def requests(self) -> tuple[ImageRequest, ...]:
+        return tuple(p.request for p in self.prepared)
+
+    def estimate(self) -> Estimate:
+        """Calls and cost, from the matrix's prices (or the endpoint's), before any I/O."""
+        calls = sum(len(p.calls) for p in self.prepared)
+        costs = [p.estimate_cost() for p in self.prepared]
+        cost = None if any(c is None for c in costs) else float(sum(c or 0.0 for c in costs))
+        return Estimate(
+            calls=calls,
+            cost_usd=cost,
+            images=len(self.prepared),
+            at_most=self.path == "anchored" and self.threshold is not None,
+        )
+
+    def explain(self) -> str:
+        """What will happen, why, what it costs and how reproducible it is, in plain words."""
+        count = len(self.images)
+        lines = [
+            f"Path: {self.path} on {self.model} ({_HEADLINE[self.path]})",
+            f"Why: {self.reason}",
+        ]
+        if self.path == "local":
+            effect = self.effect.describe() if self.effect is not None else "the recorded effect"
+            lines.append(f"What: apply the effect to {count} image(s) on {self.model}: {effect}")
+            lines.append("Reproducibility: exact; replaying the recipe gives identical bytes.")
+        elif self.path == "seeded":
+            assert self.recipe is not None
+            what = (
+                "generate again with"
+                if self.recipe.operation == "generate"
+                else f"edit {count} image(s) with"
+            )
+            lines.append(
+                f"What: {what} the recorded prompt, seed {self.recipe.seed} and parameters."
+            )
+            lines.append(
+                "Reproducibility: seeded; the same seed and request give the same image on "
+                "this backend (`seedless verify` measures it)."
+            )
+        else:
+            lines.append(
+                f"What: for each of {count} image(s), send it with the approved before/after "
+                f"pair and a bounded, quantified instruction; draw {self.n} candidate(s) and "
+                f"keep the one closest to the approved change ({scorer_name(self.scorer)})."
+                + (
+                    f" Stop early once one scores {self.threshold}."
+                    if self.threshold is not None
+                    else ""
+                )
+            )
+            lines.append(
+                "Reproducibility: best effort; the model has no seed, so each run differs. "
+                "Check the contact sheets."
+            )
+        lines.append(f"Estimate: {self.estimate()}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.explain()
+
+    # ------------------------------------------------------------------ running
+
+    def run(self) -> PlanResult:
+        """Carry the plan out (sync). Needs a :class:`~seedless.Client`; see :meth:`arun`."""
+        try:
+            return run_sync(self.client, self.arun(), name="Plan.run")
+        finally:
+            if self.owns_client and isinstance(self.client, Client):
+                self.client.close()
+
+    async def arun(self) -> PlanResult:
+        """Carry the plan out on the async engine."""
+        client = aio(self.client)
+        if self.path in ("local", "seeded"):
+            generations = await asyncio.gather(*(client.execute(p) for p in self.prepared))
+            results = tuple(g.image for g in generations)
+            return PlanResult(self, results, self._recipe(results[0]))
+        assert self.scorer is not None
+        ranked = await asyncio.gather(
+            *(
+                best_of(client, p.request, n=self.n, scorer=self.scorer, threshold=self.threshold)
+                for p in self.prepared
+            )
+        )
+        results = tuple(r.result for r in ranked)
+        recipe = ranked[0].recipe(**self._anchor_fields())
+        return PlanResult(self, results, recipe, tuple(ranked))
+
+    def _anchor_fields(self) -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+        if self.original is not None and self.approved is not None:
+            fields["anchors"] = {"original": self.original.sha256, "approved": self.approved.sha256}
+            fields["source"] = self.original.sha256
+            fields["result"] = self.approved.sha256
+        return fields
+
+    def _recipe(self, first: ImageResult) -> Recipe:
+        if self.path == "seeded" and self.recipe is not None:
+            return self.recipe
+        return Recipe.from_result(first, **self._anchor_fields())
+
+
+# ---------------------------------------------------------------------- choosing
+
+
+def _fit(original: ImageInput, approved: ImageInput) -> FittedEffect:
+    """A 3D LUT fitted on the pair, with its verdict on whether the edit is global."""
+    from ..effects.fit import fit_effect
+    from .scorers import to_rgb
+
+    return fit_effect(to_rgb(original), to_rgb(approved))
+
+
+def _seeded_recipe(approved: ImageLike | None, recipe: Recipe | None) -> Recipe | None:
+    if recipe is not None:
+        return recipe
+    if isinstance(approved, ImageResult) and approved.seed_mode in ("seeded", "deterministic"):
+        return Recipe.from_result(approved)
+    return None
+
+
+def plan(
+    *,
+    original: ImageLike | None = None,
+    approved: ImageLike | None = None,
+    images: Sequence[ImageLike] | ImageLike,
+    model: str | None = None,
+    instruction: str | None = None,
+    effect: Any = None,
+    recipe: Recipe | None = None,
+    n: int = 4,
+    threshold: float | None = None,
+    scorer: ScorerLike | None = None,
+    tolerance: float = 0.1,
+    client: AnyClient | None = None,
+    fit: bool = True,
+) -> Plan:
+    """Choose how to give ``images`` the edit that turned ``original`` into ``approved``.
+
+    Args:
+        original: the photo before the approved edit.
+        approved: the approved result: a file, bytes, or the ``ImageResult`` itself (whose
+            provenance tells the model, the seed and the effect).
+        images: the photos to treat.
+        model: the model that made ``approved`` (needed for the anchored path when
+            ``approved`` is not an ``ImageResult``).
+        instruction: the edit in words, sent to the model on the anchored path.
+        effect: an exact effect to use (forces the local path).
+        recipe: a saved recipe to follow (its strategy decides the path).
+        n, threshold, scorer, tolerance: best-of-N settings for the anchored path.
+        client: the client to validate and run with (a new ``Client()`` by default).
+        fit: try fitting a LUT on the pair to detect a global edit.
+
+    No network I/O happens here: requests are built and validated against the matrix, so an
+    impossible plan is refused now, before anything is spent.
+    """
+    from ..models import as_inputs
+
+    owns = client is None
+    the_client: AnyClient = client if client is not None else Client()
+    engine = aio(the_client)
+    inputs = as_inputs(images)
+    before = ImageInput.of(original) if original is not None else None
+    after = ImageInput.of(approved) if approved is not None else None
+    settings: dict[str, Any] = {"client": the_client, "owns_client": owns, "images": inputs}
+
+    def local(why: str, chosen: Any) -> Plan:
+        prepared = tuple(
+            engine.prepare(EditRequest(images=(image,), effect=chosen, model=LOCAL_MODEL))
+            for image in inputs
+        )
+        return Plan(
+            "local",
+            why,
+            LOCAL_MODEL,
+            original=before,
+            approved=after,
+            effect=chosen,
+            prepared=prepared,
+            **settings,
+        )
+
+    # 1. an exact effect, given or recorded
+    if effect is not None:
+        return local("an exact effect was given.", effect)
+    known = _seeded_recipe(approved, recipe)
+    if known is not None and known.strategy == "local":
+        return local(
+            "the approved result was made by the local provider with an exact effect.",
+            known.effect_object(),
+        )
+    # 2. a global edit, detected by fitting the pair
+    fitted: FittedEffect | None = None
+    if fit and before is not None and after is not None and known is None:
+        fitted = _fit(before, after)
+        report = fitted.report
+        if report is not None and report.is_global:
+            return local(f"the approved edit is {report.reason}", fitted)
+    # 3. a seeded recipe
+    if known is not None and known.strategy == "seeded":
+        if known.operation == "generate":
+            requests: list[ImageRequest] = [known.request_for()]
+        else:
+            requests = [known.request_for(image) for image in inputs]
+        prepared = tuple(engine.prepare(r) for r in requests)
+        return Plan(
+            "seeded",
+            f"the approved result came from {known.model}, a seeded model, with seed "
+            f"{known.seed} recorded: the same request replays it.",
+            known.model,
+            original=before,
+            approved=after,
+            recipe=known,
+            instruction=known.instruction,
+            prepared=prepared,
+            **settings,
+        )
+    # 4. anchored best-of-N on the original model
+    if known is not None and known.strategy == "anchored" and recipe is not None:
+        from .recipe import check_anchor
+
+        before = check_anchor(recipe, "original", original)
+        after = check_anchor(recipe, "approved", approved)
+        model = model or known.model
+        instruction = instruction or known.instruction
+        n = known.best_of.n if known.best_of is not None and n == 4 else n
+    if model is None and isinstance(approved, ImageResult):
+        model = approved.model_key
+    if model is None:
+        raise ConfigurationError(
+            "The approved edit is not a global colour change, so it needs the model that made "
+            "it: pass model='provider:model' (e.g. 'gemini:gemini-3-pro-image')."
+        )
+    if before is None or after is None:
+        raise ConfigurationError("the anchored path needs both original= and approved= images")
+    spec = engine.resolve(model)
+    judge: ScorerLike = scorer or MatchEffect(before, after)
+    measured = known.measured if known is not None else None
+    requests = [
+        anchored_request(
+            image,
+            original=before,
+            approved=after,
+            model=spec.key,
+            instruction=instruction,
+            effect=fitted,
+            measured=None if fitted is not None else measured,
+            tolerance=tolerance,
+        )
+        for image in inputs
+    ]
+    prepared = tuple(engine.prepare(r.model_copy(update={"n": n})) for r in requests)
+    report = fitted.report if fitted is not None else None
+    if report is not None:
+        why = f"the approved edit is {report.reason.rstrip('.')}"
+    else:
+        why = "the approved edit is not known to be a global colour change"
+    seedless_note = (
+        "has no seed" if spec.seed in ("none", "best_effort") else "has no recorded seed here"
+    )
+    return Plan(
+        "anchored",
+        f"{why}, and {spec.key} {seedless_note}: anchored best-of-{n} is the closest repeatable "
+        "path.",
+        spec.key,
+        original=before,
+        approved=after,
+        instruction=instruction,
+        n=n,
+        threshold=threshold,
+        scorer=judge,
+        prepared=prepared,
+        recipe=recipe if recipe is not None else None,
+        **settings,
+    )

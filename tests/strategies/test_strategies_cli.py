@@ -1,0 +1,146 @@
+"""`seedless reproduce` and `seedless verify`, against the loopback emulator via the environment."""
+
+from __future__ import annotations
+
+import importlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from PIL import Image, ImageDraw
+from strategy_helpers import TARGET, brighten, small_photo
+
+from seedless.cli import main
+from seedless.testing import Emulator
+
+pytest.importorskip("google.genai")
+
+TODAY = ["--today", "2026-11-25"]
+
+
+@pytest.fixture
+def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
+    with Emulator() as emulator:
+        for name, value in emulator.env().items():
+            monkeypatch.setenv(name, value)
+        yield emulator
+
+
+@pytest.fixture(autouse=True)
+def not_global(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fitting is tested in test_plan.py; here a stand-in fitter keeps the CLI tests fast."""
+    report = SimpleNamespace(
+        is_global=False, reason="not a global colour/tone edit: content changed.", psnr_db=20.0
+    )
+    fitted = SimpleNamespace(report=report, describe=lambda: "brightness at 75% of the original")
+    plan_module = importlib.import_module("seedless.strategies.plan")
+    monkeypatch.setattr(plan_module, "_fit", lambda original, approved: fitted)
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, Path]:
+    """original.png, approved.png (darker + a drawn object: a content edit), two photos."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    original = small_photo("coffee.jpg")
+    image = Image.open(io.BytesIO(brighten(original, TARGET))).convert("RGB")
+    ImageDraw.Draw(image).ellipse((50, 30, 110, 90), fill=(230, 40, 40))
+    paths = {"original": folder / "original.png", "approved": folder / "approved.png"}
+    paths["original"].write_bytes(original)
+    image.save(paths["approved"])
+    for name in ("cat", "rocket"):
+        paths[name] = folder / f"{name}.png"
+        paths[name].write_bytes(small_photo(f"{name}.jpg"))
+    return paths
+
+
+def test_reproduce_dry_run_plans_and_sends_nothing(
+    emu: Emulator, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main([
+        "reproduce", str(files["cat"]), str(files["rocket"]), "--original", str(files["original"]),
+        "--approved", str(files["approved"]), "--model", "gemini:gemini-3-pro-image",
+        "-o", str(tmp_path / "out"), "--dry-run", *TODAY,
+    ])  # fmt: skip
+    out = capsys.readouterr()
+    assert code == 0
+    assert "Path: anchored on gemini:gemini-3-pro-image" in out.out
+    assert "not a global colour/tone edit: content changed" in out.out
+    assert "up to" not in out.out and "8 call(s) for 2 image(s)" in out.out
+    assert "nothing was sent" in out.err
+    assert emu.requests == [] and not (tmp_path / "out").exists()
+
+
+def test_reproduce_anchored_writes_images_recipe_and_sheets(
+    emu: Emulator, files: dict[str, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    code = main([
+        "reproduce", str(files["cat"]), str(files["rocket"]), "--original", str(files["original"]),
+        "--approved", str(files["approved"]), "--model", "gemini:gemini-3-pro-image",
+        "--instruction", "darker, with a red ball", "-n", "2", "-o", str(out), *TODAY,
+    ])  # fmt: skip
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "cat.png",
+        "recipe.json",
+        "rocket.png",
+        "sheets",
+    ]
+    assert sorted(p.name for p in (out / "sheets").iterdir()) == ["cat.png", "rocket.png"]
+    recipe = json.loads((out / "recipe.json").read_text())
+    assert recipe["strategy"] == "anchored" and recipe["instruction"] == "darker, with a red ball"
+    assert recipe["best_of"]["n"] == 2
+    assert len(emu.gemini.requests) == 4
+
+
+def test_reproduce_with_an_exact_effect_is_local(
+    emu: Emulator, files: dict[str, Path], tmp_path: Path
+) -> None:
+    effect = tmp_path / "look.json"
+    effect.write_text(json.dumps({"kind": "adjust", "brightness": 0.8}))
+    for run in ("a", "b"):
+        assert main(["reproduce", str(files["cat"]), "--effect", str(effect),
+                     "-o", str(tmp_path / run), *TODAY]) == 0  # fmt: skip
+    assert (tmp_path / "a" / "cat.png").read_bytes() == (tmp_path / "b" / "cat.png").read_bytes()
+    assert emu.requests == []
+
+
+def test_reproduce_refuses_missing_pair_and_input_folder(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["reproduce", str(files["cat"]), "-o", str(tmp_path / "o")]) == 1
+    assert "give --original and --approved" in capsys.readouterr().err
+    args = ["reproduce", str(files["cat"]), "--original", str(files["original"]),
+            "--approved", str(files["approved"]), "-o", str(files["cat"].parent)]  # fmt: skip
+    assert main(args) == 1
+    assert "holds inputs" in capsys.readouterr().err
+
+
+def test_verify_seeded_flux_agrees(emu: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["verify", "openai:flux-dev", "a red kite", "--trials", "3", "--seed", "5", *TODAY])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "agrees with the matrix: the results are identical" in out.out
+    assert "3 calls" in out.err
+
+
+def test_verify_gemini_varies_as_the_matrix_says(
+    emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["verify", "gemini:gemini-3-pro-image", "a red kite", "-k", "3", "--json", *TODAY])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert (data["expected"], data["observed"], data["agrees"]) == ("none", "varies", True)
+    assert data["unique_outputs"] == 3 and data["structural_mean"] > 0
+
+
+def test_verify_refuses_a_seed_on_gemini_before_sending(
+    emu: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["verify", "gemini:gemini-3-pro-image", "x", "--seed", "1", *TODAY])
+    assert code == 1 and "best-effort" in capsys.readouterr().err
+    assert emu.requests == []

@@ -21,6 +21,7 @@ import re
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -43,12 +44,22 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_TIMEOUT",
     "GenaiClient",
+    "WirePlan",
     "import_genai",
     "parse_retry_after",
     "refuse_unknown_options",
     "split_api_version",
     "translate_error",
 ]
+
+
+@dataclass
+class WirePlan:
+    """One wire request, as SDK keyword arguments, and what seedless chose for the caller."""
+
+    kwargs: dict[str, Any]
+    sent: dict[str, Any] = field(default_factory=dict)
+
 
 #: Seconds one wire call may take when the endpoint sets no timeout (a 4K image with thinking
 #: can take minutes; without a limit a stalled connection would hang forever).

@@ -19,11 +19,10 @@ commentary, thought parts are skipped. A blocked prompt or image raises
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ContentBlockedError, NoImageError, RequestError, UnsupportedCapabilityError
-from ._genai import GenaiClient, import_genai, refuse_unknown_options, translate_error
+from ._genai import GenaiClient, WirePlan, import_genai, refuse_unknown_options, translate_error
 from .base import ProviderReply, RawImage
 
 if TYPE_CHECKING:
@@ -71,14 +70,6 @@ _VERTEX_OPTIONS: dict[str, str] = {
 }
 
 
-@dataclass
-class _Plan:
-    """One wire request, as SDK keyword arguments, and what seedless chose for the caller."""
-
-    kwargs: dict[str, Any]
-    sent: dict[str, Any] = field(default_factory=dict)
-
-
 class GeminiProvider:
     """Gemini image models over google-genai (Gemini API mode, or Vertex mode for ``vertex``)."""
 
@@ -96,7 +87,7 @@ class GeminiProvider:
         SDK's ``generate_content`` takes them (``config`` a ``GenerateContentConfig``)."""
         return self._plan(request, spec).kwargs
 
-    def _plan(self, request: ImageRequest, spec: ModelSpec) -> _Plan:
+    def _plan(self, request: ImageRequest, spec: ModelSpec) -> WirePlan:
         types = import_genai().types
         options = dict(request.options)
         accepted = dict(_OPTIONS, **(_VERTEX_OPTIONS if self.vertex else {}))
@@ -169,7 +160,7 @@ class GeminiProvider:
                 types.Part(inline_data=types.Blob(mime_type=image.mime_type, data=image.data))
             )
         contents = [types.Content(role="user", parts=parts)]
-        return _Plan({"model": spec.id, "contents": contents, "config": generation_config}, sent)
+        return WirePlan({"model": spec.id, "contents": contents, "config": generation_config}, sent)
 
     # ------------------------------------------------------------------ the call
 

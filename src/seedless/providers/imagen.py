@@ -23,7 +23,6 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Awaitable, Mapping
-from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +33,7 @@ from ..errors import (
     SeedlessDeprecationWarning,
     UnsupportedCapabilityError,
 )
-from ._genai import GenaiClient, import_genai, refuse_unknown_options, translate_error
+from ._genai import GenaiClient, WirePlan, import_genai, refuse_unknown_options, translate_error
 from .base import ProviderReply, RawImage
 
 if TYPE_CHECKING:
@@ -116,12 +115,6 @@ def _start(models: Any, kwargs: Mapping[str, Any]) -> Awaitable[Any]:
     return pending
 
 
-@dataclass
-class _Plan:
-    kwargs: dict[str, Any]
-    sent: dict[str, Any] = field(default_factory=dict)
-
-
 class ImagenProvider:
     """Imagen generate models on Vertex AI (one ``:predict`` call per :meth:`call`)."""
 
@@ -138,7 +131,7 @@ class ImagenProvider:
         ``generate_images`` takes them (``config`` a ``GenerateImagesConfig``)."""
         return self._plan(request, spec).kwargs
 
-    def _plan(self, request: ImageRequest, spec: ModelSpec) -> _Plan:
+    def _plan(self, request: ImageRequest, spec: ModelSpec) -> WirePlan:
         types = import_genai().types
         if request.operation != "generate":
             raise UnsupportedCapabilityError(
@@ -193,7 +186,9 @@ class ImagenProvider:
             generate_config = types.GenerateImagesConfig(**config)
         except ValueError as exc:
             raise RequestError(f"{spec.key}: invalid option value: {exc}") from exc
-        return _Plan({"model": spec.id, "prompt": request.prompt, "config": generate_config}, sent)
+        return WirePlan(
+            {"model": spec.id, "prompt": request.prompt, "config": generate_config}, sent
+        )
 
     # ------------------------------------------------------------------ the call
 

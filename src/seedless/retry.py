@@ -11,9 +11,12 @@ two never multiply.
 from __future__ import annotations
 
 import logging
+import math
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
 from tenacity import (
@@ -26,7 +29,7 @@ from tenacity import (
 
 from .errors import ProviderError
 
-__all__ = ["RetryPolicy", "call_with_retry", "is_retryable"]
+__all__ = ["RetryPolicy", "call_with_retry", "is_retryable", "parse_retry_after"]
 
 T = TypeVar("T")
 log = logging.getLogger("seedless")
@@ -89,3 +92,36 @@ async def call_with_retry(
         with attempt:
             return await fn()
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def parse_retry_after(
+    headers: Mapping[str, str] | None, *, now: datetime | None = None
+) -> float | None:
+    """Seconds the service asked us to wait: ``retry-after-ms``, else ``retry-after`` given in
+    seconds or as an HTTP date (openai-python's order). None if absent or unreadable."""
+    if headers is None:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    millis = lowered.get("retry-after-ms")
+    if millis:
+        try:
+            value = float(millis) / 1000.0
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value) and value >= 0:
+            return value
+    text = lowered.get("retry-after")
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
+        return max(0.0, seconds)
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None

@@ -41,7 +41,8 @@ from seedless.errors import (
     UnsupportedCapabilityError,
 )
 from seedless.errors import TimeoutError as SeedlessTimeoutError
-from seedless.providers.openai import OpenAIProvider, api_root, parse_retry_after
+from seedless.providers.openai import OpenAIProvider, api_root
+from seedless.retry import parse_retry_after
 from seedless.testing import MASK, Emulator, FilePart
 
 TODAY = date(2026, 11, 25)

@@ -16,10 +16,8 @@ Three jobs, in one place:
 
 from __future__ import annotations
 
-import email.utils
 import re
 import threading
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
@@ -37,6 +35,7 @@ from ..errors import (
     error_for_status,
     redact,
 )
+from ..retry import parse_retry_after as retry_headers
 
 if TYPE_CHECKING:
     from ..config import Endpoint
@@ -211,26 +210,13 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
 
 
 def parse_retry_after(headers: Any, details: Any = None) -> float | None:
-    """Seconds to wait, from ``retry-after-ms`` / ``Retry-After`` headers or a RetryInfo detail."""
-    if headers is not None:
-        try:
-            millis = headers.get("retry-after-ms")
-            if millis is not None:
-                return max(0.0, float(millis) / 1000)
-        except (TypeError, ValueError, AttributeError):
-            pass
-        try:
-            value = headers.get("retry-after")
-        except AttributeError:
-            value = None
-        if value:
-            try:
-                return max(0.0, float(value))
-            except ValueError:
-                parsed = email.utils.parsedate_to_datetime(value) if value else None
-                if parsed is not None:
-                    return max(0.0, parsed.timestamp() - time.time())
-    return _retry_info(details)
+    """Seconds to wait: the headers (:func:`seedless.retry.parse_retry_after`), else the
+    ``retryDelay`` of a ``google.rpc.RetryInfo`` detail in the error body."""
+    try:
+        from_headers = retry_headers(headers)
+    except (AttributeError, TypeError):
+        from_headers = None
+    return from_headers if from_headers is not None else _retry_info(details)
 
 
 def _retry_info(details: Any) -> float | None:

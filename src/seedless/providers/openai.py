@@ -24,8 +24,6 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any, TypedDict
 
@@ -47,6 +45,7 @@ from ..errors import (
 )
 from ..errors import TimeoutError as SeedlessTimeoutError
 from ..images import sniff_mime
+from ..retry import parse_retry_after
 from .base import ProviderReply, RawImage
 
 if TYPE_CHECKING:
@@ -63,7 +62,6 @@ __all__ = [
     "BuiltRequest",
     "OpenAIProvider",
     "api_root",
-    "parse_retry_after",
 ]
 
 #: Where the default ``openai`` endpoint goes when neither base_url nor OPENAI_BASE_URL is set.
@@ -169,35 +167,6 @@ def api_root(base_url: str | None) -> str:
     base = (base_url or DEFAULT_BASE_URL).strip().rstrip("/")
     last = httpx.URL(base).path.rstrip("/").rsplit("/", 1)[-1]
     return base if _VERSION_SEGMENT.match(last) else base + "/v1"
-
-
-def parse_retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
-    """Seconds the service asked us to wait: ``retry-after-ms``, else ``retry-after`` given in
-    seconds or as an HTTP date (openai-python's order). None if absent or unreadable."""
-    lowered = {k.lower(): v for k, v in headers.items()}
-    millis = lowered.get("retry-after-ms")
-    if millis:
-        try:
-            value = float(millis) / 1000.0
-        except ValueError:
-            value = math.nan
-        if math.isfinite(value) and value >= 0:
-            return value
-    text = lowered.get("retry-after")
-    if not text:
-        return None
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - (now or datetime.now(timezone.utc))).total_seconds()
-        return max(0.0, seconds)
-    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:

@@ -20,7 +20,6 @@ from .errors import ConfigurationError, ProviderError, error_for_status
 __all__ = ["Drift", "check", "list_models"]
 
 GEMINI_DEFAULT_BASE = "https://generativelanguage.googleapis.com"
-OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
 _IMAGE_HINTS = ("image", "imagen", "flux", "dall-e", "banana")
 
 
@@ -83,9 +82,10 @@ async def list_models(endpoint: Endpoint, *, timeout: float = 30.0) -> list[str]
                     break
             return ids
         if endpoint.protocol == "openai":
+            from .providers.openai import api_root
+
             key = endpoint.require_key("OPENAI_API_KEY")
-            base = (endpoint.base_url or OPENAI_DEFAULT_BASE).rstrip("/")
-            root = base if base.endswith("/v1") else f"{base}/v1"
+            root = api_root(endpoint.base_url)
             data = await _get_json(
                 http, f"{root}/models", {**headers, "authorization": f"Bearer {key}"}, {}
             )

@@ -78,3 +78,27 @@ def test_version_and_help() -> None:
         [sys.executable, "-m", "seedless", "--help"], capture_output=True, text=True, check=True
     ).stdout
     assert "apply" in help_text and "capabilities" in help_text
+
+
+def test_fit_then_apply_a_cube(photos: list[Path], tmp_path: Path) -> None:
+    from seedless import Adjust
+
+    original = next(p for p in photos if p.name == "coffee.jpg")
+    with Image.open(original) as image:
+        Adjust(brightness=0.9, saturation=1.25, warmth=0.2).apply(image.convert("RGB")).save(
+            tmp_path / "approved.png"
+        )
+    cube = tmp_path / "look.cube"
+    assert main(["fit", str(original), str(tmp_path / "approved.png"), "-o", str(cube)]) == 0
+    assert cube.read_text().count("\n") > 33**3
+    assert (
+        main(["apply", str(photos[0]), "-o", str(tmp_path / "a"), "--effect", str(cube), "--quiet"])
+        == 0
+    )
+    assert (
+        main(["apply", str(photos[0]), "-o", str(tmp_path / "b"), "--effect", str(cube), "--quiet"])
+        == 0
+    )
+    first = (tmp_path / "a" / photos[0].name).read_bytes()
+    assert first == (tmp_path / "b" / photos[0].name).read_bytes()
+    assert first != photos[0].read_bytes()

@@ -206,7 +206,8 @@ def main(argv: list[str]) -> int:
     for p in sorted(OUT.iterdir()):
         if p.suffix.lower() in {".jpg", ".png"}:
             with Image.open(p) as im:
-                print(f"{p.name:20s} {im.size[0]:4d}x{im.size[1]:<4d} {im.mode:5s} {p.stat().st_size / 1024:6.1f} KB")
+                size = f"{im.size[0]:4d}x{im.size[1]:<4d}"
+                print(f"{p.name:20s} {size} {im.mode:5s} {p.stat().st_size / 1024:6.1f} KB")
             total += p.stat().st_size
     print(f"total {total / 1024:.1f} KB")
     return 0

@@ -66,12 +66,16 @@ __all__ = [
     "Adjust",
     "AsyncClient",
     "AuthenticationError",
+    "BatchEstimate",
+    "BatchReport",
+    "BestOf",
     "BudgetExceededError",
     "Candidate",
     "Client",
     "ConfigurationError",
     "ContactSheet",
     "ContentBlockedError",
+    "DiskCache",
     "EditRequest",
     "Effect",
     "Endpoint",
@@ -83,6 +87,8 @@ __all__ = [
     "ImageInput",
     "ImageResult",
     "InvalidImageError",
+    "Job",
+    "Ledger",
     "Lifecycle",
     "MatchAdjust",
     "MatchEffect",
@@ -117,10 +123,18 @@ __all__ = [
     "measure_reproducibility",
     "plan",
     "register_model",
+    "run_batch",
 ]
 
 # The fitted-look machinery needs numpy: it is imported on first use, not with seedless.
 _LAZY = {
+    "BatchEstimate": "seedless.batch",
+    "BatchReport": "seedless.batch",
+    "BestOf": "seedless.batch",
+    "DiskCache": "seedless.cache",
+    "Job": "seedless.batch",
+    "Ledger": "seedless.batch",
+    "run_batch": "seedless.batch",
     "FitReport": "seedless.effects.fit",
     "FittedEffect": "seedless.effects.fit",
     "fit_effect": "seedless.effects.fit",
@@ -138,4 +152,6 @@ def __getattr__(name: str) -> object:
 
 
 if TYPE_CHECKING:
+    from .batch import BatchEstimate, BatchReport, BestOf, Job, Ledger, run_batch
+    from .cache import DiskCache
     from .effects.fit import FitReport, FittedEffect, fit_effect

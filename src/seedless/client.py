@@ -12,6 +12,8 @@ cell) alike; it never calls ``asyncio.run`` inside a running loop.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import hashlib
 import os
 import threading
@@ -51,6 +53,8 @@ from .providers.base import Provider, ProviderReply
 from .retry import RetryPolicy, call_with_retry
 
 if TYPE_CHECKING:
+    from .batch.jobs import Job
+    from .batch.runner import BatchReport
     from .strategies.best_of import Ranked
     from .strategies.recipe import Recipe
 
@@ -436,6 +440,19 @@ class AsyncClient:
 
         return await replay(self, recipe, images, **kwargs)
 
+    async def batch(
+        self,
+        jobs: Iterable[Job] | str | os.PathLike[str],
+        out_dir: str | os.PathLike[str],
+        **kwargs: Any,
+    ) -> BatchReport:
+        """Run many jobs into ``out_dir`` with limits, a budget, a ledger and resume; see
+        :func:`seedless.batch.run_batch` for the keywords (``run``, ``budget``,
+        ``max_concurrency``, ``per_provider``, ``rpm``, ``progress``, ``retry_failed``)."""
+        from .batch.runner import run_batch
+
+        return await run_batch(self, jobs, out_dir, **kwargs)
+
     # ------------------------------------------------------------------ lifetime
 
     async def aclose(self) -> None:
@@ -538,6 +555,10 @@ def _endpoint_from_toml(data: Mapping[str, Any], env: Mapping[str, str]) -> Endp
 # ---------------------------------------------------------------------- the sync facade
 
 
+#: Seconds a cancelled sync call may take to unwind (finish writing, commit its ledger).
+_CANCEL_GRACE = 30.0
+
+
 class _LoopThread:
     """A private event loop on a daemon thread, so sync calls work inside a running loop."""
 
@@ -553,7 +574,11 @@ class _LoopThread:
         try:
             return future.result()
         except BaseException:
-            future.cancel()  # Ctrl-C in the caller cancels the work on the loop
+            # Ctrl-C in the caller cancels the work on the loop, and waits (briefly) for it to
+            # unwind, so that a batch's ledger is settled before the caller sees the interrupt.
+            future.cancel()
+            with contextlib.suppress(BaseException):
+                concurrent.futures.wait([future], timeout=_CANCEL_GRACE)
             raise
 
     def close(self) -> None:
@@ -635,6 +660,16 @@ class Client:
     ) -> list[ImageResult]:
         """Replay a recipe; see :meth:`AsyncClient.replay`."""
         return self._run(self._async.replay(recipe, images, **kwargs))
+
+    def batch(
+        self,
+        jobs: Iterable[Job] | str | os.PathLike[str],
+        out_dir: str | os.PathLike[str],
+        **kwargs: Any,
+    ) -> BatchReport:
+        """Run a batch; see :meth:`AsyncClient.batch`. Ctrl-C stops dispatching and leaves
+        the ledger consistent; running the same batch again resumes it."""
+        return self._run(self._async.batch(jobs, out_dir, **kwargs))
 
     def close(self) -> None:
         """Close connections and stop the private loop thread."""

@@ -8,6 +8,7 @@ leaves a half-written file behind.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import tempfile
@@ -28,6 +29,7 @@ __all__ = [
     "extension_for",
     "sniff_mime",
     "thumbnail_png",
+    "write_atomic",
 ]
 
 # Files we write get the permissions a plain open() would give them (mkstemp makes them 0600).
@@ -152,22 +154,40 @@ def encode(
     return buffer.getvalue(), mime
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file in the same folder, fsync and rename."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+def write_atomic(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder, fsync, rename, and fsync
+    the folder, so a crash leaves the old file or the new one, never half of one.
+
+    Works on plain strings: pathlib interns every file name it parses, which a batch writing
+    thousands of new names would feel. The temp file is ``.NAME.XXXXXXXX.tmp``.
+    """
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, target)
+        os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
         raise
-    return target
+    if hasattr(os, "O_DIRECTORY"):
+        with contextlib.suppress(OSError):
+            dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+
+
+def atomic_write(path: str | os.PathLike[str], data: bytes) -> Path:
+    """:func:`write_atomic` for any path; returns it as a Path."""
+    write_atomic(os.fspath(path), data)
+    return Path(path)
 
 
 def thumbnail_png(

@@ -1,0 +1,42 @@
+"""Batch runs that lose nothing: jobs, limits, a budget, a SQLite ledger, resume, progress.
+
+::
+
+    from seedless.batch import Job, run_batch
+
+    jobs = [Job.generate(f"a fox, take {i}", model="openai:flux-dev", seed=i) for i in range(400)]
+    report = await run_batch(client, jobs, "out/", budget=10.0, max_concurrency=16)
+
+The modules: :mod:`~seedless.batch.jobs` (the job model and the JSONL/CSV/folder loaders),
+:mod:`~seedless.batch.ledger` (the SQLite ledger), :mod:`~seedless.batch.limits`
+(per-provider concurrency and rate), :mod:`~seedless.batch.progress` (the tqdm bar) and
+:mod:`~seedless.batch.runner` (:func:`run_batch`, :func:`estimate`).
+"""
+
+from __future__ import annotations
+
+from .jobs import BestOf, Job, JobSource, folder_jobs, load_jobs, read_csv, read_jsonl
+from .ledger import LEDGER_NAME, Ledger, RunSummary, Status
+from .limits import Limits, RateLimiter
+from .runner import BatchEstimate, BatchReport, EstimateLine, estimate, run_batch
+
+__all__ = [
+    "LEDGER_NAME",
+    "BatchEstimate",
+    "BatchReport",
+    "BestOf",
+    "EstimateLine",
+    "Job",
+    "JobSource",
+    "Ledger",
+    "Limits",
+    "RateLimiter",
+    "RunSummary",
+    "Status",
+    "estimate",
+    "folder_jobs",
+    "load_jobs",
+    "read_csv",
+    "read_jsonl",
+    "run_batch",
+]

@@ -1,0 +1,714 @@
+"""The batch ledger: one SQLite file beside the outputs, one row per job and per attempt.
+
+``<out>/seedless-ledger.sqlite`` (stdlib :mod:`sqlite3`, WAL journal) holds every run written
+into that folder. Tables:
+
+``runs``      one row per run name: where, when, the budget and settings last used.
+``jobs``      one row per (run, job id): hashes (job, request, input, recipe), provider,
+              model, seed, status, error class and message (redacted), cost, latency, the
+              first output's path and sha256, timestamps.
+``attempts``  one row per wire-call outcome (done, retry, error, interrupted): error class,
+              HTTP status, retry delay, cost, latency, cached, time.
+``outputs``   one row per image a job wrote: path (relative to the folder), sha256, type.
+
+Job statuses: ``running`` (dispatched), ``writing`` (paid, output being written), ``done``
+(file on disk and row committed), ``failed`` (will not succeed as asked: the reason is kept),
+``retryable`` (failed after the retry policy gave up, or a fixable setup problem),
+``interrupted`` (Ctrl-C or a killed process), ``skipped`` (not dispatched: budget).
+``submitted`` is reserved for jobs handed to a provider's own batch engine
+(``external_ref`` then names it). A resumed run skips ``done`` (and ``failed`` unless
+asked) and runs every other status again.
+
+The schema grows by small, named, append-only migrations (:data:`MIGRATIONS`). Writes use
+``synchronous=NORMAL``: a killed process loses nothing committed (WAL), and only a power
+cut can lose the last commits, never corrupt the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import sqlite3
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from ..errors import ConfigurationError, redact
+
+__all__ = [
+    "LEDGER_NAME",
+    "MIGRATIONS",
+    "RESUMABLE",
+    "Ledger",
+    "OutputRecord",
+    "RunSummary",
+    "Status",
+]
+
+#: The ledger's file name inside an output folder.
+LEDGER_NAME = "seedless-ledger.sqlite"
+_CACHE_KIB = 256
+
+
+class Status:
+    """Job statuses (plain strings in the database)."""
+
+    RUNNING = "running"
+    WRITING = "writing"
+    DONE = "done"
+    FAILED = "failed"
+    RETRYABLE = "retryable"
+    INTERRUPTED = "interrupted"
+    SKIPPED = "skipped"
+    SUBMITTED = "submitted"
+
+
+#: Statuses a resumed run dispatches again.
+RESUMABLE = frozenset(
+    {Status.RETRYABLE, Status.INTERRUPTED, Status.SKIPPED, Status.RUNNING, Status.WRITING}
+)
+
+#: (name, SQL): applied in order, once each, recorded in ``_migrations``. Append only.
+MIGRATIONS: list[tuple[str, str]] = [
+    (
+        "m001_initial",
+        """
+        CREATE TABLE runs (
+            run TEXT PRIMARY KEY,
+            out_dir TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            budget_usd REAL,
+            settings TEXT
+        );
+        CREATE TABLE jobs (
+            run TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            job_hash TEXT NOT NULL,
+            request_hash TEXT NOT NULL,
+            input_hash TEXT,
+            recipe_hash TEXT,
+            provider TEXT,
+            model TEXT,
+            seed INTEGER,
+            n INTEGER,
+            status TEXT NOT NULL,
+            retryable INTEGER NOT NULL DEFAULT 0,
+            error_class TEXT,
+            error_message TEXT,
+            http_status INTEGER,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            estimate_usd REAL,
+            cost_usd REAL,
+            latency_s REAL,
+            cached INTEGER NOT NULL DEFAULT 0,
+            score REAL,
+            output_path TEXT,
+            sha256 TEXT,
+            images INTEGER NOT NULL DEFAULT 0,
+            source TEXT,
+            invocation TEXT,
+            external_ref TEXT,
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (run, job_id)
+        );
+        CREATE INDEX jobs_status ON jobs (run, status);
+        CREATE TABLE attempts (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            outcome TEXT NOT NULL,
+            provider TEXT,
+            model TEXT,
+            seed INTEGER,
+            request_hash TEXT,
+            error_class TEXT,
+            error_message TEXT,
+            http_status INTEGER,
+            retry_delay_s REAL,
+            cost_usd REAL,
+            latency_s REAL,
+            cached INTEGER NOT NULL DEFAULT 0,
+            at TEXT NOT NULL
+        );
+        CREATE INDEX attempts_job ON attempts (run, job_id);
+        CREATE TABLE outputs (
+            run TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            idx INTEGER NOT NULL,
+            path TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            mime_type TEXT,
+            bytes INTEGER,
+            seed INTEGER,
+            cached INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (run, job_id, idx)
+        );
+        """,
+    ),
+]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def error_fields(exc: BaseException) -> tuple[str, str, int | None]:
+    """(class name, redacted message, HTTP status) of an error, for the ledger."""
+    message = redact(str(exc))[:2000] or type(exc).__name__
+    status = getattr(exc, "status", None)
+    return type(exc).__name__, message, status if isinstance(status, int) else None
+
+
+@dataclass(frozen=True)
+class OutputRecord:
+    """One image a job wrote: path relative to the output folder, hash, type, seed."""
+
+    path: str
+    sha256: str
+    mime_type: str
+    bytes: int
+    seed: int | None = None
+    cached: bool = False
+
+
+@dataclass
+class RunSummary:
+    """What ``seedless ledger show`` prints: counts, money and failures of one run."""
+
+    run: str
+    jobs: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    cost_usd: float = 0.0
+    spent_usd: float = 0.0
+    cached: int = 0
+    attempts: int = 0
+    retries: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    first_at: str | None = None
+    last_at: str | None = None
+
+    @property
+    def done(self) -> int:
+        return self.by_status.get(Status.DONE, 0)
+
+    def __str__(self) -> str:
+        statuses = ", ".join(f"{k} {v}" for k, v in sorted(self.by_status.items())) or "none"
+        lines = [
+            f"run {self.run}: {self.jobs} job(s) ({statuses})",
+            f"  cost ${self.cost_usd:.4f} over done jobs; ${self.spent_usd:.4f} paid in all "
+            f"attempts; {self.cached} served from cache",
+            f"  {self.attempts} wire attempt(s), {self.retries} retried",
+        ]
+        if self.first_at:
+            lines.append(f"  from {self.first_at} to {self.last_at}")
+        if self.failures:
+            lines.append("  failures by class:")
+            for name, count in sorted(self.failures.items(), key=lambda kv: (-kv[1], kv[0])):
+                lines.append(f"    {name}: {count}")
+        return "\n".join(lines)
+
+
+class _RunLock:
+    """An exclusive advisory lock on the ledger (released by the OS if the process dies)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._handle: Any = None
+
+    def acquire(self) -> None:
+        handle = open(self.path, "a+b")  # noqa: SIM115 - held open for the lock's lifetime
+        try:
+            if sys.platform == "win32":  # pragma: no cover - not exercised on Linux CI
+                import msvcrt
+
+                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
+            else:
+                import fcntl
+
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            handle.close()
+            raise ConfigurationError(
+                f"another seedless batch is writing into {self.path.parent} (its ledger is "
+                "locked); wait for it to finish, or write into another folder"
+            ) from exc
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            self._handle.close()  # closing the descriptor releases the lock
+            self._handle = None
+
+
+class Ledger:
+    """The SQLite ledger of the batches written into one folder.
+
+    ::
+
+        with Ledger.open("out") as ledger:
+            print(ledger.summary("my-run"))
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(
+            self.path, isolation_level=None, timeout=30.0, check_same_thread=False
+        )
+        self._conn.row_factory = sqlite3.Row
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        # a small page cache: the ledger appends and looks rows up by key, and a cache that
+        # grew with the file (SQLite's default reaches 2 MB) would grow the process with it
+        self._conn.execute(f"PRAGMA cache_size={-_CACHE_KIB}")
+        self._conn.execute("PRAGMA busy_timeout=30000")
+        self._in_tx = False
+        self._lock: _RunLock | None = None
+        self.migrate()
+
+    @classmethod
+    def open(cls, location: str | os.PathLike[str]) -> Ledger:
+        """The ledger of an output folder, or a ledger file named directly."""
+        path = Path(location)
+        if path.is_dir() or not path.suffix:
+            path = path / LEDGER_NAME
+        return cls(path)
+
+    @classmethod
+    def find(cls, location: str | os.PathLike[str]) -> Ledger:
+        """Like :meth:`open`, but refuses to create a ledger that does not exist."""
+        path = Path(location)
+        candidate = path / LEDGER_NAME if path.is_dir() else path
+        if not candidate.is_file():
+            raise ConfigurationError(
+                f"no seedless ledger at {path}: give the output folder of a batch, or its "
+                f"{LEDGER_NAME} file"
+            )
+        return cls(candidate)
+
+    # ------------------------------------------------------------------ lifetime
+
+    def migrate(self) -> list[str]:
+        """Apply the migrations not yet applied; returns their names."""
+        conn = self._conn
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT)"
+        )
+        done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+        applied = []
+        for name, sql in MIGRATIONS:
+            if name in done:
+                continue
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if conn.execute("SELECT 1 FROM _migrations WHERE name = ?", (name,)).fetchone():
+                    conn.execute("ROLLBACK")  # another process got there first
+                    continue
+                for statement in sql.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute("INSERT INTO _migrations VALUES (?, ?)", (name, _now()))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            applied.append(name)
+        return applied
+
+    def lock(self) -> None:
+        """Take the folder's exclusive run lock (ConfigurationError if another run holds it)."""
+        if self._lock is None:
+            lock = _RunLock(self.path.with_name("." + self.path.name + ".lock"))
+            lock.acquire()
+            self._lock = lock
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def close(self) -> None:
+        """Commit what is pending, release the lock and close the connection."""
+        with contextlib.suppress(sqlite3.Error):
+            self.commit()
+        self.unlock()
+        self._conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Ledger {self.path}>"
+
+    # ------------------------------------------------------------------ transactions
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        if not self._in_tx:
+            self._conn.execute("BEGIN IMMEDIATE")
+            self._in_tx = True
+        return self._conn.execute(sql, params)
+
+    def commit(self) -> None:
+        """Make every write so far durable against a killed process."""
+        if self._in_tx:
+            self._conn.execute("COMMIT")
+            self._in_tx = False
+
+    def rollback(self) -> None:
+        if self._in_tx:
+            self._conn.execute("ROLLBACK")
+            self._in_tx = False
+
+    # ------------------------------------------------------------------ runs
+
+    def begin_run(
+        self, run: str, out_dir: str, *, budget: float | None, settings: str | None = None
+    ) -> None:
+        now = _now()
+        self._write(
+            "INSERT INTO runs (run, out_dir, created_at, updated_at, budget_usd, settings) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run) DO UPDATE SET updated_at = "
+            "excluded.updated_at, out_dir = excluded.out_dir, budget_usd = excluded.budget_usd, "
+            "settings = excluded.settings",
+            (run, out_dir, now, now, budget, settings),
+        )
+        self.commit()
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run in the ledger, most recently updated first."""
+        rows = self._conn.execute(
+            "SELECT r.*, (SELECT count(*) FROM jobs j WHERE j.run = r.run) AS jobs "
+            "FROM runs r ORDER BY updated_at DESC, r.rowid DESC"
+        )
+        return [dict(row) for row in rows]
+
+    def resolve_run(self, run: str | None) -> str:
+        """``run`` if the ledger knows it; with None, the most recently updated run."""
+        runs = self.runs()
+        if not runs:
+            raise ConfigurationError(f"the ledger {self.path} holds no runs yet")
+        if run is None:
+            return str(runs[0]["run"])
+        if any(r["run"] == run for r in runs):
+            return run
+        names = ", ".join(str(r["run"]) for r in runs)
+        raise ConfigurationError(f"no run {run!r} in {self.path}; it holds: {names}")
+
+    # ------------------------------------------------------------------ jobs
+
+    def job(self, run: str, job_id: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self._conn.execute(
+            "SELECT * FROM jobs WHERE run = ? AND job_id = ?", (run, job_id)
+        ).fetchone()
+        return row
+
+    def outputs(self, run: str, job_id: str) -> list[sqlite3.Row]:
+        return list(
+            self._conn.execute(
+                "SELECT * FROM outputs WHERE run = ? AND job_id = ? ORDER BY idx", (run, job_id)
+            )
+        )
+
+    def start(
+        self,
+        run: str,
+        *,
+        job_id: str,
+        kind: str,
+        job_hash: str,
+        request_hash: str,
+        input_hash: str | None,
+        recipe_hash: str | None,
+        provider: str | None,
+        model: str | None,
+        seed: int | None,
+        n: int,
+        estimate: float | None,
+        source: str | None,
+        invocation: str,
+    ) -> int:
+        """Record a job as dispatched (``running``); returns its attempt number (1, 2, ...)."""
+        now = _now()
+        self._write(
+            "INSERT INTO jobs (run, job_id, kind, job_hash, request_hash, input_hash, "
+            "recipe_hash, provider, model, seed, n, status, estimate_usd, source, invocation, "
+            "attempts, created_at, started_at, updated_at) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'running', ?, ?, ?, 1, ?, ?, ?) "
+            "ON CONFLICT (run, job_id) DO UPDATE SET kind = excluded.kind, job_hash = "
+            "excluded.job_hash, request_hash = excluded.request_hash, input_hash = "
+            "excluded.input_hash, recipe_hash = excluded.recipe_hash, provider = "
+            "excluded.provider, model = excluded.model, seed = excluded.seed, n = excluded.n, "
+            "status = 'running', retryable = 0, error_class = NULL, error_message = NULL, "
+            "score = NULL, http_status = NULL, estimate_usd = excluded.estimate_usd, source = "
+            "excluded.source, invocation = excluded.invocation, attempts = attempts + 1, "
+            "cost_usd = NULL, latency_s = NULL, cached = 0, output_path = NULL, sha256 = NULL, "
+            "images = 0, started_at = excluded.started_at, finished_at = NULL, updated_at = "
+            "excluded.updated_at",
+            (
+                run, job_id, kind, job_hash, request_hash, input_hash, recipe_hash, provider,
+                model, seed, n, estimate, source, invocation, now, now, now,
+            ),
+        )  # fmt: skip
+        row = self._conn.execute(
+            "SELECT attempts FROM jobs WHERE run = ? AND job_id = ?", (run, job_id)
+        ).fetchone()
+        return int(row[0])
+
+    def record_unstarted(
+        self,
+        run: str,
+        *,
+        job_id: str,
+        kind: str,
+        job_hash: str,
+        request_hash: str,
+        status: str,
+        error: BaseException,
+        retryable: bool,
+        invocation: str,
+        source: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        """A job that was not dispatched: refused by validation, or skipped (budget)."""
+        error_class, message, http_status = error_fields(error)
+        now = _now()
+        self._write(
+            "INSERT INTO jobs (run, job_id, kind, job_hash, request_hash, model, status, "
+            "retryable, error_class, error_message, http_status, source, invocation, "
+            "created_at, finished_at, updated_at) VALUES "
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (run, job_id) DO UPDATE SET kind = excluded.kind, job_hash = "
+            "excluded.job_hash, request_hash = excluded.request_hash, model = excluded.model, "
+            "status = excluded.status, retryable = excluded.retryable, error_class = "
+            "excluded.error_class, error_message = excluded.error_message, http_status = "
+            "excluded.http_status, source = excluded.source, invocation = excluded.invocation, "
+            "finished_at = excluded.finished_at, updated_at = excluded.updated_at",
+            (
+                run, job_id, kind, job_hash, request_hash, model, status, int(retryable),
+                error_class, message, http_status, source, invocation, now, now, now,
+            ),
+        )  # fmt: skip
+
+    def add_attempt(
+        self,
+        run: str,
+        job_id: str,
+        attempt: int,
+        outcome: str,
+        *,
+        provider: str | None = None,
+        model: str | None = None,
+        seed: int | None = None,
+        request_hash: str | None = None,
+        error: BaseException | None = None,
+        retry_delay: float | None = None,
+        cost: float | None = None,
+        latency: float | None = None,
+        cached: bool = False,
+    ) -> None:
+        """One wire-call outcome (committed with the job's next state change)."""
+        error_class = message = None
+        http_status = None
+        if error is not None:
+            error_class, message, http_status = error_fields(error)
+        self._write(
+            "INSERT INTO attempts (run, job_id, attempt, outcome, provider, model, seed, "
+            "request_hash, error_class, error_message, http_status, retry_delay_s, cost_usd, "
+            "latency_s, cached, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                run, job_id, attempt, outcome, provider, model, seed, request_hash, error_class,
+                message, http_status, retry_delay, cost, latency, int(cached), _now(),
+            ),
+        )  # fmt: skip
+
+    def mark_writing(
+        self,
+        run: str,
+        job_id: str,
+        outputs: Sequence[OutputRecord],
+        *,
+        cost: float | None,
+        latency: float,
+        cached: bool,
+        score: float | None = None,
+    ) -> None:
+        """The job's images are paid for and about to be written: record where, then commit."""
+        self._write("DELETE FROM outputs WHERE run = ? AND job_id = ?", (run, job_id))
+        for index, output in enumerate(outputs):
+            self._write(
+                "INSERT INTO outputs (run, job_id, idx, path, sha256, mime_type, bytes, seed, "
+                "cached) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run, job_id, index, output.path, output.sha256, output.mime_type,
+                    output.bytes, output.seed, int(output.cached),
+                ),
+            )  # fmt: skip
+        first = outputs[0] if outputs else None
+        self._write(
+            "UPDATE jobs SET status = 'writing', cost_usd = ?, latency_s = ?, cached = ?, "
+            "score = ?, output_path = ?, sha256 = ?, images = ?, seed = COALESCE(?, seed), "
+            "updated_at = ? WHERE run = ? AND job_id = ?",
+            (
+                cost, latency, int(cached), score, first.path if first else None,
+                first.sha256 if first else None, len(outputs), first.seed if first else None,
+                _now(), run, job_id,
+            ),
+        )  # fmt: skip
+        self.commit()
+
+    def mark_done(self, run: str, job_id: str) -> None:
+        """The outputs are on disk: the job is done (committed)."""
+        now = _now()
+        self._write(
+            "UPDATE jobs SET status = 'done', finished_at = ?, updated_at = ? "
+            "WHERE run = ? AND job_id = ?",
+            (now, now, run, job_id),
+        )
+        self.commit()
+
+    def mark_failed(
+        self,
+        run: str,
+        job_id: str,
+        error: BaseException,
+        *,
+        status: str,
+        retryable: bool,
+        latency: float | None = None,
+    ) -> None:
+        """The job ended without output; ``status`` is failed, retryable or interrupted."""
+        error_class, message, http_status = error_fields(error)
+        now = _now()
+        self._write(
+            "UPDATE jobs SET status = ?, retryable = ?, error_class = ?, error_message = ?, "
+            "http_status = ?, latency_s = ?, finished_at = ?, updated_at = ? "
+            "WHERE run = ? AND job_id = ?",
+            (
+                status, int(retryable), error_class, message, http_status, latency, now, now,
+                run, job_id,
+            ),
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ recovery
+
+    def recover(self, out_dir: Path) -> tuple[int, int]:
+        """After a crash: ``writing`` jobs whose files are all on disk are done, the rest
+        (and ``running`` ones) interrupted. Returns (recovered as done, interrupted)."""
+        recovered = interrupted = 0
+        rows = list(self._conn.execute("SELECT run, job_id FROM jobs WHERE status = 'writing'"))
+        for row in rows:
+            outputs = self.outputs(row["run"], row["job_id"])
+            root = os.fspath(out_dir)
+            if outputs and all(
+                _file_matches(os.path.join(root, o["path"]), o["sha256"]) for o in outputs
+            ):
+                self.mark_done(row["run"], row["job_id"])
+                recovered += 1
+            else:
+                self.mark_failed(
+                    row["run"],
+                    row["job_id"],
+                    InterruptedError("the process stopped while writing the output"),
+                    status=Status.INTERRUPTED,
+                    retryable=True,
+                )
+                interrupted += 1
+        cursor = self._write(
+            "UPDATE jobs SET status = 'interrupted', retryable = 1, error_class = "
+            "'InterruptedError', error_message = 'the process stopped while the job was running', "
+            "updated_at = ? WHERE status = 'running'",
+            (_now(),),
+        )
+        interrupted += cursor.rowcount
+        self.commit()
+        return recovered, interrupted
+
+    # ------------------------------------------------------------------ reading
+
+    def summary(self, run: str) -> RunSummary:
+        """Counts by status, cost over done jobs, money paid in all attempts, failures."""
+        conn = self._conn
+        summary = RunSummary(run=run)
+        for row in conn.execute(
+            "SELECT status, count(*), sum(cached) FROM jobs WHERE run = ? GROUP BY status", (run,)
+        ):
+            summary.by_status[row[0]] = int(row[1])
+            summary.jobs += int(row[1])
+            if row[0] == Status.DONE:
+                summary.cached = int(row[2] or 0)
+        row = conn.execute(
+            "SELECT coalesce(sum(cost_usd), 0) FROM jobs WHERE run = ? AND status = 'done'",
+            (run,),
+        ).fetchone()
+        summary.cost_usd = float(row[0])
+        bounds = conn.execute(
+            "SELECT min(created_at), max(updated_at) FROM jobs WHERE run = ?", (run,)
+        ).fetchone()
+        summary.first_at, summary.last_at = bounds[0], bounds[1]
+        row = conn.execute(
+            "SELECT count(*), coalesce(sum(cost_usd), 0), "
+            "coalesce(sum(outcome = 'retry'), 0) FROM attempts WHERE run = ?",
+            (run,),
+        ).fetchone()
+        summary.attempts, summary.spent_usd, summary.retries = (
+            int(row[0]),
+            float(row[1]),
+            int(row[2]),
+        )
+        for row in conn.execute(
+            "SELECT coalesce(error_class, 'unknown'), count(*) FROM jobs WHERE run = ? AND "
+            "status IN ('failed', 'retryable', 'interrupted', 'skipped') GROUP BY 1",
+            (run,),
+        ):
+            summary.failures[row[0]] = int(row[1])
+        return summary
+
+    def spent(self, run: str) -> float:
+        """Money paid so far in ``run``: every attempt that returned images, cached ones free."""
+        row = self._conn.execute(
+            "SELECT coalesce(sum(cost_usd), 0) FROM attempts WHERE run = ?", (run,)
+        ).fetchone()
+        return float(row[0])
+
+    def rows(self, run: str) -> Iterator[dict[str, Any]]:
+        """Every job row of ``run`` as a dict (streamed), in the order jobs were created."""
+        cursor = self._conn.execute(
+            "SELECT * FROM jobs WHERE run = ? ORDER BY created_at, job_id", (run,)
+        )
+        for row in cursor:
+            yield dict(row)
+
+    def attempt_rows(self, run: str) -> Iterator[dict[str, Any]]:
+        """Every attempt row of ``run`` as a dict (streamed), oldest first."""
+        for row in self._conn.execute("SELECT * FROM attempts WHERE run = ? ORDER BY id", (run,)):
+            yield dict(row)
+
+
+def _file_matches(path: str, sha256: str) -> bool:
+    try:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return False
+    return digest.hexdigest() == sha256

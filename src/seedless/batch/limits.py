@@ -1,0 +1,90 @@
+"""Per-provider limits for a batch: concurrent jobs, and requests per minute.
+
+The batch's global limit (jobs in flight) lives in the runner, and the client's own
+``max_concurrency`` caps wire calls across everything; here are the per-provider ones:
+a semaphore per endpoint name, and a token bucket per endpoint that spaces wire calls to a
+requests-per-minute rate (a burst of ``burst`` calls at most). Retries happen inside the
+client's retry policy, which already backs off and honours Retry-After.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
+
+__all__ = ["Limits", "RateLimiter"]
+
+
+class RateLimiter:
+    """A token bucket: ``rpm`` tokens a minute, holding at most ``burst`` (FIFO waiters).
+
+    Taking more tokens than the bucket holds is allowed (the bucket goes into debt), so a
+    request that fans out into several wire calls is never refused, only delayed.
+    """
+
+    def __init__(
+        self, rpm: float, *, burst: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        if rpm <= 0:
+            raise ValueError("requests per minute must be positive")
+        self.rate = rpm / 60.0
+        self.capacity = max(1.0, burst)
+        self._clock = clock
+        self._tokens = self.capacity
+        self._stamp = clock()
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
+        self._stamp = now
+
+    async def acquire(self, tokens: float = 1.0) -> None:
+        """Wait until ``tokens`` may be spent, then spend them."""
+        async with self._lock:
+            need = min(tokens, self.capacity)
+            while True:
+                self._refill()
+                if self._tokens >= need:
+                    self._tokens -= tokens
+                    return
+                await asyncio.sleep((need - self._tokens) / self.rate)
+
+
+class Limits:
+    """Per-provider concurrency and rate, keyed by endpoint name (``"openai"``, ``"gemini"``)."""
+
+    def __init__(
+        self,
+        per_provider: Mapping[str, int] | None = None,
+        rpm: Mapping[str, float] | None = None,
+        *,
+        burst: Mapping[str, float] | None = None,
+    ) -> None:
+        self._semaphores: dict[str, asyncio.Semaphore] = {}
+        for name, limit in (per_provider or {}).items():
+            if limit < 1:
+                raise ValueError(f"the concurrency limit of {name!r} must be at least 1")
+            self._semaphores[name] = asyncio.Semaphore(limit)
+        bursts = burst or {}
+        self._rates = {
+            name: RateLimiter(value, burst=bursts.get(name, 1.0))
+            for name, value in (rpm or {}).items()
+        }
+
+    @asynccontextmanager
+    async def slot(self, provider: str, calls: int = 1) -> AsyncIterator[None]:
+        """Hold one of ``provider``'s job slots, after its rate allows ``calls`` wire calls."""
+        semaphore = self._semaphores.get(provider)
+        if semaphore is not None:
+            await semaphore.acquire()
+        try:
+            rate = self._rates.get(provider)
+            if rate is not None:
+                await rate.acquire(calls)
+            yield
+        finally:
+            if semaphore is not None:
+                semaphore.release()

@@ -1,0 +1,1055 @@
+"""The batch runner: many jobs, bounded concurrency, a budget, a ledger, and nothing lost.
+
+:func:`run_batch` streams jobs (from a list, a generator, or a JSONL/CSV/folder source read
+lazily) through the client, at most ``max_concurrency`` at once (and per-provider limits and
+request rates, :mod:`seedless.batch.limits`), under the client's one retry policy. Each
+finished job is written, recorded and dropped, so memory stays flat in the number of jobs.
+
+Per job::
+
+    ledger row "running" -> client.execute (retries inside; one attempt row per wire outcome)
+      -> row "writing" with output paths and hashes, committed (the money is spent)
+      -> files written atomically (temp file, fsync, rename)
+      -> row "done", committed.
+
+A job counts as done only when its files are on disk and its row is committed. Running the
+same batch again (same output folder and run name) skips done jobs, runs failed-retryable,
+interrupted and skipped ones again, and never pays twice for a done job: a process killed
+between paying and committing "done" leaves a "writing" row whose files, if all present with
+the recorded hashes, are accepted as done on resume. Leftover temp files are removed.
+
+Budget: before dispatching a job, its worst-case price (from the matrix, with the endpoint's
+price overrides; zero if the cache holds it) is reserved; if money already paid in the run
+plus reservations plus this job would cross the cap, the runner waits for in-flight jobs to
+settle and stops dispatching if it still would. Ctrl-C (task cancellation) stops dispatching,
+cancels in-flight calls (their rows become "interrupted", retried on resume), finishes
+writing results already paid for, commits, and re-raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import json
+import logging
+import os
+import re
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..errors import (
+    AuthenticationError,
+    BudgetExceededError,
+    ConfigurationError,
+    ProviderError,
+    SeedlessError,
+)
+from ..images import extension_for, write_atomic
+from .jobs import Job, default_scorer, iter_jobs
+from .ledger import Ledger, OutputRecord, Status
+from .limits import Limits
+from .progress import Progress
+
+if TYPE_CHECKING:
+    from ..client import AsyncClient, CallEvent, PreparedRequest
+    from ..models import ImageRequest, ImageResult
+
+__all__ = ["BatchEstimate", "BatchReport", "EstimateLine", "estimate", "run_batch"]
+
+log = logging.getLogger("seedless.batch")
+T = TypeVar("T")
+
+# Files we write get the permissions a plain open() would give them (mkstemp makes them 0600).
+_IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+_TEMP_FILE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+_MAX_EXAMPLES = 20
+
+
+# ---------------------------------------------------------------------- estimate
+
+
+@dataclass
+class EstimateLine:
+    """Jobs of one model and size: how many images, at what price each."""
+
+    model: str
+    size: str | None
+    jobs: int = 0
+    images: int = 0
+    unit_price: float | None = None
+    cost_usd: float | None = 0.0
+
+
+@dataclass
+class BatchEstimate:
+    """The pre-flight estimate of a batch: jobs to run and their worst-case cost.
+
+    Worst case: every image is paid at the matrix's price for its size (or the endpoint's
+    override), retries are free, and a best-of-N job pays for all N candidates. Jobs the
+    cache already holds cost nothing; jobs the ledger has done are not run again.
+    """
+
+    jobs: int = 0
+    to_run: int = 0
+    done: int = 0
+    failed: int = 0
+    cached: int = 0
+    invalid: int = 0
+    unpriced: int = 0
+    cost_usd: float = 0.0
+    spent_usd: float = 0.0
+    budget_usd: float | None = None
+    lines: dict[tuple[str, str | None], EstimateLine] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def _add(
+        self, key: str, size: str | None, images: int, unit: float | None, cost: float | None
+    ) -> None:
+        line = self.lines.get((key, size))
+        if line is None:
+            line = self.lines[(key, size)] = EstimateLine(key, size, unit_price=unit)
+        line.jobs += 1
+        line.images += images
+        if cost is None or line.cost_usd is None:
+            line.cost_usd = None
+        else:
+            line.cost_usd += cost
+
+    def __str__(self) -> str:
+        parts = [f"{self.to_run} to run"]
+        if self.done:
+            parts.append(f"{self.done} already done")
+        if self.failed:
+            parts.append(f"{self.failed} failed before (not retried)")
+        if self.cached:
+            parts.append(f"{self.cached} from cache ($0)")
+        if self.invalid:
+            parts.append(f"{self.invalid} refused by validation")
+        lines = [f"estimate: {self.jobs} job(s): {', '.join(parts)}"]
+        for (model, size), line in sorted(
+            self.lines.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+        ):
+            unit = "price unknown" if line.unit_price is None else f"${line.unit_price:.4f}"
+            total = "?" if line.cost_usd is None else f"${line.cost_usd:.4f}"
+            lines.append(
+                f"  {model:<36} size {size or '-':<6} {line.jobs:>6} job(s) "
+                f"{line.images:>6} image(s) x {unit:<13} = {total}"
+            )
+        unknown = f" (+ {self.unpriced} job(s) of unknown price)" if self.unpriced else ""
+        lines.append(f"  worst case ${self.cost_usd:.4f}{unknown}")
+        if self.budget_usd is not None:
+            fits = self.spent_usd + self.cost_usd <= self.budget_usd and not self.unpriced
+            verdict = "fits" if fits else "the run stops before crossing it"
+            before = f", ${self.spent_usd:.4f} already spent" if self.spent_usd else ""
+            lines.append(f"  budget ${self.budget_usd:.4f}{before}: {verdict}")
+        lines += [f"  ! {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+
+def _in_cache(cache: Any, key: str) -> bool:
+    contains = getattr(cache, "contains", None)
+    if callable(contains):
+        return bool(contains(key))
+    return cache.get(key) is not None
+
+
+def prepare_job(client: AsyncClient, job: Job) -> PreparedRequest:
+    """Validate a job (no I/O); a best-of job is planned with all of its candidates."""
+    request = job.request
+    if job.best_of is not None:
+        request = request.model_copy(update={"n": job.best_of.n * request.n})
+    return client.prepare(request)
+
+
+def job_cost(client: AsyncClient, prepared: PreparedRequest) -> tuple[float | None, bool]:
+    """A prepared job's worst-case price, and whether the cache holds every one of its calls."""
+    spec = prepared.spec
+    cache = client.cache
+    total, all_cached = 0.0, True
+    for call in prepared.calls:
+        replayable = cache is not None and (
+            spec.seed == "deterministic" or (spec.seed == "seeded" and call.seed is not None)
+        )
+        if replayable and _in_cache(cache, call.request_hash()):
+            continue
+        all_cached = False
+        if prepared.price is None:
+            return None, False
+        total += prepared.price * call.n
+    return total, all_cached
+
+
+def _done_before(ledger: Ledger, run: str, job: Job, out_dir: Path) -> str | None:
+    """``done`` or ``failed`` if the ledger already settled this very job, else None."""
+    row = ledger.job(run, job.id)
+    if row is None or row["job_hash"] != job.hash:
+        return None
+    if row["status"] == Status.DONE:
+        outputs = ledger.outputs(run, job.id)
+        root = os.fspath(out_dir)
+        if outputs and all(os.path.isfile(os.path.join(root, o["path"])) for o in outputs):
+            return Status.DONE
+        return None
+    if row["status"] == Status.FAILED:
+        return Status.FAILED
+    return None
+
+
+def _estimate(
+    client: AsyncClient,
+    jobs: Iterable[Job],
+    *,
+    ledger: Ledger | None,
+    run: str,
+    out_dir: Path,
+    retry_failed: bool,
+    budget: float | None,
+) -> BatchEstimate:
+    result = BatchEstimate(budget_usd=budget)
+    if ledger is not None:
+        result.spent_usd = ledger.spent(run)
+    for job in jobs:
+        result.jobs += 1
+        settled = _done_before(ledger, run, job, out_dir) if ledger is not None else None
+        if settled == Status.DONE:
+            result.done += 1
+            continue
+        if settled == Status.FAILED and not retry_failed:
+            result.failed += 1
+            continue
+        try:
+            prepared = prepare_job(client, job)
+        except SeedlessError as exc:
+            result.invalid += 1
+            if len(result.problems) < _MAX_EXAMPLES:
+                result.problems.append(f"{job.id}: {type(exc).__name__}: {exc}")
+            continue
+        result.to_run += 1
+        cost, cached = job_cost(client, prepared)
+        images = prepared.request.n
+        size = prepared.request.size or prepared.spec.default_size
+        if cached:
+            result.cached += 1
+        elif cost is None:
+            result.unpriced += 1
+        else:
+            result.cost_usd += cost
+        result._add(prepared.spec.key, size, images, prepared.price, cost)
+    return result
+
+
+def estimate(
+    client: AsyncClient,
+    jobs: Iterable[Job] | str | os.PathLike[str],
+    *,
+    out_dir: str | os.PathLike[str] | None = None,
+    run: str | None = None,
+    budget: float | None = None,
+    retry_failed: bool = False,
+) -> BatchEstimate:
+    """The pre-flight estimate of a batch, with no network I/O.
+
+    With ``out_dir``, jobs its ledger already finished (for ``run``) are left out, as a
+    resumed run would skip them.
+    """
+    ledger: Ledger | None = None
+    folder = Path(out_dir) if out_dir is not None else Path(".")
+    if out_dir is not None:
+        with contextlib.suppress(ConfigurationError):
+            ledger = Ledger.find(folder)
+    try:
+        run_name = run or _default_run(folder)
+        return _estimate(
+            client,
+            iter_jobs(jobs),
+            ledger=ledger,
+            run=run_name,
+            out_dir=folder,
+            retry_failed=retry_failed,
+            budget=budget,
+        )
+    finally:
+        if ledger is not None:
+            ledger.close()
+
+
+# ---------------------------------------------------------------------- report
+
+
+@dataclass
+class BatchReport:
+    """What one call of :func:`run_batch` did (the ledger holds the whole run's history)."""
+
+    run: str
+    out_dir: Path
+    ledger_path: Path
+    estimate: BatchEstimate | None = None
+    seen: int = 0
+    done: int = 0
+    cached: int = 0
+    already_done: int = 0
+    already_failed: int = 0
+    failed: int = 0
+    retryable: int = 0
+    interrupted: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    recovered: int = 0
+    temp_files_removed: int = 0
+    cost_usd: float = 0.0
+    spent_usd: float = 0.0
+    run_cost_usd: float = 0.0
+    elapsed_s: float = 0.0
+    stopped: str | None = None
+    failures: dict[str, int] = field(default_factory=dict)
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every job of the batch is done (now or before)."""
+        return not (
+            self.failed or self.retryable or self.interrupted or self.skipped or self.stopped
+        )
+
+    def _failure(self, job: Job, exc: BaseException) -> None:
+        name = type(exc).__name__
+        self.failures[name] = self.failures.get(name, 0) + 1
+        if len(self.examples) < _MAX_EXAMPLES:
+            self.examples.append(f"{job.id}: {name}: {exc}")
+
+    def __str__(self) -> str:
+        head = (
+            f"run {self.run!r} in {self.out_dir}: {self.done} done"
+            f"{f' ({self.cached} from cache)' if self.cached else ''}, "
+            f"{self.already_done} already done, {self.failed} failed, "
+            f"{self.retryable} to retry, {self.interrupted} interrupted, {self.skipped} skipped"
+        )
+        lines = [
+            head,
+            f"  cost ${self.cost_usd:.4f} now, ${self.run_cost_usd:.4f} for the run's done jobs; "
+            f"{self.elapsed_s:.2f}s",
+        ]
+        if self.duplicates:
+            lines.append(f"  {self.duplicates} duplicate job id(s) ignored")
+        if self.stopped:
+            lines.append(f"  stopped: {self.stopped}")
+        if self.failures:
+            lines.append(
+                "  failures: " + ", ".join(f"{k} {v}" for k, v in sorted(self.failures.items()))
+            )
+        lines += [f"  - {example}" for example in self.examples[:5]]
+        lines.append(f"  ledger: {self.ledger_path}")
+        return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- the runner
+
+
+@dataclass
+class _JobContext:
+    """The job a wire call belongs to, seen by the client's listeners through a ContextVar."""
+
+    runner: _Runner
+    job: Job
+    prepared: PreparedRequest
+    attempt: int
+    slots: asyncio.Semaphore
+    paid: float = 0.0
+    unpriced: bool = False
+    holds_slot: bool = True
+    _calls: dict[str, ImageRequest] | None = None
+
+    def call_for(self, key: str) -> ImageRequest | None:
+        calls = self.prepared.calls
+        if len(calls) == 1:
+            return calls[0]
+        if self._calls is None:
+            self._calls = {call.request_hash(): call for call in calls}
+        return self._calls.get(key)
+
+    def release_slot(self) -> None:
+        if self.holds_slot:
+            self.holds_slot = False
+            self.slots.release()
+
+
+_CURRENT: contextvars.ContextVar[_JobContext | None] = contextvars.ContextVar(
+    "seedless_batch_job", default=None
+)
+
+
+def _resume_retryable(exc: BaseException) -> bool:
+    """Whether a resumed run should try a job that failed with ``exc`` again."""
+    if isinstance(exc, (ConfigurationError, AuthenticationError, OSError)):
+        return True  # fixable setup (a key, a disk), not the job itself
+    if isinstance(exc, ProviderError):
+        return exc.retryable
+    return not isinstance(exc, SeedlessError)
+
+
+class _LedgerThread:
+    """The ledger's one connection, driven from one worker thread, in submission order.
+
+    SQLite releases the GIL while it works, so recording never stalls the event loop (and
+    the wire calls it is waiting on). ``await db(fn, ...)`` waits for ``fn``; ``db.post``
+    queues it; either way the calls run one at a time, in the order they were made.
+    """
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="seedless-ledger")
+        self.error: BaseException | None = None
+
+    async def __call__(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        future = asyncio.wrap_future(self._pool.submit(fn, *args, **kwargs))
+        # shielded: a cancelled job still gets its rows written, in order
+        return await asyncio.shield(future)
+
+    def post(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self._pool.submit(fn, *args, **kwargs).add_done_callback(self._check)
+
+    def _check(self, future: Future[Any]) -> None:
+        if not future.cancelled() and future.exception() is not None and self.error is None:
+            self.error = future.exception()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+
+
+class _Runner:
+    def __init__(
+        self,
+        client: AsyncClient,
+        db: _LedgerThread,
+        report: BatchReport,
+        *,
+        budget: float | None,
+        spent: float,
+        max_concurrency: int,
+        limits: Limits,
+        progress: Progress,
+        retry_failed: bool,
+    ) -> None:
+        self.client = client
+        self.db = db
+        self.ledger = db.ledger
+        self.report = report
+        self.run = report.run
+        self.out_dir = report.out_dir
+        self.budget = budget
+        self.limits = limits
+        self.progress = progress
+        self.retry_failed = retry_failed
+        self.invocation = uuid.uuid4().hex
+        # wire calls in flight; a job gives its slot back as soon as its images arrive
+        self._slots = asyncio.Semaphore(max_concurrency)
+        # jobs alive (calling, or writing what they received): bounds memory
+        self._alive = asyncio.Semaphore(2 * max_concurrency)
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reserved = 0.0
+        self._spent = spent
+        self._spent_before = spent
+        self._broken: dict[str, BaseException] = {}
+        self._fatal: BaseException | None = None
+
+    # ------------------------------------------------------------------ main loop
+
+    async def execute(self, jobs: Iterable[Job]) -> None:
+        self.client.listeners.append(self._on_event)
+        try:
+            try:
+                for job in jobs:
+                    if self.report.stopped or self._fatal is not None:
+                        break
+                    await self._dispatch(job)
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                self.report.stopped = "interrupted"
+                await self._cancel_in_flight()
+                raise
+            except BaseException:
+                await self._drain()  # a bad job file line: let paid work land first
+                raise
+            try:
+                await self._drain()
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                self.report.stopped = "interrupted"
+                await self._cancel_in_flight()
+                raise
+        finally:
+            with contextlib.suppress(ValueError):
+                self.client.listeners.remove(self._on_event)
+            await self.db(self.ledger.commit)  # flushes everything queued before it
+            self.report.spent_usd = self._spent - self._spent_before
+        if self._fatal is not None:
+            raise self._fatal
+        if self.db.error is not None:
+            raise self.db.error
+
+    async def _drain(self) -> None:
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    async def _cancel_in_flight(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        log.warning(
+            "batch %s interrupted: %d in-flight job(s) cancelled and recorded as interrupted",
+            self.run,
+            len(tasks),
+            extra={"seedless_event": "batch.interrupted", "seedless_run": self.run},
+        )
+
+    def _task_done(self, task: asyncio.Task[None], context: _JobContext) -> None:
+        self._tasks.discard(task)
+        context.release_slot()
+        self._alive.release()
+        if not task.cancelled() and task.exception() is not None and self._fatal is None:
+            self._fatal = task.exception()
+
+    # ------------------------------------------------------------------ dispatch
+
+    def _lookup(self, job: Job) -> tuple[str | None, str | None, bool]:
+        """(invocation that last touched the job, done/failed if settled, hash changed)."""
+        row = self.ledger.job(self.run, job.id)
+        if row is None:
+            return None, None, False
+        settled = _done_before(self.ledger, self.run, job, self.out_dir)
+        return row["invocation"], settled, row["job_hash"] != job.hash
+
+    async def _dispatch(self, job: Job) -> None:
+        report = self.report
+        report.seen += 1
+        invocation, settled, changed = await self.db(self._lookup, job)
+        if invocation == self.invocation:
+            report.duplicates += 1
+            log.warning("batch %s: job id %r appears twice; ignoring the second", self.run, job.id)
+            return
+        if settled == Status.DONE:
+            report.already_done += 1
+            return
+        if settled == Status.FAILED and not self.retry_failed:
+            report.already_failed += 1
+            return
+        if changed:
+            log.info(
+                "batch %s: job %r changed since it last ran; running it again", self.run, job.id
+            )
+        try:
+            prepared = prepare_job(self.client, job)
+        except SeedlessError as exc:
+            retryable = _resume_retryable(exc)
+            status = Status.RETRYABLE if retryable else Status.FAILED
+            await self._refuse(job, exc, status, retryable=retryable)
+            return
+        cost, _ = job_cost(self.client, prepared)
+        await self._alive.acquire()
+        try:
+            await self._slots.acquire()
+        except BaseException:
+            self._alive.release()
+            raise
+        context = _JobContext(self, job, prepared, attempt=0, slots=self._slots)
+        try:
+            broken = self._broken.get(prepared.spec.provider)
+            if broken is not None:  # a bad key: record the job, do not send it
+                await self._refuse(
+                    job, broken, Status.RETRYABLE, retryable=True, model=prepared.spec.key
+                )
+                ok = False
+            else:
+                ok = await self._reserve(job, prepared, cost)
+        except BaseException:
+            context.release_slot()
+            self._alive.release()
+            raise
+        if not ok:
+            context.release_slot()
+            self._alive.release()
+            return
+        request = prepared.request
+        # queued, not awaited: the job's own rows follow it through the same thread
+        self.db.post(
+            self._start,
+            context,
+            job_id=job.id,
+            kind=job.kind,
+            job_hash=job.hash,
+            request_hash=job.request_hash,
+            input_hash=job.input_hash,
+            recipe_hash=job.recipe_hash,
+            provider=prepared.spec.provider,
+            model=prepared.spec.key,
+            seed=request.seed,
+            n=request.n,
+            estimate=cost,
+            source=job.source,
+            invocation=self.invocation,
+        )
+        task = asyncio.create_task(self._run_job(context, cost or 0.0))
+        self._tasks.add(task)
+        task.add_done_callback(lambda done: self._task_done(done, context))
+
+    def _start(self, context: _JobContext, **fields: Any) -> None:
+        """In the ledger thread: record the job as running and learn its attempt number."""
+        context.attempt = self.ledger.start(self.run, **fields)
+
+    async def _reserve(self, job: Job, prepared: PreparedRequest, cost: float | None) -> bool:
+        """Reserve the job's worst case under the budget, waiting for in-flight jobs to
+        settle if that helps; False (job recorded as skipped) if it cannot fit."""
+        if self.budget is None:
+            return True
+        if cost is None:
+            exc = BudgetExceededError(
+                f"{prepared.spec.key} has no known price, so a budget cannot bound it; give "
+                "its endpoint a price (Endpoint(prices={model_id: usd})) or run without a budget",
+                spent=self._spent,
+                cap=self.budget,
+                next_cost=float("nan"),
+            )
+            await self._refuse(job, exc, Status.SKIPPED, retryable=True, model=prepared.spec.key)
+            return False
+        while self._spent + self._reserved + cost > self.budget + 1e-9:
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            exc = BudgetExceededError(
+                f"the next job ({job.id}, ${cost:.4f}) would take the run's spending from "
+                f"${self._spent:.4f} past its budget of ${self.budget:.4f}; nothing more was "
+                "dispatched. Raise the budget and run the batch again to continue.",
+                spent=self._spent,
+                cap=self.budget,
+                next_cost=cost,
+            )
+            await self._refuse(job, exc, Status.SKIPPED, retryable=True, model=prepared.spec.key)
+            self.report.stopped = f"budget: {exc}"
+            log.warning(
+                "batch %s stopped at its budget: %s",
+                self.run,
+                exc,
+                extra={"seedless_event": "batch.budget", "seedless_run": self.run},
+            )
+            return False
+        self._reserved += cost
+        return True
+
+    def _record_unstarted(self, **fields: Any) -> None:
+        self.ledger.record_unstarted(self.run, **fields)
+        self.ledger.commit()
+
+    async def _refuse(
+        self,
+        job: Job,
+        exc: BaseException,
+        status: str,
+        *,
+        retryable: bool,
+        model: str | None = None,
+    ) -> None:
+        """Record a job that is not dispatched (refused, skipped, or its provider is broken)."""
+        await self.db(
+            self._record_unstarted,
+            job_id=job.id,
+            kind=job.kind,
+            job_hash=job.hash,
+            request_hash=job.request_hash,
+            status=status,
+            error=exc,
+            retryable=retryable,
+            invocation=self.invocation,
+            source=job.source,
+            model=model or job.request.model,
+        )
+        if status == Status.SKIPPED:
+            self.report.skipped += 1
+            return
+        if status == Status.FAILED:
+            self.report.failed += 1
+        else:
+            self.report.retryable += 1
+        self.report._failure(job, exc)
+        self.progress.job_failed()
+
+    # ------------------------------------------------------------------ one job
+
+    async def _run_job(self, context: _JobContext, reserved: float) -> None:
+        job, prepared = context.job, context.prepared
+        token = _CURRENT.set(context)
+        started = time.perf_counter()
+        try:
+            try:
+                async with self.limits.slot(prepared.spec.provider, len(prepared.calls)):
+                    images, score = await self._generate(job, prepared)
+            except asyncio.CancelledError:
+                self._interrupted(context, time.perf_counter() - started)
+                raise
+            except Exception as exc:
+                await self._failed(context, exc, time.perf_counter() - started)
+                return
+            finally:
+                self._reserved -= reserved
+                context.release_slot()  # the next job may call while this one is written
+            await self._write(context, images, score, time.perf_counter() - started)
+        finally:
+            _CURRENT.reset(token)
+
+    async def _generate(
+        self, job: Job, prepared: PreparedRequest
+    ) -> tuple[tuple[ImageResult, ...], float | None]:
+        """The job's images (best-of: the winner) and the winner's score."""
+        if job.best_of is None:
+            return (await self.client.execute(prepared)).images, None
+        from ..strategies.best_of import best_of
+
+        scorer = await asyncio.to_thread(default_scorer, job)
+        ranked = await best_of(
+            self.client,
+            job.request.model_copy(update={"n": 1}),
+            n=prepared.request.n,
+            scorer=scorer,
+            threshold=job.best_of.threshold,
+        )
+        return (ranked.result,), ranked.best.score
+
+    def _record_interrupted(
+        self, context: _JobContext, error: BaseException, latency: float
+    ) -> None:
+        job, spec = context.job, context.prepared.spec
+        self.ledger.add_attempt(
+            self.run, job.id, context.attempt, "interrupted", provider=spec.provider,
+            model=spec.key, error=error, latency=latency,
+        )  # fmt: skip
+        self.ledger.mark_failed(
+            self.run, job.id, error, status=Status.INTERRUPTED, retryable=True, latency=latency
+        )
+
+    def _interrupted(self, context: _JobContext, latency: float) -> None:
+        error = InterruptedError("interrupted before the job finished (Ctrl-C or cancellation)")
+        self.db.post(self._record_interrupted, context, error, latency)
+        self.report.interrupted += 1
+
+    def _record_failed(
+        self, job: Job, exc: BaseException, status: str, retryable: bool, latency: float
+    ) -> None:
+        self.ledger.mark_failed(
+            self.run, job.id, exc, status=status, retryable=retryable, latency=latency
+        )
+        self.ledger.commit()
+
+    async def _failed(self, context: _JobContext, exc: Exception, latency: float) -> None:
+        job, spec = context.job, context.prepared.spec
+        retryable = _resume_retryable(exc)
+        status = Status.RETRYABLE if retryable else Status.FAILED
+        if not isinstance(exc, SeedlessError) and not isinstance(exc, OSError):
+            log.error("batch %s: job %s raised an unexpected error", self.run, job.id, exc_info=exc)
+        if isinstance(exc, (AuthenticationError, ConfigurationError)):
+            self._broken.setdefault(spec.provider, exc)
+        if retryable:
+            self.report.retryable += 1
+        else:
+            self.report.failed += 1
+        self.report._failure(job, exc)
+        self.progress.job_failed()
+        log.warning(
+            "batch %s: job %s %s: %s: %s",
+            self.run,
+            job.id,
+            status,
+            type(exc).__name__,
+            exc,
+            extra={
+                "seedless_event": "job.failed",
+                "seedless_run": self.run,
+                "seedless_job": job.id,
+                "seedless_error": type(exc).__name__,
+                "seedless_retryable": retryable,
+            },
+        )
+        await self.db(self._record_failed, job, exc, status, retryable, latency)
+
+    def _output_paths(self, job: Job, images: tuple[ImageResult, ...]) -> list[str]:
+        stem = job.output_name
+        root, suffix = os.path.splitext(stem)
+        if suffix.lower() in _IMAGE_SUFFIXES:  # "photo.jpg" names the file, not its stem
+            stem = root
+        if len(images) == 1:
+            return [stem + extension_for(images[0].mime_type)]
+        return [f"{stem}-{i}{extension_for(image.mime_type)}" for i, image in enumerate(images)]
+
+    def _record_writing(
+        self, job: Job, records: list[OutputRecord], cost: float | None, latency: float,
+        cached: bool, score: float | None,
+    ) -> None:  # fmt: skip
+        self.ledger.mark_writing(
+            self.run, job.id, records, cost=cost, latency=latency, cached=cached, score=score
+        )
+
+    async def _write(
+        self,
+        context: _JobContext,
+        images: tuple[ImageResult, ...],
+        score: float | None,
+        latency: float,
+    ) -> None:
+        job = context.job
+        paths = self._output_paths(job, images)
+        records = [
+            OutputRecord(
+                path, image.sha256, image.mime_type, len(image.data), image.seed, image.cached
+            )
+            for path, image in zip(paths, images, strict=True)
+        ]
+        # what the job paid: every wire call that answered (best-of: all candidates)
+        cost = None if context.unpriced else context.paid
+        cached = all(image.cached for image in images)
+        root = os.fspath(self.out_dir)
+        blobs = [
+            (os.path.join(root, path), image.data)
+            for path, image in zip(paths, images, strict=True)
+        ]
+        del images
+        # paid for, so recorded (committed) before a byte is written, then written, then done
+        recorded = asyncio.ensure_future(
+            self.db(self._record_writing, job, records, cost, latency, cached, score)
+        )
+        writing = asyncio.ensure_future(self._after(recorded, _write_files, blobs))
+        del blobs
+        try:
+            try:
+                await asyncio.shield(writing)
+            except asyncio.CancelledError:
+                await writing  # already paid for: let the files land, then record them
+                await self._finish(context, cost, cached, latency)
+                raise
+        except OSError as exc:
+            await self._failed(context, exc, latency)
+            return
+        await self._finish(context, cost, cached, latency)
+
+    @staticmethod
+    async def _after(
+        first: asyncio.Future[None], fn: Callable[[list[tuple[str, bytes]]], None],
+        blobs: list[tuple[str, bytes]],
+    ) -> None:  # fmt: skip
+        await first
+        await asyncio.to_thread(fn, blobs)
+
+    def _record_done(self, job: Job) -> None:
+        self.ledger.mark_done(self.run, job.id)
+
+    async def _finish(
+        self, context: _JobContext, cost: float | None, cached: bool, latency: float
+    ) -> None:
+        job = context.job
+        await self.db(self._record_done, job)
+        self.report.done += 1
+        self.report.cached += int(cached)
+        self.report.cost_usd += cost or 0.0
+        self.progress.job_done(cost, cached=cached)
+        log.debug(
+            "batch %s: job %s done (%s, $%.4f, %.2fs%s)",
+            self.run,
+            job.id,
+            context.prepared.spec.key,
+            cost or 0.0,
+            latency,
+            ", cached" if cached else "",
+            extra={
+                "seedless_event": "job.done",
+                "seedless_run": self.run,
+                "seedless_job": job.id,
+                "seedless_cost": cost,
+                "seedless_cached": cached,
+            },
+        )
+
+    # ------------------------------------------------------------------ wire events
+
+    def _on_event(self, event: CallEvent) -> None:
+        context = _CURRENT.get()
+        if context is None or context.runner is not self or event.kind == "start":
+            return
+        spec = context.prepared.spec
+        call = context.call_for(event.request_hash)
+        common: dict[str, Any] = {
+            "provider": spec.provider,
+            "model": spec.key,
+            "seed": call.seed if call is not None else None,
+            "request_hash": event.request_hash,
+        }
+        if event.kind == "done":
+            price = context.prepared.price
+            cost: float | None
+            if event.cached:
+                cost = 0.0
+            elif price is None or call is None:
+                cost = None
+                context.unpriced = True
+            else:
+                cost = price * call.n
+            self._spent += cost or 0.0
+            context.paid += cost or 0.0
+            common.update(cost=cost, latency=event.latency, cached=event.cached)
+        elif event.kind == "retry":
+            common.update(error=event.error, retry_delay=event.delay)
+        elif event.kind == "error":
+            common.update(error=event.error)
+        else:
+            return
+        self.db.post(self._record_attempt, context, event.kind, common)
+
+    def _record_attempt(self, context: _JobContext, outcome: str, fields: dict[str, Any]) -> None:
+        self.ledger.add_attempt(self.run, context.job.id, context.attempt, outcome, **fields)
+
+
+def _write_files(blobs: list[tuple[str, bytes]]) -> None:
+    for path, data in blobs:
+        write_atomic(path, data)
+
+
+def _clean_temp_files(out_dir: Path) -> int:
+    """Remove temp files a killed writer left (``.name.XXXXXXXX.tmp``, atomic_write's names)."""
+    removed = 0
+    for root, _dirs, files in os.walk(out_dir):
+        for name in files:
+            if _TEMP_FILE.match(name):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(root, name))
+                    removed += 1
+    return removed
+
+
+def _default_run(out_dir: Path) -> str:
+    return out_dir.resolve().name or "batch"
+
+
+def _reiterable(jobs: Iterable[Job]) -> bool:
+    return iter(jobs) is not jobs
+
+
+async def run_batch(
+    client: AsyncClient,
+    jobs: Iterable[Job] | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    run: str | None = None,
+    budget: float | None = None,
+    max_concurrency: int | None = None,
+    per_provider: Mapping[str, int] | None = None,
+    rpm: Mapping[str, float] | None = None,
+    progress: bool = True,
+    retry_failed: bool = False,
+    show_estimate: bool | None = None,
+) -> BatchReport:
+    """Run ``jobs`` into ``out_dir``, recorded in ``out_dir``'s ledger; resumable.
+
+    Args:
+        client: the client whose matrix, endpoints (price overrides), retry policy, cache
+            and concurrency limit the batch uses.
+        jobs: :class:`Job` objects (a list, a generator, a :class:`JobSource`), or the path
+            of a ``.jsonl``/``.csv`` job file. A re-iterable source is read twice: once for
+            the pre-flight estimate, once to run; a generator is read once, with no estimate.
+        out_dir: where outputs and the ledger (``seedless-ledger.sqlite``) go.
+        run: the run's name in the ledger (default: the folder's name). Running again with
+            the same name resumes.
+        budget: USD cap for the whole run (including earlier invocations of it); nothing is
+            dispatched that could cross it.
+        max_concurrency: jobs in flight at once (default: the client's ``max_concurrency``,
+            which also caps wire calls).
+        per_provider: jobs in flight per endpoint name, e.g. ``{"gemini": 4}``.
+        rpm: wire calls per minute per endpoint name, e.g. ``{"openai": 300}``.
+        progress: show a tqdm bar (a widget in notebooks) and print the estimate first.
+        retry_failed: run jobs that failed for good before (safety blocks ...) again too.
+        show_estimate: print the estimate before running (default: same as ``progress``).
+    """
+    started = time.perf_counter()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    source = iter_jobs(jobs)
+    run_name = run or _default_run(out)
+    limit = max_concurrency or client.max_concurrency
+    if limit < 1:
+        raise ConfigurationError("max_concurrency must be at least 1")
+    if budget is not None and budget < 0:
+        raise ConfigurationError("budget must be >= 0")
+    limits = Limits(per_provider, rpm)
+    ledger = Ledger.open(out)
+    db = _LedgerThread(ledger)
+    try:
+        await db(ledger.lock)
+        report = BatchReport(run=run_name, out_dir=out, ledger_path=ledger.path)
+        report.temp_files_removed = await db(_clean_temp_files, out)
+        report.recovered, _ = await db(ledger.recover, out)
+        settings = {
+            "max_concurrency": limit,
+            "per_provider": dict(per_provider or {}),
+            "rpm": dict(rpm or {}),
+            "retry_failed": retry_failed,
+        }
+        if _reiterable(source):  # a bad job file stops here, before anything is recorded
+            report.estimate = await db(
+                _estimate,
+                client,
+                source,
+                ledger=ledger,
+                run=run_name,
+                out_dir=out,
+                retry_failed=retry_failed,
+                budget=budget,
+            )
+            if show_estimate if show_estimate is not None else progress:
+                print(report.estimate, file=sys.stderr, flush=True)
+        await db(ledger.begin_run, run_name, str(out), budget=budget, settings=json.dumps(settings))
+        total = None
+        if report.estimate is not None:
+            total = report.estimate.to_run + report.estimate.invalid
+        log.info(
+            "batch %s: starting%s into %s",
+            run_name,
+            f" {total} job(s), worst case ${report.estimate.cost_usd:.4f}"
+            if report.estimate
+            else "",
+            out,
+            extra={"seedless_event": "batch.start", "seedless_run": run_name},
+        )
+        bar = Progress(total, enabled=progress, desc=f"seedless batch {run_name}")
+        runner = _Runner(
+            client,
+            db,
+            report,
+            budget=budget,
+            spent=await db(ledger.spent, run_name),
+            max_concurrency=limit,
+            limits=limits,
+            progress=bar,
+            retry_failed=retry_failed,
+        )
+        try:
+            await runner.execute(source)
+        finally:
+            bar.close()
+            report.elapsed_s = time.perf_counter() - started
+            with contextlib.suppress(Exception):
+                report.run_cost_usd = (await db(ledger.summary, run_name)).cost_usd
+        log.info(
+            "batch %s finished: %d done, %d failed, %d to retry, $%.4f",
+            run_name,
+            report.done,
+            report.failed,
+            report.retryable,
+            report.cost_usd,
+            extra={"seedless_event": "batch.done", "seedless_run": run_name},
+        )
+        return report
+    finally:
+        db.close()
+        ledger.close()

@@ -1,0 +1,152 @@
+"""``seedless ledger``: what a batch run did: counts, cost, failures, and its rows exported.
+
+``RUN`` is a batch's output folder (or its ``seedless-ledger.sqlite``), or a run's name in
+the ledger of ``--dir`` (default: the current folder). A folder holding several runs shows
+the most recent unless ``--run`` names one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from ..batch.ledger import Ledger
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "ledger",
+        help="Show or export what a batch run did (counts, cost, failures).",
+        description="Read the ledger a batch keeps beside its outputs: a summary of a run "
+        "(jobs by status, cost, failures by error class), its runs, or every row as JSONL/CSV.",
+    )
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
+
+    def common(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("target", metavar="RUN", help="output folder, ledger file, or run name")
+        sub.add_argument("--run", help="the run's name, when the ledger holds several")
+        sub.add_argument(
+            "--dir", type=Path, default=Path("."), help="where to find RUN by name (default .)"
+        )
+
+    show = verbs.add_parser("show", help="Counts, cost and failures by class of one run.")
+    common(show)
+    show.add_argument("--failures", type=int, default=10, metavar="N", help="list N failures")
+    show.add_argument("--json", action="store_true", help="print the summary as JSON")
+    show.set_defaults(func=run_show)
+
+    export = verbs.add_parser("export", help="Every job (or attempt) row as JSONL or CSV.")
+    common(export)
+    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument("--attempts", action="store_true", help="export attempt rows instead")
+    export.add_argument("-o", "--output", type=Path, help="write to a file (default: stdout)")
+    export.set_defaults(func=run_export)
+
+    runs = verbs.add_parser("runs", help="The runs a folder's ledger holds.")
+    runs.add_argument("target", metavar="DIR", help="output folder or ledger file")
+    runs.set_defaults(func=run_runs)
+
+    def usage(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(func=usage)
+
+
+def _open(args: argparse.Namespace) -> tuple[Ledger, str]:
+    from ..batch.ledger import Ledger
+
+    target = Path(args.target)
+    name = args.run
+    if target.exists():
+        ledger = Ledger.find(target)
+    else:
+        ledger = Ledger.find(args.dir)
+        name = name or args.target
+    try:
+        return ledger, ledger.resolve_run(name)
+    except BaseException:
+        ledger.close()
+        raise
+
+
+def run_show(args: argparse.Namespace) -> int:
+    ledger, run = _open(args)
+    with ledger:
+        summary = ledger.summary(run)
+        failures = [
+            row for row in ledger.rows(run) if row["status"] not in ("done", "running", "writing")
+        ][: max(0, args.failures)]
+    if args.json:
+        data = {
+            "run": summary.run,
+            "jobs": summary.jobs,
+            "by_status": summary.by_status,
+            "cost_usd": summary.cost_usd,
+            "spent_usd": summary.spent_usd,
+            "cached": summary.cached,
+            "attempts": summary.attempts,
+            "retries": summary.retries,
+            "failures": summary.failures,
+            "ledger": str(ledger.path),
+        }
+        print(json.dumps(data, indent=2))
+        return 0
+    print(summary)
+    if failures:
+        print("  not done:")
+        for row in failures:
+            print(
+                f"    {row['job_id']}: {row['status']}: {row['error_class']}: "
+                f"{row['error_message']}"
+            )
+    print(f"  ledger: {ledger.path}")
+    return 0
+
+
+def _write_csv(rows: Iterator[dict[str, Any]], out: TextIO) -> None:
+    writer: csv.DictWriter[str] | None = None
+    for row in rows:
+        if writer is None:
+            writer = csv.DictWriter(out, fieldnames=list(row))
+            writer.writeheader()
+        writer.writerow(row)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    ledger, run = _open(args)
+    with ledger:
+        rows = ledger.attempt_rows(run) if args.attempts else ledger.rows(run)
+        handle = (
+            args.output.open("w", encoding="utf-8", newline="")
+            if args.output is not None
+            else sys.stdout
+        )
+        try:
+            if args.format == "csv":
+                _write_csv(rows, handle)
+            else:
+                for row in rows:
+                    handle.write(json.dumps(row, sort_keys=True) + "\n")
+        except BrokenPipeError:  # `| head`: the reader has seen enough
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps the exit quiet
+        finally:
+            if handle is not sys.stdout:
+                handle.close()
+    return 0
+
+
+def run_runs(args: argparse.Namespace) -> int:
+    from ..batch.ledger import Ledger
+
+    with Ledger.find(args.target) as ledger:
+        for row in ledger.runs():
+            print(f"{row['run']}\t{row['jobs']} job(s)\tupdated {row['updated_at']}")
+    return 0

@@ -1,0 +1,490 @@
+"""run_batch with in-process providers: outputs, ledger, resume, budget, cache, Ctrl-C, limits."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import itertools
+import sqlite3
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+import seedless
+from seedless import (
+    Adjust,
+    ContentBlockedError,
+    FunctionProvider,
+    ModelSpec,
+    ProviderReply,
+    RateLimitError,
+    RawImage,
+    RetryPolicy,
+    ServerError,
+)
+from seedless.batch import Job, Ledger, estimate, run_batch
+from seedless.batch.ledger import LEDGER_NAME
+from seedless.cache import DiskCache
+from seedless.errors import AuthenticationError
+
+TODAY = date(2026, 11, 25)
+FAST_RETRY = RetryPolicy(max_attempts=4, initial=0.001, max_backoff=0.01, jitter=0.0)
+
+
+def png(value: int, size: tuple[int, int] = (8, 8)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (value % 256, (value // 256) % 256, 90)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+MATRIX_ROWS = [
+    ModelSpec(provider="fake", id="seeded", operations=frozenset({"generate", "edit"}),
+              seed="seeded", seed_range=(0, 10**9), images_per_call=1, max_reference_images=2,
+              prices={"*": 0.02}),
+    ModelSpec(provider="fake", id="sized", operations=frozenset({"generate"}), seed="seeded",
+              sizes=("1K", "2K"), default_size="1K", prices={"1K": 0.03, "2K": 0.05}),
+    ModelSpec(provider="fake", id="free", operations=frozenset({"generate"}), seed="none"),
+    ModelSpec(provider="other", id="seeded", operations=frozenset({"generate"}), seed="seeded",
+              prices={"*": 0.01}),
+]  # fmt: skip
+
+
+class Fake:
+    """A provider whose answers (and faults) a test scripts; it counts calls and concurrency."""
+
+    def __init__(self, latency: float = 0.0) -> None:
+        self.latency = latency
+        self.calls: list[Any] = []
+        self.faults: dict[str, list[BaseException]] = {}
+        self.active = 0
+        self.peak = 0
+
+    async def __call__(self, request: Any, spec: ModelSpec) -> ProviderReply:
+        self.calls.append(request)
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+            queue = self.faults.get(request.prompt or "")
+            if queue:
+                raise queue.pop(0)
+            value = (request.seed or 0) + len(request.prompt or "")
+            return ProviderReply(
+                images=[RawImage(png(value), "image/png") for _ in range(request.n)]
+            )
+        finally:
+            self.active -= 1
+
+
+def matrix() -> seedless.Matrix:
+    pillow = seedless.capabilities().get("local:pillow")
+    assert pillow is not None
+    return seedless.Matrix([*MATRIX_ROWS, pillow])
+
+
+def make_client(fake: Fake, *, other: Fake | None = None, **kwargs: Any) -> seedless.AsyncClient:
+    providers: dict[str, Any] = {"fake": FunctionProvider(fake)}
+    if other is not None:
+        providers["other"] = FunctionProvider(other)
+    kwargs.setdefault("retry", FAST_RETRY)
+    return seedless.AsyncClient(providers=providers, matrix=matrix(), clock=lambda: TODAY, **kwargs)
+
+
+def jobs_of(count: int, model: str = "fake:seeded", **fields: Any) -> list[Job]:
+    return [
+        Job.generate(f"prompt {i}", model=model, seed=i, id=f"job-{i:04d}", **fields)
+        for i in range(count)
+    ]
+
+
+def rows(out: Path, table: str = "jobs") -> list[sqlite3.Row]:
+    conn = sqlite3.connect(out / LEDGER_NAME)
+    conn.row_factory = sqlite3.Row
+    try:
+        return list(conn.execute(f"SELECT * FROM {table} ORDER BY rowid"))
+    finally:
+        conn.close()
+
+
+def outputs(out: Path) -> list[Path]:
+    return sorted(
+        p for p in out.rglob("*") if p.is_file() and not p.name.startswith(("seedless-ledger", "."))
+    )
+
+
+# ---------------------------------------------------------------------- the basics
+
+
+async def test_runs_writes_records_and_resumes_without_paying_twice(tmp_path: Path) -> None:
+    fake = Fake()
+    client = make_client(fake)
+    out = tmp_path / "out"
+    report = await run_batch(client, jobs_of(12), out, progress=False)
+    assert report.done == 12 and report.ok and report.cost_usd == pytest.approx(0.24)
+    files = outputs(out)
+    assert [f.name for f in files] == [f"job-{i:04d}.png" for i in range(12)]
+    for file in files:
+        Image.open(file).verify()
+    job_rows = rows(out)
+    assert {r["status"] for r in job_rows} == {"done"}
+    first = job_rows[0]
+    assert first["provider"] == "fake" and first["model"] == "fake:seeded" and first["seed"] == 0
+    assert first["output_path"] == "job-0000.png" and len(first["sha256"]) == 64
+    assert first["request_hash"] and first["recipe_hash"] and first["input_hash"] is None
+    assert first["cost_usd"] == pytest.approx(0.02) and first["latency_s"] >= 0
+    assert first["created_at"] and first["finished_at"]
+    attempts = rows(out, "attempts")
+    assert len(attempts) == 12 and {a["outcome"] for a in attempts} == {"done"}
+
+    again = await run_batch(client, jobs_of(12), out, progress=False)
+    assert again.already_done == 12 and again.done == 0 and again.cost_usd == 0
+    assert len(fake.calls) == 12  # nothing was sent again
+    assert outputs(out) == files
+    with Ledger.open(out) as ledger:
+        summary = ledger.summary("out")
+    assert summary.done == 12 and summary.cost_usd == pytest.approx(0.24)
+    assert summary.spent_usd == pytest.approx(0.24)
+
+
+async def test_mixed_batch_local_edits_and_generation_from_a_generator(
+    tmp_path: Path, photos: list[Path]
+) -> None:
+    fake = Fake()
+    client = make_client(fake)
+
+    def jobs() -> Any:  # a one-shot generator: no estimate, still streamed
+        for photo in photos[:3]:
+            yield Job.edit(
+                photo,
+                model="local:pillow",
+                effect=Adjust(brightness=0.8),
+                output=f"local/{photo.stem}",
+            )
+        yield Job.edit(photos[0], "make it moody", model="fake:seeded", seed=3, id="ai-edit")
+        yield Job.generate("a fox", model="fake:seeded", seed=5, n=3, id="foxes")
+
+    report = await run_batch(client, jobs(), tmp_path, run="mixed", progress=False)
+    assert report.estimate is None and report.done == 5 and report.ok
+    names = {p.relative_to(tmp_path).as_posix() for p in outputs(tmp_path)}
+    for photo in photos[:3]:
+        assert f"local/{photo.stem}{photo.suffix if photo.suffix != '.jpeg' else '.jpg'}" in names
+    assert {"ai-edit.png", "foxes-0.png", "foxes-1.png", "foxes-2.png"} <= names
+    by_id = {r["job_id"]: r for r in rows(tmp_path)}
+    assert by_id["ai-edit"]["kind"] == "edit" and by_id["ai-edit"]["input_hash"]
+    assert by_id["foxes"]["images"] == 3
+    local = next(r for r in by_id.values() if r["provider"] == "local")
+    assert local["cost_usd"] == 0.0
+    assert len(rows(tmp_path, "outputs")) == 3 + 1 + 3
+
+
+async def test_validation_refusals_are_recorded_not_raised(tmp_path: Path) -> None:
+    client = make_client(Fake())
+    jobs = [
+        Job.generate("fine", model="fake:seeded", seed=1, id="ok"),
+        Job.generate("seedless model", model="fake:free", seed=1, id="refused"),
+        Job.generate("who", model="fake:nope", id="unknown-model"),
+    ]
+    report = await run_batch(client, jobs, tmp_path, progress=False)
+    assert report.done == 1 and report.failed == 1 and report.retryable == 1 and not report.ok
+    by_id = {r["job_id"]: r for r in rows(tmp_path)}
+    assert by_id["refused"]["status"] == "failed"
+    assert by_id["refused"]["error_class"] == "UnsupportedCapabilityError"
+    assert "seed" in by_id["refused"]["error_message"]
+    assert by_id["unknown-model"]["error_class"] == "ConfigurationError"
+    assert by_id["unknown-model"]["status"] == "retryable"  # fixable setup: tried again on resume
+    assert report.estimate is not None and report.estimate.invalid == 2
+
+
+# ---------------------------------------------------------------------- faults
+
+
+async def test_fault_mix_retryable_jobs_end_done_and_final_ones_keep_their_reason(
+    tmp_path: Path,
+) -> None:
+    fake = Fake()
+    fake.faults = {
+        "prompt 1": [RateLimitError("slow down", provider="fake", status=429, retry_after=0.001)]
+        * 2,
+        "prompt 2": [ServerError("boom", provider="fake", status=500)],
+        "prompt 3": [ServerError("connection dropped", provider="fake")],
+        "prompt 4": [
+            ContentBlockedError(
+                "blocked: IMAGE_SAFETY", provider="fake", reason="IMAGE_SAFETY", status=400
+            )
+        ],
+        "prompt 5": [ServerError("down", provider="fake", status=503)] * 10,  # outlasts the policy
+        "prompt 6": [
+            ServerError("key AIzaSyA1234567890abcdefghijklmnop leaked", provider="fake", status=500)
+        ]
+        * 10,
+    }
+    client = make_client(fake)
+    report = await run_batch(client, jobs_of(8), tmp_path, progress=False)
+    by_id = {r["job_id"]: r for r in rows(tmp_path)}
+    for i in (0, 1, 2, 3, 7):
+        assert by_id[f"job-{i:04d}"]["status"] == "done"
+    blocked = by_id["job-0004"]
+    assert blocked["status"] == "failed" and blocked["error_class"] == "ContentBlockedError"
+    assert "IMAGE_SAFETY" in blocked["error_message"] and blocked["retryable"] == 0
+    assert by_id["job-0005"]["status"] == "retryable" and by_id["job-0005"]["http_status"] == 503
+    assert "AIza" not in by_id["job-0006"]["error_message"]
+    assert report.done == 5 and report.failed == 1 and report.retryable == 2
+    assert report.failures == {"ContentBlockedError": 1, "ServerError": 2}
+    attempts = rows(tmp_path, "attempts")
+    retries = [a for a in attempts if a["job_id"] == "job-0001" and a["outcome"] == "retry"]
+    assert (
+        len(retries) == 2
+        and retries[0]["error_class"] == "RateLimitError"
+        and retries[0]["http_status"] == 429
+    )
+    assert all("AIza" not in (a["error_message"] or "") for a in attempts)
+
+    # resume: the retryable ones run again (and now succeed), the blocked one is not retried
+    fake.faults = {}
+    calls = len(fake.calls)
+    again = await run_batch(client, jobs_of(8), tmp_path, progress=False)
+    assert again.done == 2 and again.already_done == 5 and again.already_failed == 1
+    assert len(fake.calls) == calls + 2
+    assert sum(1 for r in rows(tmp_path) if r["status"] == "done") == 7
+    # and asking for it retries the final failure too
+    last = await run_batch(client, jobs_of(8), tmp_path, progress=False, retry_failed=True)
+    assert last.done == 1 and last.ok
+
+
+async def test_a_broken_provider_is_not_hammered(tmp_path: Path) -> None:
+    fake = Fake()
+    fake.faults = {
+        f"prompt {i}": [AuthenticationError("bad key", provider="fake", status=401)]
+        for i in range(20)
+    }
+    client = make_client(fake, max_concurrency=1)
+    report = await run_batch(client, jobs_of(20), tmp_path, progress=False, max_concurrency=1)
+    assert len(fake.calls) == 1  # the rest were recorded without a call
+    assert report.retryable == 20 and report.failures == {"AuthenticationError": 20}
+    assert {r["status"] for r in rows(tmp_path)} == {"retryable"}
+
+
+# ---------------------------------------------------------------------- budget
+
+
+async def test_budget_stops_before_crossing_the_cap(tmp_path: Path) -> None:
+    fake = Fake(latency=0.01)
+    client = make_client(fake)
+    report = await run_batch(
+        client, jobs_of(10), tmp_path, budget=0.07, progress=False, max_concurrency=4
+    )
+    assert report.estimate is not None and report.estimate.cost_usd == pytest.approx(0.20)
+    assert report.done == 3 and report.cost_usd == pytest.approx(0.06)
+    assert report.stopped and report.stopped.startswith("budget")
+    assert len(fake.calls) == 3
+    with Ledger.open(tmp_path) as ledger:
+        summary = ledger.summary(ledger.resolve_run(None))
+    assert summary.spent_usd <= 0.07 and summary.cost_usd == pytest.approx(0.06)
+    skipped = [r for r in rows(tmp_path) if r["status"] == "skipped"]
+    assert len(skipped) == 1 and skipped[0]["error_class"] == "BudgetExceededError"
+    # the cap covers the whole run: resuming with the same cap dispatches nothing more
+    again = await run_batch(client, jobs_of(10), tmp_path, budget=0.07, progress=False)
+    assert again.done == 0 and len(fake.calls) == 3
+    # raising it continues where the run stopped
+    more = await run_batch(client, jobs_of(10), tmp_path, budget=1.0, progress=False)
+    assert more.done == 7 and more.ok and len(fake.calls) == 10
+
+
+async def test_estimate_uses_size_prices_endpoint_overrides_and_the_ledger(tmp_path: Path) -> None:
+    client = make_client(
+        Fake(),
+        endpoints=[seedless.Endpoint(name="fake", protocol="local", prices={"seeded": 0.005})],
+    )
+    jobs = [
+        *jobs_of(4),  # overridden: $0.005
+        Job.generate("big", model="fake:sized", size="2K", seed=1, id="big"),
+        Job.generate("default", model="fake:sized", seed=1, id="default"),
+        Job.generate("free", model="fake:free", id="unpriced"),
+    ]
+    result = estimate(client, jobs)
+    assert result.jobs == 7 and result.to_run == 7 and result.unpriced == 1
+    assert result.cost_usd == pytest.approx(4 * 0.005 + 0.05 + 0.03)
+    assert ("fake:sized", "2K") in result.lines and result.lines[
+        ("fake:sized", "1K")
+    ].cost_usd == 0.03
+    text = str(result)
+    assert "fake:seeded" in text and "unknown price" in text
+    await run_batch(client, jobs[:2], tmp_path, run="r", progress=False)
+    resumed = estimate(client, jobs, out_dir=tmp_path, run="r")
+    assert resumed.done == 2 and resumed.to_run == 5
+    # a budget cannot bound a job of unknown price: it is skipped, not run
+    report = await run_batch(client, jobs, tmp_path, run="r", budget=5.0, progress=False)
+    assert report.skipped == 1 and report.done == 4
+
+
+# ---------------------------------------------------------------------- cache
+
+
+async def test_cached_rerun_costs_nothing_and_is_marked(tmp_path: Path) -> None:
+    fake = Fake()
+    client = make_client(fake, cache=DiskCache(tmp_path / "cache"))
+    first = await run_batch(client, jobs_of(6), tmp_path / "a", progress=False)
+    assert first.cost_usd == pytest.approx(0.12) and first.cached == 0
+    # the same work into another folder (a re-run notebook cell): served from disk, $0
+    assert estimate(client, jobs_of(6)).cached == 6
+    second = await run_batch(client, jobs_of(6), tmp_path / "b", progress=False)
+    assert second.done == 6 and second.cached == 6 and second.cost_usd == 0.0
+    assert len(fake.calls) == 6
+    job_rows = rows(tmp_path / "b")
+    assert all(r["cached"] == 1 and r["cost_usd"] == 0.0 for r in job_rows)
+    assert [p.read_bytes() for p in outputs(tmp_path / "a")] == [
+        p.read_bytes() for p in outputs(tmp_path / "b")
+    ]
+
+
+# ---------------------------------------------------------------------- interruption
+
+
+async def test_cancel_stops_dispatching_and_leaves_the_ledger_consistent(tmp_path: Path) -> None:
+    fake = Fake(latency=0.05)
+    client = make_client(fake)
+    task = asyncio.create_task(
+        run_batch(client, jobs_of(40), tmp_path, progress=False, max_concurrency=4)
+    )
+    ledger_file = tmp_path / LEDGER_NAME
+    for _ in range(200):
+        await asyncio.sleep(0.01)
+        if ledger_file.exists() and sum(1 for r in rows(tmp_path) if r["status"] == "done") >= 4:
+            break
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    statuses = [r["status"] for r in rows(tmp_path)]
+    assert "running" not in statuses and "writing" not in statuses
+    assert statuses.count("interrupted") >= 1 and statuses.count("done") >= 4
+    assert len(statuses) < 40  # dispatching stopped
+    done_files = outputs(tmp_path)
+    assert len(done_files) == statuses.count("done")
+    # resume finishes the rest, with no duplicate
+    report = await run_batch(client, jobs_of(40), tmp_path, progress=False)
+    assert report.ok and report.already_done == statuses.count("done")
+    assert len(outputs(tmp_path)) == 40
+    assert sum(1 for r in rows(tmp_path) if r["status"] == "done") == 40
+
+
+async def test_a_crash_while_writing_is_recovered_without_paying_again(tmp_path: Path) -> None:
+    fake = Fake()
+    client = make_client(fake)
+    await run_batch(client, jobs_of(3), tmp_path, progress=False)
+    # simulate kill -9 at each point of the write protocol
+    conn = sqlite3.connect(tmp_path / LEDGER_NAME)
+    conn.execute("UPDATE jobs SET status = 'writing' WHERE job_id IN ('job-0000', 'job-0001')")
+    conn.execute("UPDATE jobs SET status = 'running' WHERE job_id = 'job-0002'")
+    conn.commit()
+    conn.close()
+    (tmp_path / "job-0001.png").unlink()  # killed before the rename
+    (tmp_path / ".job-0001.png.abcd1234.tmp").write_bytes(b"half an ima")
+    report = await run_batch(client, jobs_of(3), tmp_path, progress=False)
+    assert report.recovered == 1 and report.temp_files_removed == 1
+    assert report.already_done == 1 and report.done == 2
+    assert len(fake.calls) == 3 + 2  # job 0 was not paid again
+    assert not list(tmp_path.glob(".*.tmp"))
+    assert {r["status"] for r in rows(tmp_path)} == {"done"}
+
+
+# ---------------------------------------------------------------------- identity
+
+
+async def test_duplicates_are_ignored_and_changed_jobs_run_again(tmp_path: Path) -> None:
+    fake = Fake()
+    client = make_client(fake)
+    jobs = [*jobs_of(3), Job.generate("other", model="fake:seeded", seed=9, id="job-0001")]
+    report = await run_batch(client, jobs, tmp_path, progress=False)
+    assert report.done == 3 and report.duplicates == 1 and len(fake.calls) == 3
+    changed = [*jobs_of(2), Job.generate("prompt 2", model="fake:seeded", seed=99, id="job-0002")]
+    report = await run_batch(client, changed, tmp_path, progress=False)
+    assert report.already_done == 2 and report.done == 1
+    row = next(r for r in rows(tmp_path) if r["job_id"] == "job-0002")
+    assert row["seed"] == 99 and row["attempts"] == 2
+
+
+def test_job_ids_default_to_the_output_or_the_request_hash() -> None:
+    a = Job.generate("a fox", model="fake:seeded", seed=1)
+    b = Job.generate("a fox", model="fake:seeded", seed=1)
+    c = Job.generate("a fox", model="fake:seeded", seed=2)
+    assert a.id == b.id != c.id and len(a.id) == 16
+    assert Job.generate("x", model="m", output="sub/fox").id == "sub/fox"
+    with pytest.raises(ValueError, match="relative"):
+        Job.generate("x", model="m", output="../escape")
+
+
+# ---------------------------------------------------------------------- limits
+
+
+async def test_global_and_per_provider_concurrency_limits(tmp_path: Path) -> None:
+    fake, other = Fake(latency=0.02), Fake(latency=0.02)
+    client = make_client(fake, other=other, max_concurrency=32)
+    jobs = [
+        *jobs_of(24),
+        *[Job.generate(f"o{i}", model="other:seeded", seed=i, id=f"o{i}") for i in range(24)],
+    ]
+    report = await run_batch(
+        client, jobs, tmp_path, progress=False, max_concurrency=6, per_provider={"other": 2}
+    )
+    assert report.done == 48
+    assert other.peak == 2
+    assert fake.peak <= 6 and fake.peak + other.peak <= 6 + 2
+
+
+async def test_rate_limit_spaces_calls(tmp_path: Path) -> None:
+    fake = Fake()
+    client = make_client(fake)
+    loop = asyncio.get_running_loop()
+    stamps: list[float] = []
+    original = fake.__call__
+
+    async def timed(request: Any, spec: ModelSpec) -> ProviderReply:
+        stamps.append(loop.time())
+        return await original(request, spec)
+
+    client._providers["fake"] = FunctionProvider(timed)
+    await run_batch(client, jobs_of(5), tmp_path, progress=False, rpm={"fake": 1200})  # 1 per 50 ms
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
+    assert len(stamps) == 5 and min(gaps) >= 0.04
+
+
+async def test_progress_bar_and_logging(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="seedless")
+    client = make_client(Fake())
+    await run_batch(client, jobs_of(3), tmp_path, progress=True)
+    err = capsys.readouterr().err
+    assert "estimate: 3 job(s)" in err and "done=3" in err and "cost=$0.06" in err
+    events = [getattr(r, "seedless_event", None) for r in caplog.records]
+    assert "batch.start" in events and "job.done" in events and "batch.done" in events
+
+
+async def test_a_second_runner_on_the_same_folder_is_refused(tmp_path: Path) -> None:
+    fake = Fake(latency=0.05)
+    client = make_client(fake)
+    first = asyncio.create_task(run_batch(client, jobs_of(4), tmp_path, progress=False))
+    await asyncio.sleep(0.02)
+    with pytest.raises(seedless.ConfigurationError, match="another seedless batch"):
+        await run_batch(client, jobs_of(4), tmp_path, progress=False)
+    assert (await first).done == 4
+
+
+def _sync_batch(client: seedless.Client, jobs: list[Job], out: Path) -> Any:
+    return client._run(run_batch(client.aio, jobs, out, progress=False))
+
+
+def test_works_from_the_sync_client(tmp_path: Path) -> None:
+    fake = Fake()
+    with seedless.Client(
+        providers={"fake": FunctionProvider(fake)}, matrix=matrix(), clock=lambda: TODAY
+    ) as client:
+        report: Callable[..., Any] = _sync_batch
+        assert report(client, jobs_of(3), tmp_path).done == 3

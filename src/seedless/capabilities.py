@@ -417,10 +417,10 @@ def validate(
     ):
         raise UnsupportedCapabilityError(
             f"{spec.key} does not offer aspect ratio {request.aspect_ratio!r}; it offers "
-            f"{', '.join(spec.aspect_ratios)}.",
+            f"{', '.join(ratios)}.",
             model=spec.key,
             capability="aspect_ratio",
-            alternatives=list(spec.aspect_ratios),
+            alternatives=list(ratios),
         )
     if request.size is not None and spec.sizes is not None and request.size not in spec.sizes:
         raise UnsupportedCapabilityError(

@@ -10,6 +10,8 @@ import pytest
 
 from seedless.capabilities import _reset_registry_for_tests, _reset_warnings_for_tests
 
+pytest_plugins = ["seedless.testing.pytest_plugin"]
+
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT / "examples" / "photos"
 TODAY = date(2026, 11, 25)

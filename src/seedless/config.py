@@ -45,8 +45,13 @@ class Endpoint(BaseModel):
     @field_validator("protocol")
     @classmethod
     def _known_protocol(cls, value: str) -> str:
-        if value not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {value!r}; seedless speaks {', '.join(PROTOCOLS)}")
+        if value in PROTOCOLS:
+            return value
+        from .providers import known_protocols  # built-ins plus third-party entry points
+
+        known = known_protocols()
+        if value not in known:
+            raise ValueError(f"unknown protocol {value!r}; seedless speaks {', '.join(known)}")
         return value
 
     def model_post_init(self, __context: Any) -> None:

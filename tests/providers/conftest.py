@@ -14,7 +14,6 @@ import seedless
 from seedless.providers import imagen
 from seedless.retry import RetryPolicy
 from seedless.testing import Emulator
-from seedless.testing.pytest_plugin import seedless_emulator  # noqa: F401 - re-exported fixture
 
 TODAY = date(2026, 11, 25)
 #: Fast retries for tests: same semantics as the default policy, milliseconds instead of seconds.
@@ -24,7 +23,7 @@ ClientFactory = Callable[..., seedless.AsyncClient]
 
 
 @pytest.fixture
-def emu(seedless_emulator: Emulator) -> Emulator:  # noqa: F811 - the fixture imported above
+def emu(seedless_emulator: Emulator) -> Emulator:
     """The running emulator (the plugin's ``seedless_emulator`` fixture under a short name)."""
     return seedless_emulator
 

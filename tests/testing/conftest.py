@@ -10,11 +10,10 @@ import pytest
 from PIL import Image
 
 from seedless.testing import Emulator, static_credentials
-from seedless.testing.pytest_plugin import seedless_emulator  # noqa: F401 - re-exported fixture
 
 
 @pytest.fixture
-def emu(seedless_emulator: Emulator) -> Emulator:  # noqa: F811 - the fixture imported above
+def emu(seedless_emulator: Emulator) -> Emulator:
     """The running emulator (the plugin's ``seedless_emulator`` fixture under a short name)."""
     return seedless_emulator
 

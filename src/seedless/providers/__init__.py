@@ -1,9 +1,9 @@
 """Provider registry: protocol name -> the module that speaks it, imported only when first used.
 
 Built-in protocols are listed here; other packages add theirs through the
-``seedless.providers`` entry-point group (name = protocol, value = "module:factory"), and
-the built-ins are declared in the same group in seedless's own metadata, so both paths are
-the same mechanism. Nothing here imports a provider SDK.
+``seedless.providers`` entry-point group (name = protocol, value = "module:factory" taking an
+:class:`~seedless.Endpoint`), looked up only for protocols that are not built in. Either way
+the factory module is imported on first use, so nothing here imports a provider SDK.
 """
 
 from __future__ import annotations

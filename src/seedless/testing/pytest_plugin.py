@@ -1,6 +1,7 @@
 """The ``seedless_emulator`` pytest fixture: a started :class:`~seedless.testing.Emulator`.
 
-Registered as a ``pytest11`` entry point, so any project that installs seedless can write::
+Enable it in a project's root ``conftest.py`` with
+``pytest_plugins = ["seedless.testing.pytest_plugin"]``, then::
 
     def test_my_code(seedless_emulator):
         client = seedless_emulator.client()

@@ -620,6 +620,8 @@ class Client:
 
     def __getattr__(self, name: str) -> Any:
         # configuration and no-I/O methods: resolve, prepare, price, matrix, endpoints ...
+        if name.startswith("_"):
+            raise AttributeError(name)
         return getattr(self._async, name)
 
     def generate(self, prompt: str, **kwargs: Any) -> Generation:

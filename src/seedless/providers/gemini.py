@@ -160,7 +160,10 @@ class GeminiProvider:
                 types.Part(inline_data=types.Blob(mime_type=image.mime_type, data=image.data))
             )
         contents = [types.Content(role="user", parts=parts)]
-        return WirePlan({"model": spec.id, "contents": contents, "config": generation_config}, sent)
+        model = self.endpoint.wire_model(spec.id)
+        if model != spec.id:
+            sent["model"] = model
+        return WirePlan({"model": model, "contents": contents, "config": generation_config}, sent)
 
     # ------------------------------------------------------------------ the call
 

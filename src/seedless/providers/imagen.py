@@ -187,7 +187,12 @@ class ImagenProvider:
         except ValueError as exc:
             raise RequestError(f"{spec.key}: invalid option value: {exc}") from exc
         return WirePlan(
-            {"model": spec.id, "prompt": request.prompt, "config": generate_config}, sent
+            {
+                "model": self.endpoint.wire_model(spec.id),
+                "prompt": request.prompt,
+                "config": generate_config,
+            },
+            sent,
         )
 
     # ------------------------------------------------------------------ the call

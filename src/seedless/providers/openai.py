@@ -351,7 +351,10 @@ class OpenAIProvider:
         sent: dict[str, Any] = {}
         prompt = _prompt(request, spec, sent)
         body: dict[str, Any] = dict(self.endpoint.extra_fields)
-        body.update(model=spec.id, prompt=prompt, n=request.n)
+        model = self.endpoint.wire_model(spec.id)
+        if model != spec.id:
+            sent["model"] = model
+        body.update(model=model, prompt=prompt, n=request.n)
 
         size_fields = self._size_fields(request, spec, names, options)
         body.update(size_fields)

@@ -299,3 +299,15 @@ def test_matrix_is_a_value() -> None:
     rows = [ModelSpec(provider="x", id="m", operations=frozenset({"edit"}))]
     matrix = Matrix(rows)
     assert len(matrix) == 1 and "x:m" in matrix and matrix.resolve("m").key == "x:m"
+
+
+def test_free_size_rules_are_matrix_data() -> None:
+    spec = _spec("openai:gpt-image-2")
+    assert spec.size_rule is not None and spec.sizes is None
+    matrix = seedless.capabilities()
+    validate(GenerateRequest(prompt="x", size="1536x1024"), spec, matrix)
+    with pytest.raises(UnsupportedCapabilityError, match="multiples of 16") as info:
+        validate(GenerateRequest(prompt="x", size="1000x1000"), spec, matrix)
+    assert info.value.capability == "size"
+    with pytest.raises(UnsupportedCapabilityError, match="ratio of at most 3:1"):
+        validate(GenerateRequest(prompt="x", size="3840x1024"), spec, matrix)

@@ -14,6 +14,7 @@ from .capabilities import (
     Lifecycle,
     Matrix,
     ModelSpec,
+    SizeRule,
     capabilities,
     register_model,
 )
@@ -113,6 +114,7 @@ __all__ = [
     "SeedlessDeprecationWarning",
     "SeedlessError",
     "ServerError",
+    "SizeRule",
     "TimeoutError",
     "UnsupportedCapabilityError",
     "__version__",

@@ -44,6 +44,7 @@ __all__ = [
     "ModelSpec",
     "SeedPolicy",
     "SeedSupport",
+    "SizeRule",
     "capabilities",
     "check_lifecycle",
     "load_models_toml",
@@ -104,6 +105,46 @@ class Lifecycle(BaseModel):
         return ", ".join(parts)
 
 
+class SizeRule(BaseModel):
+    """Pixel limits of a model that takes free ``WxH`` sizes (instead of a list of sizes)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    multiple: int = Field(16, ge=1, description="both edges are multiples of this")
+    max_edge: int | None = None
+    min_pixels: int | None = None
+    max_pixels: int | None = None
+    max_ratio: float | None = Field(None, ge=1.0, description="longest edge / shortest edge")
+
+    def problems(self, width: int, height: int) -> list[str]:
+        """What ``width`` x ``height`` breaks of the rule, in words (empty if nothing)."""
+        found = []
+        if width % self.multiple or height % self.multiple:
+            found.append(f"both edges must be multiples of {self.multiple}")
+        if self.max_edge is not None and max(width, height) > self.max_edge:
+            found.append(f"the longest edge may be at most {self.max_edge}")
+        pixels = width * height
+        if self.max_pixels is not None and pixels > self.max_pixels:
+            found.append(f"at most {self.max_pixels:,} pixels")
+        if self.min_pixels is not None and pixels < self.min_pixels:
+            found.append(f"at least {self.min_pixels:,} pixels")
+        if self.max_ratio is not None and max(width, height) / min(width, height) > self.max_ratio:
+            found.append(f"a ratio of at most {self.max_ratio:g}:1")
+        return found
+
+    def describe(self) -> str:
+        parts = [f"WxH in multiples of {self.multiple}"]
+        if self.max_edge:
+            parts.append(f"edge <= {self.max_edge}")
+        if self.min_pixels or self.max_pixels:
+            low = f"{self.min_pixels / 1e6:.2f}" if self.min_pixels else "0"
+            high = f"{self.max_pixels / 1e6:.2f}" if self.max_pixels else "any"
+            parts.append(f"{low}-{high} MP")
+        if self.max_ratio:
+            parts.append(f"ratio <= {self.max_ratio:g}:1")
+        return ", ".join(parts)
+
+
 class ModelSpec(BaseModel):
     """One model on one provider: what it can do, what it costs, and its lifecycle there."""
 
@@ -119,6 +160,7 @@ class ModelSpec(BaseModel):
     images_per_call: int = Field(1, ge=1)
     aspect_ratios: tuple[str, ...] | None = None
     sizes: tuple[str, ...] | None = None
+    size_rule: SizeRule | None = None
     default_size: str | None = None
     max_reference_images: int = Field(0, ge=0)
     watermark: Watermark = "never"
@@ -429,6 +471,16 @@ def validate(
             capability="size",
             alternatives=list(spec.sizes),
         )
+    explicit = _SIZE_RE.match(request.size or "")
+    if explicit and spec.size_rule is not None:
+        width, height = int(explicit.group(1)), int(explicit.group(2))
+        problems = spec.size_rule.problems(width, height)
+        if problems:
+            raise UnsupportedCapabilityError(
+                f"{spec.key} cannot make {width}x{height}: {'; '.join(problems)}.",
+                model=spec.key,
+                capability="size",
+            )
     if request.negative_prompt and not spec.negative_prompt:
         refuse("negative_prompt", "does not accept a negative prompt", "negative_prompt")
     if operation == "edit":
@@ -531,6 +583,7 @@ class _TomlModel(BaseModel):
     images_per_call: int | None = None
     aspect_ratios: list[str] | None = None
     sizes: list[str] | None = None
+    size_rule: SizeRule | None = None
     default_size: str | None = None
     max_reference_images: int | None = None
     watermark: Watermark | None = None

@@ -34,7 +34,9 @@ def _cell(value: object) -> str:
 
 
 def _sizes(row: ModelSpec) -> str:
-    return ", ".join(row.sizes) if row.sizes else "any"
+    if row.sizes:
+        return ", ".join(row.sizes)
+    return row.size_rule.describe() if row.size_rule else "any"
 
 
 def _price(row: ModelSpec) -> str:

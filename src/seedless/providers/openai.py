@@ -23,13 +23,13 @@ import json
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import httpx
 
 from .._version import __version__
+from ..capabilities import SizeRule
 from ..errors import (
     ConfigurationError,
     ContentBlockedError,
@@ -120,22 +120,8 @@ class BuiltRequest(TypedDict):
     sent: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class _SizeRule:
-    """Pixel rules of a model that takes free sizes: edges round to ``multiple``."""
-
-    multiple: int = 16
-    max_edge: int | None = None
-    min_pixels: int | None = None
-    max_pixels: int | None = None
-    max_ratio: float | None = None
-
-
-_DEFAULT_RULE = _SizeRule()
-#: Models with published pixel limits, by id prefix (gpt-image-2: openai-python's `size` doc).
-_SIZE_RULES: dict[str, _SizeRule] = {
-    "gpt-image-2": _SizeRule(16, 3840, 655_360, 8_294_400, 3.0),
-}
+#: Free-size models without a published rule still round edges to multiples of 16.
+_DEFAULT_RULE = SizeRule()
 
 
 def _is_openai_model(model_id: str) -> bool:
@@ -147,11 +133,9 @@ def _always_base64(model_id: str) -> bool:
     return model_id.startswith(("gpt-image", "chatgpt-image"))
 
 
-def _size_rule(model_id: str) -> _SizeRule:
-    for prefix, rule in _SIZE_RULES.items():
-        if model_id.startswith(prefix):
-            return rule
-    return _DEFAULT_RULE
+def _size_rule(spec: ModelSpec) -> SizeRule:
+    """The matrix's pixel rule for a free-size model (``ModelSpec.size_rule``)."""
+    return spec.size_rule or _DEFAULT_RULE
 
 
 # ---------------------------------------------------------------------------------- helpers
@@ -192,7 +176,7 @@ def _round_to(value: float, multiple: int) -> int:
     return max(multiple, round(value / multiple) * multiple)
 
 
-def _dims_for(ratio: float, size_class: str, rule: _SizeRule) -> tuple[int, int]:
+def _dims_for(ratio: float, size_class: str, rule: SizeRule) -> tuple[int, int]:
     """Width and height of about ``edge**2`` pixels at ``ratio``, within the model's rule."""
     edge = SIZE_CLASSES[size_class]
     area = float(edge * edge)
@@ -211,33 +195,16 @@ def _dims_for(ratio: float, size_class: str, rule: _SizeRule) -> tuple[int, int]
     down = (max(m, int(width // m) * m), max(m, int(height // m) * m))
     up = (math.ceil(width / m) * m, math.ceil(height / m) * m)
     for dims in (nearest, down, up):  # nearest, unless rounding crossed a limit
-        if not _rule_problems(*dims, rule):
+        if not rule.problems(*dims):
             return dims
     return nearest
 
 
-def _rule_problems(width: int, height: int, rule: _SizeRule) -> list[str]:
-    """What ``width`` x ``height`` breaks of ``rule``, in words (empty if nothing)."""
-    problems = []
-    if width % rule.multiple or height % rule.multiple:
-        problems.append(f"both edges must be multiples of {rule.multiple}")
-    if rule.max_edge is not None and max(width, height) > rule.max_edge:
-        problems.append(f"the longest edge may be at most {rule.max_edge}")
-    pixels = width * height
-    if rule.max_pixels is not None and pixels > rule.max_pixels:
-        problems.append(f"at most {rule.max_pixels:,} pixels")
-    if rule.min_pixels is not None and pixels < rule.min_pixels:
-        problems.append(f"at least {rule.min_pixels:,} pixels")
-    if rule.max_ratio is not None and max(width, height) / min(width, height) > rule.max_ratio:
-        problems.append(f"a ratio of at most {rule.max_ratio:g}:1")
-    return problems
-
-
-def _check_rule(spec: ModelSpec, width: int, height: int, rule: _SizeRule) -> None:
-    """Refuse an explicit size the model's published rules exclude (before any I/O)."""
-    if rule is _DEFAULT_RULE:
+def _check_rule(spec: ModelSpec, width: int, height: int) -> None:
+    """Refuse explicit width/height options the model's published rule excludes (no I/O)."""
+    if spec.size_rule is None:
         return
-    problems = _rule_problems(width, height, rule)
+    problems = spec.size_rule.problems(width, height)
     if problems:
         raise UnsupportedCapabilityError(
             f"{spec.key} cannot make {width}x{height}: {'; '.join(problems)}.",
@@ -406,7 +373,7 @@ class OpenAIProvider:
     ) -> dict[str, Any]:
         """``size`` or ``width``/``height`` (host names) for the request's size and ratio."""
         takes_wh = "width" in names and "height" in names
-        rule = _size_rule(spec.id)
+        rule = _size_rule(spec)
         fields: dict[str, Any] = {}
         ratio_text = request.aspect_ratio
         if ratio_text is not None and "aspect_ratio" in names:
@@ -453,7 +420,7 @@ class OpenAIProvider:
         if dims[0] <= 0 or dims[1] <= 0:
             raise RequestError(f"{spec.key}: image sizes must be positive, not {dims}.")
         if explicit:
-            _check_rule(spec, dims[0], dims[1], rule)
+            _check_rule(spec, dims[0], dims[1])
         elif spec.sizes:
             chosen = _closest(spec.sizes, dims[0] / dims[1], float(dims[0] * dims[1]))
             if chosen is not None:

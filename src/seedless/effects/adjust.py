@@ -187,7 +187,7 @@ def _blend_values(base: float, factor: float, values: np.ndarray) -> list[int]:
     import numpy as np
 
     temp = np.float32(base) + np.float32(factor) * (values.astype(np.float32) - np.float32(base))
-    return [0 if t <= 0.0 else 255 if t >= 255.0 else int(t) for t in temp.tolist()]
+    return np.trunc(np.clip(temp, 0.0, 255.0)).astype(np.int64).tolist()  # type: ignore[no-any-return]
 
 
 def _blend_lut(base: float, factor: float) -> list[int]:

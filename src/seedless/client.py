@@ -47,6 +47,7 @@ from .models import (
     ImageResult,
     SeedMode,
     as_inputs,
+    canonical_hash,
 )
 from .providers import create_provider
 from .providers.base import Provider, ProviderReply
@@ -336,16 +337,18 @@ class AsyncClient:
         """Run the wire calls of a prepared request concurrently and gather the results."""
         replies = await asyncio.gather(*(self._call(prepared, call) for call in prepared.calls))
         images = tuple(image for reply in replies for image in reply)
-        request = prepared.request
+        canonical = prepared.request.canonical()
         return Generation(
-            images=images[: request.n],
-            request=request.canonical(),
-            request_hash=request.request_hash(),
+            images=images[: prepared.request.n],
+            request=canonical,
+            request_hash=canonical_hash(canonical),
         )
 
     async def _call(self, prepared: PreparedRequest, call: ImageRequest) -> list[ImageResult]:
         spec = prepared.spec
-        key = call.request_hash()
+        # The canonical form is built once per call: with a fitted effect it carries the LUT.
+        canonical = call.canonical()
+        key = canonical_hash(canonical)
         replayable = self.cache is not None and (
             spec.seed == "deterministic" or (spec.seed == "seeded" and call.seed is not None)
         )
@@ -377,7 +380,7 @@ class AsyncClient:
                 self._emit(CallEvent("error", spec.key, key, error=exc))
                 raise
             latency = time.perf_counter() - started
-        results = _results(prepared, call, reply, latency)
+        results = _results(prepared, call, reply, latency, canonical, key)
         if replayable and self.cache is not None:
             self.cache.put(key, results)
         self._emit(CallEvent("done", spec.key, key, latency=latency))
@@ -472,12 +475,15 @@ class AsyncClient:
 
 
 def _results(
-    prepared: PreparedRequest, call: ImageRequest, reply: ProviderReply, latency: float
+    prepared: PreparedRequest,
+    call: ImageRequest,
+    reply: ProviderReply,
+    latency: float,
+    canonical: dict[str, Any],
+    request_hash: str,
 ) -> list[ImageResult]:
     """ImageResults with provenance for the images of one wire call."""
     spec = prepared.spec
-    canonical = call.canonical()
-    request_hash = call.request_hash()
     seed_mode = _seed_mode(spec, call.seed)
     return [
         ImageResult(

@@ -31,6 +31,7 @@ __all__ = [
     "ImageInput",
     "ImageRequest",
     "ImageResult",
+    "canonical_hash",
     "canonical_json",
 ]
 
@@ -40,6 +41,11 @@ Operation = Literal["generate", "edit"]
 def canonical_json(value: Any) -> str:
     """JSON with sorted keys and no whitespace: the form request hashes are taken over."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def canonical_hash(data: Any) -> str:
+    """The sha256 of :func:`canonical_json` of ``data``: how requests are identified."""
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()
 
 
 def _short_bytes(data: bytes) -> str:
@@ -128,7 +134,7 @@ class _RequestBase(BaseModel):
         return data
 
     def request_hash(self) -> str:
-        return hashlib.sha256(canonical_json(self.canonical()).encode()).hexdigest()
+        return canonical_hash(self.canonical())
 
 
 class GenerateRequest(_RequestBase):

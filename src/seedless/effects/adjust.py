@@ -20,13 +20,14 @@ Alpha is split off before and put back after, untouched.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+import math
+import operator
+from array import array
+from collections.abc import Iterable
+from typing import Literal
 
 from PIL import Image, ImageChops, ImageEnhance
 from pydantic import BaseModel, ConfigDict, Field
-
-if TYPE_CHECKING:
-    import numpy as np
 
 __all__ = ["Adjust"]
 
@@ -113,15 +114,14 @@ class Adjust(BaseModel):
         return colour
 
     def _apply_tone(self, image: Image.Image) -> Image.Image:
-        import numpy as np
-
+        # Plain Python on 256-entry tables: numpy (and its BLAS threads) stays unloaded, so a
+        # `seedless apply` process can still fork its workers (see seedless._parallel).
         if self._tone_is_identity:
             return image
-        bright = _blend_lut(0.0, self.brightness)
-        mean = 0.0
+        bright = _blend_values(0, self.brightness, range(256))
+        mean = 0
         if self.contrast != 1.0:
             mean = _mean_luma_after(image, bright)
-        luts: list[int] = []
         gains = (
             (
                 1.0 + _BALANCE_GAIN * self.warmth,
@@ -131,15 +131,15 @@ class Adjust(BaseModel):
             if image.mode == "RGB"
             else (1.0,)
         )
+        levels = bright
+        if self.contrast != 1.0:
+            levels = _blend_values(mean, self.contrast, levels)
+        if self.gamma != 1.0:
+            exponent = 1.0 / self.gamma
+            levels = [_clip8(round(255.0 * (v / 255.0) ** exponent)) for v in levels]
+        luts: list[int] = []
         for gain in gains:
-            levels = np.array(bright, dtype=np.float32)
-            if self.contrast != 1.0:
-                levels = np.array(_blend_values(mean, self.contrast, levels), dtype=np.float32)
-            if self.gamma != 1.0:
-                levels = np.clip(np.rint(255.0 * (levels / 255.0) ** (1.0 / self.gamma)), 0, 255)
-            if gain != 1.0:
-                levels = np.clip(np.rint(levels * gain), 0, 255)
-            luts.extend(int(v) for v in levels)
+            luts += levels if gain == 1.0 else [_clip8(round(v * gain)) for v in levels]
         return image.point(luts)
 
     # ---------------------------------------------------------------- words
@@ -182,35 +182,39 @@ class Adjust(BaseModel):
         return args
 
 
-def _blend_values(base: float, factor: float, values: np.ndarray) -> list[int]:
-    """Pillow's Image.blend on 8-bit values: float32 maths, clip to 0..255, truncate."""
-    import numpy as np
-
-    temp = np.float32(base) + np.float32(factor) * (values.astype(np.float32) - np.float32(base))
-    return np.trunc(np.clip(temp, 0.0, 255.0)).astype(np.int64).tolist()  # type: ignore[no-any-return]
+def _clip8(value: int) -> int:
+    return 0 if value < 0 else 255 if value > 255 else value
 
 
-def _blend_lut(base: float, factor: float) -> list[int]:
-    import numpy as np
+def _blend_values(base: int, factor: float, values: Iterable[int]) -> list[int]:
+    """Pillow's Image.blend on 8-bit values: float32 maths, clip to 0..255, truncate.
 
-    return _blend_values(base, factor, np.arange(256, dtype=np.float32))
+    ``array("f")`` rounds each step to float32 as Pillow's C code does; a product of a float32
+    and an 8-bit integer, and a sum of it with an integer, are exact in a Python float, so
+    rounding them once gives exactly the float32 result.
+    """
+    f32 = array("f", [factor])[0]
+    products = array("f", [f32 * (v - base) for v in values])
+    sums = array("f", [base + p for p in products])
+    return [0 if v <= 0.0 else 255 if v >= 255.0 else int(v) for v in sums]
 
 
-def _mean_luma_after(image: Image.Image, lut: list[int]) -> float:
+def _mean_luma_after(image: Image.Image, lut: list[int]) -> int:
     """The rounded mean luma ImageEnhance.Contrast would measure after ``lut`` (brightness).
 
     One histogram pass over the input: each channel's histogram is remapped through the
     brightness table, and the luma mean is the weighted mean of the channel means with the
     weights of Pillow's own RGB-to-L conversion.
     """
-    import numpy as np
-
-    histogram = np.asarray(image.histogram(), dtype=np.float64).reshape(-1, 256)
-    levels = np.asarray(lut, dtype=np.float64)
-    pixels = max(float(histogram[0].sum()), 1.0)
-    means = histogram @ levels / pixels
-    mean = float(np.dot(means, _LUMA)) if len(means) == 3 else float(means[0])
-    return float(int(mean + 0.5))
+    histogram = image.histogram()
+    bands = len(histogram) // 256
+    pixels = max(sum(histogram[:256]), 1)
+    means = [
+        math.fsum(map(operator.mul, histogram[b * 256 : b * 256 + 256], lut)) / pixels
+        for b in range(bands)
+    ]
+    mean = math.fsum(map(operator.mul, means, _LUMA)) if bands == 3 else means[0]
+    return int(mean + 0.5)
 
 
 def _saturation_matrix(factor: float) -> tuple[float, ...]:

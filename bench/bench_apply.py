@@ -1,13 +1,14 @@
 """Benchmark `seedless apply` against the naive loop and the decode+encode floor, same run.
 
-    python bench/bench_apply.py [--copies 8] [--scale 3] [--jobs N]
+    python bench/bench_apply.py [--copies 6] [--scale 3] [--jobs N] [--repeats 5]
 
 Builds a working set from the sample photos in examples/photos (each upscaled by --scale so
 timings reflect camera-sized files, and copied --copies times), then times, on the same files:
 
 - naive: the loop people write by hand: one file at a time, open, an ImageEnhance chain, save;
 - seedless: `seedless apply` with the same edit (parallel over --jobs workers);
-- floor: decode + encode only, with the same encoder settings and the same parallelism.
+- floor: decode + encode only, with the same encoder settings, the same atomic writes and the
+  same worker pool.
 
 Prints the ratios the project tracks: naive / seedless (goal >= 3x) and seedless / floor
 (goal <= 1.3x). Nothing here is an assertion: it reports.
@@ -24,7 +25,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image, ImageEnhance
@@ -33,8 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 from seedless import Adjust  # noqa: E402
+from seedless._parallel import cpu_pool  # noqa: E402
 from seedless.cli import main as seedless_main  # noqa: E402
-from seedless.images import decode, encode  # noqa: E402
+from seedless.images import decode, encode, write_atomic  # noqa: E402
 
 EDITS = {
     "colour (brightness, contrast, saturation, warmth)": Adjust(
@@ -90,14 +91,16 @@ def naive(files: list[Path], out: Path, adjust: Adjust) -> None:
         (out / path.name).write_bytes(data)
 
 
-def floor(files: list[Path], out: Path, jobs: int) -> None:
-    def one(path: Path) -> None:
-        source = decode(path.read_bytes())
-        data, _ = encode(source.copy(), like=source)
-        (out / path.name).write_bytes(data)
+def _floor_one(path: Path, out: Path) -> None:
+    source = decode(path.read_bytes())
+    data, _ = encode(source.copy(), like=source)
+    write_atomic(str(out / path.name), data)
 
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(one, files))
+
+def floor(files: list[Path], out: Path, jobs: int) -> None:
+    """Decode and encode each file, written like `seedless apply` writes, in the same pool."""
+    with cpu_pool(jobs, len(files)) as pool:
+        list(pool.map(_floor_one, files, [out] * len(files)))
 
 
 def seedless_apply(files: list[Path], out: Path, adjust: Adjust, jobs: int) -> None:
@@ -106,16 +109,19 @@ def seedless_apply(files: list[Path], out: Path, adjust: Adjust, jobs: int) -> N
     assert status == 0
 
 
-def timed(fn: Callable[[Path], None], base: Path, repeats: int) -> float:
-    times = []
+def measure(cases: dict[str, Callable[[Path], None]], base: Path, repeats: int) -> dict[str, float]:
+    """Median seconds of each case. The cases take turns, round after round, so a machine that
+    drifts (a noisy neighbour, frequency changes) moves every case alike, not just one."""
+    times: dict[str, list[float]] = {name: [] for name in cases}
     for i in range(repeats):
-        out = base / f"out-{time.perf_counter_ns()}-{i}"
-        out.mkdir()
-        start = time.perf_counter()
-        fn(out)
-        times.append(time.perf_counter() - start)
-        shutil.rmtree(out)
-    return statistics.median(times)
+        for name, fn in cases.items():
+            out = base / f"out-{time.perf_counter_ns()}-{i}"
+            out.mkdir()
+            start = time.perf_counter()
+            fn(out)
+            times[name].append(time.perf_counter() - start)
+            shutil.rmtree(out)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def main() -> None:
@@ -125,7 +131,7 @@ def main() -> None:
     parser.add_argument("--copies", type=int, default=6)
     parser.add_argument("--scale", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
@@ -133,21 +139,24 @@ def main() -> None:
         with Image.open(files[0]) as probe:
             size = f"{probe.width}x{probe.height}"
         print(
-            f"{len(files)} JPEG files (e.g. {size}), {args.jobs} workers, median of {args.repeats}"
+            f"{len(files)} JPEG files (e.g. {size}), {args.jobs} workers, "
+            f"median of {args.repeats} interleaved rounds"
         )
-        floor_s = timed(lambda out: floor(files, out, args.jobs), base, args.repeats)
-        floor_1 = timed(lambda out: floor(files, out, 1), base, args.repeats)
+        cases: dict[str, Callable[[Path], None]] = {
+            "floor": lambda out: floor(files, out, args.jobs),
+            "floor 1": lambda out: floor(files, out, 1),
+        }
+        for name, adjust in EDITS.items():
+            cases[f"{name} naive"] = lambda out, a=adjust: naive(files, out, a)
+            cases[f"{name} ours"] = lambda out, a=adjust: seedless_apply(files, out, a, args.jobs)
+            cases[f"{name} ours 1"] = lambda out, a=adjust: seedless_apply(files, out, a, 1)
+        t = measure(cases, base, args.repeats)
+        floor_s, floor_1 = t["floor"], t["floor 1"]
         print(
             f"floor (decode+encode): {floor_s:.3f}s with {args.jobs} workers, {floor_1:.3f}s with 1"
         )
-        for name, adjust in EDITS.items():
-            naive_s = timed(lambda out, a=adjust: naive(files, out, a), base, args.repeats)
-            ours = timed(
-                lambda out, a=adjust: seedless_apply(files, out, a, args.jobs), base, args.repeats
-            )
-            ours_1 = timed(
-                lambda out, a=adjust: seedless_apply(files, out, a, 1), base, args.repeats
-            )
+        for name in EDITS:
+            naive_s, ours, ours_1 = t[f"{name} naive"], t[f"{name} ours"], t[f"{name} ours 1"]
             print(f"\n{name}")
             print(f"  naive loop        {naive_s:8.3f}s")
             print(f"  seedless apply    {ours:8.3f}s   ({ours_1:.3f}s with 1 worker)")

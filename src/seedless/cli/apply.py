@@ -84,15 +84,59 @@ def effect_from_args(args: argparse.Namespace) -> Any:
     return Adjust(**settings)
 
 
+# The effect each worker applies, installed once per worker process by _install_effect.
+_EFFECT: Any = None
+
+
+def _install_effect(effect: Any) -> None:
+    global _EFFECT
+    _EFFECT = effect
+
+
+def _preload() -> None:
+    """Import what the workers run, once, in this process, before they are forked from it.
+
+    Nothing here may start a thread (numpy would start its BLAS pool): the workers could then
+    not be forked. An effect that needs numpy imports it in each worker, on its first image.
+    """
+    from PIL import Image
+
+    from ..images import write_atomic  # noqa: F401
+    from ..models import ImageInput  # noqa: F401
+    from ..providers.local import apply_effect_bytes  # noqa: F401
+
+    Image.preinit()  # the common format plugins (JPEG, PNG, ...)
+
+
+def _apply_one(source: Path, target: Path, mime: str | None) -> str | None:
+    """Edit one file into ``target``; return None, or why it failed (a file's own problem)."""
+    from ..errors import SeedlessError
+    from ..images import write_atomic
+    from ..models import ImageInput
+    from ..providers.local import apply_effect_bytes
+
+    try:
+        image = apply_effect_bytes(ImageInput.of(source), _EFFECT, mime)
+        write_atomic(str(target), image.data)
+    except (SeedlessError, OSError) as exc:
+        return str(exc)
+    return None
+
+
+def _quiet_tqdm(base: type[Any]) -> type[Any]:
+    """``base`` without its monitor thread (tqdm starts one per process, even when disabled)."""
+    return type("ApplyBar", (base,), {"monitor_interval": 0})
+
+
 def run(args: argparse.Namespace) -> int:
-    from concurrent.futures import ThreadPoolExecutor, as_completed
+    from concurrent.futures import as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
     from tqdm.auto import tqdm
 
-    from ..errors import ConfigurationError, SeedlessError
-    from ..images import atomic_write, extension_for
-    from ..models import ImageInput
-    from ..providers.local import apply_effect_bytes
+    from .._parallel import cpu_pool
+    from ..errors import ConfigurationError
+    from ..images import extension_for
 
     effect = effect_from_args(args)
     files = collect_inputs(args.inputs)
@@ -117,27 +161,35 @@ def run(args: argparse.Namespace) -> int:
     if len(set(targets)) != len(targets):
         raise ConfigurationError("two inputs share a file name; apply them to separate folders")
 
-    def one(source: Path, target: Path) -> Path:
-        image = apply_effect_bytes(ImageInput.of(source), effect, mime)
-        return atomic_write(target, image.data)
-
     started = time.perf_counter()
+    _preload()
     failures: list[tuple[Path, str]] = []
-    with (
-        ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool,
-        tqdm(total=len(files), unit="img", disable=args.quiet, desc="seedless apply") as bar,
-    ):
-        futures = {pool.submit(one, s, t): s for s, t in zip(files, targets, strict=True)}
-        for future in as_completed(futures):
+    # Every task is submitted (the workers forked) before the bar exists, and the bar runs no
+    # monitor thread: a process that runs threads is not forked (see seedless._parallel).
+    with cpu_pool(args.jobs, len(files), initializer=_install_effect, initargs=(effect,)) as pool:
+        futures = {
+            pool.submit(_apply_one, s, t, mime): s for s, t in zip(files, targets, strict=True)
+        }
+        with _quiet_tqdm(tqdm)(
+            total=len(files), unit="img", disable=args.quiet, desc="seedless apply"
+        ) as bar:
             try:
-                future.result()
-            except (SeedlessError, OSError) as exc:
-                failures.append((futures[future], str(exc)))
-            bar.update(1)
+                for future in as_completed(futures):
+                    try:
+                        problem = future.result()
+                    except BrokenProcessPool as exc:
+                        problem = f"a worker process died ({exc}); the file was not written"
+                    if problem is not None:
+                        failures.append((futures[future], problem))
+                    bar.update(1)
+            except KeyboardInterrupt:
+                # Files not started are dropped; those in hand finish (each write is atomic).
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
     elapsed = time.perf_counter() - started
     done = len(files) - len(failures)
     if not args.quiet:
         print(f"wrote {done} image(s) to {out_dir} in {elapsed:.2f}s", file=sys.stderr)
-    for source, message in failures:
+    for source, message in sorted(failures):
         print(f"seedless: failed {source}: {message}", file=sys.stderr)
     return 1 if failures else 0

@@ -21,6 +21,7 @@ from PIL import Image
 
 import seedless
 from seedless._parallel import InlineExecutor, can_fork, cpu_pool, os_threads
+from seedless.cli import main
 
 SRC = Path(seedless.__file__).resolve().parents[1]
 
@@ -125,6 +126,7 @@ def test_processes_write_the_same_bytes_as_one_worker(photos: list[Path], tmp_pa
                  "--warmth", "0.2", "--quiet"]
         assert main(["apply", folder, "-o", out + "/two", "--jobs", "2", *flags]) == 0
         assert main(["apply", folder, "-o", out + "/one", "--jobs", "1", *flags]) == 0
+        assert "numpy" not in sys.modules, "the colour path must not start numpy's threads"
         """,
         str(folder),
         str(tmp_path),
@@ -134,6 +136,20 @@ def test_processes_write_the_same_bytes_as_one_worker(photos: list[Path], tmp_pa
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == names
     for name in names:
         assert (tmp_path / "two" / name).read_bytes() == (tmp_path / "one" / name).read_bytes()
+
+
+def test_an_unreadable_file_is_named_and_the_others_are_written(
+    photos: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = many_photos(photos, tmp_path / "in", 4)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a JPEG")
+    out = tmp_path / "out"
+    assert main(["apply", str(folder), "-o", str(out), "--contrast", "1.1", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert "failed" in err and "broken.jpg" in err and "cannot be read" in err
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        p.name for p in folder.iterdir() if p.name != "broken.jpg"
+    )
 
 
 def test_a_dead_worker_fails_its_files_and_keeps_the_rest(

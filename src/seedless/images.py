@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Sequence
@@ -23,10 +24,12 @@ from .errors import InvalidImageError
 
 __all__ = [
     "MAX_PIXELS",
+    "TEMP_FILE",
     "atomic_write",
     "decode",
     "encode",
     "extension_for",
+    "remove_temp_files",
     "sniff_mime",
     "thumbnail_png",
     "write_atomic",
@@ -152,6 +155,25 @@ def encode(
     buffer = io.BytesIO()
     out.save(buffer, format=fmt, **params)
     return buffer.getvalue(), mime
+
+
+#: The names :func:`write_atomic` gives its temp files: ``.NAME.XXXXXXXX.tmp``.
+TEMP_FILE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+def remove_temp_files(path: str | os.PathLike[str]) -> int:
+    """Remove the temp files :func:`write_atomic` left for ``path`` (its writer was killed
+    mid-write); return how many. Other files are never touched."""
+    folder, name = os.path.split(os.fspath(path))
+    pattern = re.compile(r"^\." + re.escape(name) + r"\.[a-z0-9_]{8}\.tmp$")
+    removed = 0
+    with contextlib.suppress(OSError), os.scandir(folder or ".") as entries:
+        for entry in entries:
+            if pattern.match(entry.name):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed += 1
+    return removed
 
 
 def write_atomic(path: str, data: bytes) -> None:

@@ -34,7 +34,6 @@ import contextvars
 import json
 import logging
 import os
-import re
 import sys
 import time
 import uuid
@@ -51,7 +50,7 @@ from ..errors import (
     ProviderError,
     SeedlessError,
 )
-from ..images import extension_for, write_atomic
+from ..images import TEMP_FILE, extension_for, write_atomic
 from .jobs import Job, default_scorer, iter_jobs
 from .ledger import Ledger, OutputRecord, Status
 from .limits import Limits
@@ -68,7 +67,6 @@ T = TypeVar("T")
 
 # Files we write get the permissions a plain open() would give them (mkstemp makes them 0600).
 _IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
-_TEMP_FILE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 _MAX_EXAMPLES = 20
 
 
@@ -921,7 +919,7 @@ def _clean_temp_files(out_dir: Path) -> int:
     removed = 0
     for root, _dirs, files in os.walk(out_dir):
         for name in files:
-            if _TEMP_FILE.match(name):
+            if TEMP_FILE.match(name):
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(root, name))
                     removed += 1

@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
 
     from .._parallel import cpu_pool
     from ..errors import ConfigurationError
-    from ..images import extension_for
+    from ..images import extension_for, remove_temp_files
 
     effect = effect_from_args(args)
     files = collect_inputs(args.inputs)
@@ -162,13 +162,15 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigurationError("two inputs share a file name; apply them to separate folders")
 
     started = time.perf_counter()
+    before = {t: _identity(t) for t in targets}  # to tell our outputs from earlier ones
     _preload()
-    failures: list[tuple[Path, str]] = []
+    failures: list[tuple[Path, Path, str]] = []
+    lost: list[tuple[Path, Path]] = []  # in a pool whose worker died: written or not?
     # Every task is submitted (the workers forked) before the bar exists, and the bar runs no
     # monitor thread: a process that runs threads is not forked (see seedless._parallel).
     with cpu_pool(args.jobs, len(files), initializer=_install_effect, initargs=(effect,)) as pool:
         futures = {
-            pool.submit(_apply_one, s, t, mime): s for s, t in zip(files, targets, strict=True)
+            pool.submit(_apply_one, s, t, mime): (s, t) for s, t in zip(files, targets, strict=True)
         }
         with _quiet_tqdm(tqdm)(
             total=len(files), unit="img", disable=args.quiet, desc="seedless apply"
@@ -177,19 +179,37 @@ def run(args: argparse.Namespace) -> int:
                 for future in as_completed(futures):
                     try:
                         problem = future.result()
-                    except BrokenProcessPool as exc:
-                        problem = f"a worker process died ({exc}); the file was not written"
-                    if problem is not None:
-                        failures.append((futures[future], problem))
+                    except BrokenProcessPool:
+                        lost.append(futures[future])
+                    else:
+                        if problem is not None:
+                            failures.append((*futures[future], problem))
                     bar.update(1)
             except KeyboardInterrupt:
                 # Files not started are dropped; those in hand finish (each write is atomic).
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
+    # Every worker has exited. A file of a broken pool was either renamed into place before
+    # its worker was stopped (a new file: whole) or not written at all; a temp file of a
+    # worker stopped mid-write goes.
+    for source, target in lost:
+        remove_temp_files(target)
+        now = _identity(target)
+        if now is None or now == before[target]:
+            failures.append((source, target, "a worker process died; the file was not written"))
     elapsed = time.perf_counter() - started
     done = len(files) - len(failures)
     if not args.quiet:
         print(f"wrote {done} image(s) to {out_dir} in {elapsed:.2f}s", file=sys.stderr)
-    for source, message in sorted(failures):
+    for source, _, message in sorted(failures):
         print(f"seedless: failed {source}: {message}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``, or None. An atomic write makes a new inode."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino

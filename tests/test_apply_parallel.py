@@ -152,6 +152,33 @@ def test_an_unreadable_file_is_named_and_the_others_are_written(
     )
 
 
+def test_two_runs_at_once_in_one_process_keep_their_own_effects(
+    photos: list[Path], tmp_path: Path
+) -> None:
+    folder = many_photos(photos, tmp_path / "in", 8)
+    runs = {"dark": "0.6", "bright": "1.4"}
+
+    def apply(name: str, out: Path) -> int:
+        return main(["apply", str(folder), "-o", str(out), "--brightness", runs[name], "--quiet"])
+
+    for name in runs:  # one after the other: the reference
+        assert apply(name, tmp_path / f"{name}-alone") == 0
+    results: dict[str, int] = {}
+    threads = [
+        threading.Thread(target=lambda n=name: results.update({n: apply(n, tmp_path / n)}))
+        for name in runs
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {"dark": 0, "bright": 0}
+    for name in runs:
+        for photo in folder.iterdir():
+            alone = (tmp_path / f"{name}-alone" / photo.name).read_bytes()
+            assert (tmp_path / name / photo.name).read_bytes() == alone
+
+
 def test_a_dead_worker_fails_its_files_and_keeps_the_rest(
     photos: list[Path], tmp_path: Path
 ) -> None:
@@ -165,10 +192,10 @@ def test_a_dead_worker_fails_its_files_and_keeps_the_rest(
 
         real = apply._apply_one
 
-        def dies_on_the_rocket(source, target, mime):
+        def dies_on_the_rocket(run, source, target, mime):
             if source.name == "rocket-011.jpg":
                 os._exit(3)  # a crash in a decoder, or the OOM killer
-            return real(source, target, mime)
+            return real(run, source, target, mime)
 
         apply._apply_one = dies_on_the_rocket
         sys.exit(main(["apply", sys.argv[1], "-o", sys.argv[2], "--brightness", "0.9",
@@ -203,9 +230,9 @@ def test_ctrl_c_stops_the_run_and_leaves_only_whole_files(
 
         real = apply._apply_one
 
-        def slow(source, target, mime):
+        def slow(run, source, target, mime):
             time.sleep(0.05)
-            return real(source, target, mime)
+            return real(run, source, target, mime)
 
         apply._apply_one = slow
         sys.exit(main(["apply", sys.argv[1], "-o", sys.argv[2], "--gamma", "1.2",

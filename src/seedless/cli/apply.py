@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import os
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -84,13 +86,14 @@ def effect_from_args(args: argparse.Namespace) -> Any:
     return Adjust(**settings)
 
 
-# The effect each worker applies, installed once per worker process by _install_effect.
-_EFFECT: Any = None
+# The effects the workers apply, by run: installed once per worker by _install_effect (in
+# a worker process, or here for threads, where two runs may share this module at once).
+_EFFECTS: dict[int, Any] = {}
+_RUNS = itertools.count()
 
 
-def _install_effect(effect: Any) -> None:
-    global _EFFECT
-    _EFFECT = effect
+def _install_effect(run: int, effect: Any) -> None:
+    _EFFECTS[run] = effect
 
 
 def _preload() -> None:
@@ -108,7 +111,7 @@ def _preload() -> None:
     Image.preinit()  # the common format plugins (JPEG, PNG, ...)
 
 
-def _apply_one(source: Path, target: Path, mime: str | None) -> str | None:
+def _apply_one(run: int, source: Path, target: Path, mime: str | None) -> str | None:
     """Edit one file into ``target``; return None, or why it failed (a file's own problem)."""
     from ..errors import SeedlessError
     from ..images import write_atomic
@@ -116,7 +119,7 @@ def _apply_one(source: Path, target: Path, mime: str | None) -> str | None:
     from ..providers.local import apply_effect_bytes
 
     try:
-        image = apply_effect_bytes(ImageInput.of(source), _EFFECT, mime)
+        image = apply_effect_bytes(ImageInput.of(source), _EFFECTS[run], mime)
         write_atomic(str(target), image.data)
     except (SeedlessError, OSError) as exc:
         return str(exc)
@@ -168,9 +171,12 @@ def run(args: argparse.Namespace) -> int:
     lost: list[tuple[Path, Path]] = []  # in a pool whose worker died: written or not?
     # Every task is submitted (the workers forked) before the bar exists, and the bar runs no
     # monitor thread: a process that runs threads is not forked (see seedless._parallel).
-    with cpu_pool(args.jobs, len(files), initializer=_install_effect, initargs=(effect,)) as pool:
+    run = next(_RUNS)
+    pool = cpu_pool(args.jobs, len(files), initializer=_install_effect, initargs=(run, effect))
+    with _forget_run(run), pool:
         futures = {
-            pool.submit(_apply_one, s, t, mime): (s, t) for s, t in zip(files, targets, strict=True)
+            pool.submit(_apply_one, run, s, t, mime): (s, t)
+            for s, t in zip(files, targets, strict=True)
         }
         with _quiet_tqdm(tqdm)(
             total=len(files), unit="img", disable=args.quiet, desc="seedless apply"
@@ -204,6 +210,14 @@ def run(args: argparse.Namespace) -> int:
     for source, _, message in sorted(failures):
         print(f"seedless: failed {source}: {message}", file=sys.stderr)
     return 1 if failures else 0
+
+
+@contextlib.contextmanager
+def _forget_run(run: int) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        _EFFECTS.pop(run, None)
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

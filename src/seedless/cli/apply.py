@@ -45,12 +45,19 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "-j",
         "--jobs",
         type=int,
-        default=os.cpu_count() or 1,
-        help="parallel workers (default: cores)",
+        default=usable_cores(),
+        help="parallel workers: processes on Linux, threads elsewhere (default: usable cores)",
     )
     parser.add_argument("--format", choices=["keep", "jpeg", "png"], default="keep")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (a container's or taskset's limit included)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def collect_inputs(paths: Iterable[Path]) -> list[Path]:

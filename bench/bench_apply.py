@@ -10,6 +10,9 @@ timings reflect camera-sized files, and copied --copies times), then times, on t
 - floor: decode + encode only, with the same encoder settings, the same atomic writes and the
   same worker pool.
 
+Every case runs in a fresh fork of this process (as a new command would, without the
+interpreter's start-up), and the cases take turns round after round.
+
 Prints the ratios the project tracks: naive / seedless (goal >= 3x) and seedless / floor
 (goal <= 1.3x). Nothing here is an assertion: it reports.
 """
@@ -109,6 +112,32 @@ def seedless_apply(files: list[Path], out: Path, adjust: Adjust, jobs: int) -> N
     assert status == 0
 
 
+def run_isolated(fn: Callable[[Path], None], out: Path) -> float:
+    """Seconds ``fn(out)`` takes in a fresh fork of this process, as a new command would run.
+
+    Each case starts from the same state: nothing one case imports (numpy, whose BLAS threads
+    would keep `seedless apply` from forking its workers) or caches leaks into the next.
+    """
+    if not hasattr(os, "fork"):
+        start = time.perf_counter()
+        fn(out)
+        return time.perf_counter() - start
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:  # the child: run the case, never return into the benchmark
+        code = 1
+        try:
+            fn(out)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    elapsed = time.perf_counter() - start
+    if status != 0:
+        raise RuntimeError(f"a benchmark case failed (wait status {status})")
+    return elapsed
+
+
 def measure(cases: dict[str, Callable[[Path], None]], base: Path, repeats: int) -> dict[str, float]:
     """Median seconds of each case. The cases take turns, round after round, so a machine that
     drifts (a noisy neighbour, frequency changes) moves every case alike, not just one."""
@@ -117,9 +146,7 @@ def measure(cases: dict[str, Callable[[Path], None]], base: Path, repeats: int) 
         for name, fn in cases.items():
             out = base / f"out-{time.perf_counter_ns()}-{i}"
             out.mkdir()
-            start = time.perf_counter()
-            fn(out)
-            times[name].append(time.perf_counter() - start)
+            times[name].append(run_isolated(fn, out))
             shutil.rmtree(out)
     return {name: statistics.median(values) for name, values in times.items()}
 

@@ -26,11 +26,13 @@ from seedless.cli import main
 SRC = Path(seedless.__file__).resolve().parents[1]
 
 
+DROPPED = {"PILLOW_BLOCKS_MAX", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"}
+
+
 def run_python(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *args],
-        env={k: v for k, v in os.environ.items() if k != "PILLOW_BLOCKS_MAX"}
-        | {"PYTHONPATH": str(SRC)},
+        env={k: v for k, v in os.environ.items() if k not in DROPPED} | {"PYTHONPATH": str(SRC)},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -83,14 +85,16 @@ def test_a_single_threaded_process_forks_workers_with_their_setup() -> None:
         from concurrent.futures import ProcessPoolExecutor
 
         def probe(_):
-            return os.getpid(), Image.core.get_blocks_max()
+            import numpy  # imported after the fork: one BLAS thread, not a pool per worker
+            return os.getpid(), Image.core.get_blocks_max(), len(os.listdir("/proc/self/task"))
 
         assert os_threads() == 1 and can_fork()
         with cpu_pool(2, 4) as pool:
             assert isinstance(pool, ProcessPoolExecutor)
             answers = list(pool.map(probe, range(4)))
-        assert all(pid != os.getpid() for pid, _ in answers)
-        assert {blocks for _, blocks in answers} == {PILLOW_BLOCKS}
+        assert all(pid != os.getpid() for pid, _, _ in answers)
+        assert {blocks for _, blocks, _ in answers} == {PILLOW_BLOCKS}
+        assert {threads for _, _, threads in answers} == {1}
         assert Image.core.get_blocks_max() != PILLOW_BLOCKS  # the caller's is left alone
         threading.Thread(target=lambda: None).start()
         print("ok")

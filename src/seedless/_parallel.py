@@ -42,6 +42,7 @@ T = TypeVar("T")
 
 #: Freed Pillow memory blocks (16 MB each) a worker process keeps for reuse.
 PILLOW_BLOCKS = 16
+_BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _worker_init(initializer: Callable[..., object] | None, initargs: tuple[Any, ...]) -> None:
@@ -50,6 +51,10 @@ def _worker_init(initializer: Callable[..., object] | None, initargs: tuple[Any,
     # Ctrl-C is the parent's to handle: it cancels what has not started, and each worker
     # finishes the file in hand (outputs are written atomically) instead of dying mid-write.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # One BLAS thread per worker: the workers already fill the cores (numpy, imported after the
+    # fork by an effect that needs it, reads these when it loads).
+    for variable in _BLAS_THREADS:
+        os.environ.setdefault(variable, "1")
     if "PILLOW_BLOCKS_MAX" not in os.environ:  # the user's own setting wins
         _imaging.set_blocks_max(PILLOW_BLOCKS)
     if initializer is not None:

@@ -48,6 +48,23 @@ def test_each_knob_matches_imageenhance(
         assert _max_diff(Adjust(**{field: factor}).apply(image), expected) <= 1
 
 
+@pytest.mark.parametrize("factor", [0.0, 0.3, 0.77, 1.4, 2.0, 8.0])
+def test_sharpness_equals_imageenhance_to_the_level(photos: list[Path], factor: float) -> None:
+    noise = np.random.default_rng(7).integers(0, 256, (67, 131, 3), dtype=np.uint8)
+    images = [_rgb(p) for p in photos] + [Image.fromarray(noise), _rgb(photos[0]).convert("L")]
+    images += [Image.fromarray(noise[:h, :w]) for h, w in ((1, 1), (2, 9), (3, 3), (9, 2), (4, 5))]
+    for image in images:
+        expected = ImageEnhance.Sharpness(image).enhance(factor)
+        ours = Adjust(sharpness=factor).apply(image)
+        assert ours.mode == image.mode and ours.size == image.size
+        assert ours.tobytes() == expected.tobytes(), (image.size, image.mode)
+
+
+def test_sharpen_rounding_shortcut_holds_for_every_sum() -> None:
+    sums = np.arange(9 * 255 + 4 * 255 + 6 + 1, dtype=np.int32)  # every value a strip can hold
+    assert np.array_equal(sums * 5042 >> 16, sums // 13)
+
+
 def test_brightness_then_contrast_chain_is_exact(photos: list[Path]) -> None:
     image = _rgb(photos[0])
     expected = ImageEnhance.Contrast(ImageEnhance.Brightness(image).enhance(0.8)).enhance(1.4)

@@ -12,7 +12,8 @@ Semantics follow Pillow's ``ImageEnhance`` for brightness, contrast, saturation 
    of ``ImageEnhance`` calls would;
 2. saturation: one pass of a 3x3 colour matrix (``Image.convert`` with a matrix), the same
    luma mix ``ImageEnhance.Color`` blends with;
-3. sharpness: ``ImageEnhance.Sharpness``;
+3. sharpness: ``ImageEnhance.Sharpness``'s maths, equal to it to the level, in numpy strips
+   (twice as fast as Pillow's 3x3 filter);
 4. vignette, then film grain (seeded, so deterministic).
 
 Alpha is split off before and put back after, untouched.
@@ -100,7 +101,7 @@ class Adjust(BaseModel):
         if self.saturation != 1.0 and colour.mode == "RGB":
             colour = colour.convert("RGB", _saturation_matrix(self.saturation))
         if self.sharpness != 1.0:
-            colour = ImageEnhance.Sharpness(colour).enhance(self.sharpness)
+            colour = _sharpen(colour, self.sharpness)
         if self.vignette > 0.0:
             colour = _vignette(colour, self.vignette)
         if self.grain > 0.0:
@@ -227,6 +228,50 @@ def _saturation_matrix(factor: float) -> tuple[float, ...]:
         # Image.convert rounds (adds 0.5); Image.blend truncates: -0.5 makes the two agree.
         rows += [*row, -0.5]
     return tuple(rows)
+
+
+#: Rows per strip in :func:`_sharpen`: small enough for a strip's temporaries to stay in a
+#: core's cache (about 1 MB at 1536 pixels a row), large enough to keep numpy's per-call cost low.
+_SHARPEN_ROWS = 32
+
+
+def _sharpen(image: Image.Image, factor: float) -> Image.Image:
+    """``ImageEnhance.Sharpness(image).enhance(factor)``, equal to the level, twice as fast.
+
+    Sharpness blends the image with Pillow's ``SMOOTH`` filter (kernel 1 1 1 / 1 5 1 / 1 1 1
+    over 13, rounded; border pixels kept) in float32: ``smooth + factor * (pixel - smooth)``,
+    clipped and truncated. Here the smoothing is integer box sums, and ``(sum + 6) // 13`` is
+    its exact rounding (a sum over 13 is never half-way); the blend repeats Pillow's float32
+    steps. The work goes strip by strip so that the temporaries stay in the cache: Pillow's
+    3x3 filter costs ~18 ns a pixel on RGB here, this ~10 (docs/adjust.md).
+    """
+    if image.width < 3 or image.height < 3:
+        return ImageEnhance.Sharpness(image).enhance(factor)
+    import numpy as np
+
+    pixels = np.asarray(image)
+    height = pixels.shape[0]
+    out = np.empty_like(pixels)
+    out[0], out[-1] = pixels[0], pixels[-1]
+    out[:, 0], out[:, -1] = pixels[:, 0], pixels[:, -1]
+    f32 = np.float32(factor)
+    for top in range(1, height - 1, _SHARPEN_ROWS):
+        bottom = min(top + _SHARPEN_ROWS, height - 1)
+        strip = pixels[top - 1 : bottom + 1].astype(np.int16)
+        rows = strip[:, :-2] + strip[:, 1:-1]
+        rows += strip[:, 2:]
+        sums = rows[:-2] + rows[1:-1]
+        sums += rows[2:]
+        centre = strip[1:-1, 1:-1]
+        sums += 4 * centre + 6
+        smooth = (sums.astype(np.int32) * 5042 >> 16).astype(np.float32)  # (sum + 6) // 13
+        blend = centre.astype(np.float32)
+        blend -= smooth
+        blend *= f32
+        blend += smooth
+        np.clip(blend, 0.0, 255.0, out=blend)
+        out[top:bottom, 1:-1] = blend  # float32 to uint8 truncates, as Pillow's cast does
+    return Image.fromarray(out)  # "RGB" or "L", as the input
 
 
 def _vignette(image: Image.Image, strength: float) -> Image.Image:

@@ -91,7 +91,7 @@ def test_edit_darkens_the_input_image_by_a_random_strength(
 ) -> None:
     source = make_png((300, 200), (200, 120, 60))
     factors = []
-    for _ in range(2):
+    for _ in range(5):
         response = gemini.models.generate_content(
             model=MODEL,
             contents=["make it darker", types.Part.from_bytes(data=source, mime_type="image/png")],
@@ -106,7 +106,10 @@ def test_edit_darkens_the_input_image_by_a_random_strength(
         assert (
             DARKEN_TARGET - DARKEN_JITTER - 0.01 <= factor <= DARKEN_TARGET + DARKEN_JITTER + 0.01
         )
-    assert factors[0] != factors[1]  # no seed: each edit has its own strength
+    # No seed: each edit draws its own strength. The red level is an integer, so two draws
+    # share a value about one time in 40 (a CI run once failed on two); five all alike would
+    # be one time in 40**4.
+    assert len(set(factors)) > 1
 
 
 def test_edit_transform_is_pluggable(

@@ -311,3 +311,43 @@ def test_free_size_rules_are_matrix_data() -> None:
     assert info.value.capability == "size"
     with pytest.raises(UnsupportedCapabilityError, match="ratio of at most 3:1"):
         validate(GenerateRequest(prompt="x", size="3840x1024"), spec, matrix)
+
+
+def test_a_zero_edge_is_refused_not_a_crash() -> None:
+    spec = _spec("openai:gpt-image-2")
+    for size in ("0x0", "0x1024", "1024x0"):
+        with pytest.raises(UnsupportedCapabilityError, match="positive") as info:
+            validate(GenerateRequest(prompt="x", size=size), spec, seedless.capabilities())
+        assert info.value.capability == "size"
+
+
+def test_too_many_references_names_models_that_take_that_many() -> None:
+    matrix = seedless.capabilities()
+    with pytest.raises(UnsupportedCapabilityError) as info:
+        validate(
+            EditRequest(images=(PNG,) * 15, prompt="x"),
+            _spec("gemini:gemini-3-pro-image"),
+            matrix,
+            today=TODAY,
+        )
+    err = info.value
+    assert err.alternatives, "gpt-image-2 takes 16 input images"
+    for key in err.alternatives:
+        assert matrix.get(key).max_reference_images >= 15  # type: ignore[union-attr]
+        assert key in str(err)
+
+
+def test_watermark_refusal_names_models_that_can_turn_it_off() -> None:
+    matrix = seedless.capabilities()
+    with pytest.raises(UnsupportedCapabilityError) as info:
+        validate(
+            GenerateRequest(prompt="x", add_watermark=False),
+            _spec("gemini:gemini-3-pro-image"),
+            matrix,
+            today=TODAY,
+        )
+    err = info.value
+    assert err.capability == "watermark" and err.alternatives
+    for key in err.alternatives:
+        assert matrix.get(key).watermark != "always"  # type: ignore[union-attr]
+        assert key in str(err)

@@ -118,6 +118,8 @@ class SizeRule(BaseModel):
 
     def problems(self, width: int, height: int) -> list[str]:
         """What ``width`` x ``height`` breaks of the rule, in words (empty if nothing)."""
+        if width <= 0 or height <= 0:
+            return ["both edges must be positive"]
         found = []
         if width % self.multiple or height % self.multiple:
             found.append(f"both edges must be multiples of {self.multiple}")
@@ -347,13 +349,17 @@ class Matrix:
         operation: str | None = None,
         today: date | None = None,
         limit: int = 6,
+        where: Callable[[ModelSpec], bool] | None = None,
     ) -> list[str]:
-        """Active models that can do ``capability`` (and ``operation``), nearest first."""
+        """Active models that can do ``capability`` (and ``operation``, and satisfy ``where``),
+        nearest first."""
         day = today or date.today()
         rows = [
             row
             for row in self.supports(capability).active(day)
-            if (operation is None or operation in row.operations) and row.key != spec.key
+            if (operation is None or operation in row.operations)
+            and row.key != spec.key
+            and (where is None or where(row))
         ]
         rows.sort(key=lambda r: (r.provider != spec.provider, r.status(day) != "active", r.key))
         return [row.key for row in rows[:limit]]
@@ -407,9 +413,18 @@ def validate(
     """Refuse, before any I/O, a request ``spec`` cannot serve (UnsupportedCapabilityError)."""
     operation: str = request.operation
 
-    def refuse(capability: str, why: str, alt_capability: str | None = None) -> None:
+    def refuse(
+        capability: str,
+        why: str,
+        alt_capability: str | None = None,
+        where: Callable[[ModelSpec], bool] | None = None,
+    ) -> None:
         alternatives = matrix.alternatives(
-            spec, capability=alt_capability or operation, operation=operation, today=today
+            spec,
+            capability=alt_capability or operation,
+            operation=operation,
+            today=today,
+            where=where,
         )
         alt = f" Models that can: {', '.join(alternatives)}." if alternatives else ""
         raise UnsupportedCapabilityError(
@@ -447,9 +462,17 @@ def validate(
             )
     if request.add_watermark is not None:
         if spec.watermark == "always" and request.add_watermark is False:
-            refuse("watermark", "always watermarks its images (SynthID); it cannot be turned off")
+            refuse(
+                "watermark",
+                "always watermarks its images (SynthID); it cannot be turned off",
+                where=lambda row: row.watermark != "always",
+            )
         if spec.watermark == "never" and request.add_watermark is True:
-            refuse("watermark", "has no watermark setting")
+            refuse(
+                "watermark",
+                "has no watermark setting",
+                where=lambda row: row.watermark != "never",
+            )
 
     ratios = spec.aspect_ratios
     if (
@@ -487,14 +510,11 @@ def validate(
         count = len(request.images)
         limit = max(spec.max_reference_images, 1 if "edit" in spec.operations else 0)
         if count > limit:
-            raise UnsupportedCapabilityError(
-                f"{spec.key} takes at most {limit} input image(s) per edit; the request has "
-                f"{count}.",
-                model=spec.key,
-                capability="reference_images",
-                alternatives=matrix.alternatives(
-                    spec, capability="reference_images", operation="edit", today=today
-                ),
+            refuse(
+                "reference_images",
+                f"takes at most {limit} input image(s) per edit; the request has {count}",
+                "reference_images",
+                where=lambda row: row.max_reference_images >= count,
             )
 
 

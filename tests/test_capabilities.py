@@ -351,3 +351,12 @@ def test_watermark_refusal_names_models_that_can_turn_it_off() -> None:
     for key in err.alternatives:
         assert matrix.get(key).watermark != "always"  # type: ignore[union-attr]
         assert key in str(err)
+
+
+def test_register_model_with_a_full_spec_replaces_the_row() -> None:
+    old = _spec("openai:flux-2-pro")
+    assert "1K" in old.prices and "width" in old.fields
+    new = old.model_copy(update={"prices": {"*": 0.05}, "fields": {"seed": "seed"}})
+    got = seedless.register_model(new)
+    assert got.prices == {"*": 0.05} and got.price_for("1K") == 0.05
+    assert got.fields == {"seed": "seed"}

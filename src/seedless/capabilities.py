@@ -688,8 +688,9 @@ def _merge_rows(layers: Iterable[Iterable[dict[str, Any]]]) -> list[ModelSpec]:
         for row in layer:
             row = dict(row)
             line = row.pop("_line", None)
+            replace = row.pop("_replace", False)
             key = f"{row['provider']}:{row['id']}"
-            if key in merged:
+            if key in merged and not replace:
                 base = merged[key]
                 for field, value in row.items():
                     if field == "lifecycle" and isinstance(value, dict):
@@ -776,6 +777,7 @@ def register_model(spec: ModelSpec | Mapping[str, Any]) -> ModelSpec:
     if isinstance(spec, ModelSpec):
         row: dict[str, Any] = spec.model_dump()
         row["origin"] = "register_model"
+        row["_replace"] = True  # a whole row: its prices, fields and sources are not merged
     else:
         row = dict(spec)
         if "provider" not in row or "id" not in row:

@@ -360,3 +360,15 @@ def test_register_model_with_a_full_spec_replaces_the_row() -> None:
     got = seedless.register_model(new)
     assert got.prices == {"*": 0.05} and got.price_for("1K") == 0.05
     assert got.fields == {"seed": "seed"}
+
+
+def test_openai_ids_named_in_the_landscape_get_a_clear_answer() -> None:
+    # chatgpt-image-latest is served until 2026-12-01 (deprecated, not unknown); dall-e-2 was
+    # shut down with dall-e-3 on 2026-05-12 (retired, not unknown).
+    matrix = seedless.capabilities()
+    latest = matrix.resolve("openai:chatgpt-image-latest")
+    assert latest.status(TODAY) == "deprecated" and str(latest.lifecycle.shutdown) == "2026-12-01"
+    assert latest.seed == "none"
+    with pytest.raises(ModelRetiredError, match="2026-05-12") as info:
+        check_lifecycle(matrix.resolve("dall-e-2"), matrix, today=TODAY)
+    assert info.value.successor == "openai:gpt-image-2"

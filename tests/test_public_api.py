@@ -54,3 +54,16 @@ def test_secrets_never_print() -> None:
         == "[secure] and Bearer [secure]"
     )
     assert redact("https://x/?key=abcdef&x=1") == "https://x/?key=[secure]&x=1"
+
+
+def test_reprs_do_not_dump_a_fitted_lut() -> None:
+    from PIL import Image
+
+    from seedless.client import edit_request
+
+    original = Image.new("RGB", (16, 16), (120, 80, 40))
+    edited = seedless.Adjust(brightness=0.8).apply(original)
+    effect = seedless.fit_effect(original, edited)
+    request = edit_request(original, effect=effect)
+    assert len(repr(effect)) < 2000 and len(repr(request)) < 3000
+    assert effect.table[:40] not in repr(request)

@@ -143,7 +143,9 @@ class FittedEffect(BaseModel):
 
     kind: Literal["lut"] = "lut"
     size: int = Field(33, ge=2, le=65, description="lattice points per axis")
-    table: str = Field(description="base64 of uint16 LE, [b][g][r][rgb] order, value/65535")
+    table: str = Field(
+        repr=False, description="base64 of uint16 LE, [b][g][r][rgb] order, value/65535"
+    )
     title: str = ""
     report: FitReport | None = Field(
         None, description="how the fit went; None for a LUT loaded from a file"

@@ -200,3 +200,22 @@ def test_sync_batch_runs_and_resumes(photos: list[Path], tmp_path: Path) -> None
         p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith((".", "seedless-"))
     )
     assert written == sorted(p.name for p in photos)
+
+
+def test_sync_client_is_typed_like_the_async_one() -> None:
+    # mypy --strict users see the real signature and return types, not **kwargs: Any / Any
+    import inspect
+    from typing import get_type_hints
+
+    sync, engine = inspect.signature(seedless.Client), inspect.signature(seedless.AsyncClient)
+    assert list(sync.parameters) == list(engine.parameters)
+    for name in ("resolve", "prepare", "price", "provider"):
+        method = getattr(seedless.Client, name)  # defined, not reached through __getattr__
+        assert get_type_hints(method)["return"] == get_type_hints(
+            getattr(seedless.AsyncClient, name)
+        )["return"]
+    for name in ("matrix", "endpoints"):
+        assert isinstance(inspect.getattr_static(seedless.Client, name), property)
+    client = seedless.Client(clock=lambda: TODAY)
+    assert client.resolve("nano-banana-pro").key == "gemini:gemini-3-pro-image"
+    assert client.matrix is client.aio.matrix and client.endpoints is client.aio.endpoints

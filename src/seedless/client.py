@@ -605,8 +605,34 @@ class Client:
             out = client.edit("photo.jpg", effect=seedless.Adjust(brightness=0.85))
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        self._async = AsyncClient(**kwargs)
+    def __init__(
+        self,
+        *,
+        endpoints: Iterable[Endpoint] = (),
+        providers: Mapping[str, Provider] | None = None,
+        matrix: Matrix | None = None,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int = 8,
+        seed_policy: SeedPolicy = "strict",
+        allow_retired: bool = False,
+        clock: Callable[[], date] | None = None,
+        environ: Mapping[str, str] | None = None,
+        cache: ResultCache | None = None,
+        listeners: Iterable[Listener] = (),
+    ) -> None:
+        self._async = AsyncClient(
+            endpoints=endpoints,
+            providers=providers,
+            matrix=matrix,
+            retry=retry,
+            max_concurrency=max_concurrency,
+            seed_policy=seed_policy,
+            allow_retired=allow_retired,
+            clock=clock,
+            environ=environ,
+            cache=cache,
+            listeners=listeners,
+        )
         self._loop: _LoopThread | None = None
         self._loop_lock = threading.Lock()
         self._finalizer: weakref.finalize[Any, Any] | None = None
@@ -616,6 +642,38 @@ class Client:
         """The underlying :class:`AsyncClient`."""
         return self._async
 
+    # configuration and no-I/O methods, typed as the engine's (see AsyncClient)
+
+    @property
+    def matrix(self) -> Matrix:
+        return self._async.matrix
+
+    @property
+    def endpoints(self) -> dict[str, Endpoint]:
+        return self._async.endpoints
+
+    def resolve(self, model: str) -> ModelSpec:
+        """The matrix row for a model string; see :meth:`AsyncClient.resolve`."""
+        return self._async.resolve(model)
+
+    def prepare(
+        self,
+        request: ImageRequest,
+        *,
+        seed_policy: SeedPolicy | None = None,
+        allow_retired: bool | None = None,
+    ) -> PreparedRequest:
+        """Validate and plan a request, no I/O; see :meth:`AsyncClient.prepare`."""
+        return self._async.prepare(request, seed_policy=seed_policy, allow_retired=allow_retired)
+
+    def price(self, spec: ModelSpec, size: str | None) -> float | None:
+        """Price per image; see :meth:`AsyncClient.price`."""
+        return self._async.price(spec, size)
+
+    def provider(self, name: str) -> Provider:
+        """The provider for endpoint ``name``; see :meth:`AsyncClient.provider`."""
+        return self._async.provider(name)
+
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         with self._loop_lock:
             if self._loop is None:
@@ -624,11 +682,12 @@ class Client:
             loop = self._loop
         return loop.run(coro)
 
-    def __getattr__(self, name: str) -> Any:
-        # configuration and no-I/O methods: resolve, prepare, price, matrix, endpoints ...
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._async, name)
+    if not TYPE_CHECKING:  # other engine attributes (retry, clock ...), untyped, at run time
+
+        def __getattr__(self, name: str) -> Any:
+            if name.startswith("_"):
+                raise AttributeError(name)
+            return getattr(self._async, name)
 
     def generate(self, prompt: str, **kwargs: Any) -> Generation:
         """Text to image(s); see :meth:`AsyncClient.generate`."""

@@ -80,3 +80,15 @@ def test_vertex_checks_dates_only(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert "imagen-4.0-generate-001: shutdown 2026-08-17 has passed" in out
     assert "listing unavailable" in out
+
+
+def test_host_names_from_model_ids_count_as_served() -> None:
+    endpoint = seedless.Endpoint(
+        name="together",
+        protocol="openai",
+        model_ids={"flux-dev": "black-forest-labs/FLUX.1-dev"},
+    )
+    served = ["black-forest-labs/FLUX.1-dev", "flux-schnell"]
+    drift = check(seedless.capabilities(), endpoint, served, today=TODAY)
+    assert "flux-dev" not in drift.missing and "flux-schnell" not in drift.missing
+    assert "black-forest-labs/FLUX.1-dev" not in drift.unknown

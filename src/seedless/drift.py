@@ -109,7 +109,13 @@ async def _get_json(http: Any, url: str, headers: dict[str, str], params: dict[s
 
 
 def check(matrix: Matrix, endpoint: Endpoint, served: list[str] | None, *, today: date) -> Drift:
-    """Compare the matrix rows of ``endpoint`` with what it serves (None: dates only)."""
+    """Compare the matrix rows of ``endpoint`` with what it serves (None: dates only).
+
+    The host's own names (``Endpoint.model_ids``) are read back as the matrix ids they stand for.
+    """
+    if served is not None:
+        matrix_ids = {wire: model_id for model_id, wire in endpoint.model_ids.items()}
+        served = [matrix_ids.get(model_id, model_id) for model_id in served]
     rows: dict[str, ModelSpec] = {}
     for row in matrix:
         if row.provider in (endpoint.name, endpoint.protocol):

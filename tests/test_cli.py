@@ -102,3 +102,9 @@ def test_fit_then_apply_a_cube(photos: list[Path], tmp_path: Path) -> None:
     first = (tmp_path / "a" / photos[0].name).read_bytes()
     assert first == (tmp_path / "b" / photos[0].name).read_bytes()
     assert first != photos[0].read_bytes()
+
+
+def test_capabilities_unknown_supports_is_a_message(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["capabilities", "--supports", "sed"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown capability 'sed'" in err and "seed" in err and "Traceback" not in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import date
 
 
@@ -33,7 +34,11 @@ def run(args: argparse.Namespace) -> int:
     if args.provider:
         matrix = matrix.filter(lambda r: r.provider == args.provider)
     if args.supports:
-        matrix = matrix.supports(args.supports)
+        try:
+            matrix = matrix.supports(args.supports)
+        except ValueError as exc:
+            print(f"seedless: {exc}", file=sys.stderr)
+            return 2
     if args.active:
         matrix = matrix.active(today)
     if args.markdown:

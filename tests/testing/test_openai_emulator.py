@@ -254,3 +254,18 @@ def test_faults(emu: Emulator, http: httpx.Client) -> None:
 
     assert _generate(http).status_code == 200
     assert emu.openai.pending_faults == []
+
+
+@pytest.mark.parametrize("model", ["gpt-image-2", "gpt-image-1"])
+def test_gpt_image_models_refuse_response_format_as_openai_does(
+    http: httpx.Client, model: str
+) -> None:
+    response = _generate(http, model=model, response_format="b64_json")
+    assert response.status_code == 400
+    assert response.json()["error"] == {
+        "message": "Unknown parameter: 'response_format'.",
+        "type": "invalid_request_error",
+        "param": "response_format",
+        "code": "unknown_parameter",
+    }
+    assert _generate(http, model="dall-e-3", response_format="b64_json").status_code == 200

@@ -393,7 +393,12 @@ class OpenAIEmulator(ServiceEmulator):
 
     def _response_format(self, fields: dict[str, Any], model: EmulatedModel) -> str:
         if model.id.startswith("gpt-image"):
-            return "b64_json"  # GPT image models always answer base64
+            if "response_format" in fields:  # they always answer base64 and refuse the field
+                raise self.refuse(
+                    400, "Unknown parameter: 'response_format'.", param="response_format",
+                    code="unknown_parameter",
+                )  # fmt: skip
+            return "b64_json"
         default = "url" if model.id.startswith("dall-e") else "b64_json"
         value = fields.get("response_format", default)
         if value == "base64":  # Together-style hosts

@@ -73,10 +73,15 @@ async def test_body_carries_seed_and_add_watermark_false(
             "seed": 42,
             "includeRaiReason": True,
             "addWatermark": False,
+            "enhancePrompt": False,
         },
     }
     image = out.image
-    assert image.sent == {"add_watermark": False, "include_rai_reason": True}
+    assert image.sent == {
+        "add_watermark": False,
+        "enhance_prompt": False,
+        "include_rai_reason": True,
+    }
     assert (image.seed, image.seed_mode) == (42, "seeded")
     assert image.cost_usd == pytest.approx(0.04)
 
@@ -84,9 +89,25 @@ async def test_body_carries_seed_and_add_watermark_false(
 async def test_explicit_watermark_off_is_not_recorded_as_our_choice(
     client: seedless.AsyncClient, emu: Emulator
 ) -> None:
-    out = await client.generate("a cat", model=IMAGEN4, seed=42, add_watermark=False)
+    out = await client.generate(
+        "a cat", model=IMAGEN4, seed=42, add_watermark=False, options={"enhance_prompt": False}
+    )
     assert parameters(emu)["addWatermark"] is False
+    assert parameters(emu)["enhancePrompt"] is False
     assert out.image.sent == {"include_rai_reason": True}
+
+
+async def test_seed_with_prompt_rewriting_on_is_refused_before_the_wire(
+    client: seedless.AsyncClient, emu: Emulator
+) -> None:
+    # Vertex rewrites the prompt with an LLM first (on by default for the Imagen generate
+    # models), so the seed no longer gives the same image.
+    with pytest.raises(UnsupportedCapabilityError) as caught:
+        await client.generate("a cat", model=IMAGEN4, seed=42, options={"enhance_prompt": True})
+    assert caught.value.capability == "enhance_prompt"
+    assert emu.vertex.requests == []
+    await client.generate("a cat", model=IMAGEN4, options={"enhance_prompt": True})
+    assert parameters(emu)["enhancePrompt"] is True  # without a seed it is the caller's call
 
 
 async def test_seed_with_watermark_on_is_refused_before_the_wire(

@@ -10,6 +10,10 @@ What this module decides, and records in ``ProviderReply.sent``:
 * the watermark rule: Vertex ignores or rejects a seed while the SynthID watermark is on, so a
   seed with no watermark setting sends ``addWatermark: false``; a seed with
   ``add_watermark=True`` is refused before the network;
+* the prompt-rewriting rule, likewise: the seed does not hold while Vertex rewrites the prompt
+  (``enhancePrompt``, on by default for the Imagen generate models), so a seed sends
+  ``enhancePrompt: false`` unless the caller set it; a seed with ``enhance_prompt=True`` is
+  refused;
 * ``includeRaiReason: true`` unless the caller says otherwise, so that a filtered answer can
   say why (:class:`~seedless.errors.ContentBlockedError` with the RAI reason).
 
@@ -163,6 +167,17 @@ class ImagenProvider:
             if add_watermark is None:
                 add_watermark = False
                 sent["add_watermark"] = False
+            if options.get("enhance_prompt"):
+                raise UnsupportedCapabilityError(
+                    f"{spec.key} cannot use a seed while prompt rewriting is on (Vertex rewrites "
+                    "the prompt with an LLM first, so the seed no longer gives the same image). "
+                    "Drop enhance_prompt=True, or drop the seed.",
+                    model=spec.key,
+                    capability="enhance_prompt",
+                )
+            if "enhance_prompt" not in options:  # on by default for the Imagen generate models
+                options["enhance_prompt"] = False
+                sent["enhance_prompt"] = False
         if add_watermark is not None:
             config["add_watermark"] = add_watermark
         if request.aspect_ratio is not None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from .errors import ConfigurationError, register_secret
+from .errors import ConfigurationError, is_secret_header, register_secret
 
 __all__ = ["PROTOCOLS", "Endpoint", "default_endpoints", "merge_endpoints"]
 
@@ -63,7 +63,7 @@ class Endpoint(BaseModel):
         if self.api_key is not None:
             register_secret(self.api_key.get_secret_value())
         for key, value in self.headers.items():
-            if key.lower() in {"authorization", "x-goog-api-key", "api-key", "x-api-key"}:
+            if is_secret_header(key):
                 register_secret(value.split(" ", 1)[-1])
 
     def wire_model(self, model_id: str) -> str:

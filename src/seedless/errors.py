@@ -46,6 +46,7 @@ __all__ = [
     "TimeoutError",
     "UnsupportedCapabilityError",
     "error_for_status",
+    "is_secret_header",
     "redact",
 ]
 
@@ -227,6 +228,14 @@ _SECRET_PATTERNS = [
     re.compile(r"(?i)((?:api[_-]?key|key|token|access_token)=)[^&\s\"']+"),
 ]
 _known_secrets: set[str] = set()
+#: Header names that carry credentials: the standard ones and a relay's own
+#: (``Ocp-Apim-Subscription-Key``, ``X-Relay-Token`` ...).
+_SECRET_HEADER = re.compile(r"(?i)auth|key|token|secret|password|signature|cookie")
+
+
+def is_secret_header(name: str) -> bool:
+    """Whether an HTTP header named ``name`` carries a credential (its value is a secret)."""
+    return _SECRET_HEADER.search(name) is not None
 
 
 def register_secret(value: str | None) -> None:

@@ -512,6 +512,19 @@ async def test_server_error_echoing_the_key_is_redacted(emu: Emulator) -> None:
     assert len(emu.openai.requests) == 5
 
 
+async def test_a_relay_key_in_a_header_of_its_own_is_kept_secret(emu: Emulator) -> None:
+    subscription = "apim-subscription-0123456789"  # Azure API Management's header, say
+    headers = {"Ocp-Apim-Subscription-Key": subscription, "X-Relay-Token": "relay-token-98765"}
+    emu.openai.fail_next(400, message=f"subscription {subscription} / relay-token-98765 refused")
+    async with _client(_endpoint(emu, headers=headers)) as client:
+        with pytest.raises(ProviderError) as info:
+            await client.generate("a fox", model="openai:flux-dev", seed=1)
+    assert subscription not in str(info.value) and "relay-token-98765" not in str(info.value)
+    [recorded] = emu.openai.requests
+    assert recorded.headers["ocp-apim-subscription-key"] == "[secure]"
+    assert recorded.headers["x-relay-token"] == "[secure]"
+
+
 # ================================================================== errors from the service
 
 

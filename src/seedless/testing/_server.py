@@ -31,6 +31,8 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from PIL import Image
 
+from seedless.errors import is_secret_header
+
 from ._catalog import EmulatedModel, default_methods, default_models, guess_seed_policy
 from ._faults import Fault, FaultQueue
 from ._images import EditTransform, darken
@@ -53,9 +55,6 @@ logger = logging.getLogger("seedless.testing")
 
 #: What recorded headers and query parameters show instead of a credential.
 MASK = "[secure]"
-_SECRET_HEADERS = frozenset(
-    {"authorization", "proxy-authorization", "x-goog-api-key", "api-key", "x-api-key", "cookie"}
-)
 _SECRET_QUERY = frozenset({"key", "api_key", "access_token"})
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 
@@ -218,7 +217,7 @@ def parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
 def _mask_headers(headers: dict[str, str]) -> dict[str, str]:
     masked = {}
     for name, value in headers.items():
-        if name in _SECRET_HEADERS:
+        if is_secret_header(name):
             scheme, space, _ = value.partition(" ")
             keep_scheme = space and scheme.lower() in ("bearer", "basic")
             masked[name] = f"{scheme} {MASK}" if keep_scheme else MASK

@@ -265,6 +265,7 @@ async def test_missing_key_is_a_configuration_error_before_the_wire(
         (403, AuthenticationError, 1),
         (400, ProviderError, 1),
         (404, ModelNotFoundError, 1),
+        (409, ProviderError, 2),
         (500, ServerError, 2),
         (503, ServerError, 2),
     ],

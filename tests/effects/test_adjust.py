@@ -71,6 +71,27 @@ def test_brightness_then_contrast_chain_is_exact(photos: list[Path]) -> None:
     assert _max_diff(Adjust(brightness=0.8, contrast=1.4).apply(image), expected) == 0
 
 
+@pytest.mark.parametrize("brightness", [1.0, 1.5])
+def test_contrast_uses_the_mean_imageenhance_measures(brightness: float) -> None:
+    # Half the pixels (2, 0, 0) (luma 0.598, rounded to 1 by convert("L")), half black: the
+    # mean of the rounded lumas rounds to 1, the mean of the exact ones to 0. Contrast pivots
+    # on the first; at factor 8 a wrong pivot is 7 levels off.
+    pixels = np.zeros((10, 10, 3), dtype=np.uint8)
+    pixels[:, ::2] = (2, 0, 0)
+    image = Image.fromarray(pixels)
+    expected = ImageEnhance.Contrast(ImageEnhance.Brightness(image).enhance(brightness)).enhance(8)
+    ours = Adjust(brightness=brightness, contrast=8.0).apply(image)
+    assert ours.tobytes() == expected.tobytes()
+
+
+@pytest.mark.parametrize("factor", [0.0, 1.5, 3.0, 8.0])
+def test_saturation_within_one_level_at_any_factor(factor: float) -> None:
+    noise = np.random.default_rng(11).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    for image in (Image.fromarray(noise), Image.fromarray(noise).convert("RGBA")):
+        expected = ImageEnhance.Color(image).enhance(factor)
+        assert _max_diff(Adjust(saturation=factor).apply(image), expected) <= 1
+
+
 def test_apply_is_deterministic_including_grain(photos: list[Path]) -> None:
     adjust = Adjust(
         brightness=0.9, saturation=1.2, warmth=0.3, grain=0.4, grain_seed=7, vignette=0.5

@@ -11,7 +11,8 @@ Semantics follow Pillow's ``ImageEnhance`` for brightness, contrast, saturation 
    table and applied in one pass (``Image.point``), clipping between steps exactly as a chain
    of ``ImageEnhance`` calls would;
 2. saturation: one pass of a 3x3 colour matrix (``Image.convert`` with a matrix), the same
-   luma mix ``ImageEnhance.Color`` blends with;
+   luma mix ``ImageEnhance.Color`` blends with (above a factor of 2, ``ImageEnhance.Color``
+   itself, as the matrix would drift further than 1 level);
 3. sharpness: ``ImageEnhance.Sharpness``'s maths, equal to it to the level, in numpy strips
    (twice as fast as Pillow's 3x3 filter);
 4. vignette, then film grain (seeded, so deterministic).
@@ -99,7 +100,7 @@ class Adjust(BaseModel):
 
         colour = self._apply_tone(colour)
         if self.saturation != 1.0 and colour.mode == "RGB":
-            colour = colour.convert("RGB", _saturation_matrix(self.saturation))
+            colour = _saturate(colour, self.saturation)
         if self.sharpness != 1.0:
             colour = _sharpen(colour, self.sharpness)
         if self.vignette > 0.0:
@@ -203,19 +204,38 @@ def _blend_values(base: int, factor: float, values: Iterable[int]) -> list[int]:
 def _mean_luma_after(image: Image.Image, lut: list[int]) -> int:
     """The rounded mean luma ImageEnhance.Contrast would measure after ``lut`` (brightness).
 
-    One histogram pass over the input: each channel's histogram is remapped through the
-    brightness table, and the luma mean is the weighted mean of the channel means with the
-    weights of Pillow's own RGB-to-L conversion.
+    Contrast measures the mean of ``convert("L")``, whose lumas are rounded pixel by pixel:
+    that mean cannot be had from the channels' own histograms (it can be a level away from
+    their weighted mean). So an RGB image is converted, after ``lut`` when it is not the
+    identity, and its L histogram taken; an L image's histogram is remapped through ``lut``.
     """
-    histogram = image.histogram()
-    bands = len(histogram) // 256
-    pixels = max(sum(histogram[:256]), 1)
-    means = [
-        math.fsum(map(operator.mul, histogram[b * 256 : b * 256 + 256], lut)) / pixels
-        for b in range(bands)
-    ]
-    mean = math.fsum(map(operator.mul, means, _LUMA)) if bands == 3 else means[0]
+    if image.mode == "RGB":
+        if lut != _IDENTITY_LEVELS:
+            image = image.point(lut * 3)
+        histogram = image.convert("L").histogram()
+        lut = _IDENTITY_LEVELS
+    else:
+        histogram = image.histogram()
+    pixels = max(sum(histogram), 1)
+    mean = math.fsum(map(operator.mul, histogram, lut)) / pixels
     return int(mean + 0.5)
+
+
+_IDENTITY_LEVELS = list(range(256))
+
+
+#: Largest saturation factor done with the one-pass matrix. ImageEnhance.Color blends with
+#: a grey rounded to the level, the matrix with the exact luma: the factor magnifies that
+#: half level (|1 - factor| / 2), so above 2 the matrix could be 2 or more levels off.
+_MATRIX_SATURATION_MAX = 2.0
+
+
+def _saturate(image: Image.Image, factor: float) -> Image.Image:
+    """``ImageEnhance.Color(image).enhance(factor)`` within 1 level: one matrix pass up to
+    :data:`_MATRIX_SATURATION_MAX`, ImageEnhance.Color itself (exact, slower) above it."""
+    if factor <= _MATRIX_SATURATION_MAX:
+        return image.convert("RGB", _saturation_matrix(factor))
+    return ImageEnhance.Color(image).enhance(factor)
 
 
 def _saturation_matrix(factor: float) -> tuple[float, ...]:

@@ -176,6 +176,21 @@ def test_identity_pair_gives_an_identity_lut(astronaut: Image.Image) -> None:
     assert FittedEffect.identity().describe().startswith("brightness unchanged, contrast unch")
 
 
+@pytest.mark.parametrize("colour", [(10, 20, 30), (128, 128, 128)])
+def test_a_pair_with_one_colour_leaves_the_other_colours_alone(
+    astronaut: Image.Image, colour: tuple[int, int, int]
+) -> None:
+    # One colour says nothing about the slope of the tone curves: the table must fall back
+    # to "unchanged" there, not to curves pulled flat towards black.
+    flat = Image.new("RGB", (50, 50), colour)
+    effect = fit_effect(flat, flat.copy())
+    assert effect.is_identity
+    assert _psnr(effect.apply(astronaut), astronaut) >= 50.0
+    shifted = fit_effect(flat, Image.new("RGB", (50, 50), tuple(v + 20 for v in colour)))
+    out = np.asarray(shifted.apply(astronaut), dtype=float) - np.asarray(astronaut, dtype=float)
+    assert 0 < np.median(out) <= 21  # brighter, as the one colour was: never crushed
+
+
 def test_inputs_as_paths_and_bytes_with_different_sizes(tmp_path: Path) -> None:
     original = _open(DATA / "originals" / "cat.png", 160)
     edited = Adjust(saturation=1.3).apply(original).resize((240, 159), Image.Resampling.BICUBIC)

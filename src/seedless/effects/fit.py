@@ -558,6 +558,9 @@ def _fit_parametric(colours: Array, counts: Array, targets: Array) -> _Parametri
         penalty[j * k : (j + 1) * k, j * k : (j + 1) * k] = smooth
     penalty[3 * k :, 3 * k :] = _SATURATION_RIDGE * weights.sum() * np.eye(4)
     penalty += 1e-9 * np.eye(n)
+    # The penalty pulls towards "unchanged" (identity curves, no saturation change), so what
+    # the pair cannot tell (a curve's slope when a channel has one level) stays unchanged.
+    prior = np.concatenate([np.tile(np.linspace(0.0, 1.0, k), 3), np.zeros(4)])
 
     def scatter(values: Array, j: int) -> Array:
         """Sum per-pixel values of channel j onto its K knots (linear weights)."""
@@ -636,7 +639,7 @@ def _fit_parametric(colours: Array, counts: Array, targets: Array) -> _Parametri
             gradient[j * k : (j + 1) * k] = scatter(s * w_res[:, j] - v[:, j] * res_sum, j)
         gradient[3 * k :] = w_res.reshape(-1) @ spread.reshape(-1, 4)
         params = np.concatenate([curves.ravel(), coeffs])
-        params = params + _solve_spd(hessian + penalty, gradient - penalty @ params)
+        params = params + _solve_spd(hessian + penalty, gradient - penalty @ (params - prior))
         curves = params[: 3 * k].reshape(3, k)
         coeffs = params[3 * k :]
     return _Parametric(curves, coeffs)

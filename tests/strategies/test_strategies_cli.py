@@ -120,6 +120,33 @@ def test_reproduce_refuses_missing_pair_and_input_folder(
     assert "holds inputs" in capsys.readouterr().err
 
 
+def test_reproduce_refuses_an_output_folder_holding_the_pair_or_the_recipe(
+    emu: Emulator, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    original = out / "cat.png"  # the run would write cat.png here, over the original
+    original.write_bytes(files["original"].read_bytes())
+    code = main([
+        "reproduce", str(files["cat"]), "--original", str(original),
+        "--approved", str(files["approved"]), "--model", "gemini:gemini-3-pro-image",
+        "-n", "1", "-o", str(out), *TODAY,
+    ])  # fmt: skip
+    assert code == 1 and "holds inputs" in capsys.readouterr().err
+    assert original.read_bytes() == files["original"].read_bytes()
+    assert emu.requests == []
+    effect = tmp_path / "look.json"
+    effect.write_text(json.dumps({"kind": "adjust", "brightness": 0.8}))
+    assert main(["reproduce", str(files["cat"]), "--effect", str(effect),
+                 "-o", str(tmp_path / "a"), *TODAY]) == 0  # fmt: skip
+    recipe = tmp_path / "a" / "recipe.json"
+    saved = recipe.read_bytes()
+    assert main(["reproduce", str(files["rocket"]), "--recipe", str(recipe),
+                 "-o", str(tmp_path / "a"), *TODAY]) == 1  # fmt: skip
+    assert "holds inputs" in capsys.readouterr().err
+    assert recipe.read_bytes() == saved
+
+
 def test_verify_seeded_flux_agrees(emu: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["verify", "openai:flux-dev", "a red kite", "--trials", "3", "--seed", "5", *TODAY])
     out = capsys.readouterr()

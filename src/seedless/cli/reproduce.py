@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
     if recipe is None and effect is None and (args.original is None or args.approved is None):
         raise ConfigurationError("give --original and --approved (or a --recipe, or an --effect)")
     out: Path = args.out
-    inputs = {f.resolve() for f in files}
+    named = (args.original, args.approved, args.recipe, args.effect)
+    inputs = {f.resolve() for f in files} | {p.resolve() for p in named if p is not None}
     stems = [f.stem for f in files]
     if len(set(stems)) != len(stems):
         raise ConfigurationError("two inputs share a file name; reproduce them separately")

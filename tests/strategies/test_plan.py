@@ -125,6 +125,23 @@ def test_seeded_result_plans_seeded_and_replays_identically(
     assert Recipe.load(tmp_path / "recipe.json") == runs[0].recipe
 
 
+def test_a_global_edit_from_a_seeded_model_plans_local(
+    make_client: Callable[..., seedless.Client],
+) -> None:
+    # The rules go in order: a pair that fits as a global edit replays exactly and free, even
+    # when the approved result came from a seeded model (an explicit recipe still decides).
+    client = make_client(seeded_handler)
+    original = small_photo("coffee.jpg")
+    approved = client.edit(original, "dusk", model="fake:seeded", seed=21).image
+    chosen = plan(original=original, approved=approved, images=[small_photo("cat.jpg")],
+                  client=client)  # fmt: skip
+    assert chosen.path == "local", chosen.reason
+    assert "global colour/tone edit" in chosen.reason
+    followed = plan(original=original, approved=approved, images=[small_photo("cat.jpg")],
+                    recipe=approved.recipe(), client=client)  # fmt: skip
+    assert followed.path == "seeded"
+
+
 def test_content_edit_plans_anchored_best_of_n(
     make_client: Callable[..., seedless.Client], truth: Truth, not_global: None
 ) -> None:

@@ -320,9 +320,9 @@ def plan(
             "the approved result was made by the local provider with an exact effect.",
             known.effect_object(),
         )
-    # 2. a global edit, detected by fitting the pair
+    # 2. a global edit, detected by fitting the pair (unless a recipe was given to follow)
     fitted: FittedEffect | None = None
-    if fit and before is not None and after is not None and known is None:
+    if fit and before is not None and after is not None and recipe is None:
         fitted = _fit(before, after)
         report = fitted.report
         if report is not None and report.is_global:

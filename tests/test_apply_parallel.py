@@ -156,6 +156,31 @@ def test_an_unreadable_file_is_named_and_the_others_are_written(
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["apply", "{p}", "-o", "{o}", "--brightness", "20"], "brightness"),
+        (["apply", "{p}", "-o", "{o}", "--effect", "{bad}"], "bad.json: brightness"),
+        (["apply", "{no}", "-o", "{o}", "--brightness", "2"], "no such file or folder"),
+        (["fit", "{p}", "{p}", "-o", "{o}/look.cube", "--size", "99"], "2..65"),
+        (["fit", "{p}", "{p}", "-o", "{o}/l.cube", "--apply", "{no}", "--out", "{o}"], "no such"),
+    ],
+)
+def test_bad_arguments_are_reported_not_raised(
+    photos: list[Path],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    words: str,
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"kind": "adjust", "brightness": 99}')
+    names = {"p": photos[0], "o": tmp_path / "out", "bad": bad, "no": tmp_path / "missing"}
+    assert main([arg.format(**names) for arg in args]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("seedless: ") and words in err
+
+
 def test_two_runs_at_once_in_one_process_keep_their_own_effects(
     photos: list[Path], tmp_path: Path
 ) -> None:

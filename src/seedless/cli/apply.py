@@ -69,12 +69,16 @@ def collect_inputs(paths: Iterable[Path]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            raise FileNotFoundError(f"no such file or folder: {path}")
+            from ..errors import ConfigurationError
+
+            raise ConfigurationError(f"no such file or folder: {path}")
     return files
 
 
 def effect_from_args(args: argparse.Namespace) -> Any:
-    from ..effects import Adjust, load_effect
+    from pydantic import ValidationError
+
+    from ..effects import Adjust, load_effect, validation_message
     from ..errors import ConfigurationError
 
     settings = {
@@ -90,7 +94,11 @@ def effect_from_args(args: argparse.Namespace) -> Any:
         raise ConfigurationError(
             "nothing to apply: give Adjust flags (e.g. --brightness 0.85) or --effect FILE"
         )
-    return Adjust(**settings)
+    try:
+        return Adjust(**settings)
+    except ValidationError as exc:
+        where, _, what = validation_message(exc).partition(": ")
+        raise ConfigurationError(f"--{where.replace('_', '-')}: {what}") from exc
 
 
 # The effects the workers apply, by run: installed once per worker by _install_effect (in

@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigurationError("--apply needs --out FOLDER for the edited copies")
     if args.out is not None and not args.apply:
         raise ConfigurationError("--out is only used with --apply IMAGE...")
+    if not 2 <= args.size <= 65:
+        raise ConfigurationError(f"--size must be 2..65 (Pillow's 3D LUT limit), not {args.size}")
     output: Path = args.output
     suffix = output.suffix.lower()
     if suffix not in (".cube", ".json"):

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Protocol, runtime_checkable
 
-from pydantic import PlainSerializer, PlainValidator
+from pydantic import PlainSerializer, PlainValidator, ValidationError
 
 from ..errors import ConfigurationError
 from .adjust import Adjust
@@ -19,7 +19,14 @@ from .adjust import Adjust
 if TYPE_CHECKING:
     from PIL import Image
 
-__all__ = ["Adjust", "Effect", "EffectField", "effect_from_dict", "load_effect"]
+__all__ = [
+    "Adjust",
+    "Effect",
+    "EffectField",
+    "effect_from_dict",
+    "load_effect",
+    "validation_message",
+]
 
 
 @runtime_checkable
@@ -83,4 +90,14 @@ def load_effect(path: str | os.PathLike[str]) -> Any:
         raise ConfigurationError(f"{file}: an effect file holds one JSON object")
     if "effect" in data and isinstance(data["effect"], dict):  # a saved Recipe
         data = data["effect"]
-    return effect_from_dict(data)
+    try:
+        return effect_from_dict(data)
+    except ValidationError as exc:
+        raise ConfigurationError(f"{file}: {validation_message(exc)}") from exc
+
+
+def validation_message(exc: ValidationError) -> str:
+    """The first problem of a pydantic error in one line: ``field: what is wrong``."""
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "effect"
+    return f"{where}: {first['msg']}"

@@ -120,6 +120,11 @@ def test_alpha_and_grayscale_are_kept() -> None:
     gray = Image.new("L", (8, 8), 100)
     assert Adjust(contrast=1.5).apply(gray).mode == "L"
     assert Adjust(warmth=0.5).apply(gray).mode == "RGB"
+    # Saturation leaves a grey image grey (and in its mode), as ImageEnhance.Color does.
+    for image in (gray, gray.convert("LA")):
+        out = Adjust(saturation=1.5, brightness=1.2).apply(image)
+        expected = ImageEnhance.Color(ImageEnhance.Brightness(image).enhance(1.2)).enhance(1.5)
+        assert out.mode == image.mode and out.tobytes() == expected.tobytes()
 
 
 def test_identity_copies() -> None:

@@ -66,7 +66,8 @@ class Adjust(BaseModel):
 
     @property
     def _needs_colour(self) -> bool:
-        return self.saturation != 1.0 or self.warmth != 0.0 or self.tint != 0.0
+        # Saturation is not here: it leaves greys grey (ImageEnhance.Color keeps L as L).
+        return self.warmth != 0.0 or self.tint != 0.0
 
     @property
     def _tone_is_identity(self) -> bool:

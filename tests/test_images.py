@@ -41,3 +41,26 @@ def test_atomic_write_leaves_no_temp_and_normal_permissions(tmp_path: Path) -> N
     umask = os.umask(0)
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_encode_drops_an_icc_profile_of_another_colour_space() -> None:
+    from PIL import ImageCms
+
+    from seedless import Adjust
+    from seedless.images import encode
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    grey = srgb[:16] + b"GRAY" + srgb[20:]  # a greyscale profile, as far as its header says
+    gray = Image.new("L", (8, 8), 100)
+    gray.info["icc_profile"] = grey
+    kept, _ = encode(Adjust(brightness=1.1).apply(gray), "image/png", like=gray)
+    assert Image.open(io.BytesIO(kept)).info.get("icc_profile") == grey
+    # Warmth turns the grey image into RGB: a GRAY profile on RGB pixels is invalid (PNG
+    # forbids it, JPEG readers reject it), so it is left out rather than kept wrong.
+    for mime in ("image/png", "image/jpeg"):
+        data, _ = encode(Adjust(warmth=0.5).apply(gray), mime, like=gray)
+        assert "icc_profile" not in Image.open(io.BytesIO(data)).info
+    rgb = Image.new("RGB", (8, 8))
+    rgb.info["icc_profile"] = srgb
+    data, _ = encode(rgb.convert("L"), "image/png", like=rgb)
+    assert "icc_profile" not in Image.open(io.BytesIO(data)).info

@@ -133,16 +133,17 @@ def encode(
     if fmt is None:
         raise InvalidImageError(f"cannot encode {mime}; use image/png or image/jpeg")
     params: dict[str, Any] = {}
-    icc = source.info.get("icc_profile")
-    if icc:
-        params["icc_profile"] = icc
     exif = source.info.get("exif")
     if exif:
         params["exif"] = exif
     out = image
+    if fmt == "JPEG" and out.mode not in ("RGB", "L", "CMYK"):
+        out = out.convert("RGB")
+    icc = source.info.get("icc_profile")
+    if icc:
+        # None (not just leaving it out) stops Pillow from taking the image's own copy.
+        params["icc_profile"] = icc if _icc_fits(icc, out.mode) else None
     if fmt == "JPEG":
-        if out.mode not in ("RGB", "L", "CMYK"):
-            out = out.convert("RGB")
         if isinstance(source, JpegImagePlugin.JpegImageFile) and source.quantization:
             params["qtables"] = source.quantization
             params["subsampling"] = JpegImagePlugin.get_sampling(source)
@@ -155,6 +156,17 @@ def encode(
     buffer = io.BytesIO()
     out.save(buffer, format=fmt, **params)
     return buffer.getvalue(), mime
+
+
+# An ICC profile's colour space (header bytes 16-19) for the image modes that can carry one.
+_ICC_SPACES = {"L": b"GRAY", "LA": b"GRAY", "RGB": b"RGB ", "RGBA": b"RGB ", "CMYK": b"CMYK"}
+
+
+def _icc_fits(icc: bytes, mode: str) -> bool:
+    """Whether a profile describes pixels of ``mode``: a greyscale photo made RGB by an edit
+    must not carry its GRAY profile (PNG forbids it, JPEG readers reject it)."""
+    space = _ICC_SPACES.get(mode)
+    return space is None or len(icc) < 20 or icc[16:20] == space
 
 
 #: The names :func:`write_atomic` gives its temp files: ``.NAME.XXXXXXXX.tmp``.

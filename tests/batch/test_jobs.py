@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from seedless import Adjust, ConfigurationError, EditRequest, GenerateRequest
+from seedless import Adjust, ConfigurationError, EditRequest, GenerateRequest, ImageInput
 from seedless.batch import BestOf, Job, folder_jobs, load_jobs, read_csv, read_jsonl
 from seedless.batch.jobs import safe_output_name
 
@@ -214,3 +214,24 @@ def test_output_names_stay_inside_the_folder() -> None:
     for bad in ("", "/abs", "../x", "a/../../b", "a:b", "x\x00"):
         with pytest.raises(ValueError):
             safe_output_name(bad)
+
+
+def test_a_folder_and_a_recipe_given_as_relative_paths(
+    tmp_path: Path, photos: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `seedless batch photos/ -o out/ --recipe recipes/r.json`, run from the parent folder
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "photos" / "a.jpg").write_bytes(photos[0].read_bytes())
+    (tmp_path / "recipes" / "ref.jpg").write_bytes(photos[1].read_bytes())
+    (tmp_path / "recipes" / "r.json").write_text(
+        json.dumps({"model": "gemini:gemini-3-pro-image", "prompt": "moodier",
+                    "references": ["ref.jpg"]})
+    )  # fmt: skip
+    monkeypatch.chdir(tmp_path)
+    (job,) = load_jobs("photos", recipe=Path("recipes/r.json"))
+    assert isinstance(job.request, EditRequest)
+    assert [image.sha256 for image in job.request.images] == [
+        ImageInput.of(photos[0]).sha256,
+        ImageInput.of(photos[1]).sha256,
+    ]

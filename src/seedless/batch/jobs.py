@@ -672,7 +672,9 @@ def folder_jobs(
                 effect = effect_from_dict(effect)
             fields["scorer"] = MatchEffect(fields["original"], fields["approved"], effect=effect)
         fields["best_of"] = settings
-    references = _paths(fields.pop("references", None), base)
+    # absolute: job_from_dict reads paths relative to the folder, these are relative to the
+    # recipe (or the current folder) and may be relative themselves
+    references = [path.resolve() for path in _paths(fields.pop("references", None), base)]
     anchors = {Path(str(fields[k])).resolve() for k in ("original", "approved") if fields.get(k)}
     names = sorted(
         p.name
@@ -689,10 +691,12 @@ def folder_jobs(
             )
         stems[stem] = name
 
+    absolute = directory.absolute()
+
     def jobs() -> Iterator[Job]:
         for name in names:
             data = dict(fields, id=name, output=Path(name).stem)
-            data["images"] = [str(directory / name), *map(str, references)]
+            data["images"] = [str(absolute / name), *map(str, references)]
             yield job_from_dict(data, base=directory, where=str(directory / name))
 
     return JobSource(jobs, f"{directory} ({len(names)} images)")

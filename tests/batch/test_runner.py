@@ -412,6 +412,32 @@ async def test_duplicates_are_ignored_and_changed_jobs_run_again(tmp_path: Path)
     assert row["seed"] == 99 and row["attempts"] == 2
 
 
+async def test_two_jobs_that_would_write_the_same_file_stop_the_batch_before_it_pays(
+    tmp_path: Path,
+) -> None:
+    # two photos called cat.jpg in different folders, both given output "cat" in a job file
+    fake = Fake()
+    client = make_client(fake)
+    clash = [
+        Job.generate("a", model="fake:seeded", seed=1, id="a/cat.jpg", output="cat"),
+        Job.generate("b", model="fake:seeded", seed=2, id="b/cat.jpg", output="cat.png"),
+    ]
+    with pytest.raises(seedless.ConfigurationError, match=r"a/cat.jpg.*b/cat.jpg.*cat"):
+        await run_batch(client, clash, tmp_path, progress=False)
+    assert fake.calls == [] and outputs(tmp_path) == []
+    # a job of n images writes <output>-0 ...: a job named like one of those clashes too
+    fanned = [
+        Job.generate("a", model="fake:seeded", seed=1, id="x", n=2),
+        Job.generate("b", model="fake:seeded", seed=2, id="x-1"),
+    ]
+    with pytest.raises(seedless.ConfigurationError, match="x-1"):
+        await run_batch(client, fanned, tmp_path, progress=False)
+    assert fake.calls == []
+    # a duplicate id is ignored, not a clash
+    report = await run_batch(client, [*jobs_of(2), *jobs_of(1)], tmp_path, progress=False)
+    assert report.done == 2 and report.duplicates == 1
+
+
 def test_job_ids_default_to_the_output_or_the_request_hash() -> None:
     a = Job.generate("a fox", model="fake:seeded", seed=1)
     b = Job.generate("a fox", model="fake:seeded", seed=1)

@@ -200,6 +200,33 @@ def _done_before(ledger: Ledger, run: str, job: Job, out_dir: Path) -> str | Non
     return None
 
 
+def _output_stems(job: Job, count: int) -> list[str]:
+    """Where a job writing ``count`` images puts them, without the extensions."""
+    stem = job.output_name
+    root, suffix = os.path.splitext(stem)
+    if suffix.lower() in _IMAGE_SUFFIXES:  # "photo.jpg" names the file, not its stem
+        stem = root
+    if count == 1:
+        return [stem]
+    return [f"{stem}-{i}" for i in range(count)]
+
+
+def _claim_outputs(owners: dict[str, str], ids: set[str], job: Job) -> None:
+    """Refuse a job whose outputs another job of the batch writes too (one would be lost)."""
+    if job.id in ids:
+        return  # a duplicate id: the runner ignores it
+    ids.add(job.id)
+    count = 1 if job.best_of is not None else job.request.n
+    for stem in _output_stems(job, count):
+        other = owners.setdefault(stem, job.id)
+        if other != job.id:
+            where = f" ({job.source})" if job.source else ""
+            raise ConfigurationError(
+                f"jobs {other!r} and {job.id!r}{where} would both be written as {stem}.*, one "
+                "over the other; give them different output names"
+            )
+
+
 def _estimate(
     client: AsyncClient,
     jobs: Iterable[Job],
@@ -213,8 +240,11 @@ def _estimate(
     result = BatchEstimate(budget_usd=budget)
     if ledger is not None:
         result.spent_usd = ledger.spent(run)
+    owners: dict[str, str] = {}
+    ids: set[str] = set()
     for job in jobs:
         result.jobs += 1
+        _claim_outputs(owners, ids, job)
         settled = _done_before(ledger, run, job, out_dir) if ledger is not None else None
         if settled == Status.DONE:
             result.done += 1
@@ -775,13 +805,11 @@ class _Runner:
         await self.db(self._record_failed, job, exc, status, retryable, latency)
 
     def _output_paths(self, job: Job, images: tuple[ImageResult, ...]) -> list[str]:
-        stem = job.output_name
-        root, suffix = os.path.splitext(stem)
-        if suffix.lower() in _IMAGE_SUFFIXES:  # "photo.jpg" names the file, not its stem
-            stem = root
-        if len(images) == 1:
-            return [stem + extension_for(images[0].mime_type)]
-        return [f"{stem}-{i}{extension_for(image.mime_type)}" for i, image in enumerate(images)]
+        stems = _output_stems(job, len(images))
+        return [
+            stem + extension_for(image.mime_type)
+            for stem, image in zip(stems, images, strict=True)
+        ]
 
     def _record_writing(
         self, job: Job, records: list[OutputRecord], cost: float | None, latency: float,

@@ -105,6 +105,8 @@ def test_jsonl_against_the_emulator_with_budget_price_and_failures(
     assert main(["ledger", "show", str(out)]) == 0
     shown = capsys.readouterr().out
     assert "done 5" in shown and "ContentBlockedError: 1" in shown and "$0.0500" in shown
+    # resuming leaves the blocked job failed: the batch is still not complete
+    assert main([*common, "--budget", "1", "--quiet"]) == 1
     # the same jobs into another folder: the five made before come from the cache
     sent = len(emulated_env.openai.requests)
     assert main(["batch", str(jobs), "-o", str(tmp_path / "again"), "--quiet"]) == 0

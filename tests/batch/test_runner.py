@@ -253,6 +253,7 @@ async def test_fault_mix_retryable_jobs_end_done_and_final_ones_keep_their_reaso
     calls = len(fake.calls)
     again = await run_batch(client, jobs_of(8), tmp_path, progress=False)
     assert again.done == 2 and again.already_done == 5 and again.already_failed == 1
+    assert not again.ok and "1 failed before" in str(again)  # not every job is done
     assert len(fake.calls) == calls + 2
     assert sum(1 for r in rows(tmp_path) if r["status"] == "done") == 7
     # and asking for it retries the final failure too

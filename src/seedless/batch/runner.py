@@ -343,7 +343,12 @@ class BatchReport:
     def ok(self) -> bool:
         """True when every job of the batch is done (now or before)."""
         return not (
-            self.failed or self.retryable or self.interrupted or self.skipped or self.stopped
+            self.failed
+            or self.already_failed
+            or self.retryable
+            or self.interrupted
+            or self.skipped
+            or self.stopped
         )
 
     def _failure(self, job: Job, exc: BaseException) -> None:
@@ -359,6 +364,8 @@ class BatchReport:
             f"{self.already_done} already done, {self.failed} failed, "
             f"{self.retryable} to retry, {self.interrupted} interrupted, {self.skipped} skipped"
         )
+        if self.already_failed:
+            head += f", {self.already_failed} failed before (not retried)"
         lines = [
             head,
             f"  cost ${self.cost_usd:.4f} now, ${self.run_cost_usd:.4f} for the run's done jobs; "

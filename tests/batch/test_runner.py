@@ -370,6 +370,9 @@ async def test_cancel_stops_dispatching_and_leaves_the_ledger_consistent(tmp_pat
     assert len(statuses) < 40  # dispatching stopped
     done_files = outputs(tmp_path)
     assert len(done_files) == statuses.count("done")
+    # one attempt row per cancelled call, "interrupted" (not also an "error" CancelledError)
+    attempts = [a for a in rows(tmp_path, "attempts") if a["outcome"] != "done"]
+    assert [a["outcome"] for a in attempts] == ["interrupted"] * statuses.count("interrupted")
     # resume finishes the rest, with no duplicate
     report = await run_batch(client, jobs_of(40), tmp_path, progress=False)
     assert report.ok and report.already_done == statuses.count("done")

@@ -935,6 +935,8 @@ class _Runner:
         elif event.kind == "retry":
             common.update(error=event.error, retry_delay=event.delay)
         elif event.kind == "error":
+            if isinstance(event.error, asyncio.CancelledError):
+                return  # the job's own "interrupted" attempt row records it
             common.update(error=event.error)
         else:
             return

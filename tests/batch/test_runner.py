@@ -468,6 +468,10 @@ async def test_global_and_per_provider_concurrency_limits(tmp_path: Path) -> Non
     assert report.done == 48
     assert other.peak == 2
     assert fake.peak <= 6 and fake.peak + other.peak <= 6 + 2
+    # a limit that makes no sense is a configuration error (the CLI reports it, no traceback)
+    for limits in ({"per_provider": {"other": 0}}, {"rpm": {"other": 0}}):
+        with pytest.raises(seedless.ConfigurationError, match="other"):
+            await run_batch(client, jobs, tmp_path, progress=False, **limits)  # type: ignore[arg-type]
 
 
 async def test_rate_limit_spaces_calls(tmp_path: Path) -> None:

@@ -68,6 +68,9 @@ class Limits:
             if limit < 1:
                 raise ValueError(f"the concurrency limit of {name!r} must be at least 1")
             self._semaphores[name] = asyncio.Semaphore(limit)
+        for name, value in (rpm or {}).items():
+            if value <= 0:
+                raise ValueError(f"the requests per minute of {name!r} must be positive")
         bursts = burst or {}
         self._rates = {
             name: RateLimiter(value, burst=bursts.get(name, 1.0))

@@ -1016,7 +1016,10 @@ async def run_batch(
         raise ConfigurationError("max_concurrency must be at least 1")
     if budget is not None and budget < 0:
         raise ConfigurationError("budget must be >= 0")
-    limits = Limits(per_provider, rpm)
+    try:
+        limits = Limits(per_provider, rpm)
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
     ledger = Ledger.open(out)
     db = _LedgerThread(ledger)
     try:

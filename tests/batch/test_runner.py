@@ -409,6 +409,9 @@ async def test_duplicates_are_ignored_and_changed_jobs_run_again(tmp_path: Path)
     jobs = [*jobs_of(3), Job.generate("other", model="fake:seeded", seed=9, id="job-0001")]
     report = await run_batch(client, jobs, tmp_path, progress=False)
     assert report.done == 3 and report.duplicates == 1 and len(fake.calls) == 3
+    # the estimate (and the bar's total) leave the ignored duplicate out
+    assert report.estimate is not None and report.estimate.to_run == 3
+    assert report.estimate.cost_usd == pytest.approx(3 * 0.02)
     changed = [*jobs_of(2), Job.generate("prompt 2", model="fake:seeded", seed=99, id="job-0002")]
     report = await run_batch(client, changed, tmp_path, progress=False)
     assert report.already_done == 2 and report.done == 1

@@ -211,10 +211,11 @@ def _output_stems(job: Job, count: int) -> list[str]:
     return [f"{stem}-{i}" for i in range(count)]
 
 
-def _claim_outputs(owners: dict[str, str], ids: set[str], job: Job) -> None:
-    """Refuse a job whose outputs another job of the batch writes too (one would be lost)."""
+def _claim_outputs(owners: dict[str, str], ids: set[str], job: Job) -> bool:
+    """Refuse a job whose outputs another job of the batch writes too (one would be lost);
+    False for a duplicate id, which the runner ignores."""
     if job.id in ids:
-        return  # a duplicate id: the runner ignores it
+        return False
     ids.add(job.id)
     count = 1 if job.best_of is not None else job.request.n
     for stem in _output_stems(job, count):
@@ -225,6 +226,7 @@ def _claim_outputs(owners: dict[str, str], ids: set[str], job: Job) -> None:
                 f"jobs {other!r} and {job.id!r}{where} would both be written as {stem}.*, one "
                 "over the other; give them different output names"
             )
+    return True
 
 
 def _estimate(
@@ -243,8 +245,9 @@ def _estimate(
     owners: dict[str, str] = {}
     ids: set[str] = set()
     for job in jobs:
+        if not _claim_outputs(owners, ids, job):
+            continue
         result.jobs += 1
-        _claim_outputs(owners, ids, job)
         settled = _done_before(ledger, run, job, out_dir) if ledger is not None else None
         if settled == Status.DONE:
             result.done += 1

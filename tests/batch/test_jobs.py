@@ -235,3 +235,16 @@ def test_a_folder_and_a_recipe_given_as_relative_paths(
         ImageInput.of(photos[0]).sha256,
         ImageInput.of(photos[1]).sha256,
     ]
+
+
+def test_job_files_saved_with_a_byte_order_mark(tmp_path: Path) -> None:
+    # Excel's "CSV UTF-8" (and some Windows editors) start the file with a UTF-8 BOM
+    bom = "\ufeff"
+    csv_file = tmp_path / "jobs.csv"
+    csv_file.write_text(bom + "id,model,prompt,seed\nfox,openai:flux-dev,a fox,1\n", "utf-8")
+    jsonl_file = write_jsonl(tmp_path / "jobs.jsonl", {"id": "fox", "model": "openai:flux-dev",
+                                                      "prompt": "a fox", "seed": 1})  # fmt: skip
+    jsonl_file.write_text(bom + jsonl_file.read_text("utf-8"), "utf-8")
+    for source in (read_csv(csv_file), read_jsonl(jsonl_file)):
+        (job,) = list(source)
+        assert job.id == "fox" and job.request.seed == 1

@@ -487,7 +487,7 @@ def read_jsonl(path: str | os.PathLike[str]) -> JobSource:
 
     def jobs() -> Iterator[Job]:
         try:
-            handle = file.open(encoding="utf-8")
+            handle = file.open(encoding="utf-8-sig")  # a BOM (Windows editors) is skipped
         except OSError as exc:
             raise ConfigurationError(f"cannot read job file {file}: {exc}") from exc
         with handle:
@@ -534,7 +534,7 @@ def read_csv(path: str | os.PathLike[str]) -> JobSource:
 
     def jobs() -> Iterator[Job]:
         try:
-            handle = file.open(encoding="utf-8", newline="")
+            handle = file.open(encoding="utf-8-sig", newline="")  # Excel writes a BOM
         except OSError as exc:
             raise ConfigurationError(f"cannot read job file {file}: {exc}") from exc
         with handle:

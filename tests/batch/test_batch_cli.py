@@ -57,6 +57,11 @@ def test_folder_with_an_effect_then_resume_and_ledger(
     assert len(lines) == len(photos) and json.loads(lines[0])["outcome"] == "done"
     assert main(["ledger", "runs", str(out)]) == 0
     assert capsys.readouterr().out.startswith("out\t")
+    # a mistyped folder is named in the error, not taken silently for a run name in "."
+    missing = str(tmp_path / "oot")
+    assert main(["ledger", "show", missing, "--dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert missing in err and "no such folder" in err
 
 
 def test_refuses_to_write_over_its_inputs(

@@ -62,16 +62,33 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _open(args: argparse.Namespace) -> tuple[Ledger, str]:
     from ..batch.ledger import Ledger
+    from ..errors import ConfigurationError
 
     target = Path(args.target)
     name = args.run
     if target.exists():
         ledger = Ledger.find(target)
-    else:
-        ledger = Ledger.find(args.dir)
-        name = name or args.target
+        try:
+            return ledger, ledger.resolve_run(name)
+        except BaseException:
+            ledger.close()
+            raise
+    name = name or args.target
+    missing = f"no such folder or ledger file: {target}"
     try:
-        return ledger, ledger.resolve_run(name)
+        ledger = Ledger.find(args.dir)
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            f"{missing} (nor a ledger in {args.dir} holding a run of that name)"
+        ) from exc
+    try:
+        runs = [str(row["run"]) for row in ledger.runs()]
+        if name not in runs:
+            raise ConfigurationError(
+                f"{missing} (nor a run of that name in {ledger.path}, which holds: "
+                f"{', '.join(runs) or 'no runs'})"
+            )
+        return ledger, name
     except BaseException:
         ledger.close()
         raise

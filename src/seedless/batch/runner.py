@@ -817,8 +817,7 @@ class _Runner:
     def _output_paths(self, job: Job, images: tuple[ImageResult, ...]) -> list[str]:
         stems = _output_stems(job, len(images))
         return [
-            stem + extension_for(image.mime_type)
-            for stem, image in zip(stems, images, strict=True)
+            stem + extension_for(image.mime_type) for stem, image in zip(stems, images, strict=True)
         ]
 
     def _record_writing(

@@ -276,6 +276,14 @@ def test_invalid_toml_names_file_line_and_field(
         seedless.capabilities()
     message = str(info.value)
     assert f"{path}:6" in message and "operations" in message
+    # a comment after the table header, as in docs/models.md, still finds the line
+    path.write_text(
+        'schema = 1\n\n[[model]]  # mine\nid = "x"\nproviders = ["openai"]\n'
+        'operations = ["paint"]\n'
+    )
+    _reset_registry_for_tests()
+    with pytest.raises(ConfigurationError, match=f"{path}:6: field model.0.operations"):
+        seedless.capabilities()
 
 
 def test_register_model_is_usable_at_once() -> None:

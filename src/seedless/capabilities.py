@@ -627,7 +627,11 @@ def _locate(text: str, loc: Sequence[int | str]) -> int | None:
     """Best-effort line number of ``model[i].field`` inside a TOML text."""
     if len(loc) < 2 or loc[0] != "model" or not isinstance(loc[1], int):
         return None
-    headers = [i for i, line in enumerate(text.splitlines()) if line.strip() == "[[model]]"]
+    headers = [
+        i
+        for i, line in enumerate(text.splitlines())
+        if line.split("#", 1)[0].strip() == "[[model]]"  # a comment may follow the header
+    ]
     if loc[1] >= len(headers):
         return None
     lines = text.splitlines()

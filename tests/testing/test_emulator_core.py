@@ -204,6 +204,15 @@ def test_recording_order_masking_and_reset(emu: Emulator) -> None:
     assert emu.gemini.pending_faults == []
 
 
+def test_a_recorded_image_upload_has_a_short_repr(emu: Emulator) -> None:
+    picture = "A" * 50_000  # base64 image bytes, as an inlineData part carries them
+    body = {"contents": [{"parts": [{"inlineData": {"mimeType": "image/png", "data": picture}}]}]}
+    httpx.post(f"{emu.openai.url}/images/generations", json=body)
+    (recorded,) = emu.openai.requests
+    assert recorded.body == body  # the field keeps everything
+    assert len(repr(recorded)) < 2_000 and "image/png" in repr(recorded)
+
+
 def test_unknown_paths_answer_each_protocols_404(emu: Emulator) -> None:
     google = httpx.post(f"{emu.gemini.url}/v1beta/nothing")
     assert google.status_code == 404

@@ -22,7 +22,7 @@ import socket
 import socketserver
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from email.message import Message
 from hashlib import sha256
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -70,13 +70,25 @@ class FilePart:
     data: bytes = field(repr=False, compare=False)
 
 
+def _clipped(value: Any, limit: int = 100) -> Any:
+    """``value`` with every string longer than ``limit`` cut short (base64 images, for reprs)."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]}...<{len(value)} chars>"
+    if isinstance(value, dict):
+        return {key: _clipped(item, limit) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_clipped(item, limit) for item in value]
+    return value
+
+
 @dataclass(frozen=True)
 class RecordedRequest:
     """One request as an emulated service received it, credentials masked.
 
     ``body`` is the parsed JSON body (None if the body was not JSON); ``form`` holds the
     fields of a multipart body (a repeated field becomes a list; files are :class:`FilePart`);
-    ``raw`` keeps the exact bytes received and is left out of the repr.
+    ``raw`` keeps the exact bytes received and is left out of the repr, and the repr cuts
+    long strings of ``body`` (base64 images) short.
     """
 
     service: str
@@ -89,6 +101,12 @@ class RecordedRequest:
     model: str | None = None
     raw: bytes = field(default=b"", repr=False, compare=False)
     sequence: int = field(default=0, repr=False)
+
+    def __repr__(self) -> str:
+        values = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        values["body"] = _clipped(self.body)
+        shown = ", ".join(f"{name}={value!r}" for name, value in values.items())
+        return f"RecordedRequest({shown})"
 
 
 @dataclass

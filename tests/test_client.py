@@ -50,6 +50,14 @@ def test_local_edit_end_to_end(photos: list[Path]) -> None:
     assert "bytes sha256:" in repr(image) and len(repr(image)) < 300
 
 
+def test_saving_a_result_to_a_new_folder_path(photos: list[Path], tmp_path: Path) -> None:
+    with seedless.Client(clock=lambda: TODAY) as client:
+        image = client.edit(photos[0], effect=Adjust(brightness=0.85)).image
+    written = image.save(f"{tmp_path / 'out'}/")  # as docs/providers/gemini.md writes it
+    assert written.parent == tmp_path / "out" and written.read_bytes() == image.data
+    assert image.save(tmp_path / "b.jpg") == tmp_path / "b.jpg"
+
+
 def test_seed_on_gemini_refused_with_no_socket(no_sockets: list[Any]) -> None:
     client = seedless.Client(clock=lambda: TODAY)
     with pytest.raises(UnsupportedCapabilityError) as info:

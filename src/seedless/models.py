@@ -228,10 +228,13 @@ class ImageResult(BaseModel):
         return decode(self.data)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the image bytes atomically; a directory gets a name from the hash and MIME type."""
+        """Write the image bytes atomically; a directory (or a path ending in a slash, created
+        if needed) gets a name from the hash and MIME type."""
         from .images import atomic_write, extension_for
 
         target = Path(path)
+        if os.fspath(path).endswith(("/", os.sep)):
+            target.mkdir(parents=True, exist_ok=True)
         if target.is_dir():
             target = target / f"{self.sha256[:16]}{extension_for(self.mime_type)}"
         atomic_write(target, self.data)

@@ -5,7 +5,8 @@ or a FunctionProvider whose truth is known)::
 
     PYTHONPATH=src python docs/img/make.py
 
-Every picture is a small PNG (under 150 KB), and the script is deterministic.
+Every picture is a small PNG (under 150 KB), and the script is deterministic except for
+the Gemini column of verify.png: the emulated no-seed model draws a fresh picture each run.
 """
 
 from __future__ import annotations

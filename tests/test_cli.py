@@ -108,3 +108,9 @@ def test_capabilities_unknown_supports_is_a_message(capsys: pytest.CaptureFixtur
     assert main(["capabilities", "--supports", "sed"]) == 2
     err = capsys.readouterr().err
     assert "unknown capability 'sed'" in err and "seed" in err and "Traceback" not in err
+
+
+def test_capabilities_unknown_provider_is_a_message(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["capabilities", "--provider", "gemin"]) == 2
+    err = capsys.readouterr().err
+    assert "gemin" in err and "gemini" in err and "Traceback" not in err

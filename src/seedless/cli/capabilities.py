@@ -32,6 +32,13 @@ def run(args: argparse.Namespace) -> int:
     today = args.today or date.today()
     matrix = capabilities()
     if args.provider:
+        known = sorted({r.provider for r in matrix})
+        if args.provider not in known:
+            print(
+                f"seedless: --provider: no models of {args.provider!r}; one of {', '.join(known)}",
+                file=sys.stderr,
+            )
+            return 2
         matrix = matrix.filter(lambda r: r.provider == args.provider)
     if args.supports:
         try:

@@ -114,3 +114,13 @@ def test_capabilities_unknown_provider_is_a_message(capsys: pytest.CaptureFixtur
     assert main(["capabilities", "--provider", "gemin"]) == 2
     err = capsys.readouterr().err
     assert "gemin" in err and "gemini" in err and "Traceback" not in err
+
+
+def test_a_missing_file_is_a_one_line_error(
+    photos: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.jpg"
+    argv = ["reproduce", str(photos[0]), "--original", str(missing), "--approved", str(photos[1])]
+    assert main([*argv, "-o", str(tmp_path / "r")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("seedless: ") and "nope.jpg" in err and "Traceback" not in err

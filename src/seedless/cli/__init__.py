@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except SeedlessError as exc:
+    except (SeedlessError, OSError) as exc:  # OSError: a missing or unreadable file
         print(f"seedless: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

@@ -37,6 +37,7 @@ def test_apply_matches_pillow_on_png(photos: list[Path], tmp_path: Path) -> None
 
     diff = np.abs(np.asarray(ours.convert("RGB"), int) - np.asarray(expected, int)).max()
     assert diff <= 1 and ours.getchannel("A").tobytes() == alpha.tobytes()
+    assert opened.text == original.text and "Copyright" in opened.text  # type: ignore[attr-defined]
 
 
 def test_apply_never_overwrites_inputs(photos: list[Path], tmp_path: Path) -> None:

@@ -64,3 +64,44 @@ def test_encode_drops_an_icc_profile_of_another_colour_space() -> None:
     rgb.info["icc_profile"] = srgb
     data, _ = encode(rgb.convert("L"), "image/png", like=rgb)
     assert "icc_profile" not in Image.open(io.BytesIO(data)).info
+
+
+_XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF/></x:xmpmeta>'
+
+
+def test_encode_keeps_png_text_jpeg_comment_and_xmp() -> None:
+    from PIL import PngImagePlugin
+
+    from seedless import Adjust
+    from seedless.images import encode
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Title", "A title")
+    info.add_itxt("Author", "Zoë", lang="fr", tkey="Auteur")
+    info.add_text("Comment", "long " * 100, zip=True)
+    info.add_itxt("XML:com.adobe.xmp", _XMP)
+    buffer = io.BytesIO()
+    Image.new("RGBA", (8, 8), (90, 80, 70, 200)).save(buffer, format="PNG", pnginfo=info)
+    png = decode(buffer.getvalue())
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), (90, 80, 70)).save(buffer, format="JPEG", comment=b"hi", xmp=_XMP)
+    jpeg = decode(buffer.getvalue())
+    edit = Adjust(brightness=1.1)
+
+    def reopen(source: Image.Image, mime: str | None = None) -> Image.Image:
+        data, _ = encode(edit.apply(source), mime, like=source)
+        image = Image.open(io.BytesIO(data))
+        image.load()
+        return image
+
+    kept = reopen(png)
+    assert kept.text == png.text  # type: ignore[attr-defined]
+    assert (kept.text["Author"].lang, kept.text["Author"].tkey) == ("fr", "Auteur")  # type: ignore[attr-defined]
+    assert reopen(jpeg).info["comment"] == b"hi" and reopen(jpeg).info["xmp"] == _XMP
+    # Across formats, what the output format can carry: XMP everywhere, text only in PNG.
+    assert reopen(png, "image/jpeg").info["xmp"] == _XMP
+    assert reopen(png, "image/webp").info["xmp"] == _XMP
+    assert reopen(jpeg, "image/png").info["xmp"] == _XMP
+    # An effect that returns a fresh image (its info empty) does not lose the comment.
+    data, _ = encode(Image.new("RGB", (8, 8)), "image/jpeg", like=jpeg)
+    assert Image.open(io.BytesIO(data)).info.get("comment") == b"hi"

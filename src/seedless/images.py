@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from PIL import Image, ImageDraw, JpegImagePlugin
+from PIL import Image, ImageDraw, JpegImagePlugin, PngImagePlugin
 
 from .errors import InvalidImageError
 
@@ -121,7 +121,8 @@ def encode(
     like: Image.Image | None = None,
     quality: int = 95,
 ) -> tuple[bytes, str]:
-    """Encode ``image``, keeping EXIF (orientation included), ICC profile and alpha of ``like``.
+    """Encode ``image``, keeping EXIF (orientation included), ICC profile and alpha of ``like``,
+    and its XMP, PNG text chunks and JPEG comment where the output format can carry them.
 
     A JPEG ``like`` source lends its quantisation tables and chroma subsampling, so an edited
     JPEG keeps its original quality. Output is deterministic for the same pixels and settings.
@@ -143,20 +144,42 @@ def encode(
     if icc:
         # None (not just leaving it out) stops Pillow from taking the image's own copy.
         params["icc_profile"] = icc if _icc_fits(icc, out.mode) else None
+    xmp = source.info.get("xmp")
     if fmt == "JPEG":
         if isinstance(source, JpegImagePlugin.JpegImageFile) and source.quantization:
             params["qtables"] = source.quantization
             params["subsampling"] = JpegImagePlugin.get_sampling(source)
         else:
             params["quality"] = quality
+        # Pillow would take the comment from the edited image's info, which an effect may drop.
+        comment = source.info.get("comment")
+        if comment and len(comment) <= _JPEG_MARKER_BYTES:
+            params["comment"] = comment
+        if xmp and len(xmp) <= _JPEG_MARKER_BYTES - 29:  # one APP1 marker, after its namespace
+            params["xmp"] = xmp
     elif fmt == "PNG":
         params["compress_level"] = 6
+        # tEXt, zTXt and iTXt (language and translated keyword kept); XMP is an iTXt chunk.
+        text = source.text if isinstance(source, PngImagePlugin.PngImageFile) else {}
+        if text or xmp:
+            pnginfo = PngImagePlugin.PngInfo()
+            for key, value in text.items():
+                pnginfo.add_text(key, value)
+            if xmp and _PNG_XMP not in text:
+                pnginfo.add_itxt(_PNG_XMP, xmp)
+            params["pnginfo"] = pnginfo
     elif fmt == "WEBP":
         params["quality"] = quality
+        if xmp:
+            params["xmp"] = xmp
     buffer = io.BytesIO()
     out.save(buffer, format=fmt, **params)
     return buffer.getvalue(), mime
 
+
+# The payload one JPEG marker holds, and the PNG text keyword XMP is stored under.
+_JPEG_MARKER_BYTES = 65533
+_PNG_XMP = "XML:com.adobe.xmp"
 
 # An ICC profile's colour space (header bytes 16-19) for the image modes that can carry one.
 _ICC_SPACES = {"L": b"GRAY", "LA": b"GRAY", "RGB": b"RGB ", "RGBA": b"RGB ", "CMYK": b"CMYK"}

@@ -162,4 +162,6 @@ def test_encode_keeps_exif_icc_and_jpeg_quality(photos: list[Path]) -> None:
         assert again.getexif().get(0x0112) == source.getexif().get(0x0112)
         if source.format == "JPEG":
             assert again.quantization == source.quantization  # type: ignore[attr-defined]
+        else:
+            assert again.text == source.text  # type: ignore[attr-defined]
         assert again.mode == source.mode

@@ -34,7 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="Apply an exact edit (Adjust flags, a saved effect or a .cube) to photos.",
         description="Apply an exact, bit-identical edit to image files or folders with the "
         "local Pillow provider: no keys, no network, no cost. Outputs keep format, EXIF, ICC "
-        "profile and alpha, are written atomically, and never replace an input.",
+        "profile, XMP, PNG text, JPEG comment and alpha, are written atomically, and never "
+        "replace an input.",
     )
     parser.add_argument("inputs", nargs="+", type=Path, help="image files or folders")
     parser.add_argument("-o", "--out", type=Path, required=True, help="output folder")

@@ -2,8 +2,8 @@
 
 It applies an effect (an :class:`~seedless.Adjust`, or any object with ``apply(image)``) to
 the source image and encodes the result like the source: same format, EXIF (orientation
-included), ICC profile and alpha kept, a JPEG source's quantisation tables reused. The same
-input and effect always give the same bytes.
+included), ICC profile, XMP, PNG text, JPEG comment and alpha kept, a JPEG source's
+quantisation tables reused. The same input and effect always give the same bytes.
 """
 
 from __future__ import annotations

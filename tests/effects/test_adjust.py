@@ -142,6 +142,19 @@ def test_describe_is_quantified() -> None:
     assert "no vignette" in text and "Keep composition" in text
 
 
+def test_describe_keeps_the_precision_of_each_setting() -> None:
+    # Whole percents would read +2% for 2.5%, and 100% ("nothing to do") for a factor of 1.004.
+    text = Adjust(brightness=1.004, contrast=0.855, warmth=0.1, tint=-0.03).describe()
+    assert text.startswith("brightness at 100.4% of the original, contrast at 85.5% of the")
+    assert "warmer (red +2.5%, blue -2.5%) and towards green (green +0.75%)" in text
+    text = Adjust(sharpness=1.0000001, gamma=1.004, grain=0.01, vignette=0.125).describe()
+    assert "sharpness at 100.00001% of the original" in text
+    assert "midtones lifted with a gamma of 1.004" in text
+    assert "film grain at 1% opacity (noise of about 0.32 levels out of 255)" in text
+    assert "a vignette darkening the corners by 12.5%" in text
+    assert "gamma of 1.20" in Adjust(gamma=1.2).describe()
+
+
 def test_json_round_trip_and_cli_args() -> None:
     adjust = Adjust(brightness=0.85, grain=0.2, grain_seed=4)
     assert Adjust.model_validate_json(adjust.model_dump_json()) == adjust

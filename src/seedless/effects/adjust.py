@@ -159,18 +159,18 @@ class Adjust(BaseModel):
             parts.append("midtones (gamma) unchanged")
         else:
             way = "lifted" if self.gamma > 1 else "deepened"
-            parts.append(f"midtones {way} with a gamma of {self.gamma:.2f}")
+            parts.append(f"midtones {way} with a gamma of {_number(self.gamma, 2)}")
         parts.append(_balance(self.warmth, self.tint))
         parts.append(
             "no film grain"
             if self.grain == 0
-            else f"monochrome film grain at {self.grain * 100:.0f}% opacity "
-            f"(noise of about {self.grain * _GRAIN_SIGMA:.0f} levels out of 255)"
+            else f"monochrome film grain at {_number(self.grain * 100)}% opacity "
+            f"(noise of about {_number(self.grain * _GRAIN_SIGMA)} levels out of 255)"
         )
         parts.append(
             "no vignette"
             if self.vignette == 0
-            else f"a vignette darkening the corners by {self.vignette * 100:.0f}%"
+            else f"a vignette darkening the corners by {_number(self.vignette * 100)}%"
         )
         return ", ".join(parts) + ". Keep composition, content and framing exactly as they are."
 
@@ -326,7 +326,17 @@ def _grain(image: Image.Image, opacity: float, seed: int) -> Image.Image:
 def _factor(name: str, factor: float) -> str:
     if factor == 1.0:
         return f"{name} unchanged"
-    return f"{name} at {factor * 100:.0f}% of the original"
+    return f"{name} at {_number(factor * 100)}% of the original"
+
+
+def _number(value: float, decimals: int = 0) -> str:
+    """``value`` with at least ``decimals`` decimals and as many more as it has (2.5, not 2;
+    100.4, not 100), float noise aside: a prompt must not round a change away."""
+    for places in range(decimals, 16):
+        text = f"{value:.{places}f}"
+        if abs(float(text) - value) <= 1e-12 * max(abs(value), 1.0):
+            return text
+    return repr(value)
 
 
 def _balance(warmth: float, tint: float) -> str:
@@ -337,9 +347,9 @@ def _balance(warmth: float, tint: float) -> str:
         pct = abs(warmth) * _BALANCE_GAIN * 100
         way = "warmer" if warmth > 0 else "cooler"
         red, blue = ("+", "-") if warmth > 0 else ("-", "+")
-        parts.append(f"{way} (red {red}{pct:.0f}%, blue {blue}{pct:.0f}%)")
+        parts.append(f"{way} (red {red}{_number(pct)}%, blue {blue}{_number(pct)}%)")
     if tint:
         pct = abs(tint) * _BALANCE_GAIN * 100
         way = "towards magenta (green -" if tint > 0 else "towards green (green +"
-        parts.append(f"{way}{pct:.0f}%)")
+        parts.append(f"{way}{_number(pct)}%)")
     return "colour balance " + " and ".join(parts)

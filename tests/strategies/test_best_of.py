@@ -12,7 +12,13 @@ from PIL import Image
 from strategy_helpers import TARGET, TODAY, Truth, brighten, png, seeded_handler, small_photo
 
 import seedless
-from seedless import ContentBlockedError, FunctionProvider, ProviderReply, RawImage
+from seedless import (
+    BudgetExceededError,
+    ContentBlockedError,
+    FunctionProvider,
+    ProviderReply,
+    RawImage,
+)
 from seedless.strategies import (
     Candidate,
     MatchAdjust,
@@ -59,7 +65,7 @@ async def test_every_candidate_carries_provenance_and_details(
     assert {"effect_error", "delta_e", "structure", "drift"} <= set(ranked.best.details)
     assert ranked.cost_usd == pytest.approx(3 * 0.04)
     assert ranked.result.model_key == "fake:nano" and ranked.result.seed is None
-    assert not ranked.stopped_early and ranked.passed is None
+    assert not ranked.stopped_early and ranked.stop_reason is None and ranked.passed is None
     assert "Ranked(3 of 3 by MatchEffect" in repr(ranked)
 
 
@@ -79,9 +85,33 @@ async def test_threshold_stops_starting_new_calls(
         make_client(handler).aio, request, n=8, scorer=MatchEffect(original, approved),
         threshold=0.9,
     )  # fmt: skip
-    assert ranked.stopped_early and ranked.passed
+    assert ranked.stopped_early and ranked.stop_reason == "threshold" and ranked.passed
     assert len(provider_calls) == 2 == len(ranked)  # one wave of two, then stop
     assert ranked.best.score >= 0.9
+    assert repr(ranked).endswith(", stopped early: threshold)")
+
+
+async def test_a_budget_stop_is_told_apart_from_a_pass(
+    make_client: Callable[..., seedless.Client], truth: Truth, pair: tuple[bytes, bytes]
+) -> None:
+    original, approved = pair
+    count = 0
+
+    def capped(request: Any, spec: Any) -> ProviderReply:
+        nonlocal count
+        count += 1
+        if count == 3:
+            raise BudgetExceededError("over the cap", spent=0.08, cap=0.1, next_cost=0.04)
+        return truth(request, spec)
+
+    request = anchored_request(original, original=original, approved=approved, model="fake:nano")
+    ranked = await best_of(
+        make_client(capped).aio, request, n=6, scorer=MatchEffect(original, approved),
+        threshold=1.1, concurrency=1,
+    )  # fmt: skip
+    assert len(ranked) == 2 and isinstance(ranked.errors[0], BudgetExceededError)
+    assert ranked.stopped_early and ranked.stop_reason == "budget" and not ranked.passed
+    assert repr(ranked).endswith(", stopped early: budget)")
 
 
 async def test_failed_calls_are_recorded_and_the_rest_ranked(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from ..capabilities import SeedPolicy
 from ..client import AsyncClient, PreparedRequest
@@ -66,6 +66,9 @@ class Ranked:
     threshold: float | None = None
     errors: tuple[BaseException, ...] = ()
     stopped_early: bool = False
+    stop_reason: Literal["threshold", "budget"] | None = None
+    """Why calls were left unstarted (None when every call was started): a candidate reached
+    the threshold, or a call raised :class:`~seedless.BudgetExceededError`."""
 
     # -- sequence
     def __len__(self) -> int:
@@ -124,7 +127,7 @@ class Ranked:
     def __repr__(self) -> str:
         scores = ", ".join(f"{s:.3f}" for s in self.scores)
         extra = f", {len(self.errors)} failed" if self.errors else ""
-        early = ", stopped early" if self.stopped_early else ""
+        early = f", stopped early: {self.stop_reason}" if self.stopped_early else ""
         return f"Ranked({len(self)} of {self.n} by {self.scorer}: [{scores}]{extra}{early})"
 
 
@@ -194,7 +197,7 @@ async def best_of(
     errors: list[BaseException] = []
     running: dict[asyncio.Task[list[tuple[ImageResult, float, Mapping[str, float]]]], int] = {}
     next_call = 0
-    stop = False
+    stop: Literal["threshold", "budget"] | None = None
     try:
         while running or (next_call < len(calls) and not stop):
             while not stop and next_call < len(calls) and len(running) < width:
@@ -208,7 +211,7 @@ async def best_of(
                     scored = task.result()
                 except BudgetExceededError as exc:
                     errors.append(exc)
-                    stop = True
+                    stop = stop or "budget"
                     continue
                 except ProviderError as exc:
                     errors.append(exc)
@@ -216,7 +219,7 @@ async def best_of(
                 for offset, (result, value, details) in enumerate(scored):
                     candidates.append(Candidate(result, value, details, offsets[number] + offset))
                     if threshold is not None and value >= threshold:
-                        stop = True
+                        stop = stop or "threshold"
     finally:
         for task in running:
             task.cancel()
@@ -233,6 +236,7 @@ async def best_of(
         threshold=threshold,
         errors=tuple(errors),
         stopped_early=next_call < len(calls),
+        stop_reason=stop if next_call < len(calls) else None,
     )
 
 

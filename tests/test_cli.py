@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -125,3 +127,26 @@ def test_a_missing_file_is_a_one_line_error(
     assert main([*argv, "-o", str(tmp_path / "r")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("seedless: ") and "nope.jpg" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("noun", ["models", "ledger"])
+def test_a_noun_without_a_verb_prints_its_help(
+    noun: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([noun]) == 2  # like `seedless` alone: the help, exit 2, not a usage error
+    out = capsys.readouterr().out
+    assert out.startswith(f"usage: seedless {noun} ") and "VERB" in out
+
+
+def test_every_option_has_help() -> None:
+    from seedless.cli import build_parser
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> Iterator[str]:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from walk(sub, f"{path} {name}")
+            elif action.option_strings and not action.help:
+                yield f"{path} {action.option_strings[-1]}"
+
+    assert list(walk(build_parser(), "seedless")) == []

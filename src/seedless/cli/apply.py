@@ -49,7 +49,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=usable_cores(),
         help="parallel workers: processes on Linux, threads elsewhere (default: usable cores)",
     )
-    parser.add_argument("--format", choices=["keep", "jpeg", "png"], default="keep")
+    parser.add_argument(
+        "--format",
+        choices=["keep", "jpeg", "png"],
+        default="keep",
+        help="output format: keep each file's own (default), or convert to jpeg or png",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
 

@@ -44,7 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     export = verbs.add_parser("export", help="Every job (or attempt) row as JSONL or CSV.")
     common(export)
-    export.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    export.add_argument(
+        "--format", choices=["jsonl", "csv"], default="jsonl", help="jsonl (default) or csv"
+    )
     export.add_argument("--attempts", action="store_true", help="export attempt rows instead")
     export.add_argument("-o", "--output", type=Path, help="write to a file (default: stdout)")
     export.set_defaults(func=run_export)

@@ -11,7 +11,7 @@ from datetime import date
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("models", help="Check the matrix against what endpoints serve.")
-    verbs = parser.add_subparsers(dest="verb", metavar="VERB", required=True)
+    verbs = parser.add_subparsers(dest="verb", metavar="VERB")
     check = verbs.add_parser(
         "check",
         help="List what an endpoint serves and print the drift from the matrix.",
@@ -28,6 +28,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     check.add_argument("--json", action="store_true", help="print JSON")
     check.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
     check.set_defaults(func=run)
+
+    def usage(args: argparse.Namespace) -> int:
+        parser.print_help()
+        return 2
+
+    parser.set_defaults(func=usage)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -169,5 +169,8 @@ def test_verify_refuses_a_seed_on_gemini_before_sending(
     emu: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(["verify", "gemini:gemini-3-pro-image", "x", "--seed", "1", *TODAY])
-    assert code == 1 and "best-effort" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 1 and "best-effort" in err
+    # The command line's way to send it anyway is the flag, not the Python keyword.
+    assert "--seed-policy best_effort" in err and "seed_policy=" not in err
     assert emu.requests == []

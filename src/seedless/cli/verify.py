@@ -39,9 +39,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.set_defaults(func=run)
 
 
+_PYTHON_POLICY = "seed_policy='best_effort'"
+
+
 def run(args: argparse.Namespace) -> int:
     from ..client import Client, edit_request, generate_request
     from ..effects import load_effect
+    from ..errors import UnsupportedCapabilityError
     from ..models import ImageRequest
     from ..strategies import measure_reproducibility
 
@@ -58,7 +62,20 @@ def run(args: argparse.Namespace) -> int:
         request = generate_request(args.prompt, model=args.model, seed=args.seed)
     today = args.today
     with Client(clock=(lambda: today) if today else None) as client:
-        prepared = client.prepare(request.model_copy(update={"n": 1}), seed_policy=args.seed_policy)
+        try:
+            prepared = client.prepare(
+                request.model_copy(update={"n": 1}), seed_policy=args.seed_policy
+            )
+        except UnsupportedCapabilityError as exc:
+            if exc.capability != "seed" or _PYTHON_POLICY not in str(exc):
+                raise
+            # The library names its keyword; here the way to send the seed is the flag.
+            raise UnsupportedCapabilityError(
+                str(exc).replace(_PYTHON_POLICY, "--seed-policy best_effort"),
+                model=exc.model,
+                capability=exc.capability,
+                alternatives=exc.alternatives,
+            ) from exc
         price = prepared.estimate_cost()
         cost = "unknown cost" if price is None else f"about ${price * args.trials:.4f}"
         print(f"verifying {prepared.spec.key}: {args.trials} calls, {cost}", file=sys.stderr)

@@ -107,6 +107,25 @@ def test_fit_then_apply_a_cube(photos: list[Path], tmp_path: Path) -> None:
     assert first != photos[0].read_bytes()
 
 
+def test_fit_of_a_local_edit_exits_1_and_says_what_to_do(
+    photos: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from seedless import Adjust
+
+    original = next(p for p in photos if p.name == "coffee.jpg")
+    approved = tmp_path / "approved.png"
+    with Image.open(original) as image:
+        Adjust(brightness=0.9, vignette=0.8).apply(image.convert("RGB")).save(approved)
+    cube = tmp_path / "look.cube"
+    assert main(["fit", str(original), str(approved), "-o", str(cube)]) == 1
+    assert cube.exists()  # the global part is saved all the same
+    out = capsys.readouterr()
+    assert "verdict: NOT global" in out.out
+    assert f"seedless reproduce PHOTOS --original {original} --approved {approved}" in out.err
+    assert main(["fit", str(original), str(approved), "-o", str(cube), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["report"]["is_global"] is False
+
+
 def test_capabilities_unknown_supports_is_a_message(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["capabilities", "--supports", "sed"]) == 2
     err = capsys.readouterr().err

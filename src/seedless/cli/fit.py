@@ -18,7 +18,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Fit the global colour/tone transform that turns ORIGINAL into EDITED, "
         "save it as an Adobe .cube LUT (or a seedless .json effect), print how well it "
         "explains the pair and whether the edit was global, and the edit in numbers. "
-        "With --apply, write edited copies of other photos to --out.",
+        "With --apply, write edited copies of other photos to --out. Exits 1 when the edit "
+        "was not global (the LUT, saved all the same, reproduces only its colour part).",
     )
     parser.add_argument("original", type=Path, help="the photo before the edit")
     parser.add_argument("edited", type=Path, help="the approved edit (any size)")
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
             "applied": [str(path) for path in written],
         }
         print(json.dumps(payload, indent=2))
-        return 0
+        return 0 if report.is_global else 1
     verdict = "global" if report.is_global else "NOT global"
     print(f"saved {output} ({effect.size}^3 LUT)")
     print(f"fit: {report.psnr_db:.1f} dB PSNR on the pair, colour coverage {report.coverage:.0%}")
@@ -89,9 +90,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {len(written)} image(s) to {args.out}")
     if not report.is_global:
         print(
-            "seedless: warning: the LUT reproduces only the global colour part of this edit",
+            "seedless: warning: the LUT reproduces only the global colour part of this edit "
+            "(saved all the same; exit status 1). To give other photos the whole edit, send "
+            f"them to an AI model anchored on this pair: seedless reproduce PHOTOS --original "
+            f"{args.original} --approved {args.edited} --model MODEL -o OUT",
             file=sys.stderr,
         )
+        return 1
     return 0
 
 

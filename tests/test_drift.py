@@ -92,3 +92,15 @@ def test_host_names_from_model_ids_count_as_served() -> None:
     drift = check(seedless.capabilities(), endpoint, served, today=TODAY)
     assert "flux-dev" not in drift.missing and "flux-schnell" not in drift.missing
     assert "black-forest-labs/FLUX.1-dev" not in drift.unknown
+
+
+async def test_a_failed_listing_keeps_url_credentials_out_of_the_error(emu: Any) -> None:
+    base = emu.openai.origin.replace("http://", "http://bob:url-password-2468@") + "/api"
+    endpoint = seedless.Endpoint(
+        name="openai", protocol="openai", api_key=emu.openai.api_key, base_url=base
+    )
+    with pytest.raises(seedless.ProviderError) as info:
+        await list_models(endpoint)
+    assert info.value.status == 404
+    for text in (str(info.value), info.value.provider):
+        assert "url-password-2468" not in text and "bob:[secure]@" in text

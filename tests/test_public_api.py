@@ -67,3 +67,20 @@ def test_reprs_do_not_dump_a_fitted_lut() -> None:
     request = edit_request(original, effect=effect)
     assert len(repr(effect)) < 2000 and len(repr(request)) < 3000
     assert effect.table[:40] not in repr(request)
+
+
+def test_credentials_in_a_base_url_never_print() -> None:
+    from seedless.providers.openai import OpenAIProvider
+
+    url = "https://bob:url-password-1234@relay.example/v1?api-version=2&token=url-token-5678"
+    endpoint = seedless.Endpoint(name="relay", protocol="openai", base_url=url)
+    for text in (repr(endpoint), str(endpoint), repr(OpenAIProvider(endpoint))):
+        assert "url-password-1234" not in text and "url-token-5678" not in text
+        assert "relay.example" in text and "api-version=2" in text
+    # registered: the secrets are scrubbed from any text, in any shape
+    assert redact("echo url-password-1234 url-token-5678") == "echo [secure] [secure]"
+    # and URLs nobody registered lose their userinfo password and credential-like query values
+    assert redact("see https://amy:pw-9@h.example/x?a=1&sig=s1&secret=s2&auth=s3 now") == (
+        "see https://amy:[secure]@h.example/x?a=1&sig=[secure]&secret=[secure]&auth=[secure] now"
+    )
+    assert redact("(https://x/?key=abcdef)") == "(https://x/?key=[secure])"

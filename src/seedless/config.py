@@ -15,7 +15,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from .errors import ConfigurationError, is_secret_header, register_secret
+from .errors import (
+    ConfigurationError,
+    is_secret_header,
+    redact,
+    register_secret,
+    register_url_secrets,
+)
 
 __all__ = ["PROTOCOLS", "Endpoint", "default_endpoints", "merge_endpoints"]
 
@@ -65,6 +71,11 @@ class Endpoint(BaseModel):
         for key, value in self.headers.items():
             if is_secret_header(key):
                 register_secret(value.split(" ", 1)[-1])
+        register_url_secrets(self.base_url)
+
+    def __repr_args__(self) -> Any:
+        for name, value in super().__repr_args__():
+            yield name, redact(value) if name == "base_url" and value else value
 
     def wire_model(self, model_id: str) -> str:
         """The name this endpoint's host uses for the matrix model ``model_id``."""

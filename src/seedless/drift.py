@@ -15,7 +15,7 @@ from typing import Any
 
 from .capabilities import Matrix, ModelSpec
 from .config import Endpoint
-from .errors import ConfigurationError, ProviderError, error_for_status
+from .errors import ConfigurationError, ProviderError, error_for_status, redact
 
 __all__ = ["Drift", "check", "list_models"]
 
@@ -104,7 +104,7 @@ async def _get_json(http: Any, url: str, headers: dict[str, str], params: dict[s
     except httpx.HTTPError as exc:
         raise ProviderError(f"cannot list models at {url}: {exc}", retryable=True) from exc
     if response.status_code >= 400:
-        raise error_for_status(response.status_code, response.text[:300], provider=url)
+        raise error_for_status(response.status_code, response.text[:300], provider=redact(url))
     return response.json()
 
 

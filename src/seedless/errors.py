@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 __all__ = [
     "AuthenticationError",
@@ -219,22 +220,27 @@ def error_for_status(
     )
 
 
-# API keys and bearer tokens in the shapes the services issue, plus anything after key=/token=.
+# API keys and bearer tokens in the shapes the services issue, anything after key=/token= (or
+# another credential-like name, query parameters included), and the password of a URL's userinfo.
 _SECRET_PATTERNS = [
     re.compile(r"AIza[0-9A-Za-z_\-]{20,}"),
     re.compile(r"\bsk-[A-Za-z0-9_\-]{10,}"),
     re.compile(r"\bya29\.[0-9A-Za-z_\-.]+"),
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9_\-.=]+"),
-    re.compile(r"(?i)((?:api[_-]?key|key|token|access_token)=)[^&\s\"']+"),
+    re.compile(
+        r"(?i)((?:[\w.\-]*(?:key|token|secret|password|signature|auth)[\w.\-]*|sig)=)"
+        r"[^&#\s\"'()<>]+"
+    ),
+    re.compile(r"(?i)(\b[a-z][a-z0-9+.\-]*://[^\s/?#@:]*:)[^\s/?#@]+(?=@)"),
 ]
 _known_secrets: set[str] = set()
 #: Header names that carry credentials: the standard ones and a relay's own
-#: (``Ocp-Apim-Subscription-Key``, ``X-Relay-Token`` ...).
-_SECRET_HEADER = re.compile(r"(?i)auth|key|token|secret|password|signature|cookie")
+#: (``Ocp-Apim-Subscription-Key``, ``X-Relay-Token`` ...). Query parameters too (``?key=``).
+_SECRET_HEADER = re.compile(r"(?i)auth|key|token|secret|password|signature|cookie|^sig$")
 
 
 def is_secret_header(name: str) -> bool:
-    """Whether an HTTP header named ``name`` carries a credential (its value is a secret)."""
+    """Whether an HTTP header (or URL query parameter) named ``name`` carries a credential."""
     return _SECRET_HEADER.search(name) is not None
 
 
@@ -242,6 +248,24 @@ def register_secret(value: str | None) -> None:
     """Remember a configured secret so :func:`redact` removes it from any text, in any shape."""
     if value and len(value) >= 4:
         _known_secrets.add(value)
+
+
+def register_url_secrets(url: str | None) -> None:
+    """Register the credentials a configured URL carries: its userinfo password (a lone user
+    name, as in ``https://TOKEN@host``, counts as one) and the values of query parameters
+    whose names look like credentials (``?key=``, ``?api_key=``, ``?token=``, ``?sig=`` ...)."""
+    if not url:
+        return
+    parts = urlsplit(url.strip())
+    userinfo, at, _ = parts.netloc.rpartition("@")
+    if at:
+        user, colon, password = userinfo.partition(":")
+        register_secret(unquote(password) if colon else unquote(user))
+        register_secret(password if colon else user)  # as written, percent-escapes and all
+    for name, value in parse_qsl(parts.query, keep_blank_values=False):
+        if is_secret_header(name):
+            register_secret(value)
+            register_secret(quote(value, safe=""))
 
 
 def redact(text: str) -> str:

@@ -525,6 +525,17 @@ async def test_a_relay_key_in_a_header_of_its_own_is_kept_secret(emu: Emulator) 
     assert recorded.headers["x-relay-token"] == "[secure]"
 
 
+
+async def test_credentials_in_the_base_url_stay_out_of_errors(emu: Emulator) -> None:
+    base = emu.openai.origin.replace("http://", "http://bob:url-password-4321@") + "/api"
+    async with _client(_endpoint(emu, base_url=base)) as client:
+        with pytest.raises(ProviderError) as wrong:
+            await client.generate("a fox", model="openai:flux-dev", seed=1)
+        assert "url-password-4321" not in repr(client.provider("openai"))
+    assert wrong.value.status == 404 and "base_url" in str(wrong.value)
+    assert "bob:[secure]@" in str(wrong.value) and "url-password-4321" not in str(wrong.value)
+
+
 # ================================================================== errors from the service
 
 

@@ -270,7 +270,7 @@ class OpenAIProvider:
         self._client: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
-        return f"<OpenAIProvider {self.endpoint.name} {self.root}>"
+        return f"<OpenAIProvider {self.endpoint.name} {redact(self.root)}>"
 
     # ------------------------------------------------------------------ building (no I/O)
 

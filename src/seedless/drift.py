@@ -82,12 +82,12 @@ async def list_models(endpoint: Endpoint, *, timeout: float = 30.0) -> list[str]
                     break
             return ids
         if endpoint.protocol == "openai":
-            from .providers.openai import api_root
+            from .providers.openai import api_root, api_url
 
             key = endpoint.require_key("OPENAI_API_KEY")
             root = api_root(endpoint.base_url)
             data = await _get_json(
-                http, f"{root}/models", {**headers, "authorization": f"Bearer {key}"}, {}
+                http, api_url(root, "/models"), {**headers, "authorization": f"Bearer {key}"}, {}
             )
             return [str(m.get("id")) for m in data.get("data", [])]
     raise ConfigurationError(

@@ -536,6 +536,22 @@ async def test_credentials_in_the_base_url_stay_out_of_errors(emu: Emulator) -> 
     assert "bob:[secure]@" in str(wrong.value) and "url-password-4321" not in str(wrong.value)
 
 
+async def test_a_query_in_the_base_url_stays_at_the_end_and_out_of_sight(emu: Emulator) -> None:
+    base = emu.openai.url + "?api-version=2&token=relay-token-13579"
+    endpoint = _endpoint(emu, base_url=base)
+    async with _client(endpoint) as client:
+        result = await client.generate("a fox", model="openai:flux-dev", seed=1)
+    [recorded] = emu.openai.requests
+    assert recorded.path == "/v1/images/generations"
+    assert recorded.query == {"api-version": "2", "token": MASK}
+    built = OpenAIProvider(endpoint).build(
+        generate_request("a fox", model="flux-dev"), _spec("openai:flux-dev")
+    )
+    assert built["url"].startswith(emu.openai.url + "/images/generations?api-version=2&token=")
+    for text in (built["url"], json.dumps(result.image.sent), repr(endpoint)):
+        assert "relay-token-13579" not in text
+
+
 # ================================================================== errors from the service
 
 
@@ -735,6 +751,8 @@ def test_build_edit_is_multipart() -> None:
         ("https://gw.example/openai/v1", "https://gw.example/openai/v1"),
         ("https://gw.example/api", "https://gw.example/api/v1"),
         ("https://gw.example/v2beta", "https://gw.example/v2beta"),
+        ("https://gw.example/?api-version=2", "https://gw.example/v1?api-version=2"),
+        ("https://gw.example/v1/?key=k", "https://gw.example/v1?key=k"),
     ],
 )
 def test_api_root(base: str | None, root: str) -> None:

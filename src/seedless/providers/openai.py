@@ -62,6 +62,7 @@ __all__ = [
     "BuiltRequest",
     "OpenAIProvider",
     "api_root",
+    "api_url",
 ]
 
 #: Where the default ``openai`` endpoint goes when neither base_url nor OPENAI_BASE_URL is set.
@@ -106,7 +107,8 @@ class BuiltRequest(TypedDict):
     """One wire request, built without I/O. Never holds a key or header.
 
     ``path`` is relative to the host (``/v1/images/generations``), as OpenAI's Batch API
-    wants it in a JSONL line; ``url`` is absolute. ``json`` is the body of a generation;
+    wants it in a JSONL line; ``url`` is absolute, with credentials a base URL carries (a
+    userinfo password, ``?key=...``) shown as ``[secure]``. ``json`` is the body of a generation;
     an edit has ``data`` (form fields) and ``files`` (``(field, (filename, bytes, mime))``).
     ``sent`` is what seedless chose (size, response format), for the result's provenance.
     """
@@ -148,9 +150,18 @@ def api_root(base_url: str | None) -> str:
     the OpenAI SDK does with OPENAI_BASE_URL; any other gets ``/v1`` appended, so both
     ``https://relay.example`` and ``https://relay.example/v1`` work.
     """
-    base = (base_url or DEFAULT_BASE_URL).strip().rstrip("/")
+    base, mark, query = (base_url or DEFAULT_BASE_URL).strip().partition("?")
+    base = base.rstrip("/")
     last = httpx.URL(base).path.rstrip("/").rsplit("/", 1)[-1]
-    return base if _VERSION_SEGMENT.match(last) else base + "/v1"
+    root = base if _VERSION_SEGMENT.match(last) else base + "/v1"
+    return root + mark + query
+
+
+def api_url(root: str, path: str) -> str:
+    """``path`` (``/images/generations``) under an :func:`api_root`, before its query, if any
+    (``?api-version=...`` or a relay's ``?key=...`` stays at the end)."""
+    base, mark, query = root.partition("?")
+    return base + path + mark + query
 
 
 def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
@@ -347,7 +358,7 @@ class OpenAIProvider:
 
         operation = request.operation
         path = "/v1/images/generations" if operation == "generate" else "/v1/images/edits"
-        url = self.root + path.removeprefix("/v1")
+        url = redact(api_url(self.root, path.removeprefix("/v1")))  # the real one: _post
         if operation == "generate":
             return BuiltRequest(
                 method="POST", url=url, path=path, json=body, data=None, files=None, sent=sent
@@ -513,12 +524,13 @@ class OpenAIProvider:
         self, built: BuiltRequest, headers: dict[str, str], provider: str
     ) -> httpx.Response:
         client = self._http()
+        url = api_url(self.root, built["path"].removeprefix("/v1"))
         try:
             if built["json"] is not None:
-                response = await client.post(built["url"], json=built["json"], headers=headers)
+                response = await client.post(url, json=built["json"], headers=headers)
             else:
                 response = await client.post(
-                    built["url"], data=built["data"], files=built["files"], headers=headers
+                    url, data=built["data"], files=built["files"], headers=headers
                 )
         except httpx.TimeoutException as exc:
             raise SeedlessTimeoutError(

@@ -55,7 +55,6 @@ logger = logging.getLogger("seedless.testing")
 
 #: What recorded headers and query parameters show instead of a credential.
 MASK = "[secure]"
-_SECRET_QUERY = frozenset({"key", "api_key", "access_token"})
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
 
 
@@ -245,7 +244,7 @@ def _mask_headers(headers: dict[str, str]) -> dict[str, str]:
 
 
 def _mask_query(query: dict[str, str]) -> dict[str, str]:
-    return {k: (MASK if k in _SECRET_QUERY else v) for k, v in query.items()}
+    return {k: (MASK if is_secret_header(k) else v) for k, v in query.items()}
 
 
 class _BodyTooLarge(Exception):

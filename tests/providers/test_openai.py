@@ -723,6 +723,26 @@ def test_an_endpoint_can_drop_width_and_height_for_size() -> None:
     assert not {"width", "height", "steps"} & set(built["json"])
 
 
+@pytest.mark.parametrize(
+    ("dropped", "asked"),
+    [
+        ("seed", {"seed": 3}),
+        ("negative_prompt", {"negative_prompt": "blur"}),
+        ("output_format", {"output_mime_type": "image/jpeg"}),
+    ],
+)
+def test_an_endpoint_that_drops_a_field_refuses_a_request_that_needs_it(
+    dropped: str, asked: dict[str, Any]
+) -> None:
+    provider = _provider(field_names={dropped: ""})
+    spec = _spec("openai:flux-dev")
+    built = provider.build(generate_request("x", model="flux-dev"), spec)
+    assert built["json"] is not None and dropped not in built["json"]
+    with pytest.raises(UnsupportedCapabilityError) as info:
+        provider.build(generate_request("x", model="flux-dev", **asked), spec)
+    assert f"{dropped!r}: ''" in str(info.value) and info.value.model == "openai:flux-dev"
+
+
 def test_build_edit_is_multipart() -> None:
     request = edit_request([PNG, _png(colour=(1, 2, 3))], "blend", model="flux-2-flex", seed=4)
     built = _provider(base_url="http://localhost:8080").build(request, _spec("openai:flux-2-flex"))

@@ -347,11 +347,14 @@ class OpenAIProvider:
         else:
             body.pop("response_format", None)
         if request.seed is not None:
-            body[names.get("seed", "seed")] = request.seed
+            body[self._request_field("seed", "seed", spec)] = request.seed
         if request.negative_prompt:
-            body[names.get("negative_prompt", "negative_prompt")] = request.negative_prompt
+            field = self._request_field("negative_prompt", "negative_prompt", spec)
+            body[field] = request.negative_prompt
         if request.output_mime_type:
-            body.update(self._output_format(request.output_mime_type, spec, names))
+            fmt = self._output_format(request.output_mime_type, spec)
+            if fmt is not None:
+                body[self._request_field("output_format", "output_mime_type", spec)] = fmt
         for key, value in options.items():
             if value is not None:
                 body[names.get(key, key)] = value
@@ -443,12 +446,31 @@ class OpenAIProvider:
             fields[names.get("size", "size")] = f"{dims[0]}x{dims[1]}"
         return fields
 
+    def _request_field(self, name: str, capability: str, spec: ModelSpec) -> str:
+        """The host's name for the request field ``name``; refused if the endpoint drops it.
+
+        A seed, negative prompt or output format the host never receives cannot be honoured,
+        so the request is refused (no I/O) rather than sent without it and recorded as if it
+        had been.
+        """
+        host = {**spec.fields, **self.endpoint.field_names}.get(name, name)
+        if not host:
+            raise UnsupportedCapabilityError(
+                f"{spec.key} on endpoint {self.endpoint.name!r} cannot take {capability}: the "
+                f"endpoint drops the {name!r} field (field_names={{{name!r}: ''}}). Leave "
+                f"{capability} out, or map {name!r} to the host's name for it.",
+                model=spec.key,
+                capability=capability,
+            )
+        return host
+
     @staticmethod
-    def _output_format(mime: str, spec: ModelSpec, names: Mapping[str, str]) -> dict[str, str]:
+    def _output_format(mime: str, spec: ModelSpec) -> str | None:
+        """The ``output_format`` value for ``mime`` (None: the model's default, PNG)."""
         fmt = _OUTPUT_FORMATS.get(mime.lower())
         if spec.id.startswith("dall-e"):
             if mime.lower() == "image/png":
-                return {}
+                return None
             fmt = None
         if fmt is None:
             offered = "image/png" if spec.id.startswith("dall-e") else ", ".join(_OUTPUT_FORMATS)
@@ -457,7 +479,7 @@ class OpenAIProvider:
                 model=spec.key,
                 capability="output_mime_type",
             )
-        return {names.get("output_format", "output_format"): fmt}
+        return fmt
 
     # ------------------------------------------------------------------ sending
 

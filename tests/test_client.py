@@ -13,7 +13,12 @@ import pytest
 import seedless
 from seedless import Adjust, FunctionProvider, ModelSpec, ProviderReply, RawImage
 from seedless.client import derive_seed
-from seedless.errors import ConfigurationError, ModelRetiredError, UnsupportedCapabilityError
+from seedless.errors import (
+    ConfigurationError,
+    ModelRetiredError,
+    ProviderError,
+    UnsupportedCapabilityError,
+)
 
 TODAY = date(2026, 11, 25)
 
@@ -160,6 +165,29 @@ async def test_cache_serves_seeded_requests_at_zero_cost() -> None:
     await client.generate("p", model="fake:seeded")  # no seed: not replayable, not cached
     await client.generate("p", model="fake:seeded")
     assert len(fake.calls) == 3
+
+
+async def test_a_failed_call_keeps_the_images_the_other_calls_delivered() -> None:
+    client, fake = _fake_client()
+    failed = asyncio.Event()
+    inner = fake.handler
+
+    async def handler(request: Any, spec: ModelSpec) -> ProviderReply:
+        if request.seed != 7:  # the second wire call fails first ...
+            failed.set()
+            raise ProviderError("the host refused", provider="fake", status=400)
+        await failed.wait()  # ... and the first answers after it
+        reply = inner(request, spec)
+        assert isinstance(reply, ProviderReply)
+        return reply
+
+    fake.handler = handler
+    with pytest.raises(ProviderError, match="the host refused") as info:
+        await client.generate("p", model="fake:seeded", n=6, seed=7)
+    partial = info.value.partial
+    assert [image.seed for image in partial] == [7] * 4
+    assert sum(image.cost_usd or 0 for image in partial) == pytest.approx(0.08)
+    assert [image.data for image in partial] == [f"7:{i}".encode() for i in range(4)]
 
 
 def test_sync_client_works_inside_a_running_loop(photos: list[Path]) -> None:

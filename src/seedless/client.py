@@ -334,9 +334,27 @@ class AsyncClient:
         return await self.execute(prepared)
 
     async def execute(self, prepared: PreparedRequest) -> Generation:
-        """Run the wire calls of a prepared request concurrently and gather the results."""
-        replies = await asyncio.gather(*(self._call(prepared, call) for call in prepared.calls))
-        images = tuple(image for reply in replies for image in reply)
+        """Run the wire calls of a prepared request concurrently and gather the results.
+
+        Every call runs to its end. If one fails (after its retries), the first failure is
+        raised once the others are done, with ``.partial`` holding the images they delivered
+        (paid for: each has its ``cost_usd``), so no paid image is lost.
+        """
+        outcomes = await asyncio.gather(
+            *(self._call(prepared, call) for call in prepared.calls), return_exceptions=True
+        )
+        images = tuple(
+            image
+            for outcome in outcomes
+            if not isinstance(outcome, BaseException)
+            for image in outcome
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                if isinstance(outcome, Exception):
+                    with contextlib.suppress(AttributeError, TypeError):
+                        outcome.partial = images  # type: ignore[attr-defined]
+                raise outcome
         canonical = prepared.request.canonical()
         return Generation(
             images=images[: prepared.request.n],

@@ -18,6 +18,9 @@
      │    └── NoImageError                 the model answered without an image (.text)
      └── BudgetExceededError           the next call would cross the budget cap
 
+A request split into several wire calls waits for all of them; if one fails, its error is
+raised with ``.partial``: the images the other calls delivered (paid), so none is lost.
+
 Messages are written for the person reading them: what happened and what to do. No error
 message ever contains an API key or token: providers build messages from the service's own
 error text, passed through :func:`redact`.
@@ -27,7 +30,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
+
+if TYPE_CHECKING:
+    from .models import ImageResult
 
 __all__ = [
     "AuthenticationError",
@@ -53,7 +60,13 @@ __all__ = [
 
 
 class SeedlessError(Exception):
-    """Base class of every error seedless raises on purpose."""
+    """Base class of every error seedless raises on purpose.
+
+    ``partial``: when a request was split into several wire calls and one failed, the images
+    the other calls did deliver (and were paid for, see their ``cost_usd``); empty otherwise.
+    """
+
+    partial: tuple[ImageResult, ...] = ()
 
 
 class SeedlessDeprecationWarning(DeprecationWarning):

@@ -11,6 +11,7 @@
      ├── ProviderError                 the backend answered badly   .provider .status .retryable
      │    ├── AuthenticationError          401 / 403
      │    ├── RateLimitError               429 (.retry_after)
+     │    │    └── QuotaExceededError       429 billing stop (insufficient_quota), not retried
      │    ├── ServerError                  5xx, dropped connections, truncated answers
      │    ├── TimeoutError                 no answer in time
      │    ├── ModelNotFoundError           404 for the model (.successors from the matrix)
@@ -46,6 +47,7 @@ __all__ = [
     "ModelRetiredError",
     "NoImageError",
     "ProviderError",
+    "QuotaExceededError",
     "RateLimitError",
     "RequestError",
     "SeedlessDeprecationWarning",
@@ -155,6 +157,15 @@ class RateLimitError(ProviderError):
     """The service asked us to slow down (429). Retried with backoff, honouring Retry-After."""
 
     retryable = True
+
+
+class QuotaExceededError(RateLimitError):
+    """The account is out of quota or credit (a billing stop, not a rate): not retried.
+
+    Waiting does not help; raise the limit or add credit in the provider's billing settings.
+    """
+
+    retryable = False
 
 
 class ServerError(ProviderError):

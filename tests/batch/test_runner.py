@@ -29,7 +29,7 @@ from seedless import (
 from seedless.batch import Job, Ledger, estimate, run_batch
 from seedless.batch.ledger import LEDGER_NAME
 from seedless.cache import DiskCache
-from seedless.errors import AuthenticationError
+from seedless.errors import AuthenticationError, QuotaExceededError
 
 TODAY = date(2026, 11, 25)
 FAST_RETRY = RetryPolicy(max_attempts=4, initial=0.001, max_backoff=0.01, jitter=0.0)
@@ -261,16 +261,20 @@ async def test_fault_mix_retryable_jobs_end_done_and_final_ones_keep_their_reaso
     assert last.done == 1 and last.ok
 
 
-async def test_a_broken_provider_is_not_hammered(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "error",
+    [
+        AuthenticationError("bad key", provider="fake", status=401),
+        QuotaExceededError("out of credit", provider="fake", status=429),  # a billing stop
+    ],
+)
+async def test_a_broken_provider_is_not_hammered(tmp_path: Path, error: Exception) -> None:
     fake = Fake()
-    fake.faults = {
-        f"prompt {i}": [AuthenticationError("bad key", provider="fake", status=401)]
-        for i in range(20)
-    }
+    fake.faults = {f"prompt {i}": [error] for i in range(20)}
     client = make_client(fake, max_concurrency=1)
     report = await run_batch(client, jobs_of(20), tmp_path, progress=False, max_concurrency=1)
     assert len(fake.calls) == 1  # the rest were recorded without a call
-    assert report.retryable == 20 and report.failures == {"AuthenticationError": 20}
+    assert report.retryable == 20 and report.failures == {type(error).__name__: 20}
     assert {r["status"] for r in rows(tmp_path)} == {"retryable"}
 
 

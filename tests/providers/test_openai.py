@@ -35,6 +35,7 @@ from seedless.errors import (
     ModelRetiredError,
     NoImageError,
     ProviderError,
+    QuotaExceededError,
     RateLimitError,
     RequestError,
     ServerError,
@@ -802,6 +803,23 @@ async def _call_with(handler: Callable[[httpx.Request], httpx.Response]) -> Any:
         )
     finally:
         await provider.aclose()
+
+
+async def test_a_billing_stop_is_not_retried_like_a_rate_limit() -> None:
+    def no_quota(request: httpx.Request) -> httpx.Response:
+        error = {
+            "message": "You exceeded your current quota, please check your plan and billing "
+            "details.",
+            "type": "insufficient_quota",
+            "param": None,
+            "code": "insufficient_quota",
+        }
+        return httpx.Response(429, json={"error": error})
+
+    with pytest.raises(RateLimitError) as info:
+        await _call_with(no_quota)
+    assert isinstance(info.value, QuotaExceededError) and not info.value.retryable
+    assert info.value.status == 429 and "billing" in str(info.value)
 
 
 async def test_error_in_a_200_body_and_should_retry_header() -> None:

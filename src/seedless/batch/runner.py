@@ -48,6 +48,7 @@ from ..errors import (
     BudgetExceededError,
     ConfigurationError,
     ProviderError,
+    QuotaExceededError,
     SeedlessError,
 )
 from ..images import TEMP_FILE, extension_for, write_atomic
@@ -425,8 +426,8 @@ _CURRENT: contextvars.ContextVar[_JobContext | None] = contextvars.ContextVar(
 
 def _resume_retryable(exc: BaseException) -> bool:
     """Whether a resumed run should try a job that failed with ``exc`` again."""
-    if isinstance(exc, (ConfigurationError, AuthenticationError, OSError)):
-        return True  # fixable setup (a key, a disk), not the job itself
+    if isinstance(exc, (ConfigurationError, AuthenticationError, QuotaExceededError, OSError)):
+        return True  # fixable setup (a key, billing, a disk), not the job itself
     if isinstance(exc, ProviderError):
         return exc.retryable
     return not isinstance(exc, SeedlessError)
@@ -789,7 +790,7 @@ class _Runner:
         status = Status.RETRYABLE if retryable else Status.FAILED
         if not isinstance(exc, SeedlessError) and not isinstance(exc, OSError):
             log.error("batch %s: job %s raised an unexpected error", self.run, job.id, exc_info=exc)
-        if isinstance(exc, (AuthenticationError, ConfigurationError)):
+        if isinstance(exc, (AuthenticationError, QuotaExceededError, ConfigurationError)):
             self._broken.setdefault(spec.provider, exc)
         if retryable:
             self.report.retryable += 1

@@ -36,6 +36,7 @@ from ..errors import (
     ModelNotFoundError,
     NoImageError,
     ProviderError,
+    QuotaExceededError,
     RateLimitError,
     RequestError,
     ServerError,
@@ -621,6 +622,13 @@ class OpenAIProvider:
         elif code == "model_not_found" or (status == 404 and param == "model"):
             exc = ModelNotFoundError(
                 f"{provider} answered HTTP {status}: {message}", provider=provider, status=status
+            )
+        elif code == "insufficient_quota" or kind == "insufficient_quota":
+            exc = QuotaExceededError(
+                f"{provider} answered HTTP {status}: {message} This is a billing stop, not a "
+                "rate limit: it is not retried. Check the account's plan and credit.",
+                provider=provider,
+                status=status,
             )
         elif status == 404:
             exc = ProviderError(

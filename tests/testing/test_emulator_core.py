@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+import seedless
 import seedless.testing
 from seedless.testing import MASK, Emulator, FilePart, default_models
 from seedless.testing._server import parse_multipart
@@ -289,7 +290,7 @@ def test_env_names() -> None:
         env = emulator.env()
         assert env["OPENAI_BASE_URL"] == emulator.openai.url
         assert env["GOOGLE_GEMINI_BASE_URL"] == env["GOOGLE_VERTEX_BASE_URL"] == emulator.gemini.url
-        assert env["GEMINI_API_KEY"] == env["GOOGLE_API_KEY"] == emulator.gemini.api_key
+        assert env["GOOGLE_API_KEY"] == emulator.gemini.api_key
         assert (env["GOOGLE_CLOUD_PROJECT"], env["GOOGLE_CLOUD_LOCATION"]) == (
             "test-project",
             "us-central1",
@@ -299,6 +300,23 @@ def test_env_names() -> None:
     assert not adc.exists()  # removed on stop
     with pytest.raises(RuntimeError):
         emulator.env()
+
+
+def test_env_sets_one_gemini_key_name(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from google import genai
+
+    with Emulator() as emulator:
+        env = emulator.env()
+        assert "GEMINI_API_KEY" not in env  # GOOGLE_API_KEY, which both readers take first
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        with caplog.at_level("WARNING"):
+            client = genai.Client()
+        assert client._api_client.api_key == emulator.gemini.api_key
+        assert "Both GOOGLE_API_KEY and GEMINI_API_KEY" not in caplog.text
+        assert seedless.Client().endpoints["gemini"].key() == emulator.gemini.api_key
 
 
 def test_cli_runs_until_interrupted() -> None:

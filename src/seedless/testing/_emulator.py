@@ -248,7 +248,7 @@ class Emulator:
     def env(self) -> dict[str, str]:
         """Environment variables that point the standard SDKs (and seedless) at this emulator.
 
-        Covers google-genai in both modes (``GOOGLE_GEMINI_BASE_URL``,
+        Covers google-genai in both modes (``GOOGLE_API_KEY``, ``GOOGLE_GEMINI_BASE_URL``,
         ``GOOGLE_VERTEX_BASE_URL``, project, location, and an Application Default Credentials
         file holding the emulator's token) and the OpenAI SDK (``OPENAI_BASE_URL``
         ends in ``/v1``). It does not set ``GOOGLE_GENAI_USE_VERTEXAI``.
@@ -256,7 +256,8 @@ class Emulator:
         if not self.running:
             raise RuntimeError("start the emulator before asking for its environment")
         return {
-            "GEMINI_API_KEY": self.gemini.api_key,
+            # one name only (google-genai logs a notice on every client when both are set):
+            # GOOGLE_API_KEY, which google-genai and seedless both read first
             "GOOGLE_API_KEY": self.gemini.api_key,
             "GOOGLE_GEMINI_BASE_URL": self.gemini.url,
             "GOOGLE_VERTEX_BASE_URL": self.vertex.url,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -255,3 +256,66 @@ def test_sync_client_is_typed_like_the_async_one() -> None:
     client = seedless.Client(clock=lambda: TODAY)
     assert client.resolve("nano-banana-pro").key == "gemini:gemini-3-pro-image"
     assert client.matrix is client.aio.matrix and client.endpoints is client.aio.endpoints
+
+
+class _Closable(FunctionProvider):
+    def __init__(self, handler: Any) -> None:
+        super().__init__(handler)
+        self.in_flight = 0
+        self.closed_with: list[int] = []  # calls in flight at each aclose
+        self.close_called = threading.Event()
+
+    async def call(self, request: Any, spec: ModelSpec) -> ProviderReply:
+        self.in_flight += 1
+        try:
+            return await super().call(request, spec)
+        finally:
+            self.in_flight -= 1
+
+    async def aclose(self) -> None:
+        self.closed_with.append(self.in_flight)
+        self.close_called.set()
+
+
+def _reply(request: Any, spec: ModelSpec) -> ProviderReply:
+    return ProviderReply(images=[RawImage(data=b"x", mime_type="image/png")])
+
+
+_FAKE_MATRIX = seedless.Matrix(
+    [ModelSpec(provider="fake", id="m", operations=frozenset({"generate"}), prices={"*": 0.0})]
+)
+
+
+def test_close_closes_a_provider_made_before_any_request() -> None:
+    provider = _Closable(_reply)
+    client = seedless.Client(providers={"fake": provider}, matrix=_FAKE_MATRIX)
+    assert client.provider("fake") is provider
+    client.close()
+    assert provider.closed_with == [0]
+
+
+def test_close_from_another_thread_waits_for_a_running_call() -> None:
+    started, release = threading.Event(), threading.Event()
+
+    async def slow(request: Any, spec: ModelSpec) -> ProviderReply:
+        started.set()
+        await asyncio.get_running_loop().run_in_executor(None, release.wait)
+        return _reply(request, spec)
+
+    provider = _Closable(slow)
+    client = seedless.Client(providers={"fake": provider}, matrix=_FAKE_MATRIX, clock=lambda: TODAY)
+    results: list[Any] = []
+    caller = threading.Thread(
+        target=lambda: results.append(client.generate("p", model="fake:m")), daemon=True
+    )
+    closer = threading.Thread(target=client.close, daemon=True)
+    caller.start()
+    started.wait()
+    closer.start()
+    provider.close_called.wait(0.5)  # a close that does not wait gets here at once
+    release.set()
+    for thread in (caller, closer):
+        thread.join(timeout=30)  # a hang guard: a closed loop would never answer the call
+        assert not thread.is_alive()
+    assert len(results) == 1 and results[0].image.data == b"x"
+    assert provider.closed_with == [0]  # closed after the call, not under it

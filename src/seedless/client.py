@@ -653,6 +653,8 @@ class Client:
         )
         self._loop: _LoopThread | None = None
         self._loop_lock = threading.Lock()
+        self._idle = threading.Condition(self._loop_lock)  # notified when a call ends
+        self._running = 0  # calls running on the loop, from any thread
         self._finalizer: weakref.finalize[Any, Any] | None = None
 
     @property
@@ -698,7 +700,13 @@ class Client:
                 self._loop = _LoopThread()
                 self._finalizer = weakref.finalize(self, self._loop.close)
             loop = self._loop
-        return loop.run(coro)
+            self._running += 1
+        try:
+            return loop.run(coro)
+        finally:
+            with self._idle:
+                self._running -= 1
+                self._idle.notify_all()
 
     if not TYPE_CHECKING:  # other engine attributes (retry, clock ...), untyped, at run time
 
@@ -757,12 +765,26 @@ class Client:
         return self._run(self._async.batch(jobs, out_dir, **kwargs))
 
     def close(self) -> None:
-        """Close connections and stop the private loop thread."""
-        if self._loop is not None:
-            self._loop.run(self._async.aclose())
-            if self._finalizer is not None:
-                self._finalizer()
-            self._loop = None
+        """Close connections and stop the private loop thread.
+
+        Calls running in other threads are waited for, and calls made meanwhile wait for the
+        close (then start afresh). Providers made before any request are closed too.
+        """
+        with self._idle:
+            self._idle.wait_for(lambda: self._running == 0)
+            loop, self._loop = self._loop, None
+            finalizer, self._finalizer = self._finalizer, None
+            if loop is None:
+                if not self._async._providers:
+                    return
+                loop = _LoopThread()  # a provider exists, but no request started the loop
+            try:
+                loop.run(self._async.aclose())
+            finally:
+                if finalizer is not None:
+                    finalizer()
+                else:
+                    loop.close()
 
     def __enter__(self) -> Client:
         return self

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import socket
 import threading
 from datetime import date
@@ -319,3 +320,39 @@ def test_close_from_another_thread_waits_for_a_running_call() -> None:
         assert not thread.is_alive()
     assert len(results) == 1 and results[0].image.data == b"x"
     assert provider.closed_with == [0]  # closed after the call, not under it
+
+
+async def test_gather_keeping_raises_the_first_failure_with_every_delivered_image() -> None:
+    from seedless.client import gather_keeping
+    from seedless.models import ImageResult
+
+    def image(name: str) -> ImageResult:
+        data = name.encode()
+        return ImageResult(
+            data=data,
+            mime_type="image/png",
+            provider="fake",
+            model="m",
+            request_hash="h",
+            sha256=hashlib.sha256(data).hexdigest(),
+        )
+
+    released = asyncio.Event()
+
+    async def ok(name: str) -> list[ImageResult]:
+        await released.wait()  # answers after the failure
+        return [image(name)]
+
+    async def fails() -> list[ImageResult]:
+        error = ProviderError("refused", provider="fake", status=400)
+        error.partial = (image("own"),)  # a failure that itself delivered part of its images
+        released.set()
+        raise error
+
+    released.set()
+    results = await gather_keeping([ok("a"), ok("b")], images_of=list)
+    assert [[i.data for i in batch] for batch in results] == [[b"a"], [b"b"]]
+    released.clear()
+    with pytest.raises(ProviderError, match="refused") as info:
+        await gather_keeping([ok("a"), fails(), ok("b")], images_of=list)
+    assert [i.data for i in info.value.partial] == [b"a", b"own", b"b"]

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -95,6 +95,33 @@ class CallEvent:
 
 
 Listener = Callable[[CallEvent], None]
+
+
+async def gather_keeping(
+    aws: Iterable[Awaitable[T]], *, images_of: Callable[[T], Iterable[ImageResult]]
+) -> list[T]:
+    """Await every one of ``aws`` to its end and return their results in order.
+
+    If any failed, the first failure is raised once all are done, with ``.partial`` holding
+    every image the others delivered (``images_of`` finds them in a result) and the failures'
+    own partial images: they were paid for, so none is lost. ``KeyboardInterrupt`` and
+    cancellation are raised as they are.
+    """
+    outcomes = await asyncio.gather(*aws, return_exceptions=True)
+    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
+    if not failures:
+        return outcomes  # type: ignore[return-value]
+    images: list[ImageResult] = []
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            images.extend(getattr(outcome, "partial", ()))
+        else:
+            images.extend(images_of(outcome))
+    first = failures[0]
+    if isinstance(first, Exception):
+        with contextlib.suppress(AttributeError, TypeError):
+            first.partial = tuple(images)  # type: ignore[attr-defined]
+    raise first
 
 
 def derive_seed(seed: int, index: int, seed_range: tuple[int, int] | None) -> int:
@@ -340,21 +367,10 @@ class AsyncClient:
         raised once the others are done, with ``.partial`` holding the images they delivered
         (paid for: each has its ``cost_usd``), so no paid image is lost.
         """
-        outcomes = await asyncio.gather(
-            *(self._call(prepared, call) for call in prepared.calls), return_exceptions=True
+        batches = await gather_keeping(
+            (self._call(prepared, call) for call in prepared.calls), images_of=lambda batch: batch
         )
-        images = tuple(
-            image
-            for outcome in outcomes
-            if not isinstance(outcome, BaseException)
-            for image in outcome
-        )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                if isinstance(outcome, Exception):
-                    with contextlib.suppress(AttributeError, TypeError):
-                        outcome.partial = images  # type: ignore[attr-defined]
-                raise outcome
+        images = tuple(image for batch in batches for image in batch)
         canonical = prepared.request.canonical()
         return Generation(
             images=images[: prepared.request.n],

@@ -155,3 +155,23 @@ def test_describe_and_request_for() -> None:
 
 def test_parse_anchor_prompt_ignores_other_prompts() -> None:
     assert parse_anchor_prompt("make it darker") == {}
+
+
+def test_a_replay_that_fails_on_one_image_keeps_the_others(
+    make_client: Callable[..., seedless.Client],
+) -> None:
+    from seedless.errors import ProviderError
+
+    photos = [small_photo("coffee.jpg"), small_photo("cat.jpg")]
+    refused = {seedless.ImageInput.of(photos[1]).sha256}
+
+    def handler(request: object, spec: object) -> object:
+        if request.images[0].sha256 in refused:  # type: ignore[attr-defined]
+            raise ProviderError("the host refused", provider="fake", status=400)
+        return seeded_handler(request, spec)
+
+    client = make_client(handler)
+    approved = client.edit(photos[0], "moody", model="fake:seeded", seed=7).image
+    with pytest.raises(ProviderError) as info:
+        client._run(replay(client.aio, Recipe.from_result(approved), photos))
+    assert [image.data for image in info.value.partial] == [approved.data]

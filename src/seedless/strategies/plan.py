@@ -17,14 +17,13 @@ happen and why, :meth:`Plan.estimate` counts the calls and the cost, :meth:`Plan
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..client import Client, PreparedRequest
+from ..client import Client, PreparedRequest, gather_keeping
 from ..errors import ConfigurationError
 from ..models import EditRequest, ImageInput, ImageLike, ImageRequest, ImageResult
 from ._run import AnyClient, aio, run_sync
@@ -203,15 +202,18 @@ class Plan:
         """Carry the plan out on the async engine."""
         client = aio(self.client)
         if self.path in ("local", "seeded"):
-            generations = await asyncio.gather(*(client.execute(p) for p in self.prepared))
+            generations = await gather_keeping(
+                (client.execute(p) for p in self.prepared), images_of=lambda g: g.images
+            )
             results = tuple(g.image for g in generations)
             return PlanResult(self, results, self._recipe(results[0]))
         assert self.scorer is not None
-        ranked = await asyncio.gather(
-            *(
+        ranked = await gather_keeping(
+            (
                 best_of(client, p.request, n=self.n, scorer=self.scorer, threshold=self.threshold)
                 for p in self.prepared
-            )
+            ),
+            images_of=lambda r: (c.result for c in r),
         )
         results = tuple(r.result for r in ranked)
         recipe = ranked[0].recipe(**self._anchor_fields())

@@ -19,7 +19,6 @@ back, checking them against those hashes.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 from collections.abc import Sequence
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .._version import __version__
-from ..client import AsyncClient
+from ..client import AsyncClient, gather_keeping
 from ..errors import ConfigurationError, RequestError
 from ..models import EditRequest, GenerateRequest, ImageInput, ImageLike, ImageRequest, ImageResult
 from .anchoring import anchored_request, parse_anchor_prompt
@@ -296,7 +295,9 @@ async def replay(
                 raise RequestError("replay needs at least one image to edit")
             requests = [recipe.request_for(image) for image in images]
         prepared = [client.prepare(request) for request in requests]
-        generations = await asyncio.gather(*(client.execute(p) for p in prepared))
+        generations = await gather_keeping(
+            (client.execute(p) for p in prepared), images_of=lambda g: g.images
+        )
         return [generation.image for generation in generations]
 
     from .best_of import best_of
@@ -329,7 +330,8 @@ async def replay(
     ]
     for request in requests:  # refuse before anything is sent
         client.prepare(request.model_copy(update={"n": count}))
-    ranked = await asyncio.gather(
-        *(best_of(client, r, n=count, scorer=judge, threshold=limit) for r in requests)
+    ranked = await gather_keeping(
+        (best_of(client, r, n=count, scorer=judge, threshold=limit) for r in requests),
+        images_of=lambda r: (c.result for c in r),
     )
     return [r.result for r in ranked]

@@ -116,3 +116,16 @@ def test_jsonl_against_the_emulator_with_budget_price_and_failures(
     sent = len(emulated_env.openai.requests)
     assert main(["batch", str(jobs), "-o", str(tmp_path / "again"), "--quiet"]) == 0
     assert len(emulated_env.openai.requests) == sent + 1  # only the one never made was sent
+
+
+def test_csv_export_of_a_run_without_rows_still_has_its_header(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from seedless.batch import Ledger
+
+    with Ledger.open(tmp_path) as ledger:
+        ledger.begin_run("empty", str(tmp_path), budget=None)
+    for extra, column in (([], "job_id"), (["--attempts"], "outcome")):
+        assert main(["ledger", "export", str(tmp_path), "--format", "csv", *extra]) == 0
+        header = next(csv.reader(io.StringIO(capsys.readouterr().out)), [])
+        assert column in header and "run" in header

@@ -697,6 +697,13 @@ class Ledger:
         for row in cursor:
             yield dict(row)
 
+    def columns(self, table: str) -> list[str]:
+        """The column names of ``jobs`` or ``attempts``, in the order :meth:`rows` and
+        :meth:`attempt_rows` give them (an export's header, even with no rows)."""
+        if table not in ("jobs", "attempts"):
+            raise ValueError(f"no table {table!r} to export")
+        return [str(row[1]) for row in self._conn.execute(f"PRAGMA table_info({table})")]
+
     def attempt_rows(self, run: str) -> Iterator[dict[str, Any]]:
         """Every attempt row of ``run`` as a dict (streamed), oldest first."""
         for row in self._conn.execute("SELECT * FROM attempts WHERE run = ? ORDER BY id", (run,)):

@@ -130,12 +130,10 @@ def run_show(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_csv(rows: Iterator[dict[str, Any]], out: TextIO) -> None:
-    writer: csv.DictWriter[str] | None = None
+def _write_csv(rows: Iterator[dict[str, Any]], out: TextIO, columns: list[str]) -> None:
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()  # a run with no rows still exports its header
     for row in rows:
-        if writer is None:
-            writer = csv.DictWriter(out, fieldnames=list(row))
-            writer.writeheader()
         writer.writerow(row)
 
 
@@ -150,7 +148,7 @@ def run_export(args: argparse.Namespace) -> int:
         )
         try:
             if args.format == "csv":
-                _write_csv(rows, handle)
+                _write_csv(rows, handle, ledger.columns("attempts" if args.attempts else "jobs"))
             else:
                 for row in rows:
                     handle.write(json.dumps(row, sort_keys=True) + "\n")

@@ -104,3 +104,20 @@ def test_find_refuses_to_invent_a_ledger(tmp_path: Path) -> None:
         assert ledger.resolve_run(None) == "two" and ledger.resolve_run("one") == "one"
         with pytest.raises(ConfigurationError, match="it holds: two, one"):
             ledger.resolve_run("three")
+
+
+def test_money_is_kept_to_the_micro_dollar_without_float_noise(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path) as ledger:
+        for job_id in ("a", "b", "c"):
+            start(ledger, job_id)
+            ledger.add_attempt("r", job_id, 1, "done", cost=0.1)
+            ledger.mark_writing("r", job_id, [], cost=0.1, latency=0.1, cached=False)
+            ledger.mark_done("r", job_id)
+        start(ledger, "d")
+        ledger.add_attempt("r", "d", 1, "done", cost=0.1 * 3)  # a price times n images
+        ledger.commit()
+        summary = ledger.summary("r")
+        assert summary.cost_usd == 0.3 and summary.spent_usd == 0.6
+        assert ledger.spent("r") == 0.6
+        attempt = list(ledger.attempt_rows("r"))[-1]
+        assert attempt["cost_usd"] == 0.3

@@ -11,6 +11,8 @@ into that folder. Tables:
               HTTP status, retry delay, cost, latency, cached, time.
 ``outputs``   one row per image a job wrote: path (relative to the folder), sha256, type.
 
+Money (estimates, costs, and their sums) is kept in USD to the micro-dollar.
+
 Job statuses: ``running`` (dispatched), ``writing`` (paid, output being written), ``done``
 (file on disk and row committed), ``failed`` (will not succeed as asked: the reason is kept),
 ``retryable`` (failed after the retry policy gave up, or a fixable setup problem),
@@ -157,6 +159,14 @@ MIGRATIONS: list[tuple[str, str]] = [
         """,
     ),
 ]
+
+
+#: Money is kept to the micro-dollar, so sums of float prices show no noise (0.30000000000000004).
+_USD_PLACES = 6
+
+
+def _usd(value: float | None) -> float | None:
+    return None if value is None else round(value, _USD_PLACES)
 
 
 def _now() -> str:
@@ -465,7 +475,7 @@ class Ledger:
             "excluded.updated_at",
             (
                 run, job_id, kind, job_hash, request_hash, input_hash, recipe_hash, provider,
-                model, seed, n, estimate, source, invocation, now, now, now,
+                model, seed, n, _usd(estimate), source, invocation, now, now, now,
             ),
         )  # fmt: skip
         row = self._conn.execute(
@@ -536,7 +546,7 @@ class Ledger:
             "latency_s, cached, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 run, job_id, attempt, outcome, provider, model, seed, request_hash, error_class,
-                message, http_status, retry_delay, cost, latency, int(cached), _now(),
+                message, http_status, retry_delay, _usd(cost), latency, int(cached), _now(),
             ),
         )  # fmt: skip
 
@@ -568,7 +578,7 @@ class Ledger:
             "score = ?, output_path = ?, sha256 = ?, images = ?, seed = COALESCE(?, seed), "
             "updated_at = ? WHERE run = ? AND job_id = ?",
             (
-                cost, latency, int(cached), score, first.path if first else None,
+                _usd(cost), latency, int(cached), score, first.path if first else None,
                 first.sha256 if first else None, len(outputs), first.seed if first else None,
                 _now(), run, job_id,
             ),
@@ -659,7 +669,7 @@ class Ledger:
             "SELECT coalesce(sum(cost_usd), 0) FROM jobs WHERE run = ? AND status = 'done'",
             (run,),
         ).fetchone()
-        summary.cost_usd = float(row[0])
+        summary.cost_usd = round(float(row[0]), _USD_PLACES)
         bounds = conn.execute(
             "SELECT min(created_at), max(updated_at) FROM jobs WHERE run = ?", (run,)
         ).fetchone()
@@ -671,7 +681,7 @@ class Ledger:
         ).fetchone()
         summary.attempts, summary.spent_usd, summary.retries = (
             int(row[0]),
-            float(row[1]),
+            round(float(row[1]), _USD_PLACES),
             int(row[2]),
         )
         for row in conn.execute(
@@ -687,7 +697,7 @@ class Ledger:
         row = self._conn.execute(
             "SELECT coalesce(sum(cost_usd), 0) FROM attempts WHERE run = ?", (run,)
         ).fetchone()
-        return float(row[0])
+        return round(float(row[0]), _USD_PLACES)
 
     def rows(self, run: str) -> Iterator[dict[str, Any]]:
         """Every job row of ``run`` as a dict (streamed), in the order jobs were created."""

@@ -479,6 +479,10 @@ async def test_global_and_per_provider_concurrency_limits(tmp_path: Path) -> Non
     for limits in ({"per_provider": {"other": 0}}, {"rpm": {"other": 0}}):
         with pytest.raises(seedless.ConfigurationError, match="other"):
             await run_batch(client, jobs, tmp_path, progress=False, **limits)  # type: ignore[arg-type]
+    # so is a limit for an endpoint the client does not have (a typo would limit nothing)
+    for limits in ({"per_provider": {"othr": 2}}, {"rpm": {"othr": 60}}):
+        with pytest.raises(seedless.ConfigurationError, match=r"'othr'.*fake.*other"):
+            await run_batch(client, jobs, tmp_path, progress=False, **limits)  # type: ignore[arg-type]
 
 
 async def test_rate_limit_spaces_calls(tmp_path: Path) -> None:

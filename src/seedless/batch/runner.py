@@ -1023,6 +1023,13 @@ async def run_batch(
         limits = Limits(per_provider, rpm)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
+    for what, named in (("per-provider", per_provider), ("rpm", rpm)):
+        unknown = sorted(set(named or {}) - set(client.endpoints))
+        if unknown:
+            raise ConfigurationError(
+                f"the {what} limit names {unknown[0]!r}, which is not an endpoint of this "
+                f"client (known: {', '.join(sorted(client.endpoints))})"
+            )
     ledger = Ledger.open(out)
     db = _LedgerThread(ledger)
     try:

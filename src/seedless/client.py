@@ -264,6 +264,8 @@ class AsyncClient:
         self.clock = clock or date.today
         self.cache = cache
         self.listeners: list[Listener] = list(listeners)
+        # awaited before every wire call, retries included (a batch's request rates)
+        self._gates: list[Callable[[ModelSpec], Awaitable[None]]] = []
         self._semaphore: asyncio.Semaphore | None = None
         self._lock = threading.Lock()
 
@@ -392,6 +394,16 @@ class AsyncClient:
                 self._emit(CallEvent("done", spec.key, key, latency=0.0, cached=True))
                 return [r.model_copy(update={"cached": True, "cost_usd": 0.0}) for r in cached]
         provider = self.provider(spec.provider)
+        sent = 0
+
+        async def send() -> ProviderReply:
+            nonlocal sent
+            sent += 1
+            if sent > 1:  # a retry is a wire call too (the first passed the gates below)
+                await self._pass_gates(spec)
+            return await provider.call(call, spec)
+
+        await self._pass_gates(spec)
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
         async with self._semaphore:
@@ -399,7 +411,7 @@ class AsyncClient:
             started = time.perf_counter()
             try:
                 reply = await call_with_retry(
-                    lambda: provider.call(call, spec),
+                    send,
                     self.retry,
                     describe=spec.key,
                     on_retry=lambda exc, delay: self._emit(
@@ -419,6 +431,10 @@ class AsyncClient:
             self.cache.put(key, results)
         self._emit(CallEvent("done", spec.key, key, latency=latency))
         return results
+
+    async def _pass_gates(self, spec: ModelSpec) -> None:
+        for gate in self._gates:
+            await gate(spec)
 
     def _emit(self, event: CallEvent) -> None:
         for listener in self.listeners:

@@ -502,6 +502,34 @@ async def test_rate_limit_spaces_calls(tmp_path: Path) -> None:
     assert len(stamps) == 5 and min(gaps) >= 0.04
 
 
+async def test_rate_limit_takes_a_token_for_every_wire_call_retries_included(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from seedless.batch import RateLimiter
+
+    taken: list[float] = []
+    acquire = RateLimiter.acquire
+
+    async def counted(self: RateLimiter, tokens: float = 1.0) -> None:
+        taken.append(tokens)
+        await acquire(self, tokens)
+
+    monkeypatch.setattr(RateLimiter, "acquire", counted)
+    fake = Fake()
+    for i in range(3):  # each job is answered 429 once, then succeeds on its retry
+        fake.faults[f"prompt {i}"] = [
+            RateLimitError("slow down", provider="fake", status=429, retry_after=0.001)
+        ]
+    client = make_client(fake, cache=DiskCache(tmp_path / "cache"))
+    report = await run_batch(client, jobs_of(3), tmp_path / "a", progress=False, rpm={"fake": 6e4})
+    assert report.done == 3 and len(fake.calls) == 6
+    assert sum(taken) == 6  # one token per wire call
+    # calls the cache serves send nothing, so they take no token
+    taken.clear()
+    await run_batch(client, jobs_of(3), tmp_path / "b", progress=False, rpm={"fake": 6e4})
+    assert len(fake.calls) == 6 and sum(taken) == 0
+
+
 async def test_progress_bar_and_logging(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:

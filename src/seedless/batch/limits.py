@@ -3,8 +3,9 @@
 The batch's global limit (jobs in flight) lives in the runner, and the client's own
 ``max_concurrency`` caps wire calls across everything; here are the per-provider ones:
 a semaphore per endpoint name, and a token bucket per endpoint that spaces wire calls to a
-requests-per-minute rate (a burst of ``burst`` calls at most). Retries happen inside the
-client's retry policy, which already backs off and honours Retry-After.
+requests-per-minute rate (a burst of ``burst`` calls at most). Every wire call takes a
+token, retries included (they happen inside the client's retry policy, which backs off and
+honours Retry-After, and then waits for the bucket too); a call the cache serves takes none.
 """
 
 from __future__ import annotations
@@ -78,16 +79,19 @@ class Limits:
         }
 
     @asynccontextmanager
-    async def slot(self, provider: str, calls: int = 1) -> AsyncIterator[None]:
-        """Hold one of ``provider``'s job slots, after its rate allows ``calls`` wire calls."""
+    async def slot(self, provider: str) -> AsyncIterator[None]:
+        """Hold one of ``provider``'s job slots."""
         semaphore = self._semaphores.get(provider)
         if semaphore is not None:
             await semaphore.acquire()
         try:
-            rate = self._rates.get(provider)
-            if rate is not None:
-                await rate.acquire(calls)
             yield
         finally:
             if semaphore is not None:
                 semaphore.release()
+
+    async def call(self, provider: str) -> None:
+        """Wait until ``provider``'s rate allows one more wire call (a retry is one too)."""
+        rate = self._rates.get(provider)
+        if rate is not None:
+            await rate.acquire()

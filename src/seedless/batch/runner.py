@@ -58,6 +58,7 @@ from .limits import Limits
 from .progress import Progress
 
 if TYPE_CHECKING:
+    from ..capabilities import ModelSpec
     from ..client import AsyncClient, CallEvent, PreparedRequest
     from ..models import ImageRequest, ImageResult
 
@@ -502,6 +503,7 @@ class _Runner:
 
     async def execute(self, jobs: Iterable[Job]) -> None:
         self.client.listeners.append(self._on_event)
+        self.client._gates.append(self._gate)
         try:
             try:
                 for job in jobs:
@@ -524,6 +526,8 @@ class _Runner:
         finally:
             with contextlib.suppress(ValueError):
                 self.client.listeners.remove(self._on_event)
+            with contextlib.suppress(ValueError):
+                self.client._gates.remove(self._gate)
             await self.db(self.ledger.commit)  # flushes everything queued before it
             self.report.spent_usd = self._spent - self._spent_before
         if self._fatal is not None:
@@ -726,7 +730,7 @@ class _Runner:
         started = time.perf_counter()
         try:
             try:
-                async with self.limits.slot(prepared.spec.provider, len(prepared.calls)):
+                async with self.limits.slot(prepared.spec.provider):
                     images, score = await self._generate(job, prepared)
             except asyncio.CancelledError:
                 self._interrupted(context, time.perf_counter() - started)
@@ -909,6 +913,12 @@ class _Runner:
         )
 
     # ------------------------------------------------------------------ wire events
+
+    async def _gate(self, spec: ModelSpec) -> None:
+        """Before each wire call of this batch's jobs (retries too): the endpoint's rate."""
+        context = _CURRENT.get()
+        if context is not None and context.runner is self:
+            await self.limits.call(spec.provider)
 
     def _on_event(self, event: CallEvent) -> None:
         context = _CURRENT.get()

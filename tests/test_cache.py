@@ -77,6 +77,20 @@ def test_damaged_or_missing_blob_is_a_miss(tmp_path: Path) -> None:
     assert cache.get("ef" * 32) is None
 
 
+def test_contains_agrees_with_get_when_a_blob_is_gone(tmp_path: Path) -> None:
+    # the batch budgets a job the cache "contains" at $0: it must then be served from it
+    cache = DiskCache(tmp_path)
+    results = [_result(_png(4)), _result(_png(5), index=1)]
+    cache.put("ab" * 32, results)
+    assert cache.contains("ab" * 32)
+    (tmp_path / "v1" / "blobs" / results[1].sha256[:2] / results[1].sha256).unlink()
+    assert cache.get("ab" * 32) is None and not cache.contains("ab" * 32)
+    assert "ab" * 32 not in cache
+    entry = next((tmp_path / "v1" / "entries").glob("*/*.json"))
+    entry.write_text("{ torn")
+    assert not cache.contains("ab" * 32)
+
+
 def test_odd_keys_are_hashed_into_safe_names(tmp_path: Path) -> None:
     cache = DiskCache(tmp_path)
     cache.put("../../etc/passwd", [_result(_png(4))])

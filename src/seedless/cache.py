@@ -165,8 +165,17 @@ class DiskCache:
     # ------------------------------------------------------------------ housekeeping
 
     def contains(self, key: str) -> bool:
-        """Whether an entry exists for ``key`` (cheap: no bytes are read)."""
-        return os.path.isfile(self._entry_path(key))
+        """Whether :meth:`get` would serve ``key``: its entry, and every blob it names, are
+        there (a batch budgets such a request at $0). Cheap: no image bytes are read, so a
+        blob damaged in place still counts until a ``get`` finds it out."""
+        try:
+            with open(self._entry_path(key), encoding="utf-8") as handle:
+                digests = [str(meta.get("sha256", "")) for meta in json.load(handle)["results"]]
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return False
+        return bool(digests) and all(
+            _HEX.match(digest) and os.path.isfile(self._blob_path(digest)) for digest in digests
+        )
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self.contains(key)

@@ -351,6 +351,18 @@ async def test_cached_rerun_costs_nothing_and_is_marked(tmp_path: Path) -> None:
     ]
 
 
+async def test_a_cache_entry_whose_image_is_gone_is_budgeted_at_its_price(tmp_path: Path) -> None:
+    fake = Fake()
+    client = make_client(fake, cache=DiskCache(tmp_path / "cache"))
+    await run_batch(client, jobs_of(4), tmp_path / "a", progress=False)
+    for blob in (tmp_path / "cache").rglob("blobs/*/*"):
+        blob.unlink()  # evicted by hand, or a cache cleaner: the entries remain
+    assert estimate(client, jobs_of(4)).cached == 0
+    report = await run_batch(client, jobs_of(4), tmp_path / "b", progress=False, budget=0.05)
+    assert report.done == 2 and report.skipped == 1 and report.stopped
+    assert report.spent_usd == pytest.approx(0.04) and len(fake.calls) == 4 + 2
+
+
 # ---------------------------------------------------------------------- interruption
 
 

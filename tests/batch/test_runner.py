@@ -396,6 +396,37 @@ async def test_cancel_stops_dispatching_and_leaves_the_ledger_consistent(tmp_pat
     assert sum(1 for r in rows(tmp_path) if r["status"] == "done") == 40
 
 
+async def test_the_interrupt_log_counts_only_jobs_left_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import threading
+
+    from seedless.batch import runner
+
+    writing, release = threading.Event(), threading.Event()
+    write_files = runner._write_files
+
+    def held(blobs: list[tuple[str, bytes]]) -> None:
+        writing.set()
+        release.wait(30)
+        write_files(blobs)
+
+    monkeypatch.setattr(runner, "_write_files", held)
+    client = make_client(Fake())
+    task = asyncio.create_task(run_batch(client, jobs_of(1), tmp_path, progress=False))
+    assert await asyncio.to_thread(writing.wait, 30)
+    task.cancel()  # Ctrl-C while the paid-for job is being written
+    for _ in range(50):  # let the cancellation reach the job (its write is still held)
+        await asyncio.sleep(0)
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert [r["status"] for r in rows(tmp_path)] == ["done"]
+    said = [r.getMessage() for r in caplog.records if "interrupted:" in r.getMessage()]
+    assert len(said) == 1 and "0 in-flight job(s) cancelled" in said[0], said
+    assert "; 1 already paid for were written" in said[0]
+
+
 async def test_a_crash_while_writing_is_recovered_without_paying_again(tmp_path: Path) -> None:
     fake = Fake()
     client = make_client(fake)

@@ -541,14 +541,18 @@ class _Runner:
 
     async def _cancel_in_flight(self) -> None:
         tasks = list(self._tasks)
+        interrupted, done = self.report.interrupted, self.report.done
         for task in tasks:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+        # a job already paid for is written and recorded done, not interrupted
         log.warning(
-            "batch %s interrupted: %d in-flight job(s) cancelled and recorded as interrupted",
+            "batch %s interrupted: %d in-flight job(s) cancelled and recorded as interrupted; "
+            "%d already paid for were written and recorded as done",
             self.run,
-            len(tasks),
+            self.report.interrupted - interrupted,
+            self.report.done - done,
             extra={"seedless_event": "batch.interrupted", "seedless_run": self.run},
         )
 

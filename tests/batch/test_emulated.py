@@ -171,8 +171,14 @@ async def test_kill_9_mid_run_then_resume(emu: Emulator, tmp_path: Path) -> None
     assert child.returncode == -signal.SIGKILL
     before = {r["job_id"]: r["status"] for r in job_rows(out)}
     assert 0 < list(before.values()).count("done") < 40  # killed mid-run
-    # a leftover temp file, as a kill during a write leaves one
-    (out / ".fox-039.png.abcd_123.tmp").write_bytes(b"\x89PNG half")
+    # a leftover temp file, as a kill during a write leaves one (the job's row is "writing":
+    # a job's files are written only once that row is committed)
+    first = min(job_id for job_id, status in before.items() if status == "done")
+    conn = sqlite3.connect(out / LEDGER_NAME)
+    conn.execute("UPDATE jobs SET status = 'writing' WHERE job_id = ?", (first,))
+    conn.commit()
+    conn.close()
+    (out / f".{first}.png.abcd_123.tmp").write_bytes(b"\x89PNG half")
 
     async with client_for(emu) as client:
         report = await run_batch(client, jobs(40), out, progress=False, max_concurrency=8)

@@ -447,6 +447,29 @@ async def test_a_crash_while_writing_is_recovered_without_paying_again(tmp_path:
     assert {r["status"] for r in rows(tmp_path)} == {"done"}
 
 
+async def test_only_temp_files_of_the_batchs_own_outputs_are_removed(tmp_path: Path) -> None:
+    fake = Fake()
+    client = make_client(fake, cache=DiskCache(tmp_path / "cache"))  # the cache lives inside
+    await run_batch(client, jobs_of(2), tmp_path, progress=False)
+    conn = sqlite3.connect(tmp_path / LEDGER_NAME)
+    conn.execute("UPDATE jobs SET status = 'writing' WHERE job_id = 'job-0001'")
+    conn.commit()
+    conn.close()
+    killed = tmp_path / ".job-0001.png.abcd1234.tmp"  # a write killed mid-way
+    killed.write_bytes(b"half an ima")
+    others = [  # another process storing into the cache, a file of the user's
+        tmp_path / "cache" / "v1" / "entries" / "ab" / ".ab12.json.k2j3h4k5.tmp",
+        tmp_path / ".notes.txt.abcdefgh.tmp",
+        tmp_path / "sub" / ".job-0000.png.abcd1234.tmp",
+    ]
+    for other in others:
+        other.parent.mkdir(parents=True, exist_ok=True)
+        other.write_bytes(b"not the batch's")
+    report = await run_batch(client, jobs_of(2), tmp_path, progress=False)
+    assert report.temp_files_removed == 1 and not killed.exists()
+    assert all(other.exists() for other in others)
+
+
 # ---------------------------------------------------------------------- identity
 
 

@@ -620,6 +620,17 @@ class Ledger:
 
     # ------------------------------------------------------------------ recovery
 
+    def writing_paths(self) -> list[str]:
+        """Output paths (relative to the folder) of jobs left ``writing``: the only files a
+        killed batch can have been writing, so the only temp files it can have left."""
+        return [
+            str(row[0])
+            for row in self._conn.execute(
+                "SELECT o.path FROM outputs o JOIN jobs j ON j.run = o.run AND j.job_id = "
+                "o.job_id WHERE j.status = 'writing' ORDER BY o.run, o.job_id, o.idx"
+            )
+        ]
+
     def recover(self, out_dir: Path) -> tuple[int, int]:
         """After a crash: ``writing`` jobs whose files are all on disk are done, the rest
         (and ``running`` ones) interrupted. Returns (recovered as done, interrupted)."""

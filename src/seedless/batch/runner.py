@@ -51,7 +51,7 @@ from ..errors import (
     QuotaExceededError,
     SeedlessError,
 )
-from ..images import TEMP_FILE, extension_for, write_atomic
+from ..images import extension_for, remove_temp_files, write_atomic
 from .jobs import Job, default_scorer, iter_jobs
 from .ledger import Ledger, OutputRecord, Status
 from .limits import Limits
@@ -968,16 +968,11 @@ def _write_files(blobs: list[tuple[str, bytes]]) -> None:
         write_atomic(path, data)
 
 
-def _clean_temp_files(out_dir: Path) -> int:
-    """Remove temp files a killed writer left (``.name.XXXXXXXX.tmp``, atomic_write's names)."""
-    removed = 0
-    for root, _dirs, files in os.walk(out_dir):
-        for name in files:
-            if TEMP_FILE.match(name):
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(root, name))
-                    removed += 1
-    return removed
+def _clean_temp_files(ledger: Ledger, out_dir: Path) -> int:
+    """Remove the temp files a killed writer left for the outputs the ledger has being
+    written (``.name.XXXXXXXX.tmp``); nothing else in the folder (a cache, say) is touched."""
+    root = os.fspath(out_dir)
+    return sum(remove_temp_files(os.path.join(root, path)) for path in ledger.writing_paths())
 
 
 def _default_run(out_dir: Path) -> str:
@@ -1049,7 +1044,7 @@ async def run_batch(
     try:
         await db(ledger.lock)
         report = BatchReport(run=run_name, out_dir=out, ledger_path=ledger.path)
-        report.temp_files_removed = await db(_clean_temp_files, out)
+        report.temp_files_removed = await db(_clean_temp_files, ledger, out)
         report.recovered, _ = await db(ledger.recover, out)
         settings = {
             "max_concurrency": limit,

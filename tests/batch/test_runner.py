@@ -515,6 +515,39 @@ async def test_two_jobs_that_would_write_the_same_file_stop_the_batch_before_it_
     assert report.done == 2 and report.duplicates == 1
 
 
+async def test_a_job_writing_over_one_of_its_inputs_stops_the_batch_before_it_pays(
+    tmp_path: Path,
+) -> None:
+    fake = Fake()
+    client = make_client(fake)
+    photo = tmp_path / "photos" / "cat.png"
+    photo.parent.mkdir()
+    photo.write_bytes(png(7))
+    other = tmp_path / "photos" / "dog.png"
+    other.write_bytes(png(8))
+    # a job file beside its photos, written into its own folder
+    jobs_file = tmp_path / "jobs.jsonl"
+    jobs_file.write_text(
+        '{"id": "dog", "image": "photos/dog.png", "effect": {"brightness": 0.9}}\n'
+        '{"id": "cat", "image": "photos/cat.png", "effect": {"brightness": 0.9}, '
+        '"output": "photos/cat"}\n'
+    )
+    with pytest.raises(seedless.ConfigurationError, match=r"'cat'.*jobs.jsonl:2.*cat.png"):
+        await run_batch(client, jobs_file, tmp_path, progress=False)
+    assert photo.read_bytes() == png(7) and not (tmp_path / "dog.png").exists()
+    # the same from Python, and through a second name for the folder (a symlink)
+    (tmp_path / "link").symlink_to(tmp_path / "photos")
+    job = Job.edit(photo, effect=Adjust(brightness=0.9), id="cat", output="cat")
+    with pytest.raises(seedless.ConfigurationError, match=r"'cat'.*over its input"):
+        await run_batch(client, [job], tmp_path / "link", progress=False)
+    assert photo.read_bytes() == png(7)
+    # an input of another type than the output's is not the output
+    jpeg = tmp_path / "photos" / "fox.jpeg"
+    Image.new("RGB", (8, 8)).save(jpeg, format="JPEG")
+    job = Job.edit(jpeg, effect=Adjust(brightness=0.9), id="fox", output="fox")
+    assert (await run_batch(client, [job], tmp_path / "photos", progress=False)).done == 1
+
+
 def test_job_ids_default_to_the_output_or_the_request_hash() -> None:
     a = Job.generate("a fox", model="fake:seeded", seed=1)
     b = Job.generate("a fox", model="fake:seeded", seed=1)

@@ -137,6 +137,9 @@ class Job(BaseModel):
     source: str | None = Field(
         default=None, description="Where the job was read from (file:line), for messages."
     )
+    inputs: tuple[str, ...] = Field(
+        default=(), description="The files the job reads, so that no output is written over one."
+    )
 
     @field_validator("output")
     @classmethod
@@ -197,7 +200,8 @@ class Job(BaseModel):
             model=model,
             **fields,
         )
-        return cls(id=id, request=request, output=output)
+        inputs = tuple(os.fspath(i) for i in sequence if isinstance(i, (str, os.PathLike)))
+        return cls(id=id, request=request, output=output, inputs=inputs)
 
     # ------------------------------------------------------------------ identity
 
@@ -450,12 +454,14 @@ def job_from_dict(
             request = GenerateRequest(**fields)
         job_id = data.get("id")
         output = data.get("output")
+        anchors = _paths(data.get("original"), folder) + _paths(data.get("approved"), folder)
         return Job(
             id="" if job_id is None else str(job_id),
             request=request,
             output=None if output in (None, "") else str(output),
             best_of=best_of,
             source=where,
+            inputs=tuple(str(path) for path in images + anchors) if op == "edit" else (),
         )
     except ConfigurationError as exc:
         raise ConfigurationError(f"{label}{exc}") from exc

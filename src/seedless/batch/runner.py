@@ -51,7 +51,7 @@ from ..errors import (
     QuotaExceededError,
     SeedlessError,
 )
-from ..images import extension_for, remove_temp_files, write_atomic
+from ..images import extension_for, mime_for_path, remove_temp_files, write_atomic
 from .jobs import Job, default_scorer, iter_jobs
 from .ledger import Ledger, OutputRecord, Status
 from .limits import Limits
@@ -213,22 +213,45 @@ def _output_stems(job: Job, count: int) -> list[str]:
     return [f"{stem}-{i}" for i in range(count)]
 
 
-def _claim_outputs(owners: dict[str, str], ids: set[str], job: Job) -> bool:
-    """Refuse a job whose outputs another job of the batch writes too (one would be lost);
-    False for a duplicate id, which the runner ignores."""
+def _claim_outputs(owners: dict[str, str], ids: set[str], job: Job, out_dir: Path | None) -> bool:
+    """Refuse a job whose outputs another job of the batch writes too (one would be lost),
+    or that would write over one of its own input files in ``out_dir``; False for a
+    duplicate id, which the runner ignores."""
     if job.id in ids:
         return False
     ids.add(job.id)
     count = 1 if job.best_of is not None else job.request.n
+    where = f" ({job.source})" if job.source else ""
     for stem in _output_stems(job, count):
         other = owners.setdefault(stem, job.id)
         if other != job.id:
-            where = f" ({job.source})" if job.source else ""
             raise ConfigurationError(
                 f"jobs {other!r} and {job.id!r}{where} would both be written as {stem}.*, one "
                 "over the other; give them different output names"
             )
+        overwritten = _input_at(job, os.path.join(out_dir, stem)) if out_dir is not None else None
+        if overwritten is not None:
+            raise ConfigurationError(
+                f"job {job.id!r}{where} would write its output {stem}.* over its input "
+                f"{overwritten}; choose an output folder (or output name) apart from the inputs"
+            )
     return True
+
+
+def _input_at(job: Job, stem: str) -> str | None:
+    """The job's input file that its output ``stem`` + extension would be, if any.
+
+    An output is its stem plus the extension of its type, so only an input with that very
+    extension can be it (``cat.jpeg`` is never replaced by ``cat.jpg``).
+    """
+    for source in job.inputs:
+        extension = extension_for(mime_for_path(source))
+        if os.path.splitext(source)[1].lower() != extension:
+            continue
+        with contextlib.suppress(OSError):
+            if os.path.samefile(stem + extension, source):
+                return source
+    return None
 
 
 def _estimate(
@@ -237,7 +260,7 @@ def _estimate(
     *,
     ledger: Ledger | None,
     run: str,
-    out_dir: Path,
+    out_dir: Path | None,
     retry_failed: bool,
     budget: float | None,
 ) -> BatchEstimate:
@@ -247,10 +270,12 @@ def _estimate(
     owners: dict[str, str] = {}
     ids: set[str] = set()
     for job in jobs:
-        if not _claim_outputs(owners, ids, job):
+        if not _claim_outputs(owners, ids, job, out_dir):
             continue
         result.jobs += 1
-        settled = _done_before(ledger, run, job, out_dir) if ledger is not None else None
+        settled = None
+        if ledger is not None and out_dir is not None:
+            settled = _done_before(ledger, run, job, out_dir)
         if settled == Status.DONE:
             result.done += 1
             continue
@@ -304,7 +329,7 @@ def estimate(
             iter_jobs(jobs),
             ledger=ledger,
             run=run_name,
-            out_dir=folder,
+            out_dir=folder if out_dir is not None else None,
             retry_failed=retry_failed,
             budget=budget,
         )

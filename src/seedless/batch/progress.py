@@ -1,7 +1,8 @@
-"""Batch progress: a tqdm.auto bar (a widget in notebooks, a text bar in terminals).
+"""Batch progress: a tqdm.auto bar (a widget in notebooks, a text bar in terminals), or
+plain lines in a log; the mechanism ``seedless apply`` uses too (:mod:`seedless._progress`).
 
 The bar counts finished jobs against the jobs left to run, shows done/failed/cached and the
-money spent so far, and tqdm estimates the time left. tqdm is imported only when a bar is
+money spent so far, and estimates the time left. tqdm is imported only when a bar is
 shown, so importing seedless stays light.
 """
 
@@ -9,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
+from .._progress import progress_bar
+
 __all__ = ["Progress"]
 
 
 class Progress:
-    """Counts and a bar; ``enabled=False`` keeps the counts and draws nothing."""
+    """Counts and a bar (lines in a log); ``enabled=False`` keeps the counts, shows nothing."""
 
     def __init__(
         self,
@@ -29,9 +32,7 @@ class Progress:
         self.cost = 0.0
         self._bar: Any = None
         if enabled:
-            from tqdm.auto import tqdm
-
-            self._bar = tqdm(total=total, desc=desc, unit="job", file=file, dynamic_ncols=True)
+            self._bar = progress_bar(total, desc=desc, unit="job", file=file)
 
     def _postfix(self) -> str:
         cached = f" cached={self.cached}" if self.cached else ""

@@ -147,36 +147,12 @@ def _apply_one(run: int, source: Path, target: Path, mime: str | None) -> str | 
     return None
 
 
-class _NoBar:
-    """What ``--quiet`` shows: nothing (and tqdm is not even imported)."""
-
-    def __init__(self, **_: Any) -> None:
-        pass
-
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        return None
-
-    def update(self, _: int) -> None:
-        return None
-
-
-def _progress_bar(quiet: bool) -> type[Any]:
-    """tqdm's bar (a widget in notebooks), without the monitor thread tqdm starts otherwise."""
-    if quiet:
-        return _NoBar
-    from tqdm.auto import tqdm
-
-    return type("ApplyBar", (tqdm,), {"monitor_interval": 0})
-
-
 def run(args: argparse.Namespace) -> int:
     from concurrent.futures import as_completed
     from concurrent.futures.process import BrokenProcessPool
 
     from .._parallel import cpu_pool
+    from .._progress import progress_bar
     from ..errors import ConfigurationError
     from ..images import extension_for, remove_temp_files
 
@@ -217,7 +193,8 @@ def run(args: argparse.Namespace) -> int:
             pool.submit(_apply_one, run, s, t, mime): (s, t)
             for s, t in zip(files, targets, strict=True)
         }
-        with _progress_bar(args.quiet)(total=len(files), unit="img", desc="seedless apply") as bar:
+        bar = progress_bar(len(files), desc="seedless apply", unit="img", enabled=not args.quiet)
+        with bar:
             try:
                 for future in as_completed(futures):
                     try:

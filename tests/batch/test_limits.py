@@ -9,26 +9,50 @@ import pytest
 from seedless.batch import Limits, RateLimiter
 
 
+class FakeTime:
+    """Virtual time for a RateLimiter: ``sleep`` moves the clock on instead of waiting."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        self.slept.append(delay)
+        self.now += delay
+        await asyncio.sleep(0)
+
+
 async def test_rate_limiter_spaces_acquisitions_and_allows_a_burst() -> None:
-    loop = asyncio.get_running_loop()
-    limiter = RateLimiter(rpm=600, burst=2)  # 10 a second, 2 at once
+    time = FakeTime()
+    limiter = RateLimiter(rpm=600, burst=2, clock=time.clock, sleep=time.sleep)  # 10/s, 2 at once
     stamps = []
     for _ in range(5):
         await limiter.acquire()
-        stamps.append(loop.time())
-    start = stamps[0]
-    assert stamps[1] - start < 0.02  # the burst
-    assert stamps[2] - start == pytest.approx(0.1, abs=0.04)
-    assert stamps[4] - start == pytest.approx(0.3, abs=0.06)
+        stamps.append(time.now)
+    # two at once (the burst), then one each 100 ms
+    assert stamps == pytest.approx([0.0, 0.0, 0.1, 0.2, 0.3], abs=1e-9)
 
 
 async def test_a_fan_out_larger_than_the_bucket_is_delayed_not_refused() -> None:
-    limiter = RateLimiter(rpm=1200)  # one per 50 ms
-    loop = asyncio.get_running_loop()
-    await limiter.acquire(3)  # goes into debt
-    before = loop.time()
+    time = FakeTime()
+    limiter = RateLimiter(rpm=1200, clock=time.clock, sleep=time.sleep)  # one per 50 ms
+    await limiter.acquire(3)  # goes into debt, without waiting
+    assert time.now == 0.0
     await limiter.acquire()
-    assert loop.time() - before >= 0.12  # pays back the two borrowed tokens first
+    # pays back the two borrowed tokens, then waits for its own: 3 x 50 ms
+    assert time.now == pytest.approx(0.15, abs=1e-9)
+
+
+async def test_limits_give_their_rate_limiters_the_clock() -> None:
+    time = FakeTime()
+    limits = Limits(rpm={"openai": 120}, clock=time.clock, sleep=time.sleep)  # one per 0.5 s
+    for _ in range(3):
+        await limits.call("openai")
+        await limits.call("gemini")  # no rate for it: never waits
+    assert time.now == pytest.approx(1.0, abs=1e-9)
 
 
 def test_rate_limiter_rejects_nonsense() -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import itertools
 import sqlite3
 from collections.abc import Callable
 from datetime import date
@@ -584,21 +583,32 @@ async def test_global_and_per_provider_concurrency_limits(tmp_path: Path) -> Non
             await run_batch(client, jobs, tmp_path, progress=False, **limits)  # type: ignore[arg-type]
 
 
-async def test_rate_limit_spaces_calls(tmp_path: Path) -> None:
+async def test_rate_limit_spaces_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import functools
+
+    from seedless.batch import Limits, runner
+
+    now = [0.0]
+
+    async def sleep(delay: float) -> None:  # virtual time: the clock moves, nothing waits
+        now[0] += delay
+        await asyncio.sleep(0)
+
+    monkeypatch.setattr(
+        runner, "Limits", functools.partial(Limits, clock=lambda: now[0], sleep=sleep)
+    )
     fake = Fake()
     client = make_client(fake)
-    loop = asyncio.get_running_loop()
     stamps: list[float] = []
     original = fake.__call__
 
     async def timed(request: Any, spec: ModelSpec) -> ProviderReply:
-        stamps.append(loop.time())
+        stamps.append(now[0])
         return await original(request, spec)
 
     client._providers["fake"] = FunctionProvider(timed)
     await run_batch(client, jobs_of(5), tmp_path, progress=False, rpm={"fake": 1200})  # 1 per 50 ms
-    gaps = [b - a for a, b in itertools.pairwise(stamps)]
-    assert len(stamps) == 5 and min(gaps) >= 0.04
+    assert stamps == pytest.approx([0.0, 0.05, 0.1, 0.15, 0.2], abs=1e-9)
 
 
 async def test_rate_limit_takes_a_token_for_every_wire_call_retries_included(

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 
 __all__ = ["Limits", "RateLimiter"]
+
+_ROUNDING = 1e-9
 
 
 class RateLimiter:
@@ -23,16 +25,23 @@ class RateLimiter:
 
     Taking more tokens than the bucket holds is allowed (the bucket goes into debt), so a
     request that fans out into several wire calls is never refused, only delayed.
+    ``clock`` and ``sleep`` are the time it reads and the wait it takes (tests pass fakes).
     """
 
     def __init__(
-        self, rpm: float, *, burst: float = 1.0, clock: Callable[[], float] = time.monotonic
+        self,
+        rpm: float,
+        *,
+        burst: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         if rpm <= 0:
             raise ValueError("requests per minute must be positive")
         self.rate = rpm / 60.0
         self.capacity = max(1.0, burst)
         self._clock = clock
+        self._sleep = sleep
         self._tokens = self.capacity
         self._stamp = clock()
         self._lock = asyncio.Lock()
@@ -48,14 +57,17 @@ class RateLimiter:
             need = min(tokens, self.capacity)
             while True:
                 self._refill()
-                if self._tokens >= need:
+                # a rounding error short is enough: waiting for it would be a sleep too short
+                # to move the clock, and the loop would spin
+                if self._tokens >= need - _ROUNDING:
                     self._tokens -= tokens
                     return
-                await asyncio.sleep((need - self._tokens) / self.rate)
+                await self._sleep((need - self._tokens) / self.rate)
 
 
 class Limits:
-    """Per-provider concurrency and rate, keyed by endpoint name (``"openai"``, ``"gemini"``)."""
+    """Per-provider concurrency and rate, keyed by endpoint name (``"openai"``, ``"gemini"``);
+    ``clock`` and ``sleep`` go to every :class:`RateLimiter`."""
 
     def __init__(
         self,
@@ -63,6 +75,8 @@ class Limits:
         rpm: Mapping[str, float] | None = None,
         *,
         burst: Mapping[str, float] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
         self._semaphores: dict[str, asyncio.Semaphore] = {}
         for name, limit in (per_provider or {}).items():
@@ -74,7 +88,7 @@ class Limits:
                 raise ValueError(f"the requests per minute of {name!r} must be positive")
         bursts = burst or {}
         self._rates = {
-            name: RateLimiter(value, burst=bursts.get(name, 1.0))
+            name: RateLimiter(value, burst=bursts.get(name, 1.0), clock=clock, sleep=sleep)
             for name, value in (rpm or {}).items()
         }
 

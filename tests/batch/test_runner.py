@@ -47,6 +47,8 @@ MATRIX_ROWS = [
     ModelSpec(provider="fake", id="sized", operations=frozenset({"generate"}), seed="seeded",
               sizes=("1K", "2K"), default_size="1K", prices={"1K": 0.03, "2K": 0.05}),
     ModelSpec(provider="fake", id="free", operations=frozenset({"generate"}), seed="none"),
+    ModelSpec(provider="fake", id="noseed", operations=frozenset({"generate"}), seed="none",
+              images_per_call=1, prices={"*": 0.04}),
     ModelSpec(provider="other", id="seeded", operations=frozenset({"generate"}), seed="seeded",
               prices={"*": 0.01}),
 ]  # fmt: skip
@@ -260,6 +262,124 @@ async def test_fault_mix_retryable_jobs_end_done_and_final_ones_keep_their_reaso
     assert last.done == 1 and last.ok
 
 
+def failing_calls(fake: Fake, fails: Callable[[Any], bool]) -> tuple[Any, list[Any]]:
+    """A provider answering as ``fake`` does, except calls for which ``fails`` says so (503,
+    every attempt); also the list of every wire call it was sent."""
+    sent: list[Any] = []
+
+    async def provider(request: Any, spec: ModelSpec) -> ProviderReply:
+        sent.append(request)
+        if fails(request):
+            raise ServerError("down", provider="fake", status=503)
+        return await fake(request, spec)
+
+    return FunctionProvider(provider), sent
+
+
+async def test_a_job_failing_part_way_keeps_what_it_paid_for_and_resumes_the_rest(
+    tmp_path: Path,
+) -> None:
+    fake = Fake()
+    answered = [0]
+
+    def fourth_call_fails(request: Any) -> bool:  # unseeded: the calls are all alike
+        if broken[0] and answered[0] == 3:
+            return True
+        answered[0] += 1
+        return False
+
+    broken = [True]
+    client = make_client(fake)
+    client._providers["fake"], sent = failing_calls(fake, fourth_call_fails)
+    job = [Job.generate("a fox", model="fake:noseed", n=4, id="fox")]
+    report = await run_batch(client, job, tmp_path, progress=False, budget=1.0)
+    assert report.retryable == 1 and report.spent_usd == pytest.approx(0.12)
+    # the three images that were delivered (and paid for) are written where they belong
+    assert [f.name for f in outputs(tmp_path)] == ["fox-0.png", "fox-1.png", "fox-2.png"]
+    assert not list(tmp_path.glob(".*.tmp"))
+    (row,) = rows(tmp_path)
+    assert row["status"] == "retryable" and row["error_class"] == "ServerError"
+    assert row["cost_usd"] == pytest.approx(0.12) and row["images"] == 3
+    kept = rows(tmp_path, "outputs")
+    assert [(o["idx"], o["path"]) for o in kept] == [(i, f"fox-{i}.png") for i in range(3)]
+    with Ledger.open(tmp_path) as ledger:
+        assert ledger.spent(tmp_path.name) == pytest.approx(0.12)  # the budget counts it
+
+    # the estimate of a resume prices only the missing image; the budget counts the paid ones
+    ahead = estimate(client, job, out_dir=tmp_path, budget=0.15)
+    assert ahead.to_run == 1 and ahead.cost_usd == pytest.approx(0.04)
+    assert ahead.spent_usd == pytest.approx(0.12) and "the run stops" in str(ahead)
+    stopped = await run_batch(client, job, tmp_path, progress=False, budget=0.15)
+    assert stopped.skipped == 1 and len(sent) == 4 + 3  # nothing sent (4 calls + 3 retries)
+
+    broken[0] = False
+    before = {f.name: f.read_bytes() for f in outputs(tmp_path)}
+    resumed = await run_batch(client, job, tmp_path, progress=False, budget=0.16)
+    assert resumed.done == 1 and resumed.ok and resumed.cost_usd == pytest.approx(0.04)
+    assert [r.n for r in sent[7:]] == [1]  # only the missing image was asked for
+    assert [f.name for f in outputs(tmp_path)] == [f"fox-{i}.png" for i in range(4)]
+    assert all((tmp_path / name).read_bytes() == data for name, data in before.items())
+    (row,) = rows(tmp_path)
+    assert row["status"] == "done" and row["images"] == 4
+    assert row["cost_usd"] == pytest.approx(0.16)  # what the job paid, over both runs
+    assert [o["idx"] for o in rows(tmp_path, "outputs")] == [0, 1, 2, 3]
+    with Ledger.open(tmp_path) as ledger:
+        summary = ledger.summary(tmp_path.name)
+    assert summary.cost_usd == pytest.approx(0.16) and summary.spent_usd == pytest.approx(0.16)
+
+
+async def test_a_seeded_job_resumes_exactly_the_wire_calls_that_failed(tmp_path: Path) -> None:
+    from seedless.client import derive_seed
+
+    fake = Fake()
+    lost_seed = derive_seed(5, 1, (0, 10**9))
+    broken = [True]
+    client = make_client(fake)  # no cache: the resume cannot lean on it
+    client._providers["fake"], sent = failing_calls(
+        fake, lambda request: broken[0] and request.seed == lost_seed
+    )
+    job = [Job.generate("a fox", model="fake:seeded", seed=5, n=3, id="fox")]
+    await run_batch(client, job, tmp_path / "out", progress=False)
+    assert [f.name for f in outputs(tmp_path / "out")] == ["fox-0.png", "fox-2.png"]
+
+    broken[0] = False
+    sent.clear()
+    resumed = await run_batch(client, job, tmp_path / "out", progress=False)
+    assert resumed.done == 1 and [(r.seed, r.n) for r in sent] == [(lost_seed, 1)]
+    # the outputs are those a run that never failed writes
+    await run_batch(client, job, tmp_path / "clean", progress=False)
+    got = {f.name: f.read_bytes() for f in outputs(tmp_path / "out")}
+    assert got == {f.name: f.read_bytes() for f in outputs(tmp_path / "clean")}
+    assert len(set(got.values())) == 3
+
+
+async def test_retrying_a_job_that_failed_for_good_part_way_asks_only_for_the_rest(
+    tmp_path: Path,
+) -> None:
+    from seedless.client import derive_seed
+
+    fake = Fake()
+    blocked_seed = derive_seed(5, 1, (0, 10**9))
+    blocked = [True]
+
+    async def provider(request: Any, spec: ModelSpec) -> ProviderReply:
+        if blocked[0] and request.seed == blocked_seed:
+            raise ContentBlockedError("blocked", provider="fake", reason="SAFETY", status=400)
+        return await fake(request, spec)
+
+    client = make_client(fake)
+    client._providers["fake"] = FunctionProvider(provider)
+    job = [Job.generate("a fox", model="fake:seeded", seed=5, n=2, id="fox")]
+    first = await run_batch(client, job, tmp_path, progress=False)
+    assert first.failed == 1 and [f.name for f in outputs(tmp_path)] == ["fox-0.png"]
+    assert rows(tmp_path)[0]["cost_usd"] == pytest.approx(0.02)
+    blocked[0] = False
+    fake.calls.clear()
+    again = await run_batch(client, job, tmp_path, progress=False, retry_failed=True)
+    assert again.done == 1 and [r.seed for r in fake.calls] == [blocked_seed]
+    assert [f.name for f in outputs(tmp_path)] == ["fox-0.png", "fox-1.png"]
+
+
 @pytest.mark.parametrize(
     "error",
     [
@@ -441,7 +561,8 @@ async def test_a_crash_while_writing_is_recovered_without_paying_again(tmp_path:
     report = await run_batch(client, jobs_of(3), tmp_path, progress=False)
     assert report.recovered == 1 and report.temp_files_removed == 1
     assert report.already_done == 1 and report.done == 2
-    assert len(fake.calls) == 3 + 2  # job 0 was not paid again
+    # job 0 was not paid again, nor job 2: its output is on disk with its recorded hash
+    assert len(fake.calls) == 3 + 1
     assert not list(tmp_path.glob(".*.tmp"))
     assert {r["status"] for r in rows(tmp_path)} == {"done"}
 

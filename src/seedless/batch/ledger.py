@@ -9,7 +9,8 @@ into that folder. Tables:
               first output's path and sha256, timestamps.
 ``attempts``  one row per wire-call outcome (done, retry, error, interrupted): error class,
               HTTP status, retry delay, cost, latency, cached, time.
-``outputs``   one row per image a job wrote: path (relative to the folder), sha256, type.
+``outputs``   one row per image a job wrote: path (relative to the folder), sha256, type;
+              ``idx`` is its place among the job's outputs (``<output>-<idx>`` when n > 1).
 
 Money (estimates, costs, and their sums) is kept in USD to the micro-dollar.
 
@@ -19,7 +20,8 @@ Job statuses: ``running`` (dispatched), ``writing`` (paid, output being written)
 ``interrupted`` (Ctrl-C or a killed process), ``skipped`` (not dispatched: budget).
 ``submitted`` is reserved for jobs handed to a provider's own batch engine
 (``external_ref`` then names it). A resumed run skips ``done`` (and ``failed`` unless
-asked) and runs every other status again.
+asked) and runs every other status again; a job that failed part-way keeps the outputs it
+paid for (rows in ``outputs``, files on disk), and its resume asks only for the rest.
 
 The schema grows by small, named, append-only migrations (:data:`MIGRATIONS`). Writes use
 ``synchronous=NORMAL``: a killed process loses nothing committed (WAL), and only a power
@@ -182,7 +184,8 @@ def error_fields(exc: BaseException) -> tuple[str, str, int | None]:
 
 @dataclass(frozen=True)
 class OutputRecord:
-    """One image a job wrote: path relative to the output folder, hash, type, seed."""
+    """One image a job wrote: path relative to the output folder, hash, type, seed, and its
+    place among the job's outputs (``index``; default: its place in the list recorded)."""
 
     path: str
     sha256: str
@@ -190,6 +193,7 @@ class OutputRecord:
     bytes: int
     seed: int | None = None
     cached: bool = False
+    index: int | None = None
 
 
 @dataclass
@@ -562,16 +566,7 @@ class Ledger:
         score: float | None = None,
     ) -> None:
         """The job's images are paid for and about to be written: record where, then commit."""
-        self._write("DELETE FROM outputs WHERE run = ? AND job_id = ?", (run, job_id))
-        for index, output in enumerate(outputs):
-            self._write(
-                "INSERT INTO outputs (run, job_id, idx, path, sha256, mime_type, bytes, seed, "
-                "cached) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    run, job_id, index, output.path, output.sha256, output.mime_type,
-                    output.bytes, output.seed, int(output.cached),
-                ),
-            )  # fmt: skip
+        self._replace_outputs(run, job_id, outputs)
         first = outputs[0] if outputs else None
         self._write(
             "UPDATE jobs SET status = 'writing', cost_usd = ?, latency_s = ?, cached = ?, "
@@ -584,6 +579,51 @@ class Ledger:
             ),
         )  # fmt: skip
         self.commit()
+
+    def keep_outputs(
+        self, run: str, job_id: str, outputs: Sequence[OutputRecord], *, cost: float | None
+    ) -> None:
+        """A job that failed part-way: record the outputs it paid for (those of the wire
+        calls that answered), and what it paid, before they are written; then commit. The
+        job's status is left to :meth:`mark_failed`; a resumed run keeps these outputs and
+        asks only for the rest."""
+        self._replace_outputs(run, job_id, outputs)
+        first = outputs[0] if outputs else None
+        self._write(
+            "UPDATE jobs SET cost_usd = ?, output_path = ?, sha256 = ?, images = ?, "
+            "updated_at = ? WHERE run = ? AND job_id = ?",
+            (
+                _usd(cost), first.path if first else None, first.sha256 if first else None,
+                len(outputs), _now(), run, job_id,
+            ),
+        )  # fmt: skip
+        self.commit()
+
+    def _replace_outputs(self, run: str, job_id: str, outputs: Sequence[OutputRecord]) -> None:
+        self._write("DELETE FROM outputs WHERE run = ? AND job_id = ?", (run, job_id))
+        for position, output in enumerate(outputs):
+            index = position if output.index is None else output.index
+            self._write(
+                "INSERT INTO outputs (run, job_id, idx, path, sha256, mime_type, bytes, seed, "
+                "cached) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    run, job_id, index, output.path, output.sha256, output.mime_type,
+                    output.bytes, output.seed, int(output.cached),
+                ),
+            )  # fmt: skip
+
+    def present_outputs(self, run: str, job_id: str, out_dir: Path) -> list[OutputRecord]:
+        """The recorded outputs of a job that are on disk with their recorded hash."""
+        root = os.fspath(out_dir)
+        present = []
+        for row in self.outputs(run, job_id):
+            if _file_matches(os.path.join(root, row["path"]), row["sha256"]):
+                record = OutputRecord(
+                    row["path"], row["sha256"], row["mime_type"], row["bytes"], row["seed"],
+                    bool(row["cached"]), index=row["idx"],
+                )  # fmt: skip
+                present.append(record)
+        return present
 
     def mark_done(self, run: str, job_id: str) -> None:
         """The outputs are on disk: the job is done (committed)."""
@@ -604,30 +644,33 @@ class Ledger:
         status: str,
         retryable: bool,
         latency: float | None = None,
+        cost: float | None = None,
     ) -> None:
-        """The job ended without output; ``status`` is failed, retryable or interrupted."""
+        """The job did not finish; ``status`` is failed, retryable or interrupted. ``cost``:
+        what it paid (the outputs it keeps, see :meth:`keep_outputs`), if anything."""
         error_class, message, http_status = error_fields(error)
         now = _now()
         self._write(
             "UPDATE jobs SET status = ?, retryable = ?, error_class = ?, error_message = ?, "
-            "http_status = ?, latency_s = ?, finished_at = ?, updated_at = ? "
-            "WHERE run = ? AND job_id = ?",
+            "http_status = ?, latency_s = ?, cost_usd = coalesce(?, cost_usd), finished_at = ?, "
+            "updated_at = ? WHERE run = ? AND job_id = ?",
             (
-                status, int(retryable), error_class, message, http_status, latency, now, now,
-                run, job_id,
+                status, int(retryable), error_class, message, http_status, latency, _usd(cost),
+                now, now, run, job_id,
             ),
         )  # fmt: skip
 
     # ------------------------------------------------------------------ recovery
 
     def writing_paths(self) -> list[str]:
-        """Output paths (relative to the folder) of jobs left ``writing``: the only files a
-        killed batch can have been writing, so the only temp files it can have left."""
+        """Output paths (relative to the folder) of jobs left ``writing`` (or ``running``: a
+        job failing part-way writes what it paid for): the only files a killed batch can
+        have been writing, so the only temp files it can have left."""
         return [
             str(row[0])
             for row in self._conn.execute(
                 "SELECT o.path FROM outputs o JOIN jobs j ON j.run = o.run AND j.job_id = "
-                "o.job_id WHERE j.status = 'writing' ORDER BY o.run, o.job_id, o.idx"
+                "o.job_id WHERE j.status IN ('writing', 'running') ORDER BY o.run, o.job_id, o.idx"
             )
         ]
 

@@ -16,7 +16,9 @@ A job counts as done only when its files are on disk and its row is committed. R
 same batch again (same output folder and run name) skips done jobs, runs failed-retryable,
 interrupted and skipped ones again, and never pays twice for a done job: a process killed
 between paying and committing "done" leaves a "writing" row whose files, if all present with
-the recorded hashes, are accepted as done on resume. Leftover temp files are removed.
+the recorded hashes, are accepted as done on resume. Leftover temp files are removed. A job
+whose wire calls fail part-way writes and records the images the others delivered (paid
+for), and its resume asks only for the missing ones.
 
 Budget: before dispatching a job, its worst-case price (from the matrix, with the endpoint's
 price overrides; zero if the cache holds it) is reserved; if money already paid in the run
@@ -37,9 +39,9 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -213,6 +215,74 @@ def _output_stems(job: Job, count: int) -> list[str]:
     return [f"{stem}-{i}" for i in range(count)]
 
 
+def _output_count(job: Job) -> int:
+    """How many images a job writes: best-of writes its winner, else one per image asked."""
+    return 1 if job.best_of is not None else job.request.n
+
+
+def _kept(ledger: Ledger, run: str, job: Job, out_dir: Path) -> tuple[list[OutputRecord], float]:
+    """The outputs an unfinished earlier attempt of this very job paid for and left on disk
+    (a job that failed part-way), and what the job has paid for them (0 if none)."""
+    if job.best_of is not None:
+        return [], 0.0
+    row = ledger.job(run, job.id)
+    if row is None or row["job_hash"] != job.hash or row["status"] == Status.DONE:
+        return [], 0.0
+    stems = _output_stems(job, _output_count(job))
+    kept = [
+        record
+        for record in ledger.present_outputs(run, job.id, out_dir)
+        if record.index is not None
+        and record.index < len(stems)
+        and record.path == stems[record.index] + extension_for(record.mime_type)
+    ]
+    cost = row["cost_usd"]
+    return kept, float(cost) if kept and cost is not None else 0.0
+
+
+def _remaining(
+    prepared: PreparedRequest, kept: Sequence[OutputRecord]
+) -> tuple[PreparedRequest, tuple[int, ...]]:
+    """The wire calls still to make when ``kept`` outputs exist (a call whose every image is
+    kept is dropped), and the index of each remaining call's first output."""
+    have = {record.index for record in kept}
+    calls: list[ImageRequest] = []
+    offsets: list[int] = []
+    offset = 0
+    for call in prepared.calls:
+        if not all(index in have for index in range(offset, offset + call.n)):
+            calls.append(call)
+            offsets.append(offset)
+        offset += call.n
+    if len(calls) < len(prepared.calls):
+        prepared = replace(prepared, calls=tuple(calls))
+    return prepared, tuple(offsets)
+
+
+def _place(
+    calls: Sequence[ImageRequest], offsets: Sequence[int], images: Iterable[ImageResult]
+) -> list[tuple[int, ImageResult]]:
+    """Each image's output index: the first output of the wire call it came from (known by
+    its request hash; identical calls, as an unseeded model's are, in order) plus its index
+    in that call's answer. Images a call returned beyond what it asked for are dropped."""
+    hashes = [call.request_hash() for call in calls]
+    positions: dict[str, list[int]] = {}
+    for position, key in enumerate(hashes):
+        positions.setdefault(key, []).append(position)
+    placed: list[tuple[int, ImageResult]] = []
+    current: int | None = None
+    for image in images:
+        if current is None or image.index == 0 or hashes[current] != image.request_hash:
+            queue = positions.get(image.request_hash)
+            if not queue:
+                current = None
+                continue
+            current = queue.pop(0)
+        if image.index < calls[current].n:
+            placed.append((offsets[current] + image.index, image))
+    return placed
+
+
 def _claim_outputs(owners: dict[str, str], ids: set[str], job: Job, out_dir: Path | None) -> bool:
     """Refuse a job whose outputs another job of the batch writes too (one would be lost),
     or that would write over one of its own input files in ``out_dir``; False for a
@@ -220,7 +290,7 @@ def _claim_outputs(owners: dict[str, str], ids: set[str], job: Job, out_dir: Pat
     if job.id in ids:
         return False
     ids.add(job.id)
-    count = 1 if job.best_of is not None else job.request.n
+    count = _output_count(job)
     where = f" ({job.source})" if job.source else ""
     for stem in _output_stems(job, count):
         other = owners.setdefault(stem, job.id)
@@ -289,9 +359,11 @@ def _estimate(
             if len(result.problems) < _MAX_EXAMPLES:
                 result.problems.append(f"{job.id}: {type(exc).__name__}: {exc}")
             continue
+        if ledger is not None and out_dir is not None:  # a job that failed part-way
+            prepared, _ = _remaining(prepared, _kept(ledger, run, job, out_dir)[0])
         result.to_run += 1
         cost, cached = job_cost(client, prepared)
-        images = prepared.request.n
+        images = sum(call.n for call in prepared.calls)
         size = prepared.request.size or prepared.spec.default_size
         if cached:
             result.cached += 1
@@ -429,6 +501,11 @@ class _JobContext:
     paid: float = 0.0
     unpriced: bool = False
     holds_slot: bool = True
+    # the outputs an earlier attempt paid for and wrote, what they cost, and the index of
+    # the first output of each of prepared.calls (which then are the missing ones only)
+    kept: list[OutputRecord] = field(default_factory=list)
+    kept_cost: float = 0.0
+    offsets: tuple[int, ...] = ()
     _calls: dict[str, ImageRequest] | None = None
 
     def call_for(self, key: str) -> ImageRequest | None:
@@ -590,18 +667,22 @@ class _Runner:
 
     # ------------------------------------------------------------------ dispatch
 
-    def _lookup(self, job: Job) -> tuple[str | None, str | None, bool]:
-        """(invocation that last touched the job, done/failed if settled, hash changed)."""
+    def _lookup(
+        self, job: Job
+    ) -> tuple[str | None, str | None, bool, tuple[list[OutputRecord], float]]:
+        """(invocation that last touched the job, done/failed if settled, hash changed,
+        outputs kept from an attempt that failed part-way and their cost)."""
         row = self.ledger.job(self.run, job.id)
         if row is None:
-            return None, None, False
+            return None, None, False, ([], 0.0)
         settled = _done_before(self.ledger, self.run, job, self.out_dir)
-        return row["invocation"], settled, row["job_hash"] != job.hash
+        kept = _kept(self.ledger, self.run, job, self.out_dir)
+        return row["invocation"], settled, row["job_hash"] != job.hash, kept
 
     async def _dispatch(self, job: Job) -> None:
         report = self.report
         report.seen += 1
-        invocation, settled, changed = await self.db(self._lookup, job)
+        invocation, settled, changed, (kept, kept_cost) = await self.db(self._lookup, job)
         if invocation == self.invocation:
             report.duplicates += 1
             log.warning("batch %s: job id %r appears twice; ignoring the second", self.run, job.id)
@@ -623,6 +704,7 @@ class _Runner:
             status = Status.RETRYABLE if retryable else Status.FAILED
             await self._refuse(job, exc, status, retryable=retryable)
             return
+        prepared, offsets = _remaining(prepared, kept)  # only what is missing
         cost, _ = job_cost(self.client, prepared)
         await self._alive.acquire()
         try:
@@ -630,7 +712,10 @@ class _Runner:
         except BaseException:
             self._alive.release()
             raise
-        context = _JobContext(self, job, prepared, attempt=0, slots=self._slots)
+        context = _JobContext(
+            self, job, prepared, attempt=0, slots=self._slots, kept=kept, kept_cost=kept_cost,
+            offsets=offsets,
+        )  # fmt: skip
         try:
             broken = self._broken.get(prepared.spec.provider)
             if broken is not None:  # a bad key: record the job, do not send it
@@ -765,7 +850,17 @@ class _Runner:
                 self._interrupted(context, time.perf_counter() - started)
                 raise
             except Exception as exc:
-                await self._failed(context, exc, time.perf_counter() - started)
+                latency = time.perf_counter() - started
+                partial = getattr(exc, "partial", ())
+                if partial and job.best_of is None:  # paid for: written and kept
+                    try:
+                        await self._keep(context, partial, latency)
+                    except OSError as write_error:
+                        log.error(
+                            "batch %s: job %s could not write the images it paid for: %s",
+                            self.run, job.id, write_error,
+                        )  # fmt: skip
+                await self._failed(context, exc, latency)
                 return
             finally:
                 self._reserved -= reserved
@@ -810,10 +905,11 @@ class _Runner:
         self.report.interrupted += 1
 
     def _record_failed(
-        self, job: Job, exc: BaseException, status: str, retryable: bool, latency: float
-    ) -> None:
+        self, job: Job, exc: BaseException, status: str, retryable: bool, latency: float,
+        cost: float | None,
+    ) -> None:  # fmt: skip
         self.ledger.mark_failed(
-            self.run, job.id, exc, status=status, retryable=retryable, latency=latency
+            self.run, job.id, exc, status=status, retryable=retryable, latency=latency, cost=cost
         )
         self.ledger.commit()
 
@@ -846,13 +942,57 @@ class _Runner:
                 "seedless_retryable": retryable,
             },
         )
-        await self.db(self._record_failed, job, exc, status, retryable, latency)
+        cost = None  # what the job paid, if anything (the outputs it keeps)
+        if (context.kept or context.paid) and not context.unpriced:
+            cost = context.kept_cost + context.paid
+        await self.db(self._record_failed, job, exc, status, retryable, latency, cost)
 
-    def _output_paths(self, job: Job, images: tuple[ImageResult, ...]) -> list[str]:
-        stems = _output_stems(job, len(images))
-        return [
-            stem + extension_for(image.mime_type) for stem, image in zip(stems, images, strict=True)
-        ]
+    def _outputs(
+        self, context: _JobContext, images: Sequence[ImageResult]
+    ) -> tuple[list[OutputRecord], list[tuple[str, bytes]]]:
+        """The job's output records (those kept from an earlier attempt, and ``images`` at
+        the indexes of the wire calls they came from), and the files to write for ``images``."""
+        job = context.job
+        if job.best_of is not None:
+            placed = [(0, image) for image in images]  # the winner
+        else:
+            placed = _place(context.prepared.calls, context.offsets, images)
+        stems = _output_stems(job, _output_count(job))
+        records = {record.index or 0: record for record in context.kept}
+        blobs = []
+        root = os.fspath(self.out_dir)
+        for index, image in placed:
+            path = stems[index] + extension_for(image.mime_type)
+            records[index] = OutputRecord(
+                path, image.sha256, image.mime_type, len(image.data), image.seed, image.cached,
+                index=index,
+            )  # fmt: skip
+            blobs.append((os.path.join(root, path), image.data))
+        return [records[index] for index in sorted(records)], blobs
+
+    def _record_kept(self, job: Job, records: list[OutputRecord], cost: float | None) -> None:
+        self.ledger.keep_outputs(self.run, job.id, records, cost=cost)
+
+    async def _keep(
+        self, context: _JobContext, images: Sequence[ImageResult], latency: float
+    ) -> None:
+        """A job that failed part-way: record and write the images its other wire calls
+        delivered (paid for), as its outputs; a resumed run asks only for the rest."""
+        job = context.job
+        records, blobs = self._outputs(context, images)
+        cost = None if context.unpriced else context.kept_cost + context.paid
+        await self.db(self._record_kept, job, records, cost)  # recorded before a byte
+        writing = asyncio.ensure_future(asyncio.to_thread(_write_files, blobs))
+        del blobs
+        try:
+            await asyncio.shield(writing)
+        except asyncio.CancelledError:
+            await writing  # already paid for: let the files land
+            raise
+        log.info(
+            "batch %s: job %s failed part-way; kept %d paid image(s) of %d",
+            self.run, job.id, len(records), _output_count(job),
+        )  # fmt: skip
 
     def _record_writing(
         self, job: Job, records: list[OutputRecord], cost: float | None, latency: float,
@@ -870,21 +1010,11 @@ class _Runner:
         latency: float,
     ) -> None:
         job = context.job
-        paths = self._output_paths(job, images)
-        records = [
-            OutputRecord(
-                path, image.sha256, image.mime_type, len(image.data), image.seed, image.cached
-            )
-            for path, image in zip(paths, images, strict=True)
-        ]
-        # what the job paid: every wire call that answered (best-of: all candidates)
-        cost = None if context.unpriced else context.paid
-        cached = all(image.cached for image in images)
-        root = os.fspath(self.out_dir)
-        blobs = [
-            (os.path.join(root, path), image.data)
-            for path, image in zip(paths, images, strict=True)
-        ]
+        records, blobs = self._outputs(context, images)
+        # what the job paid: every wire call that answered (best-of: all candidates), and
+        # the outputs kept from an earlier attempt that failed part-way
+        cost = None if context.unpriced else context.kept_cost + context.paid
+        cached = all(record.cached for record in records)
         del images
         # paid for, so recorded (committed) before a byte is written, then written, then done
         recorded = asyncio.ensure_future(
@@ -920,10 +1050,11 @@ class _Runner:
     ) -> None:
         job = context.job
         await self.db(self._record_done, job)
+        now = None if cost is None else context.paid  # not what an earlier run paid
         self.report.done += 1
         self.report.cached += int(cached)
-        self.report.cost_usd += cost or 0.0
-        self.progress.job_done(cost, cached=cached)
+        self.report.cost_usd += now or 0.0
+        self.progress.job_done(now, cached=cached)
         log.debug(
             "batch %s: job %s done (%s, $%.4f, %.2fs%s)",
             self.run,

@@ -775,12 +775,20 @@ async def test_progress_bar_and_logging(
 
 
 async def test_a_second_runner_on_the_same_folder_is_refused(tmp_path: Path) -> None:
-    fake = Fake(latency=0.05)
-    client = make_client(fake)
+    fake = Fake()
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def held(request: Any, spec: ModelSpec) -> ProviderReply:
+        started.set()
+        await release.wait()  # the first run holds the folder until the second has tried
+        return await fake(request, spec)
+
+    client = make_client(held)
     first = asyncio.create_task(run_batch(client, jobs_of(4), tmp_path, progress=False))
-    await asyncio.sleep(0.02)
+    await started.wait()
     with pytest.raises(seedless.ConfigurationError, match="another seedless batch"):
         await run_batch(client, jobs_of(4), tmp_path, progress=False)
+    release.set()
     assert (await first).done == 4
 
 

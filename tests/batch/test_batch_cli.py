@@ -129,3 +129,22 @@ def test_csv_export_of_a_run_without_rows_still_has_its_header(
         assert main(["ledger", "export", str(tmp_path), "--format", "csv", *extra]) == 0
         header = next(csv.reader(io.StringIO(capsys.readouterr().out)), [])
         assert column in header and "run" in header
+
+
+def test_seed_policy_lets_a_batch_send_seeds_to_best_effort_models(
+    emulated_env: Emulator,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name, value in emulated_env.env().items():
+        monkeypatch.setenv(name, value)
+    jobs = tmp_path / "jobs.jsonl"
+    job = {"id": "kite", "model": "gemini:gemini-nano-banana-2.1", "prompt": "a kite", "seed": 3}
+    jobs.write_text(json.dumps(job) + "\n")
+    common = ["batch", str(jobs), "-o", str(tmp_path / "out"), "--dry-run"]
+    assert main(common) == 0  # the estimate lists the refusal, in the command's words
+    shown = capsys.readouterr().out
+    assert "--seed-policy best_effort" in shown and "seed_policy=" not in shown
+    assert main([*common[:-1], "--seed-policy", "best_effort", "--quiet"]) == 0
+    assert emulated_env.gemini.requests[-1].body["generationConfig"]["seed"] == 3

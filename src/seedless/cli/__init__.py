@@ -30,6 +30,19 @@ COMMANDS = (
 )
 
 
+def add_seed_policy(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--seed-policy``, for commands that send seeds (the client's ``seed_policy``)."""
+    parser.add_argument(
+        "--seed-policy",
+        choices=["strict", "best_effort"],
+        help="best_effort sends a seed to models that treat it as a hint",
+    )
+
+
+#: How the library's refusal of a best-effort seed names the setting, and how a command does.
+SEED_POLICY_WORDING = ("seed_policy='best_effort'", "--seed-policy best_effort")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seedless",

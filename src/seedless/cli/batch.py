@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import SEED_POLICY_WORDING, add_seed_policy
+
 
 def _pair(text: str) -> tuple[str, str]:
     name, sep, value = text.rpartition("=")
@@ -72,6 +74,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="ENDPOINT:MODEL=USD",
         help="price per image on an endpoint, e.g. a relay's (repeatable)",
     )
+    add_seed_policy(run)
     run.add_argument("--cache-dir", type=Path, help="result cache folder (default: user cache)")
     run.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     run.add_argument("--retry-failed", action="store_true", help="also retry final failures")
@@ -115,6 +118,8 @@ def _client(args: argparse.Namespace) -> Any:
 
     cache = None if args.no_cache else DiskCache(args.cache_dir)
     options: dict[str, Any] = {"max_concurrency": max(1, args.jobs), "cache": cache}
+    if args.seed_policy:
+        options["seed_policy"] = args.seed_policy
     if not args.price:
         return AsyncClient(**options)
     base = AsyncClient(**options)
@@ -168,7 +173,7 @@ def main(args: argparse.Namespace) -> int:
         try:
             if args.dry_run:
                 result = estimate(client, jobs, out_dir=args.out, run=args.run, budget=args.budget)
-                print(result)
+                print(str(result).replace(*SEED_POLICY_WORDING))
                 return 0
             report = await run_batch(
                 client,
@@ -183,7 +188,7 @@ def main(args: argparse.Namespace) -> int:
                 retry_failed=args.retry_failed,
             )
             if not args.quiet:
-                print(report, file=sys.stderr)
+                print(str(report).replace(*SEED_POLICY_WORDING), file=sys.stderr)
             return 0 if report.ok else 1
         finally:
             await client.aclose()

@@ -12,6 +12,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from . import SEED_POLICY_WORDING, add_seed_policy
+
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -29,17 +31,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--image", type=Path, action="append", help="edit this image (repeat for references)"
     )
     parser.add_argument("--effect", type=Path, help="effect file, for local:pillow")
-    parser.add_argument(
-        "--seed-policy",
-        choices=["strict", "best_effort"],
-        help="best_effort sends a seed to models that treat it as a hint",
-    )
+    add_seed_policy(parser)
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     parser.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
     parser.set_defaults(func=run)
-
-
-_PYTHON_POLICY = "seed_policy='best_effort'"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,11 +62,11 @@ def run(args: argparse.Namespace) -> int:
                 request.model_copy(update={"n": 1}), seed_policy=args.seed_policy
             )
         except UnsupportedCapabilityError as exc:
-            if exc.capability != "seed" or _PYTHON_POLICY not in str(exc):
+            if exc.capability != "seed" or SEED_POLICY_WORDING[0] not in str(exc):
                 raise
             # The library names its keyword; here the way to send the seed is the flag.
             raise UnsupportedCapabilityError(
-                str(exc).replace(_PYTHON_POLICY, "--seed-policy best_effort"),
+                str(exc).replace(*SEED_POLICY_WORDING),
                 model=exc.model,
                 capability=exc.capability,
                 alternatives=exc.alternatives,

@@ -356,3 +356,45 @@ async def test_gather_keeping_raises_the_first_failure_with_every_delivered_imag
     with pytest.raises(ProviderError, match="refused") as info:
         await gather_keeping([ok("a"), fails(), ok("b")], images_of=list)
     assert [i.data for i in info.value.partial] == [b"a", b"own", b"b"]
+
+
+async def test_gather_keeping_cancelled_keeps_the_images_of_the_calls_that_finished() -> None:
+    from seedless.client import gather_keeping
+    from seedless.models import ImageResult
+
+    def image(name: str) -> ImageResult:
+        data = name.encode()
+        return ImageResult(
+            data=data,
+            mime_type="image/png",
+            provider="fake",
+            model="m",
+            request_hash="h",
+            sha256=hashlib.sha256(data).hexdigest(),
+        )
+
+    held = asyncio.Event()  # never set: the call still in flight when the caller gives up
+    finished: list[str] = []
+
+    async def ok(name: str) -> list[ImageResult]:
+        finished.append(name)
+        return [image(name)]
+
+    async def hangs() -> list[ImageResult]:
+        await held.wait()
+        return [image("never")]
+
+    async def fails() -> list[ImageResult]:
+        error = ProviderError("refused", provider="fake", status=400)
+        error.partial = (image("own"),)
+        raise error
+
+    task = asyncio.ensure_future(
+        gather_keeping([ok("a"), hangs(), fails(), ok("b")], images_of=list)
+    )
+    while len(finished) < 2:
+        await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError) as info:
+        await task
+    assert [i.data for i in info.value.partial] == [b"a", b"own", b"b"]  # paid for, not lost

@@ -104,23 +104,44 @@ async def gather_keeping(
 
     If any failed, the first failure is raised once all are done, with ``.partial`` holding
     every image the others delivered (``images_of`` finds them in a result) and the failures'
-    own partial images: they were paid for, so none is lost. ``KeyboardInterrupt`` and
-    cancellation are raised as they are.
+    own partial images: they were paid for, so none is lost. Cancellation (Ctrl-C) cancels
+    the unfinished ones and raises ``CancelledError`` with ``.partial`` holding the images of
+    those that had finished (and the partial images of the cancelled and failed ones).
+    ``KeyboardInterrupt`` is raised as it is.
     """
-    outcomes = await asyncio.gather(*aws, return_exceptions=True)
+    ended: dict[int, tuple[bool, Any]] = {}  # index -> (succeeded, result or exception)
+
+    async def keeping(index: int, aw: Awaitable[T]) -> T:
+        try:
+            result = await aw
+        except BaseException as exc:
+            ended[index] = (False, exc)
+            raise
+        ended[index] = (True, result)
+        return result
+
+    def delivered() -> tuple[ImageResult, ...]:
+        images: list[ImageResult] = []
+        for index in sorted(ended):
+            succeeded, outcome = ended[index]
+            images.extend(images_of(outcome) if succeeded else getattr(outcome, "partial", ()))
+        return tuple(images)
+
+    try:
+        outcomes = await asyncio.gather(
+            *(keeping(index, aw) for index, aw in enumerate(aws)), return_exceptions=True
+        )
+    except asyncio.CancelledError as cancelled:
+        with contextlib.suppress(AttributeError, TypeError):
+            cancelled.partial = delivered()  # type: ignore[attr-defined]
+        raise
     failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
     if not failures:
         return outcomes  # type: ignore[return-value]
-    images: list[ImageResult] = []
-    for outcome in outcomes:
-        if isinstance(outcome, BaseException):
-            images.extend(getattr(outcome, "partial", ()))
-        else:
-            images.extend(images_of(outcome))
     first = failures[0]
-    if isinstance(first, Exception):
+    if isinstance(first, (Exception, asyncio.CancelledError)):
         with contextlib.suppress(AttributeError, TypeError):
-            first.partial = tuple(images)  # type: ignore[attr-defined]
+            first.partial = delivered()  # type: ignore[union-attr]
     raise first
 
 

@@ -546,6 +546,69 @@ async def test_the_interrupt_log_counts_only_jobs_left_interrupted(
     assert "; 1 already paid for were written" in said[0]
 
 
+@pytest.mark.parametrize("again", [False, True], ids=["cancelled", "cancelled-twice"])
+async def test_a_job_cancelled_part_way_keeps_what_it_paid_for_and_resumes_the_rest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, again: bool
+) -> None:
+    import threading
+
+    from seedless.batch import runner
+
+    fake = Fake()
+    held, answered = asyncio.Event(), asyncio.Event()
+    sent: list[Any] = []
+
+    async def provider(request: Any, spec: ModelSpec) -> ProviderReply:
+        sent.append(request)
+        if len(sent) == 2:  # the second wire call is still in flight at Ctrl-C
+            await held.wait()
+        return await fake(request, spec)
+
+    writing, release = threading.Event(), threading.Event()
+    write_files = runner._write_files
+
+    def slow_write(blobs: list[tuple[str, bytes]]) -> None:
+        writing.set()
+        release.wait(30)
+        write_files(blobs)
+
+    if again:  # a second Ctrl-C lands while the paid-for image is being written
+        monkeypatch.setattr(runner, "_write_files", slow_write)
+    client = make_client(fake)
+    client._providers["fake"] = FunctionProvider(provider)
+    client.listeners.append(lambda event: event.kind == "done" and answered.set())
+    job = [Job.generate("a fox", model="fake:noseed", n=2, id="fox")]  # 2 wire calls, unseeded
+    task = asyncio.create_task(run_batch(client, job, tmp_path, progress=False))
+    await answered.wait()  # the first call has delivered (and been paid for)
+    task.cancel()
+    if again:
+        assert await asyncio.to_thread(writing.wait, 30)
+        task.cancel()
+        release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(sent) == 2
+    assert [f.name for f in outputs(tmp_path)] == ["fox-0.png"]
+    assert not list(tmp_path.glob(".*.tmp"))
+    (row,) = rows(tmp_path)
+    assert row["status"] == "interrupted" and row["retryable"] == 1
+    assert row["cost_usd"] == pytest.approx(0.04) and row["images"] == 1
+    assert [(o["idx"], o["path"]) for o in rows(tmp_path, "outputs")] == [(0, "fox-0.png")]
+
+    monkeypatch.undo()
+    ahead = estimate(client, job, out_dir=tmp_path)
+    assert ahead.to_run == 1 and ahead.cost_usd == pytest.approx(0.04)  # the missing call only
+    kept = (tmp_path / "fox-0.png").read_bytes()
+    held.set()
+    resumed = await run_batch(client, job, tmp_path, progress=False)
+    assert resumed.done == 1 and resumed.ok and resumed.cost_usd == pytest.approx(0.04)
+    assert len(sent) == 3 and sent[2].n == 1  # only the missing image was asked for
+    assert [f.name for f in outputs(tmp_path)] == ["fox-0.png", "fox-1.png"]
+    assert (tmp_path / "fox-0.png").read_bytes() == kept
+    (row,) = rows(tmp_path)
+    assert row["status"] == "done" and row["cost_usd"] == pytest.approx(0.08)
+
+
 async def test_a_crash_while_writing_is_recovered_without_paying_again(tmp_path: Path) -> None:
     fake = Fake()
     client = make_client(fake)

@@ -25,7 +25,8 @@ price overrides; zero if the cache holds it) is reserved; if money already paid 
 plus reservations plus this job would cross the cap, the runner waits for in-flight jobs to
 settle and stops dispatching if it still would. Ctrl-C (task cancellation) stops dispatching,
 cancels in-flight calls (their rows become "interrupted", retried on resume), finishes
-writing results already paid for, commits, and re-raises.
+writing results already paid for (a job's wire calls that had answered too: kept as on a
+part-way failure), commits, and re-raises.
 """
 
 from __future__ import annotations
@@ -846,8 +847,14 @@ class _Runner:
             try:
                 async with self.limits.slot(prepared.spec.provider):
                     images, score = await self._generate(job, prepared)
-            except asyncio.CancelledError:
-                self._interrupted(context, time.perf_counter() - started)
+            except asyncio.CancelledError as cancelled:
+                latency = time.perf_counter() - started
+                partial = getattr(cancelled, "partial", ())
+                try:
+                    if partial and job.best_of is None:  # paid for: written and kept
+                        await self._keep_interrupted(context, partial, latency)
+                finally:
+                    self._interrupted(context, latency)  # even if cancelled again meanwhile
                 raise
             except Exception as exc:
                 latency = time.perf_counter() - started
@@ -993,6 +1000,20 @@ class _Runner:
             "batch %s: job %s failed part-way; kept %d paid image(s) of %d",
             self.run, job.id, len(records), _output_count(job),
         )  # fmt: skip
+
+    async def _keep_interrupted(
+        self, context: _JobContext, images: Sequence[ImageResult], latency: float
+    ) -> None:
+        """A job cancelled while some of its wire calls had answered: keep their images as
+        a part-way failure does (the ledger's writes are shielded, the files' write is waited
+        for), so a resumed run asks only for the rest. Best effort: the job is interrupted."""
+        try:
+            await self._keep(context, images, latency)
+        except Exception as error:  # a full disk, or the ledger already closed
+            log.error(
+                "batch %s: job %s could not keep the images it paid for: %s",
+                self.run, context.job.id, error,
+            )  # fmt: skip
 
     def _record_writing(
         self, job: Job, records: list[OutputRecord], cost: float | None, latency: float,

@@ -21,6 +21,7 @@ from seedless.errors import (
     ProviderError,
     UnsupportedCapabilityError,
 )
+from seedless.models import ImageResult
 
 TODAY = date(2026, 11, 25)
 
@@ -322,30 +323,30 @@ def test_close_from_another_thread_waits_for_a_running_call() -> None:
     assert provider.closed_with == [0]  # closed after the call, not under it
 
 
+def _image(name: str) -> ImageResult:
+    """A bare ImageResult whose bytes are ``name``."""
+    data = name.encode()
+    return ImageResult(
+        data=data,
+        mime_type="image/png",
+        provider="fake",
+        model="m",
+        request_hash="h",
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
 async def test_gather_keeping_raises_the_first_failure_with_every_delivered_image() -> None:
     from seedless.client import gather_keeping
-    from seedless.models import ImageResult
-
-    def image(name: str) -> ImageResult:
-        data = name.encode()
-        return ImageResult(
-            data=data,
-            mime_type="image/png",
-            provider="fake",
-            model="m",
-            request_hash="h",
-            sha256=hashlib.sha256(data).hexdigest(),
-        )
-
     released = asyncio.Event()
 
     async def ok(name: str) -> list[ImageResult]:
         await released.wait()  # answers after the failure
-        return [image(name)]
+        return [_image(name)]
 
     async def fails() -> list[ImageResult]:
         error = ProviderError("refused", provider="fake", status=400)
-        error.partial = (image("own"),)  # a failure that itself delivered part of its images
+        error.partial = (_image("own"),)  # a failure that itself delivered part of its images
         released.set()
         raise error
 
@@ -360,33 +361,20 @@ async def test_gather_keeping_raises_the_first_failure_with_every_delivered_imag
 
 async def test_gather_keeping_cancelled_keeps_the_images_of_the_calls_that_finished() -> None:
     from seedless.client import gather_keeping
-    from seedless.models import ImageResult
-
-    def image(name: str) -> ImageResult:
-        data = name.encode()
-        return ImageResult(
-            data=data,
-            mime_type="image/png",
-            provider="fake",
-            model="m",
-            request_hash="h",
-            sha256=hashlib.sha256(data).hexdigest(),
-        )
-
     held = asyncio.Event()  # never set: the call still in flight when the caller gives up
     finished: list[str] = []
 
     async def ok(name: str) -> list[ImageResult]:
         finished.append(name)
-        return [image(name)]
+        return [_image(name)]
 
     async def hangs() -> list[ImageResult]:
         await held.wait()
-        return [image("never")]
+        return [_image("never")]
 
     async def fails() -> list[ImageResult]:
         error = ProviderError("refused", provider="fake", status=400)
-        error.partial = (image("own"),)
+        error.partial = (_image("own"),)
         raise error
 
     task = asyncio.ensure_future(

@@ -47,6 +47,7 @@ __all__ = [
     "SizeRule",
     "capabilities",
     "check_lifecycle",
+    "check_size_rule",
     "load_models_toml",
     "register_model",
     "validate",
@@ -495,15 +496,8 @@ def validate(
             alternatives=list(spec.sizes),
         )
     explicit = _SIZE_RE.match(request.size or "")
-    if explicit and spec.size_rule is not None:
-        width, height = int(explicit.group(1)), int(explicit.group(2))
-        problems = spec.size_rule.problems(width, height)
-        if problems:
-            raise UnsupportedCapabilityError(
-                f"{spec.key} cannot make {width}x{height}: {'; '.join(problems)}.",
-                model=spec.key,
-                capability="size",
-            )
+    if explicit:
+        check_size_rule(spec, int(explicit.group(1)), int(explicit.group(2)))
     if request.negative_prompt and not spec.negative_prompt:
         refuse("negative_prompt", "does not accept a negative prompt", "negative_prompt")
     if operation == "edit":
@@ -520,6 +514,20 @@ def validate(
 
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
+
+
+def check_size_rule(spec: ModelSpec, width: int, height: int) -> None:
+    """Refuse ``width`` x ``height`` when the model's published size rule excludes it (no I/O);
+    a model without a rule accepts any size here."""
+    if spec.size_rule is None:
+        return
+    problems = spec.size_rule.problems(width, height)
+    if problems:
+        raise UnsupportedCapabilityError(
+            f"{spec.key} cannot make {width}x{height}: {'; '.join(problems)}.",
+            model=spec.key,
+            capability="size",
+        )
 
 
 def check_lifecycle(

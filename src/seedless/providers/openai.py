@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 import httpx
 
 from .._version import __version__
-from ..capabilities import SizeRule
+from ..capabilities import SizeRule, check_size_rule
 from ..errors import (
     ConfigurationError,
     ContentBlockedError,
@@ -210,19 +210,6 @@ def _dims_for(ratio: float, size_class: str, rule: SizeRule) -> tuple[int, int]:
         if not rule.problems(*dims):
             return dims
     return nearest
-
-
-def _check_rule(spec: ModelSpec, width: int, height: int) -> None:
-    """Refuse explicit width/height options the model's published rule excludes (no I/O)."""
-    if spec.size_rule is None:
-        return
-    problems = spec.size_rule.problems(width, height)
-    if problems:
-        raise UnsupportedCapabilityError(
-            f"{spec.key} cannot make {width}x{height}: {'; '.join(problems)}.",
-            model=spec.key,
-            capability="size",
-        )
 
 
 def _closest(sizes: tuple[str, ...], ratio: float, area: float | None) -> str | None:
@@ -435,7 +422,7 @@ class OpenAIProvider:
         if dims[0] <= 0 or dims[1] <= 0:
             raise RequestError(f"{spec.key}: image sizes must be positive, not {dims}.")
         if explicit:
-            _check_rule(spec, dims[0], dims[1])
+            check_size_rule(spec, dims[0], dims[1])
         elif spec.sizes:
             chosen = _closest(spec.sizes, dims[0] / dims[1], float(dims[0] * dims[1]))
             if chosen is not None:

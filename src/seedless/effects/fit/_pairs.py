@@ -1,0 +1,152 @@
+"""Pairing a before/after: open the images, match their sizes, group pixels by colour."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeAlias
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ...errors import InvalidImageError
+from ...images import decode
+from ._table import Array
+
+#: What :func:`fit_effect` accepts for an image: a PIL image, encoded bytes, or a path.
+ImageSource: TypeAlias = "Image.Image | bytes | str | os.PathLike[str]"
+
+_ASPECT_TOLERANCE = 0.02
+_MAX_PARAMETRIC_COLOURS = 150_000  # above this, the parametric fit sees 2-level colour bins
+
+
+@dataclass(frozen=True)
+class Pair:
+    x: Array  # uint8 (H, W, 3), the original
+    y: Array  # uint8 (H, W, 3), the edit, same size
+    mask: Array | None  # bool (H, W): pixels opaque in both, or None when neither has alpha
+    notes: tuple[str, ...]
+
+
+def open_image(source: ImageSource, name: str) -> Image.Image:
+    if isinstance(source, Image.Image):
+        image = source
+    elif isinstance(source, bytes | bytearray | memoryview):
+        image = decode(bytes(source), name=name)
+    elif isinstance(source, str | os.PathLike):
+        path = Path(source)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidImageError(f"cannot read the {name} image {str(path)!r}: {exc}") from exc
+        image = decode(data, name=str(path))
+    else:
+        raise TypeError(f"the {name} image must be a PIL image, bytes or a path")
+    return ImageOps.exif_transpose(image)
+
+
+def _split(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    if image.mode in ("P", "PA", "1"):
+        image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+    alpha = image.getchannel("A") if image.mode in ("RGBA", "LA", "La", "RGBa") else None
+    return image.convert("RGB"), alpha
+
+
+def pair_images(before: Image.Image, after: Image.Image) -> Pair:
+    notes: list[str] = []
+    x_img, x_alpha = _split(before)
+    y_img, y_alpha = _split(after)
+    (xw, xh), (yw, yh) = x_img.size, y_img.size
+    if (xw, xh) != (yw, yh):
+        aspect_x, aspect_y = xw / xh, yw / yh
+        if abs(aspect_x / aspect_y - 1.0) > _ASPECT_TOLERANCE:
+            if aspect_x > aspect_y:
+                box = _centre_box(xw, xh, aspect_y)
+                x_img = x_img.crop(box)
+                x_alpha = x_alpha.crop(box) if x_alpha is not None else None
+                notes.append(
+                    f"aspect ratios differ ({xw}x{xh} vs {yw}x{yh}): the original was "
+                    f"centre-cropped to {x_img.width}x{x_img.height}"
+                )
+            else:
+                box = _centre_box(yw, yh, aspect_x)
+                y_img = y_img.crop(box)
+                y_alpha = y_alpha.crop(box) if y_alpha is not None else None
+                notes.append(
+                    f"aspect ratios differ ({xw}x{xh} vs {yw}x{yh}): the edit was "
+                    f"centre-cropped to {y_img.width}x{y_img.height}"
+                )
+        target = (min(x_img.width, y_img.width), min(x_img.height, y_img.height))
+        for label, img in (("original", x_img), ("edit", y_img)):
+            if img.size != target:
+                notes.append(
+                    f"the {label} was resampled from {img.width}x{img.height} to "
+                    f"{target[0]}x{target[1]} (Lanczos) to pair the pixels"
+                )
+        lanczos = Image.Resampling.LANCZOS
+        if y_img.width > x_img.width and y_img.height > x_img.height:
+            # The edit was upscaled (by the backend) and will be scaled back down here: that
+            # round trip softens it. Give the original the same round trip, so softening is
+            # not mistaken for a blur.
+            x_img = x_img.resize(y_img.size, Image.Resampling.BICUBIC)
+            notes.append("the original went through the same upscale and downscale, to match")
+        x_img = x_img.resize(target, lanczos) if x_img.size != target else x_img
+        y_img = y_img.resize(target, lanczos) if y_img.size != target else y_img
+        if x_alpha is not None and x_alpha.size != target:
+            x_alpha = x_alpha.resize(target, lanczos)
+        if y_alpha is not None and y_alpha.size != target:
+            y_alpha = y_alpha.resize(target, lanczos)
+    mask = None
+    for alpha in (x_alpha, y_alpha):
+        if alpha is not None:
+            opaque = np.asarray(alpha) >= 128
+            mask = opaque if mask is None else mask & opaque
+    if mask is not None:
+        notes.append(f"{int((~mask).sum())} transparent pixels were left out")
+    return Pair(np.asarray(x_img), np.asarray(y_img), mask, tuple(notes))
+
+
+def _centre_box(width: int, height: int, aspect: float) -> tuple[int, int, int, int]:
+    """The largest centred box of ``aspect`` (width / height) inside width x height."""
+    if width / height > aspect:
+        new_w = max(1, round(height * aspect))
+        left = (width - new_w) // 2
+        return (left, 0, left + new_w, height)
+    new_h = max(1, round(width / aspect))
+    top = (height - new_h) // 2
+    return (0, top, width, top + new_h)
+
+
+def aggregate(x8: Array, y8: Array) -> tuple[Array, Array, Array]:
+    """Group pixel pairs by exact input colour: (colours 0..1, counts, mean outputs 0..1)."""
+    key = (x8[:, 0].astype(np.int64) << 16) | (x8[:, 1].astype(np.int64) << 8) | x8[:, 2]
+    unique, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    y = y8.astype(np.float64) / 255.0
+    sums = np.stack([np.bincount(inverse, y[:, c], len(unique)) for c in range(3)], axis=1)
+    colours = np.stack([(unique >> 16) & 255, (unique >> 8) & 255, unique & 255], axis=1)
+    return colours.astype(np.float64) / 255.0, counts.astype(np.float64), sums / counts[:, None]
+
+
+def coarsen(colours: Array, counts: Array, targets: Array) -> tuple[Array, Array, Array]:
+    """Merge colours into 2-level bins (mean input, mean output) when there are very many.
+
+    The parametric model has 199 unknowns; a few hundred thousand distinct colours tell it
+    no more than their 2-level averages do, and cost time (12 MP photos).
+    """
+    if len(colours) <= _MAX_PARAMETRIC_COLOURS:
+        return colours, counts, targets
+    q = np.minimum((colours * 128).astype(np.int64), 127)
+    key = (q[:, 0] << 14) | (q[:, 1] << 7) | q[:, 2]
+    unique, inverse = np.unique(key, return_inverse=True)
+    total = np.bincount(inverse, counts, len(unique))
+
+    def mean(values: Array) -> Array:
+        return (
+            np.stack(
+                [np.bincount(inverse, counts * values[:, c], len(unique)) for c in range(3)], axis=1
+            )
+            / total[:, None]
+        )
+
+    return mean(colours), total, mean(targets)

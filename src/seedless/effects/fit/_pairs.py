@@ -18,7 +18,7 @@ from ._table import Array
 ImageSource: TypeAlias = "Image.Image | bytes | str | os.PathLike[str]"
 
 _ASPECT_TOLERANCE = 0.02
-_MAX_PARAMETRIC_COLOURS = 150_000  # above this, the parametric fit sees 2-level colour bins
+_MAX_PARAMETRIC_COLOURS = 30_000  # above this, the parametric fit sees colour bins
 
 
 @dataclass(frozen=True)
@@ -129,15 +129,23 @@ def aggregate(x8: Array, y8: Array) -> tuple[Array, Array, Array]:
 
 
 def coarsen(colours: Array, counts: Array, targets: Array) -> tuple[Array, Array, Array]:
-    """Merge colours into 2-level bins (mean input, mean output) when there are very many.
+    """Merge colours into 2-, 4- or 8-level bins (mean input, mean output) when there are many.
 
-    The parametric model has 199 unknowns; a few hundred thousand distinct colours tell it
-    no more than their 2-level averages do, and cost time (12 MP photos).
+    The parametric model has a few hundred unknowns; tens of thousands of distinct colours
+    tell it no more than their bin averages do, and cost time and memory (12 MP photos).
     """
-    if len(colours) <= _MAX_PARAMETRIC_COLOURS:
-        return colours, counts, targets
-    q = np.minimum((colours * 128).astype(np.int64), 127)
-    key = (q[:, 0] << 14) | (q[:, 1] << 7) | q[:, 2]
+    bits = 7
+    while len(colours) > _MAX_PARAMETRIC_COLOURS and bits >= 5:
+        colours, counts, targets = _merge(colours, counts, targets, bits)
+        bits -= 1
+    return colours, counts, targets
+
+
+def _merge(colours: Array, counts: Array, targets: Array, bits: int) -> tuple[Array, Array, Array]:
+    """Merge colours into bins of 2**(8 - bits) levels per channel."""
+    side = 1 << bits
+    q = np.minimum((colours * side).astype(np.int64), side - 1)
+    key = (q[:, 0] << (2 * bits)) | (q[:, 1] << bits) | q[:, 2]
     unique, inverse = np.unique(key, return_inverse=True)
     total = np.bincount(inverse, counts, len(unique))
 

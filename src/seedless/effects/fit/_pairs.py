@@ -18,7 +18,7 @@ from ._table import Array
 ImageSource: TypeAlias = "Image.Image | bytes | str | os.PathLike[str]"
 
 _ASPECT_TOLERANCE = 0.02
-_MAX_PARAMETRIC_COLOURS = 30_000  # above this, the parametric fit sees colour bins
+_MAX_PARAMETRIC_COLOURS = 12_000  # above this, the parametric fit sees colour bins
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,7 @@ _RICHER_GAIN, _RICHER_LEVELS = 0.15, 0.05  # what a richer level must gain to be
 _BALANCE_POWER = 0.5  # dense colours weigh count**(1 - power): 0.5 = square root
 _GAUSS_NEWTON_STEPS = 12
 _DAMPING = 1e-4  # least Levenberg-Marquardt damping, relative to the system's diagonal
-_GN_TOLERANCE = 2e-4  # stop when no fitted output moves by more than this (0.05 levels)
+_GN_TOLERANCE = 4e-4  # stop when no fitted output moves by more than this (0.1 levels)
 
 
 def _curve(values: Array, curve: Array) -> Array:
@@ -254,12 +254,20 @@ class _Step:
     post: _Knots  # the saturated colours on the post-curve knots
 
 
-def _linearise(data: _Data, params: Array) -> _Step:
+def _predict(data: _Data, params: Array, varying: bool) -> Array:
+    """The model's output at the pair's colours: (m, 3)."""
+    layout = _LAYOUT
+    toned = data.knots.at(params[layout.pre].reshape(3, KNOTS))
+    saturated = sat.saturate(toned, params[layout.gains], varying)
+    return _Knots(saturated, POST_KNOTS).at(params[layout.post].reshape(3, POST_KNOTS))
+
+
+def _linearise(data: _Data, params: Array, varying: bool) -> _Step:
     layout = _LAYOUT
     pre = params[layout.pre].reshape(3, KNOTS)
     post = params[layout.post].reshape(3, POST_KNOTS)
     toned = data.knots.at(pre)
-    saturated, jacobian, terms, spread = sat.state(toned, params[layout.gains])
+    saturated, jacobian, terms, spread = sat.state(toned, params[layout.gains], varying)
     post_knots = _Knots(saturated, POST_KNOTS)
     slope = post_knots.slopes(post)  # the post curves scale what reaches the output
     return _Step(
@@ -314,13 +322,15 @@ def _normal_equations(data: _Data, step: _Step, residual: Array, w: Array) -> tu
     return hessian, gradient
 
 
-def _objective(data: _Data, params: Array, penalty: Array, prior: Array) -> tuple[float, _Step]:
-    """The penalised, weighted squared error at params, and the model linearised there."""
-    step = _linearise(data, params)
-    residual = data.targets - step.out
+def _objective(
+    data: _Data, params: Array, penalty: Array, prior: Array, varying: bool
+) -> tuple[float, Array]:
+    """The penalised, weighted squared error at params, and the prediction there."""
+    out = _predict(data, params, varying)
+    residual = data.targets - out
     shift = params - prior
-    loss = float((data.trust(step.out) * residual * residual).sum() + shift @ penalty @ shift)
-    return loss, step
+    loss = float((data.trust(out) * residual * residual).sum() + shift @ penalty @ shift)
+    return loss, out
 
 
 def _active(level: int) -> Array:
@@ -337,46 +347,46 @@ def _active(level: int) -> Array:
 
 def _gauss_newton(
     data: _Data, penalty: Array, prior: Array, start: Array, active: Array
-) -> tuple[Array, _Step]:
-    """Fit the active unknowns from ``start`` (the others stay as they are).
+) -> tuple[Array, Array]:
+    """Fit the active unknowns from ``start`` (the others stay as they are); returns the
+    parameters and the prediction at the pair's colours.
 
-    Levenberg-Marquardt: each step solves the regularised normal equations of the
-    linearised model, damped (the model is only piecewise smooth: the max and min pivots
-    switch channels, and the post curves move with what reaches them); a step that does not
-    lower the penalised error is retried with more damping, up to six times, then the fit
-    stops.
+    Gauss-Newton steps solve the regularised normal equations of the linearised model; the
+    model is only piecewise smooth (the max and min pivots switch channels, the post curves
+    move with what reaches them), so a step that does not lower the penalised error is
+    retried with Levenberg-Marquardt damping, up to seven times, then the fit stops.
     """
+    varying = bool(active[_LAYOUT.gains.start + sat.CONSTANT : _LAYOUT.gains.stop].any())
     params = start.copy()
-    loss, step = _objective(data, params, penalty, prior)
+    loss, out = _objective(data, params, penalty, prior, varying)
     block = np.ix_(active, active)
     damping = 0.0  # plain Gauss-Newton until a step fails
     for _ in range(_GAUSS_NEWTON_STEPS):
-        hessian, gradient = _normal_equations(
-            data, step, data.targets - step.out, data.trust(step.out)
-        )
+        step = _linearise(data, params, varying)
+        hessian, gradient = _normal_equations(data, step, data.targets - out, data.trust(out))
         system = hessian[block] + penalty[block]
         rhs = (gradient - penalty @ (params - prior))[active]
         scale = np.diag(system).copy()
         for _retry in range(7):
             trial = params.copy()
             trial[active] += solve_spd(system + damping * np.diag(scale), rhs)
-            trial_loss, trial_step = _objective(data, trial, penalty, prior)
+            trial_loss, trial_out = _objective(data, trial, penalty, prior, varying)
             if trial_loss < loss:
                 damping = damping / 4.0 if damping > _DAMPING else 0.0
                 break
             damping = max(damping * 8.0, _DAMPING)
         else:
             break
-        moved = float(np.abs(trial_step.out - step.out).max())
-        params, loss, step = trial, trial_loss, trial_step
+        moved = float(np.abs(trial_out - out).max())
+        params, loss, out = trial, trial_loss, trial_out
         if moved < _GN_TOLERANCE:
             break
-    return params, step
+    return params, out
 
 
-def _rmse(data: _Data, counts: Array, step: _Step) -> float:
+def _rmse(data: _Data, counts: Array, out: Array) -> float:
     """Root-mean-square error of a fitted level on the pair's pixels, in 8-bit levels."""
-    error = np.clip(step.out, 0.0, 1.0) - data.targets
+    error = np.clip(out, 0.0, 1.0) - data.targets
     return float(np.sqrt((error * error * counts[:, None]).sum() / (3.0 * counts.sum())) * 255.0)
 
 
@@ -391,11 +401,11 @@ def fit_parametric(colours: Array, counts: Array, targets: Array) -> Parametric:
     layout = _LAYOUT
     data = _Data(colours, counts, targets)
     penalty, prior = _penalty(float(data.weights.sum()))
-    params, step = _gauss_newton(data, penalty, prior, prior, _active(0))
-    error = _rmse(data, counts, step)
+    params, out = _gauss_newton(data, penalty, prior, prior, _active(0))
+    error = _rmse(data, counts, out)
     for level in (1, 2):
-        richer, richer_step = _gauss_newton(data, penalty, prior, params, _active(level))
-        richer_error = _rmse(data, counts, richer_step)
+        richer, richer_out = _gauss_newton(data, penalty, prior, params, _active(level))
+        richer_error = _rmse(data, counts, richer_out)
         if error - richer_error >= max(_RICHER_GAIN * error, _RICHER_LEVELS):
             params, error = richer, richer_error
     return Parametric(

@@ -34,21 +34,23 @@ COEFFICIENTS = CONSTANT + LIGHTNESS_KNOTS + 3 * CHROMA_KNOTS
 CHANNELS = [_RED, _GREEN, _BLUE]
 
 
-def saturate(toned: Array, coefficients: Array) -> Array:
-    """S(toned) for colours (m, 3)."""
+def saturate(toned: Array, coefficients: Array, varying: bool = True) -> Array:
+    """S(toned) for colours (m, 3) (``varying=False``: the varying gains are zero)."""
     pivot_values, _ = pivots(toned)
-    gains = Terms(toned).gains(coefficients)
+    gains = Terms(toned, varying).gains(coefficients)
     return np.asarray(
         toned + np.einsum("mci,mi->mc", toned[:, :, None] - pivot_values[:, None, :], gains)
     )
 
 
-def state(toned: Array, coefficients: Array) -> tuple[Array, Array, Terms, Array]:
+def state(
+    toned: Array, coefficients: Array, varying: bool = True
+) -> tuple[Array, Array, Terms, Array]:
     """At these coefficients: S(toned) (m, 3), d S / d toned (m, 3, 3), the terms, and the
     spread of each channel from each pivot (m, 3, pivots)."""
     m = len(toned)
     pivot_values, pivot_grads = pivots(toned)
-    terms = Terms(toned)
+    terms = Terms(toned, varying)
     spread = toned[:, :, None] - pivot_values[:, None, :]
     gains = terms.gains(coefficients)
     out = toned + np.einsum("mci,mi->mc", spread, gains)
@@ -97,8 +99,14 @@ class Terms:
     (m, 13) and ``grads`` (m, 13, 3): d value / d toned colour.
     """
 
-    def __init__(self, toned: Array) -> None:
+    def __init__(self, toned: Array, varying: bool = True) -> None:
         m = len(toned)
+        if not varying:  # only the constant gains: 5 entries
+            self.columns = np.broadcast_to(np.arange(CONSTANT), (m, CONSTANT))
+            self.pivot = np.arange(CONSTANT)
+            self.values = np.ones((m, CONSTANT))
+            self.grads = np.zeros((m, CONSTANT, 3))
+            return
         rows = np.arange(m)
         high, low = toned.argmax(axis=1), toned.argmin(axis=1)
         top, bottom = toned[rows, high], toned[rows, low]

@@ -18,6 +18,12 @@ from ._table import Array, corners
 
 _GRID_SMOOTHNESS = 1.0  # second-difference penalty on the residual lattice
 _GRID_PULL = 0.01  # pull of the residual towards zero (wins where the pair has no pixels)
+# Safe extrapolation: the pull grows with the square of a node's distance (in lattice cells)
+# from the nearest node the pair's pixels reach, so the residual fades out within a few cells
+# of the evidence and the table follows the parametric model beyond, instead of extending
+# the residual's trend (which the smoothness penalty alone would do).
+_FADE = 1.0
+_EVIDENCE = 0.05  # a node is evidence when its pixels' weight reaches this (pixels per cell)
 _CG_TOLERANCE = 1e-4
 _CG_MAX_STEPS = 500
 
@@ -72,8 +78,9 @@ def _gram(cells: _Cells, weight: Array) -> Array:
 def fit_residual(colours: Array, counts: Array, targets: Array, base: Array) -> Array:
     """Smooth residual lattice (N, N, N, 3) so that base + residual fits the pixels.
 
-    Minimises sum_pixels |trilinear(base + R)(x) - y|^2 * w + smoothness + pull * |R|^2 with
-    w = (cells / pixels) * count, by Jacobi-preconditioned conjugate gradients.
+    Minimises sum_pixels |trilinear(base + R)(x) - y|^2 * w + smoothness + sum_nodes pull *
+    |R|^2 with w = (cells / pixels) * count and a pull that grows with the node's distance
+    from the pixels, by Jacobi-preconditioned conjugate gradients.
     """
     n = base.shape[0]
     total = n**3
@@ -92,17 +99,40 @@ def fit_residual(colours: Array, counts: Array, targets: Array, base: Array) -> 
         axis=1,
     ).reshape(n, n, n, 3)
 
+    evidence = np.bincount(flat_nodes, np.einsum("kaa->ka", gram).ravel(), total)
+    pull = _GRID_PULL + _FADE * distance_to(evidence.reshape(n, n, n) >= _EVIDENCE) ** 2
+    pull = pull.reshape(n, n, n, 1)
+
     def operator(field: Array) -> Array:
-        out = _GRID_PULL * field + _GRID_SMOOTHNESS * _second_difference_3d(field)
+        out = pull * field + _GRID_SMOOTHNESS * _second_difference_3d(field)
         gathered = gram @ field.reshape(-1, 3)[cells.node_of]  # (k, 8, 3)
         flat = out.reshape(-1, 3)
         for c in range(3):
             flat[:, c] += np.bincount(flat_nodes, gathered[:, :, c].ravel(), total)
         return out
 
-    diagonal = np.full(total, _GRID_PULL + 6.0 * _GRID_SMOOTHNESS)
-    diagonal += np.bincount(flat_nodes, np.einsum("kaa->ka", gram).ravel(), total)
+    diagonal = pull.ravel() + 6.0 * _GRID_SMOOTHNESS + evidence
     return _conjugate_gradients(operator, rhs, (1.0 / diagonal).reshape(n, n, n, 1))
+
+
+def distance_to(mask: Array, limit: int = 8) -> Array:
+    """Distance in lattice steps (6-neighbourhood) from every node to the nearest True node
+    of ``mask`` (N, N, N), capped at ``limit``; ``limit`` everywhere when mask is empty."""
+    distance = np.full(mask.shape, float(limit))
+    reached = mask.copy()
+    distance[reached] = 0.0
+    for step in range(1, limit):
+        grown = reached.copy()
+        for axis in range(3):
+            for shift in (1, -1):
+                moved = np.roll(reached, shift, axis=axis)
+                edge = [slice(None)] * 3
+                edge[axis] = slice(0, 1) if shift == 1 else slice(-1, None)
+                moved[tuple(edge)] = False  # no wrap-around
+                grown |= moved
+        distance[grown & ~reached] = float(step)
+        reached = grown
+    return distance
 
 
 def _conjugate_gradients(operator: Callable[[Array], Array], rhs: Array, inv_diag: Array) -> Array:

@@ -34,7 +34,10 @@ def content_edit(data: bytes) -> bytes:
 def not_global(monkeypatch: pytest.MonkeyPatch) -> None:
     """A fitter that reports the pair as not global (stands in for effects.fit here)."""
     report = SimpleNamespace(
-        is_global=False, reason="not a global colour/tone edit: content changed.", psnr_db=18.0
+        is_global=False,
+        reproducible=False,
+        reason="not a global colour/tone edit: content changed.",
+        psnr_db=18.0,
     )
     fitted = SimpleNamespace(report=report, describe=lambda: "brightness at 75% of the original")
     monkeypatch.setattr(plan_module, "_fit", lambda original, approved: fitted)

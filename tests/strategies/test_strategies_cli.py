@@ -33,7 +33,10 @@ def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
 def not_global(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fitting is tested in test_plan.py; here a stand-in fitter keeps the CLI tests fast."""
     report = SimpleNamespace(
-        is_global=False, reason="not a global colour/tone edit: content changed.", psnr_db=20.0
+        is_global=False,
+        reproducible=False,
+        reason="not a global colour/tone edit: content changed.",
+        psnr_db=20.0,
     )
     fitted = SimpleNamespace(report=report, describe=lambda: "brightness at 75% of the original")
     plan_module = importlib.import_module("seedless.strategies.plan")

@@ -132,19 +132,50 @@ def _preload() -> None:
     Image.preinit()  # the common format plugins (JPEG, PNG, ...)
 
 
-def _apply_one(run: int, source: Path, target: Path, mime: str | None) -> str | None:
-    """Edit one file into ``target``; return None, or why it failed (a file's own problem)."""
+def _apply_one(
+    run: int, source: Path, target: Path, mime: str | None
+) -> tuple[str | None, str | None]:
+    """Edit one file into ``target``; return (why it failed, or None; a warning, or None)."""
     from ..errors import SeedlessError
     from ..images import write_atomic
     from ..models import ImageInput
     from ..providers.local import apply_effect_bytes
 
     try:
-        image = apply_effect_bytes(ImageInput.of(source), _EFFECTS[run], mime)
+        data = ImageInput.of(source)
+        image = apply_effect_bytes(data, _EFFECTS[run], mime)
         write_atomic(str(target), image.data)
     except (SeedlessError, OSError) as exc:
-        return str(exc)
-    return None
+        return str(exc), None
+    return None, coverage_warning(_EFFECTS[run], source, data.data)
+
+
+#: Below this share of its colours seen in the approved pair, a photo gets a warning.
+COVERAGE_WARNING = 0.5
+
+
+def coverage_warning(effect: Any, source: Path, data: bytes | None = None) -> str | None:
+    """A warning when most of a photo's colours are ones a fitted look's pairs never showed
+    (the look then follows its smooth model there); None otherwise, or for other effects."""
+    if getattr(effect, "seen", None) is None:
+        return None
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data) if data is not None else source) as image:
+            image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
+            share = effect.coverage_of(image)
+    except (OSError, ValueError):
+        return None
+    if share is None or share >= COVERAGE_WARNING:
+        return None
+    return (
+        f"{source}: only {share:.0%} of its colours are colours the approved pair showed; the "
+        "look follows its smooth model for the rest. Check it, or fit on more pairs: seedless "
+        "fit ORIGINAL EDITED --pair BEFORE AFTER ..."
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -156,6 +187,11 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigurationError
     from ..images import extension_for, remove_temp_files
 
+    if "numpy" not in sys.modules:
+        # A fitted look imports numpy; its BLAS thread pool, once started, would keep this
+        # process from forking its workers (seedless._parallel). One BLAS thread is enough.
+        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(variable, "1")
     effect = effect_from_args(args)
     files = collect_inputs(args.inputs)
     if not files:
@@ -183,6 +219,7 @@ def run(args: argparse.Namespace) -> int:
     before = {t: _identity(t) for t in targets}  # to tell our outputs from earlier ones
     _preload()
     failures: list[tuple[Path, Path, str]] = []
+    warnings: list[str] = []
     lost: list[tuple[Path, Path]] = []  # in a pool whose worker died: written or not?
     # Every task is submitted (the workers forked) before the bar exists, and the bar runs no
     # monitor thread: a process that runs threads is not forked (see seedless._parallel).
@@ -198,12 +235,14 @@ def run(args: argparse.Namespace) -> int:
             try:
                 for future in as_completed(futures):
                     try:
-                        problem = future.result()
+                        problem, warning = future.result()
                     except BrokenProcessPool:
                         lost.append(futures[future])
                     else:
                         if problem is not None:
                             failures.append((*futures[future], problem))
+                        if warning is not None:
+                            warnings.append(warning)
                     bar.update(1)
             except KeyboardInterrupt:
                 # Files not started are dropped; those in hand finish (each write is atomic).
@@ -221,6 +260,8 @@ def run(args: argparse.Namespace) -> int:
     done = len(files) - len(failures)
     if not args.quiet:
         print(f"wrote {done} image(s) to {out_dir} in {elapsed:.2f}s", file=sys.stderr)
+    for warning in sorted(warnings):
+        print(f"seedless: warning: {warning}", file=sys.stderr)
     for source, _, message in sorted(failures):
         print(f"seedless: failed {source}: {message}", file=sys.stderr)
     return 1 if failures else 0

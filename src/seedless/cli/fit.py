@@ -1,10 +1,11 @@
-"""``seedless fit``: fit a LUT to an approved before/after pair, save it, optionally apply it."""
+"""``seedless fit``: fit a look to approved before/after pairs, save it, optionally apply it."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -14,21 +15,34 @@ __all__ = ["add_parser"]
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "fit",
-        help="Fit a LUT (.cube) to an approved before/after pair; report how global it was.",
-        description="Fit the global colour/tone transform that turns ORIGINAL into EDITED, "
-        "save it as an Adobe .cube LUT (or a seedless .json effect), print how well it "
-        "explains the pair and whether the edit was global, and the edit in numbers. "
-        "With --apply, write edited copies of other photos to --out. Exits 1 when the edit "
-        "was not global (the LUT, saved all the same, reproduces only its colour part).",
+        help="Fit a look (.json, or a .cube LUT) to approved before/after pairs; say whether "
+        "it reproduces the edit.",
+        description="Fit the look that turns ORIGINAL into EDITED (and each --pair BEFORE "
+        "AFTER into its edit): a colour/tone table, plus a vignette, blur, sharpening or "
+        "grain when the edit has them. Save it as a seedless .json effect (the whole look) "
+        "or an Adobe .cube LUT (the colour table only), print how well it explains the "
+        "pairs, the verdict (global; global + spatial parts; not reproducible locally) and "
+        "the edit in numbers. With --apply, write edited copies of other photos to --out. "
+        "Exits 1 when the edit is not reproducible locally (a content change: the look, "
+        "saved all the same, reproduces only its colour part).",
     )
     parser.add_argument("original", type=Path, help="the photo before the edit")
     parser.add_argument("edited", type=Path, help="the approved edit (any size)")
+    parser.add_argument(
+        "--pair",
+        nargs=2,
+        action="append",
+        type=Path,
+        metavar=("BEFORE", "AFTER"),
+        help="another approved pair of the same edit (repeatable): one look for all pairs",
+    )
     parser.add_argument(
         "-o",
         "--output",
         type=Path,
         required=True,
-        help="where to save the look: .cube (Resolve, Premiere, ffmpeg lut3d) or .json",
+        help="where to save the look: .json (the whole look) or .cube (its colour table, for "
+        "Resolve, Premiere, ffmpeg lut3d)",
     )
     parser.add_argument("--size", type=int, default=33, help="LUT points per axis, 2..65")
     parser.add_argument("--title", default="", help="TITLE written into the .cube file")
@@ -55,15 +69,20 @@ def run(args: argparse.Namespace) -> int:
     suffix = output.suffix.lower()
     if suffix not in (".cube", ".json"):
         raise ConfigurationError(f"save the look as .cube or .json, not {output.name!r}")
-    protected = {args.original.resolve(), args.edited.resolve()}
+    pairs = [(args.original, args.edited), *[tuple(pair) for pair in args.pair or ()]]
+    protected = {path.resolve() for pair in pairs for path in pair}
     if output.resolve() in protected:
         raise ConfigurationError(f"refusing to overwrite input {output}")
 
     jobs = _plan(args.apply, args.out, protected | {output.resolve()}) if args.apply else []
 
-    effect = fit_effect(args.original, args.edited, size=args.size, title=args.title)
+    effect = fit_effect(pairs, size=args.size, title=args.title)
     if suffix == ".cube":
-        effect.save_cube(output)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            effect.save_cube(output)
+        for warning in caught:
+            print(f"seedless: warning: {warning.message}", file=sys.stderr)
     else:
         atomic_write(output, effect.model_dump_json(indent=2).encode("utf-8"))
 
@@ -78,19 +97,24 @@ def run(args: argparse.Namespace) -> int:
             "applied": [str(path) for path in written],
         }
         print(json.dumps(payload, indent=2))
-        return 0 if report.is_global else 1
-    verdict = "global" if report.is_global else "NOT global"
-    print(f"saved {output} ({effect.size}^3 LUT)")
-    print(f"fit: {report.psnr_db:.1f} dB PSNR on the pair, colour coverage {report.coverage:.0%}")
-    print(f"verdict: {verdict}: {report.reason}")
+        return 0 if report.reproducible else 1
+    what = f"{effect.size}^3 LUT" if suffix == ".cube" else "look"
+    print(f"saved {output} ({what})")
+    on = "the pair" if report.pairs == 1 else f"{report.pairs} pairs (worst pair)"
+    print(f"fit: {report.psnr_db:.1f} dB PSNR on {on}, colour coverage {report.coverage:.0%}")
+    if report.pair_psnr:
+        print("per pair: " + ", ".join(f"{value:.1f} dB" for value in report.pair_psnr))
+    verdict = report.verdict if report.reproducible else "NOT reproducible locally"
+    parts = f" ({', '.join(report.parts)})" if report.parts else ""
+    print(f"verdict: {verdict}{parts}: {report.reason}")
     for note in report.notes:
         print(f"note: {note}")
     print(f"edit in numbers: {effect.describe()}")
     if written:
         print(f"wrote {len(written)} image(s) to {args.out}")
-    if not report.is_global:
+    if not report.reproducible:
         print(
-            "seedless: warning: the LUT reproduces only the global colour part of this edit "
+            "seedless: warning: the look reproduces only the global colour part of this edit "
             "(saved all the same; exit status 1). To give other photos the whole edit, send "
             f"them to an AI model anchored on this pair: seedless reproduce PHOTOS --original "
             f"{args.original} --approved {args.edited} --model MODEL -o OUT",

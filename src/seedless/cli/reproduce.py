@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from ..effects import load_effect
     from ..errors import ConfigurationError
     from ..strategies import Recipe, plan
-    from .apply import collect_inputs
+    from .apply import collect_inputs, coverage_warning
 
     files = collect_inputs(args.images)
     if not files:
@@ -83,6 +83,11 @@ def run(args: argparse.Namespace) -> int:
             client=client,
         )
         print(chosen.explain())
+        if chosen.path == "local":
+            for file in files:
+                warning = coverage_warning(chosen.effect, file)
+                if warning is not None:
+                    print(f"seedless: warning: {warning}", file=sys.stderr)
         if args.dry_run:
             print("dry run: nothing was sent", file=sys.stderr)
             return 0

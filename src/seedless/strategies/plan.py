@@ -2,9 +2,10 @@
 
 Given the original photo, the approved result and the photos to treat, :func:`plan` chooses:
 
-1. **local**: the edit is a global colour/tone change (an exact effect was given, the approved
-   result came from the local provider, or a 3D LUT fitted on the pair reproduces it), so it
-   replays exactly with the local Pillow provider: bit-identical, $0.
+1. **local**: the edit is a global colour/tone change, possibly with a vignette, blur,
+   sharpening or grain (an exact effect was given, the approved result came from the local
+   provider, or a look fitted on the pair reproduces it: verdict "global" or "global +
+   spatial"), so it replays exactly with the local Pillow provider: bit-identical, $0.
 2. **seeded**: the approved result came from a seeded model with a recorded seed (or a seeded
    recipe was given), so the same prompt, seed and parameters are sent again.
 3. **anchored**: anything else: anchored best-of-N on the model that made the approved result,
@@ -237,7 +238,8 @@ class Plan:
 
 
 def _fit(original: ImageInput, approved: ImageInput) -> FittedEffect:
-    """A 3D LUT fitted on the pair, with its verdict on whether the edit is global."""
+    """A look fitted on the pair, with its verdict: global, global + spatial parts, or not
+    reproducible locally."""
     from ..effects.fit import fit_effect
     from .scorers import to_rgb
 
@@ -322,12 +324,13 @@ def plan(
             "the approved result was made by the local provider with an exact effect.",
             known.effect_object(),
         )
-    # 2. a global edit, detected by fitting the pair (unless a recipe was given to follow)
+    # 2. a look a fit reproduces locally (verdict "global" or "global + spatial"), unless a
+    #    recipe was given to follow
     fitted: FittedEffect | None = None
     if fit and before is not None and after is not None and recipe is None:
         fitted = _fit(before, after)
         report = fitted.report
-        if report is not None and report.is_global:
+        if report is not None and report.reproducible:
             return local(f"the approved edit is {report.reason}", fitted)
     # 3. a seeded recipe
     if known is not None and known.strategy == "seeded":

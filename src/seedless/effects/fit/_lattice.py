@@ -109,7 +109,7 @@ def fit_residual(colours: Array, counts: Array, targets: Array, base: Array) -> 
         flat = out.reshape(-1, 3)
         for c in range(3):
             flat[:, c] += np.bincount(flat_nodes, gathered[:, :, c].ravel(), total)
-        return out
+        return np.asarray(out)
 
     diagonal = pull.ravel() + 6.0 * _GRID_SMOOTHNESS + evidence
     return _conjugate_gradients(operator, rhs, (1.0 / diagonal).reshape(n, n, n, 1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,59 @@ class Pair:
     y: Array  # uint8 (H, W, 3), the edit, same size
     mask: Array | None  # bool (H, W): pixels opaque in both, or None when neither has alpha
     notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One approved pair, paired: full resolution, and decimated for the colour fit."""
+
+    x: Array  # uint8 (H, W, 3), the original
+    y: Array  # uint8 (H, W, 3), the edit, same size
+    mask: Array | None  # bool (H, W): pixels opaque in both, or None
+    step: int  # the fit sees every step-th pixel along each axis
+    notes: tuple[str, ...]
+
+    @property
+    def xs(self) -> Array:
+        return self.x[:: self.step, :: self.step]
+
+    @property
+    def ys(self) -> Array:
+        return self.y[:: self.step, :: self.step]
+
+    @property
+    def ms(self) -> Array | None:
+        return self.mask[:: self.step, :: self.step] if self.mask is not None else None
+
+    @property
+    def long_side(self) -> int:
+        return int(max(self.x.shape[:2]))
+
+    def flat(self, xs: Array | None = None, ys: Array | None = None) -> tuple[Array, Array]:
+        """The decimated pixel pairs (or the given replacements), opaque ones only: (m, 3)."""
+        flat_x = (self.xs if xs is None else xs).reshape(-1, 3)
+        flat_y = (self.ys if ys is None else ys).reshape(-1, 3)
+        if self.ms is not None:
+            keep = self.ms.ravel()
+            flat_x, flat_y = flat_x[keep], flat_y[keep]
+        return flat_x, flat_y
+
+
+def prepare(original: ImageSource, edited: ImageSource, max_pixels: int) -> Sample:
+    """Open and pair one approved pair; decimate it for the fit above ``max_pixels``."""
+    pair = pair_images(open_image(original, "original"), open_image(edited, "edited"))
+    height, width = pair.x.shape[:2]
+    step = max(1, math.ceil(math.sqrt(height * width / max_pixels)))
+    notes = list(pair.notes)
+    if step > 1:
+        small = pair.x[::step, ::step]
+        notes.append(
+            f"fitted on one pixel in {step} along each axis ({small.shape[1]}x{small.shape[0]})"
+        )
+    sample = Sample(pair.x, pair.y, pair.mask, step, tuple(notes))
+    if len(sample.flat()[0]) < 16:
+        raise InvalidImageError("the pair has fewer than 16 usable pixels; nothing to fit")
+    return sample
 
 
 def open_image(source: ImageSource, name: str) -> Image.Image:
@@ -119,7 +173,9 @@ def _centre_box(width: int, height: int, aspect: float) -> tuple[int, int, int, 
 
 
 def aggregate(x8: Array, y8: Array) -> tuple[Array, Array, Array]:
-    """Group pixel pairs by exact input colour: (colours 0..1, counts, mean outputs 0..1)."""
+    """Group pixel pairs by exact input colour: (colours 0..1, counts, mean outputs 0..1).
+
+    ``x8`` is uint8 (m, 3); ``y8`` 8-bit levels (m, 3), integers or not."""
     key = (x8[:, 0].astype(np.int64) << 16) | (x8[:, 1].astype(np.int64) << 8) | x8[:, 2]
     unique, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
     y = y8.astype(np.float64) / 255.0

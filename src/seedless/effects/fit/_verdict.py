@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from ._effect import FitReport, FittedEffect
+from ._effect import FitReport, FittedEffect, Verdict
+from ._pairs import Sample
 from ._table import LUMA, Array
 
 _MAX_PATTERN_PIXELS = 400_000  # the spatial tests run on at most this many pixels
@@ -33,22 +34,43 @@ _SHARPEN_GAIN, _SHARPEN_CORRELATION = -0.07, -0.2
 _COVERAGE_BINS = 16  # coverage: fraction of a 16x16x16 colour histogram the original fills
 
 
-def build_report(
-    effect: FittedEffect,
-    xs: Array,
-    ys: Array,
-    mask: Array | None,
-    x_full: Array,
-    y_full: Array,
-    step: int,
-    colours: Array,
-    counts: Array,
-    notes: list[str],
-) -> FitReport:
-    fitted = np.asarray(effect.apply(Image.fromarray(xs)), dtype=np.float64)
-    target = ys.astype(np.float64)
+@dataclass(frozen=True)
+class Measures:
+    """What the look leaves unexplained in the pair, measured (see the module docstring)."""
+
+    psnr: float
+    rmse: float
+    field: _Field
+    patch: _Patch
+    edge_gain: float
+    edge_corr: float
+
+    @property
+    def blurred(self) -> bool:
+        return self.edge_gain > _BLUR_GAIN and self.edge_corr > _BLUR_CORRELATION
+
+    @property
+    def sharpened(self) -> bool:
+        return self.edge_gain < _SHARPEN_GAIN and self.edge_corr < _SHARPEN_CORRELATION
+
+    @property
+    def wants_detail(self) -> bool:
+        """Worth trying a blur or sharpening part (looser than the verdict's thresholds)."""
+        return (self.edge_gain > _BLUR_GAIN / 2 and self.edge_corr > _BLUR_CORRELATION / 2) or (
+            self.edge_gain < _SHARPEN_GAIN / 2 and self.edge_corr < _SHARPEN_CORRELATION / 2
+        )
+
+    @property
+    def wants_vignette(self) -> bool:
+        return self.field.relative > _MAX_UNEVEN / 2
+
+
+def measure(effect: FittedEffect, sample: Sample) -> Measures:
+    """Run ``effect`` (without its grain) on the pair and measure what it leaves."""
+    fitted = np.asarray(effect.apply(Image.fromarray(sample.xs)), dtype=np.float64)
+    target = sample.ys.astype(np.float64)
     residual = target - fitted  # in 8-bit levels
-    valid = mask if mask is not None else np.ones(residual.shape[:2], dtype=bool)
+    valid = sample.ms if sample.ms is not None else np.ones(residual.shape[:2], dtype=bool)
     sq = (residual**2).mean(axis=2)[valid]
     rmse = float(np.sqrt(sq.mean())) if sq.size else 0.0
     psnr = 99.0 if rmse < 255.0 * 10 ** (-99.0 / 20.0) else 20.0 * math.log10(255.0 / rmse)
@@ -57,28 +79,42 @@ def build_report(
     sub = (slice(None, None, thin), slice(None, None, thin))
     field = _field(residual[sub], fitted[sub], valid[sub])
     patch = _patch(residual[sub], fitted[sub], valid[sub])
-    if step > 1:  # blur/sharpening lives at the pixel scale: test it at full resolution
-        window = _centre_window(x_full.shape[0], x_full.shape[1], _EDGE_WINDOW)
-        wx, wy = x_full[window], y_full[window]
+    if sample.step > 1:  # blur/sharpening lives at the pixel scale: test it at full resolution
+        window = _centre_window(sample.x.shape[0], sample.x.shape[1], _EDGE_WINDOW)
+        wx, wy = sample.x[window], sample.y[window]
         w_fitted = np.asarray(effect.apply(Image.fromarray(wx)), dtype=np.float64)
         edge_gain, edge_corr = _edges(wy.astype(np.float64) - w_fitted, w_fitted)
     else:
         edge_gain, edge_corr = _edges(residual, fitted)
+    return Measures(psnr, rmse, field, patch, edge_gain, edge_corr)
 
-    is_global, reason = _verdict(psnr, field, patch, edge_gain, edge_corr)
+
+def build_report(
+    measures: Measures,
+    sample: Sample,
+    parts: tuple[str, ...],
+    colours: Array,
+    counts: Array,
+    notes: list[str],
+) -> FitReport:
+    """The report of a fitted look, with its verdict."""
+    verdict, reason = _verdict(measures, parts)
+    m = measures
     return FitReport(
-        psnr_db=round(psnr, 3),
-        rmse=round(rmse, 4),
+        psnr_db=round(m.psnr, 3),
+        rmse=round(m.rmse, 4),
         coverage=round(coverage(colours), 4),
-        is_global=is_global,
+        is_global=verdict == "global",
+        verdict=verdict,
+        parts=parts if verdict != "not reproducible locally" else (),
         reason=reason,
-        uneven=round(field.relative, 4),
-        patch=round(patch.relative, 4),
-        edge_gain=round(edge_gain, 4),
-        edge_correlation=round(edge_corr, 4),
+        uneven=round(m.field.relative, 4),
+        patch=round(m.patch.relative, 4),
+        edge_gain=round(m.edge_gain, 4),
+        edge_correlation=round(m.edge_corr, 4),
         pixels=int(counts.sum()),
-        width=int(x_full.shape[1]),
-        height=int(x_full.shape[0]),
+        width=int(sample.x.shape[1]),
+        height=int(sample.x.shape[0]),
         notes=tuple(notes),
     )
 
@@ -227,45 +263,55 @@ def _centre_window(height: int, width: int, side: int) -> tuple[slice, slice]:
     return slice(top, top + side), slice(left, left + side)
 
 
-def _verdict(
-    psnr: float, field: _Field, patch: _Patch, edge_gain: float, edge_corr: float
-) -> tuple[bool, str]:
-    """Global or not, and why, from the measurements."""
+def _verdict(m: Measures, parts: tuple[str, ...]) -> tuple[Verdict, str]:
+    """The verdict and why, from what the look (with its parts) leaves unexplained."""
     reasons: list[str] = []
-    if edge_gain > _BLUR_GAIN and edge_corr > _BLUR_CORRELATION:
+    spatial = "the look with its spatial parts" if parts else "the colour transform"
+    if m.blurred or m.sharpened:
+        way = "blurs or softens" if m.blurred else "sharpens"
         reasons.append(
-            f"what the LUT cannot explain follows the image's edges (correlation "
-            f"{edge_corr:+.2f}): the edit blurs or softens the image, which no colour "
-            "transform does"
+            f"what {spatial} cannot explain follows the image's edges (correlation "
+            f"{m.edge_corr:+.2f}): the edit {way} the image beyond what a Gaussian blur or an "
+            "unsharp mask explains"
         )
-    if edge_gain < _SHARPEN_GAIN and edge_corr < _SHARPEN_CORRELATION:
+    if m.field.relative > _MAX_UNEVEN:
         reasons.append(
-            f"what the LUT cannot explain follows the image's edges (correlation "
-            f"{edge_corr:+.2f}): the edit sharpens the image, which no colour transform does"
+            f"the edit is spatially uneven: beyond {spatial}, the result is {m.field.pattern} "
+            "(relighting or a gradient that is no vignette)"
         )
-    if field.relative > _MAX_UNEVEN:
+    if m.patch.relative > _MAX_PATCH:
+        way = "brighter" if m.patch.levels > 0 else "darker"
         reasons.append(
-            f"the edit is spatially uneven: beyond the colour transform, the result is "
-            f"{field.pattern} (a vignette, relighting or gradient)"
-        )
-    if patch.relative > _MAX_PATCH:
-        way = "brighter" if patch.levels > 0 else "darker"
-        reasons.append(
-            f"part of the picture changed: around the {patch.where or 'image'} the edit is "
-            f"{abs(patch.levels):.0f} levels {way} than the colour transform predicts "
+            f"part of the picture changed: around the {m.patch.where or 'image'} the edit is "
+            f"{abs(m.patch.levels):.0f} levels {way} than {spatial} predicts "
             "(an object added, removed or repainted)"
         )
-    if psnr < _MIN_GLOBAL_PSNR:
+    if m.psnr < _MIN_GLOBAL_PSNR:
         reasons.append(
-            f"a colour transform explains the pair poorly (fit PSNR {psnr:.1f} dB, "
-            f"under {_MIN_GLOBAL_PSNR:.0f} dB)"
+            f"{spatial} explains the pair poorly (fit PSNR {m.psnr:.1f} dB, under "
+            f"{_MIN_GLOBAL_PSNR:.0f} dB)"
         )
     if reasons:
-        return False, "not a global colour/tone edit: " + "; ".join(reasons) + "."
-    return True, (
-        f"a global colour/tone edit: the LUT reproduces the pair at {psnr:.1f} dB PSNR and "
-        "what it leaves unexplained has no spatial pattern and does not follow edges."
+        return "not reproducible locally", (
+            "not a global colour/tone edit, and not reproducible locally (a content change, "
+            "or one no local look explains): " + "; ".join(reasons) + "."
+        )
+    tail = (
+        f"reproduces the pair at {m.psnr:.1f} dB PSNR and what it leaves unexplained has no "
+        "spatial pattern and does not follow edges."
     )
+    if parts:
+        return "global + spatial", (
+            f"a global colour/tone edit plus {_words(parts)}, all reproduced exactly: the "
+            f"look {tail}"
+        )
+    return "global", f"a global colour/tone edit: the LUT {tail}"
+
+
+def _words(parts: tuple[str, ...]) -> str:
+    named = {"vignette": "a vignette", "blur": "a blur", "sharpen": "sharpening", "grain": "grain"}
+    words = [named.get(part, part) for part in parts]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def coverage(colours: Array) -> float:

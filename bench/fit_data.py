@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 DATA = Path(__file__).resolve().parent / "data" / "fit"
+KINDS = ("global", "adaptive", "spatial", "content")
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ TEST_EDITS = {
     "local/vignette": ("rocket",),
     "local/blur": ("rocket",),
     "local/object": ("rocket",),
-    "adaptive/sepia_tone": ("astronaut", "cat", "coffee", "rocket"),
+    "adaptive/ff_normalize_tone": ("astronaut", "cat", "coffee", "rocket"),
     "spatial/ff_vignette_warm": ("cat", "coffee"),
     "spatial/im_unsharp_colour": ("cat", "coffee"),
     "spatial/ff_grain_contrast": ("cat", "coffee"),

@@ -1,6 +1,6 @@
 """Per-photo levels before the fitted table: what makes an image-dependent look exact.
 
-Some edits depend on each photo's own range: an auto-levels step, a "normalize", a sepia tone
+Some edits depend on each photo's own range: an auto-levels step, a "normalize", a toning
 whose strength follows the photo's black and white points. :class:`Normalise` reproduces that
 part: it measures the photo's ``low`` and ``high`` percentiles (of luma, or of each channel)
 and maps them, linearly, onto fixed ``black`` and ``white`` levels, before the fixed table.
@@ -9,6 +9,7 @@ The percentiles come from the photo's exact histogram, so the result is determin
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import numpy as np
@@ -67,14 +68,17 @@ def levels(image: Image.Image, statistic: str, low: float, high: float) -> tuple
 
 
 def _percentile(counts: Array, fraction: float) -> float:
-    """The level below which ``fraction`` of the pixels fall, linear within a level."""
+    """The ``fraction`` quantile of the pixel values a histogram counts, as numpy's
+    ``quantile`` gives it for the pixels themselves (0: the darkest, 1: the brightest)."""
     cumulative = np.cumsum(counts)
-    total = float(cumulative[-1])
+    total = int(cumulative[-1])
     if total <= 0:
         return 0.0
-    target = fraction * total
-    level = int(np.searchsorted(cumulative, target, side="left"))
-    level = min(level, 255)
-    before = float(cumulative[level - 1]) if level > 0 else 0.0
-    inside = float(counts[level]) or 1.0
-    return float(np.clip(level - 0.5 + (target - before) / inside, 0.0, 255.0))
+    rank = fraction * (total - 1)
+    below, above = math.floor(rank), math.ceil(rank)
+
+    def value(r: int) -> float:
+        return float(np.searchsorted(cumulative, r + 1, side="left"))
+
+    low = value(below)
+    return low + (rank - below) * (value(above) - low)

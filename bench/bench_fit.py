@@ -210,6 +210,7 @@ def section_adaptive(
         single, double = one[edit.name], two[edit.name]
         full, base = _all(single), _all(single, "baseline")
         below = sum(s.psnr[q] < s.baseline[q] - 0.1 for s in single for q in s.psnr)
+        shortfall = max(s.baseline[q] - s.psnr[q] for s in single for q in s.psnr)
         pair_values = _all(double)
         adaptive = sum(s.image_dependent for s in double)
         print(
@@ -221,8 +222,8 @@ def section_adaptive(
         lines.append(
             f"{edit.name}: two pairs mean {statistics.mean(pair_values):.1f}, worst "
             f"{min(pair_values):.1f} dB (>= 35: {_mark(min(pair_values) >= 35)}); one pair "
-            f"below the parametric model alone on {below}/{len(full)} photos "
-            f"({_mark(below == 0)})"
+            f"below the parametric model alone on {below}/{len(full)} photos, by at most "
+            f"{max(shortfall, 0.0):.2f} dB ({_mark(below == 0)})"
         )
     print(
         "(param.: the smooth model alone, fitted on the same pair; below: photos where the "

@@ -30,7 +30,8 @@ _CENTRES = (0.4, 0.45, 0.5, 0.55, 0.6)
 _VIGNETTE_PIXELS = 150_000  # the vignette is fitted on at most this many pixels
 _PROFILE_SMOOTHNESS = 2e-3  # second differences of the vignette profile, per unit of weight
 _GRAIN_KNOTS = 5
-_MIN_GRAIN = 1.2  # levels: weaker noise is left as noise (rounding, JPEG)
+_MIN_GRAIN = 1.5  # levels: weaker noise is left as noise (rounding, JPEG)
+_GRAIN_AT_EDGES = 2.0  # a residual this much stronger at edges than in flat areas is no grain
 _GRAIN_LAG_CORRELATION = 0.8  # a residual this correlated from pixel to pixel is not grain
 _GRAIN_WINDOW = 3  # grain is measured against a 7x7 local mean of the residual
 _WINDOW_AREA = float((2 * _GRAIN_WINDOW + 1) ** 2)
@@ -243,7 +244,7 @@ def fit_grain(residual: Array, predicted: Array, reference: int) -> Grain | None
     if strength < _MIN_GRAIN:
         return None
     lag = _lag_correlation(centred)
-    if lag > _GRAIN_LAG_CORRELATION:
+    if lag > _GRAIN_LAG_CORRELATION or _at_edges(centred, predicted, valid) > _GRAIN_AT_EDGES:
         return None
     size = math.sqrt(-1.0 / (4.0 * math.log(lag))) if lag > 0.05 else 0.0
     channel_corr = np.corrcoef(noise.T)
@@ -262,6 +263,19 @@ def fit_grain(residual: Array, predicted: Array, reference: int) -> Grain | None
         colour=round(1.0 - shared, 3),
         reference=reference,
     )
+
+
+def _at_edges(centred: Array, predicted: Array, valid: Array) -> float:
+    """How much more of the residual sits where the picture is busy than where it is flat:
+    about 1 for grain (it is everywhere), several times more for what a look misses at edges
+    (a sharpening done another way, colour conversions of another tool)."""
+    luma = (predicted @ LUMA)[:, :, None]
+    busy = np.abs(luma - _local_mean(luma, 1))[:, :, 0][valid]
+    energy = (centred * centred).mean(axis=2)[valid]
+    order = np.argsort(busy)
+    quarter = len(order) // 4
+    flat = float(energy[order[: 2 * quarter]].mean())
+    return float(energy[order[-quarter:]].mean()) / max(flat, 1e-9)
 
 
 def _local_mean(values: Array, radius: int = _GRAIN_WINDOW) -> Array:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from seedless.capabilities import _reset_registry_for_tests, _reset_warnings_for_tests
+from seedless._validate import _reset_warnings_for_tests
+from seedless.capabilities import _reset_registry_for_tests
 
 pytest_plugins = ["seedless.testing.pytest_plugin"]
 

@@ -232,8 +232,8 @@ def test_explicit_endpoint_keeps_the_environment_key() -> None:
 def test_sync_batch_runs_and_resumes(photos: list[Path], tmp_path: Path) -> None:
     jobs = [seedless.Job.edit(p, effect=Adjust(brightness=0.9), output=p.name) for p in photos]
     with seedless.Client(clock=lambda: TODAY) as client:
-        first = client.batch(jobs, tmp_path / "out", progress=False)
-        again = client.batch(jobs, tmp_path / "out", progress=False)
+        first = seedless.run_batch(client, jobs, tmp_path / "out", progress=False)
+        again = seedless.run_batch(client, jobs, tmp_path / "out", progress=False)
     assert first.done == len(photos) and again.already_done == len(photos) and again.done == 0
     written = sorted(
         p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith((".", "seedless-"))

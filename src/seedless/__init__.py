@@ -14,11 +14,12 @@ from .capabilities import (
     Lifecycle,
     Matrix,
     ModelSpec,
+    OptionSpec,
     SizeRule,
     capabilities,
     register_model,
 )
-from .client import AsyncClient, Client
+from .client import AsyncClient, CallEvent, Client, ExecuteHooks, PreparedRequest
 from .config import Endpoint
 from .effects import Effect
 from .effects.adjust import Adjust
@@ -42,7 +43,7 @@ from .errors import (
     UnsupportedCapabilityError,
 )
 from .models import EditRequest, GenerateRequest, Generation, ImageInput, ImageResult
-from .providers.base import FunctionProvider, Provider, ProviderReply, RawImage
+from .providers.base import FunctionProvider, Provider, ProviderReply, RawImage, WireRequest
 from .retry import RetryPolicy
 from .strategies import (
     Candidate,
@@ -56,9 +57,11 @@ from .strategies import (
     Reproducibility,
     Score,
     anchored_request,
+    best_of,
     contact_sheet,
     measure_reproducibility,
     plan,
+    replay,
 )
 
 # Deprecation notices about models are meant for the person running the code: show them.
@@ -72,6 +75,7 @@ __all__ = [
     "BatchReport",
     "BestOf",
     "BudgetExceededError",
+    "CallEvent",
     "Candidate",
     "Client",
     "ConfigurationError",
@@ -81,6 +85,7 @@ __all__ = [
     "EditRequest",
     "Effect",
     "Endpoint",
+    "ExecuteHooks",
     "FitReport",
     "FittedEffect",
     "FunctionProvider",
@@ -99,8 +104,10 @@ __all__ = [
     "ModelRetiredError",
     "ModelSpec",
     "NoImageError",
+    "OptionSpec",
     "Plan",
     "PlanResult",
+    "PreparedRequest",
     "Provider",
     "ProviderError",
     "ProviderReply",
@@ -119,14 +126,17 @@ __all__ = [
     "SizeRule",
     "TimeoutError",
     "UnsupportedCapabilityError",
+    "WireRequest",
     "__version__",
     "anchored_request",
+    "best_of",
     "capabilities",
     "contact_sheet",
     "fit_effect",
     "measure_reproducibility",
     "plan",
     "register_model",
+    "replay",
     "run_batch",
 ]
 

@@ -1,12 +1,16 @@
 """``AsyncClient`` (the engine) and ``Client`` (its synchronous facade).
 
 Data flows one way: caller -> resolve the model in the matrix -> lifecycle and capability
-checks (no I/O) -> split into wire calls (seeds derived and recorded) -> provider, under the
-client's one retry policy and concurrency limit -> results with provenance and cost.
+checks -> split into wire calls (seeds derived) -> each call planned by its provider into the
+exact wire request (every refusal raised here, still with no I/O) -> sent, under the client's
+one retry policy and concurrency limit -> results with provenance and cost.
 
-``Client`` validates in the caller's thread, then drives the same coroutines on a private
-event-loop thread, so it works in plain scripts and inside a running event loop (a Jupyter
-cell) alike; it never calls ``asyncio.run`` inside a running loop.
+``Client`` validates and plans in the caller's thread, then drives the same coroutines on a
+private event-loop thread, so it works in plain scripts and inside a running event loop (a
+Jupyter cell) alike; it never calls ``asyncio.run`` inside a running loop.
+
+Strategies and batches build on the client from the layers above it:
+:func:`seedless.best_of`, :func:`seedless.replay`, :func:`seedless.run_batch`.
 """
 
 from __future__ import annotations
@@ -19,19 +23,29 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from pydantic import SecretStr
 
+from ._calls import (
+    CallEvent,
+    ExecuteHooks,
+    Listener,
+    PreparedCall,
+    PreparedRequest,
+    derive_seed,
+    gather_keeping,
+    split_calls,
+)
 from .capabilities import (
     Matrix,
     ModelSpec,
     SeedPolicy,
     capabilities,
     check_lifecycle,
+    is_replayable,
     user_endpoints,
     validate,
 )
@@ -50,27 +64,36 @@ from .models import (
     canonical_hash,
 )
 from .providers import create_provider
-from .providers.base import Provider, ProviderReply
+from .providers.base import CallProvider, Provider, ProviderReply, as_provider
 from .retry import RetryPolicy, call_with_retry
-
-if TYPE_CHECKING:
-    from .batch.jobs import Job
-    from .batch.runner import BatchReport
-    from .strategies.best_of import Ranked
-    from .strategies.recipe import Recipe
 
 __all__ = [
     "AsyncClient",
     "CallEvent",
     "Client",
+    "ExecuteHooks",
+    "PreparedCall",
     "PreparedRequest",
     "ResultCache",
     "derive_seed",
     "edit_request",
+    "gather_keeping",
     "generate_request",
 ]
 
 T = TypeVar("T")
+
+#: Convenience methods of earlier releases that now live in the layers above the client.
+_MOVED = {
+    "best_of": "seedless.best_of(client, request, n=..., scorer=...)",
+    "replay": "seedless.replay(client, recipe, images)",
+    "batch": "seedless.run_batch(client, jobs, out_dir)",
+}
+
+
+def _moved(owner: str, name: str) -> None:
+    if name in _MOVED:
+        raise AttributeError(f"{owner}.{name}() moved: use {_MOVED[name]} (see CHANGELOG.md)")
 
 
 class ResultCache(Protocol):
@@ -79,83 +102,6 @@ class ResultCache(Protocol):
     def get(self, key: str) -> list[ImageResult] | None: ...
 
     def put(self, key: str, results: Sequence[ImageResult]) -> None: ...
-
-
-@dataclass(frozen=True)
-class CallEvent:
-    """What happened to one wire call: "start", "retry" (with error and delay), "done", "error"."""
-
-    kind: str
-    model: str
-    request_hash: str
-    error: BaseException | None = None
-    delay: float | None = None
-    latency: float | None = None
-    cached: bool = False
-
-
-Listener = Callable[[CallEvent], None]
-
-
-async def gather_keeping(
-    aws: Iterable[Awaitable[T]], *, images_of: Callable[[T], Iterable[ImageResult]]
-) -> list[T]:
-    """Await every one of ``aws`` to its end and return their results in order.
-
-    If any failed, the first failure is raised once all are done, with ``.partial`` holding
-    every image the others delivered (``images_of`` finds them in a result) and the failures'
-    own partial images: they were paid for, so none is lost. Cancellation (Ctrl-C) cancels
-    the unfinished ones and raises ``CancelledError`` with ``.partial`` holding the images of
-    those that had finished (and the partial images of the cancelled and failed ones).
-    ``KeyboardInterrupt`` is raised as it is.
-    """
-    ended: dict[int, tuple[bool, Any]] = {}  # index -> (succeeded, result or exception)
-
-    async def keeping(index: int, aw: Awaitable[T]) -> T:
-        try:
-            result = await aw
-        except BaseException as exc:
-            ended[index] = (False, exc)
-            raise
-        ended[index] = (True, result)
-        return result
-
-    def delivered() -> tuple[ImageResult, ...]:
-        images: list[ImageResult] = []
-        for index in sorted(ended):
-            succeeded, outcome = ended[index]
-            images.extend(images_of(outcome) if succeeded else getattr(outcome, "partial", ()))
-        return tuple(images)
-
-    try:
-        outcomes = await asyncio.gather(
-            *(keeping(index, aw) for index, aw in enumerate(aws)), return_exceptions=True
-        )
-    except asyncio.CancelledError as cancelled:
-        with contextlib.suppress(AttributeError, TypeError):
-            cancelled.partial = delivered()  # type: ignore[attr-defined]
-        raise
-    failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
-    if not failures:
-        return outcomes  # type: ignore[return-value]
-    first = failures[0]
-    if isinstance(first, (Exception, asyncio.CancelledError)):
-        with contextlib.suppress(AttributeError, TypeError):
-            first.partial = delivered()  # type: ignore[union-attr]
-    raise first
-
-
-def derive_seed(seed: int, index: int, seed_range: tuple[int, int] | None) -> int:
-    """The seed of wire call ``index`` of a request asking for ``seed``; call 0 uses ``seed``.
-
-    Later calls get seeds derived by hashing, inside the model's range, so they differ from
-    each other and from the neighbouring seeds a user might try next.
-    """
-    if index == 0:
-        return seed
-    low, high = seed_range or (0, 2**31 - 1)
-    digest = hashlib.sha256(f"seedless:{seed}:{index}".encode()).digest()
-    return low + int.from_bytes(digest[:8], "big") % (high - low + 1)
 
 
 def generate_request(
@@ -218,20 +164,6 @@ def edit_request(
     )
 
 
-@dataclass(frozen=True)
-class PreparedRequest:
-    """A validated request: its matrix row, and the wire calls it will make (no I/O yet)."""
-
-    spec: ModelSpec
-    request: ImageRequest
-    calls: tuple[ImageRequest, ...]
-    price: float | None
-
-    def estimate_cost(self) -> float | None:
-        """Price of all images this request will produce (None if the price is unknown)."""
-        return None if self.price is None else self.price * self.request.n
-
-
 class AsyncClient:
     """The asynchronous client: every request goes through here.
 
@@ -239,7 +171,8 @@ class AsyncClient:
         endpoints: endpoint profiles; each replaces the built-in endpoint of the same name
             (``gemini``, ``vertex``, ``openai``, ``local``), whose defaults come from the
             environment.
-        providers: ready provider objects by endpoint name (tests, custom backends).
+        providers: ready provider objects by endpoint name (tests, custom backends); a
+            provider with only ``call`` (the one-phase contract) is wrapped.
         matrix: the capability matrix (defaults to :func:`seedless.capabilities`).
         retry: the retry policy for remote calls.
         max_concurrency: wire calls in flight at once, across all providers.
@@ -257,7 +190,7 @@ class AsyncClient:
         self,
         *,
         endpoints: Iterable[Endpoint] = (),
-        providers: Mapping[str, Provider] | None = None,
+        providers: Mapping[str, Provider | CallProvider] | None = None,
         matrix: Matrix | None = None,
         retry: RetryPolicy | None = None,
         max_concurrency: int = 8,
@@ -273,7 +206,9 @@ class AsyncClient:
         self.endpoints = merge_endpoints(
             merge_endpoints(default_endpoints(env), configured), endpoints
         )
-        self._providers: dict[str, Provider] = dict(providers or {})
+        self._providers: dict[str, Provider] = {
+            name: as_provider(provider) for name, provider in (providers or {}).items()
+        }
         for name in self._providers:
             if name not in self.endpoints:
                 self.endpoints[name] = Endpoint(name=name, protocol="local")
@@ -285,10 +220,14 @@ class AsyncClient:
         self.clock = clock or date.today
         self.cache = cache
         self.listeners: list[Listener] = list(listeners)
-        # awaited before every wire call, retries included (a batch's request rates)
-        self._gates: list[Callable[[ModelSpec], Awaitable[None]]] = []
         self._semaphore: asyncio.Semaphore | None = None
         self._lock = threading.Lock()
+
+    if not TYPE_CHECKING:
+
+        def __getattr__(self, name: str) -> Any:
+            _moved(type(self).__name__, name)
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     # ------------------------------------------------------------------ configuration
 
@@ -297,14 +236,18 @@ class AsyncClient:
         return self._matrix if self._matrix is not None else capabilities()
 
     def resolve(self, model: str) -> ModelSpec:
-        """The matrix row for a model string, addressed through this client's endpoints."""
+        """The matrix row for a model string, as this client's endpoint serves it: addressed
+        by the endpoint's name, with the field names the endpoint declares."""
         protocols = {name: ep.protocol for name, ep in self.endpoints.items()}
         spec = self.matrix.resolve(model, protocols=protocols)
-        if spec.provider not in self.endpoints:
+        endpoint = self.endpoints.get(spec.provider)
+        if endpoint is None:
             raise ConfigurationError(
                 f"No endpoint named {spec.provider!r} is configured for {model!r}. Known: "
                 f"{', '.join(sorted(self.endpoints))}."
             )
+        if endpoint.field_names:
+            spec = spec.model_copy(update={"fields": {**spec.fields, **endpoint.field_names}})
         return spec
 
     def provider(self, name: str) -> Provider:
@@ -312,7 +255,7 @@ class AsyncClient:
         with self._lock:
             provider = self._providers.get(name)
             if provider is None:
-                provider = create_provider(self.endpoints[name])
+                provider = as_provider(create_provider(self.endpoints[name]))
                 self._providers[name] = provider
             return provider
 
@@ -330,7 +273,11 @@ class AsyncClient:
         seed_policy: SeedPolicy | None = None,
         allow_retired: bool | None = None,
     ) -> PreparedRequest:
-        """Resolve, check lifecycle and capabilities, and plan the wire calls. No I/O."""
+        """Resolve, check lifecycle and capabilities, and plan every wire call. No I/O.
+
+        Every refusal, the matrix's and the provider's, is raised here: nothing is sent and
+        nothing spent for a request this method refuses.
+        """
         if request.model is None:
             raise ConfigurationError(
                 "No model given. Name one as 'provider:model' (e.g. 'local:pillow', "
@@ -345,11 +292,13 @@ class AsyncClient:
             request, spec, self.matrix, seed_policy=seed_policy or self.seed_policy, today=today
         )
         request = request.model_copy(update={"model": spec.key})
+        provider = self.provider(spec.provider)
+        calls = tuple(
+            PreparedCall(request=call, wire=provider.plan(call, spec))
+            for call in split_calls(request, spec)
+        )
         return PreparedRequest(
-            spec=spec,
-            request=request,
-            calls=tuple(_split(request, spec)),
-            price=self.price(spec, request.size),
+            spec=spec, request=request, calls=calls, price=self.price(spec, request.size)
         )
 
     # ------------------------------------------------------------------ requests
@@ -379,19 +328,24 @@ class AsyncClient:
         seed_policy: SeedPolicy | None = None,
         allow_retired: bool | None = None,
     ) -> Generation:
-        """Send a request object: validated first, then its wire calls run concurrently."""
+        """Send a request object: validated and planned first, then its wire calls run
+        concurrently."""
         prepared = self.prepare(request, seed_policy=seed_policy, allow_retired=allow_retired)
         return await self.execute(prepared)
 
-    async def execute(self, prepared: PreparedRequest) -> Generation:
-        """Run the wire calls of a prepared request concurrently and gather the results.
+    async def execute(
+        self, prepared: PreparedRequest, *, hooks: ExecuteHooks | None = None
+    ) -> Generation:
+        """Send the planned wire calls of a prepared request concurrently; gather the results.
 
         Every call runs to its end. If one fails (after its retries), the first failure is
         raised once the others are done, with ``.partial`` holding the images they delivered
-        (paid for: each has its ``cost_usd``), so no paid image is lost.
+        (paid for: each has its ``cost_usd``), so no paid image is lost. ``hooks`` observe
+        this execution only (see :class:`ExecuteHooks`).
         """
         batches = await gather_keeping(
-            (self._call(prepared, call) for call in prepared.calls), images_of=lambda batch: batch
+            (self._call(prepared, index, hooks) for index in range(len(prepared.calls))),
+            images_of=lambda batch: batch,
         )
         images = tuple(image for batch in batches for image in batch)
         canonical = prepared.request.canonical()
@@ -401,65 +355,59 @@ class AsyncClient:
             request_hash=canonical_hash(canonical),
         )
 
-    async def _call(self, prepared: PreparedRequest, call: ImageRequest) -> list[ImageResult]:
-        spec = prepared.spec
+    async def _call(
+        self, prepared: PreparedRequest, index: int, hooks: ExecuteHooks | None
+    ) -> list[ImageResult]:
+        spec, call = prepared.spec, prepared.calls[index]
         # The canonical form is built once per call: with a fitted effect it carries the LUT.
-        canonical = call.canonical()
+        canonical = call.request.canonical()
         key = canonical_hash(canonical)
-        replayable = self.cache is not None and (
-            spec.seed == "deterministic" or (spec.seed == "seeded" and call.seed is not None)
-        )
+
+        def emit(kind: str, **fields: Any) -> None:
+            event = CallEvent(kind, spec.key, key, call=index, seed=call.seed, **fields)
+            for listener in (*self.listeners, *(() if hooks is None else (hooks.on_event,))):
+                if listener is not None:
+                    listener(event)
+
+        replayable = self.cache is not None and is_replayable(spec, call.seed)
         if replayable and self.cache is not None:
             cached = self.cache.get(key)
             if cached is not None:
-                self._emit(CallEvent("done", spec.key, key, latency=0.0, cached=True))
+                emit("done", latency=0.0, cached=True, images=len(cached), cost_usd=0.0)
                 return [r.model_copy(update={"cached": True, "cost_usd": 0.0}) for r in cached]
         provider = self.provider(spec.provider)
-        sent = 0
 
-        async def send() -> ProviderReply:
-            nonlocal sent
-            sent += 1
-            if sent > 1:  # a retry is a wire call too (the first passed the gates below)
-                await self._pass_gates(spec)
-            return await provider.call(call, spec)
+        async def attempt() -> ProviderReply:
+            if hooks is not None and hooks.before_attempt is not None:
+                await hooks.before_attempt(prepared, call)
+            return await provider.send(call.wire, spec)
 
-        await self._pass_gates(spec)
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
         async with self._semaphore:
-            self._emit(CallEvent("start", spec.key, key))
+            emit("start")
             started = time.perf_counter()
             try:
                 reply = await call_with_retry(
-                    send,
+                    attempt,
                     self.retry,
                     describe=spec.key,
-                    on_retry=lambda exc, delay: self._emit(
-                        CallEvent("retry", spec.key, key, error=exc, delay=delay)
-                    ),
+                    on_retry=lambda exc, delay: emit("retry", error=exc, delay=delay),
                 )
             except ModelNotFoundError as exc:
                 error = self._with_successors(exc, spec)
-                self._emit(CallEvent("error", spec.key, key, error=error))
+                emit("error", error=error)
                 raise error from exc
             except BaseException as exc:
-                self._emit(CallEvent("error", spec.key, key, error=exc))
+                emit("error", error=exc)
                 raise
             latency = time.perf_counter() - started
         results = _results(prepared, call, reply, latency, canonical, key)
         if replayable and self.cache is not None:
             self.cache.put(key, results)
-        self._emit(CallEvent("done", spec.key, key, latency=latency))
+        cost = None if prepared.price is None else prepared.price * call.n
+        emit("done", latency=latency, images=len(results), cost_usd=cost)
         return results
-
-    async def _pass_gates(self, spec: ModelSpec) -> None:
-        for gate in self._gates:
-            await gate(spec)
-
-    def _emit(self, event: CallEvent) -> None:
-        for listener in self.listeners:
-            listener(event)
 
     def _with_successors(self, exc: ModelNotFoundError, spec: ModelSpec) -> ModelNotFoundError:
         """A 404 from the backend, told what the matrix knows: lifecycle and what to use."""
@@ -476,56 +424,6 @@ class AsyncClient:
         return ModelNotFoundError(
             f"{exc}{known}{hint}", successors=successors, provider=exc.provider, status=exc.status
         )
-
-    # ------------------------------------------------------------------ strategies
-
-    async def best_of(
-        self,
-        request: ImageRequest,
-        *,
-        n: int = 4,
-        scorer: Any,
-        threshold: float | None = None,
-        concurrency: int | None = None,
-        seed_policy: SeedPolicy | None = None,
-        allow_retired: bool | None = None,
-    ) -> Ranked:
-        """``n`` candidates generated concurrently, scored and ranked; see
-        :func:`seedless.strategies.best_of`."""
-        from .strategies.best_of import best_of
-
-        return await best_of(
-            self,
-            request,
-            n=n,
-            scorer=scorer,
-            threshold=threshold,
-            concurrency=concurrency,
-            seed_policy=seed_policy,
-            allow_retired=allow_retired,
-        )
-
-    async def replay(
-        self, recipe: Recipe, images: Sequence[ImageLike] = (), **kwargs: Any
-    ) -> list[ImageResult]:
-        """Replay a :class:`~seedless.Recipe` on ``images``; see
-        :func:`seedless.strategies.replay`."""
-        from .strategies.recipe import replay
-
-        return await replay(self, recipe, images, **kwargs)
-
-    async def batch(
-        self,
-        jobs: Iterable[Job] | str | os.PathLike[str],
-        out_dir: str | os.PathLike[str],
-        **kwargs: Any,
-    ) -> BatchReport:
-        """Run many jobs into ``out_dir`` with limits, a budget, a ledger and resume; see
-        :func:`seedless.batch.run_batch` for the keywords (``run``, ``budget``,
-        ``max_concurrency``, ``per_provider``, ``rpm``, ``progress``, ``retry_failed``)."""
-        from .batch.runner import run_batch
-
-        return await run_batch(self, jobs, out_dir, **kwargs)
 
     # ------------------------------------------------------------------ lifetime
 
@@ -547,7 +445,7 @@ class AsyncClient:
 
 def _results(
     prepared: PreparedRequest,
-    call: ImageRequest,
+    call: PreparedCall,
     reply: ProviderReply,
     latency: float,
     canonical: dict[str, Any],
@@ -556,6 +454,7 @@ def _results(
     """ImageResults with provenance for the images of one wire call."""
     spec = prepared.spec
     seed_mode = _seed_mode(spec, call.seed)
+    sent = {**call.wire.chosen, **reply.sent}
     return [
         ImageResult(
             data=image.data,
@@ -571,7 +470,7 @@ def _results(
             sha256=hashlib.sha256(image.data).hexdigest(),
             text=reply.text,
             usage=reply.usage,
-            sent=reply.sent,
+            sent=sent,
             index=index,
         )
         for index, image in enumerate(reply.images)
@@ -599,21 +498,6 @@ def _seed_mode(spec: ModelSpec, seed: int | None) -> SeedMode | None:
     if spec.seed == "best_effort":
         return "best_effort"
     return None
-
-
-def _split(request: ImageRequest, spec: ModelSpec) -> list[ImageRequest]:
-    """One wire call per ``images_per_call`` images; later calls get derived seeds."""
-    calls: list[ImageRequest] = []
-    remaining, index = request.n, 0
-    while remaining > 0:
-        count = min(spec.images_per_call, remaining)
-        update: dict[str, Any] = {"n": count}
-        if request.seed is not None:
-            update["seed"] = derive_seed(request.seed, index, spec.seed_range)
-        calls.append(request.model_copy(update=update))
-        remaining -= count
-        index += 1
-    return calls
 
 
 def _endpoint_from_toml(data: Mapping[str, Any], env: Mapping[str, str]) -> Endpoint:
@@ -680,7 +564,7 @@ class Client:
         self,
         *,
         endpoints: Iterable[Endpoint] = (),
-        providers: Mapping[str, Provider] | None = None,
+        providers: Mapping[str, Provider | CallProvider] | None = None,
         matrix: Matrix | None = None,
         retry: RetryPolicy | None = None,
         max_concurrency: int = 8,
@@ -747,6 +631,12 @@ class Client:
         """The provider for endpoint ``name``; see :meth:`AsyncClient.provider`."""
         return self._async.provider(name)
 
+    def execute(
+        self, prepared: PreparedRequest, *, hooks: ExecuteHooks | None = None
+    ) -> Generation:
+        """Run a prepared request's wire calls; see :meth:`AsyncClient.execute`."""
+        return self._run(self._async.execute(prepared, hooks=hooks))
+
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         with self._loop_lock:
             if self._loop is None:
@@ -766,6 +656,7 @@ class Client:
         def __getattr__(self, name: str) -> Any:
             if name.startswith("_"):
                 raise AttributeError(name)
+            _moved(type(self).__name__, name)
             return getattr(self._async, name)
 
     def generate(self, prompt: str, **kwargs: Any) -> Generation:
@@ -796,26 +687,6 @@ class Client:
             request, seed_policy=seed_policy, allow_retired=allow_retired
         )
         return self._run(self._async.execute(prepared))
-
-    def best_of(self, request: ImageRequest, **kwargs: Any) -> Ranked:
-        """Best-of-N; see :meth:`AsyncClient.best_of`."""
-        return self._run(self._async.best_of(request, **kwargs))
-
-    def replay(
-        self, recipe: Recipe, images: Sequence[ImageLike] = (), **kwargs: Any
-    ) -> list[ImageResult]:
-        """Replay a recipe; see :meth:`AsyncClient.replay`."""
-        return self._run(self._async.replay(recipe, images, **kwargs))
-
-    def batch(
-        self,
-        jobs: Iterable[Job] | str | os.PathLike[str],
-        out_dir: str | os.PathLike[str],
-        **kwargs: Any,
-    ) -> BatchReport:
-        """Run a batch; see :meth:`AsyncClient.batch`. Ctrl-C stops dispatching and leaves
-        the ledger consistent; running the same batch again resumes it."""
-        return self._run(self._async.batch(jobs, out_dir, **kwargs))
 
     def close(self) -> None:
         """Close connections and stop the private loop thread.

@@ -22,8 +22,6 @@ from .effects import EffectField
 if TYPE_CHECKING:
     from PIL import Image
 
-    from .strategies.recipe import Recipe
-
 __all__ = [
     "EditRequest",
     "GenerateRequest",
@@ -240,11 +238,15 @@ class ImageResult(BaseModel):
         atomic_write(target, self.data)
         return target
 
-    def recipe(self, **kwargs: Any) -> Recipe:
-        """How this result was made, as a replayable :class:`~seedless.Recipe`."""
-        from .strategies.recipe import Recipe
+    if not TYPE_CHECKING:
 
-        return Recipe.from_result(self, **kwargs)
+        def __getattr__(self, name: str) -> Any:
+            if name == "recipe":
+                raise AttributeError(
+                    "ImageResult.recipe() moved: use seedless.Recipe.from_result(result) (the "
+                    "recipe lives a layer above the result; see CHANGELOG.md)"
+                )
+            return super().__getattr__(name)
 
     def _repr_png_(self) -> bytes:
         from .images import thumbnail_png

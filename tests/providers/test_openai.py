@@ -526,7 +526,6 @@ async def test_a_relay_key_in_a_header_of_its_own_is_kept_secret(emu: Emulator) 
     assert recorded.headers["x-relay-token"] == "[secure]"
 
 
-
 async def test_credentials_in_the_base_url_stay_out_of_errors(emu: Emulator) -> None:
     base = emu.openai.origin.replace("http://", "http://bob:url-password-4321@") + "/api"
     async with _client(_endpoint(emu, base_url=base)) as client:
@@ -545,11 +544,11 @@ async def test_a_query_in_the_base_url_stays_at_the_end_and_out_of_sight(emu: Em
     [recorded] = emu.openai.requests
     assert recorded.path == "/v1/images/generations"
     assert recorded.query == {"api-version": "2", "token": MASK}
-    built = OpenAIProvider(endpoint).build(
+    built = OpenAIProvider(endpoint).plan(
         generate_request("a fox", model="flux-dev"), _spec("openai:flux-dev")
     )
-    assert built["url"].startswith(emu.openai.url + "/images/generations?api-version=2&token=")
-    for text in (built["url"], json.dumps(result.image.sent), repr(endpoint)):
+    assert built.url.startswith(emu.openai.url + "/images/generations?api-version=2&token=")
+    for text in (built.url, json.dumps(result.image.sent), repr(endpoint)):
         assert "relay-token-13579" not in text
 
 
@@ -625,7 +624,7 @@ async def test_refusals_before_the_wire(emu: Emulator) -> None:
         with pytest.raises(RequestError, match="'guidance_scale'") as info:
             await client.generate("a fox", model="openai:flux-dev", options={"guidance_scale": 3})
         assert "'guidance'" in str(info.value) and "'steps'" in str(info.value)
-        with pytest.raises(RequestError, match="always answer base64"):
+        with pytest.raises(RequestError, match="always answers base64"):
             await client.generate(
                 "a fox", model="openai:gpt-image-2", options={"response_format": "url"}
             )
@@ -650,7 +649,7 @@ async def test_an_effect_without_a_prompt_is_sent_in_words(emu: Emulator) -> Non
     assert out.image.sent["prompt_from_effect"] == effect.describe()
 
 
-# ======================================================================= build (no I/O)
+# ======================================================================= plan (no I/O)
 
 
 def _provider(**kwargs: Any) -> OpenAIProvider:
@@ -683,14 +682,14 @@ def test_size_mapping(
     model: str, aspect_ratio: str | None, size: str | None, expected: dict[str, Any]
 ) -> None:
     request = generate_request("x", model=model, aspect_ratio=aspect_ratio, size=size)
-    built = _provider().build(request, _spec(f"openai:{model}"))
-    assert built["json"] is not None
-    shown = {k: built["json"][k] for k in ("size", "width", "height") if k in built["json"]}
+    built = _provider().plan(request, _spec(f"openai:{model}"))
+    assert built.json is not None
+    shown = {k: built.json[k] for k in ("size", "width", "height") if k in built.json}
     assert shown == expected
-    assert {k: v for k, v in built["sent"].items() if k != "response_format"} == expected
+    assert {k: v for k, v in built.chosen.items() if k != "response_format"} == expected
 
 
-def test_build_is_pure_and_holds_no_key() -> None:
+def test_plan_is_pure_and_holds_no_key() -> None:
     provider = _provider(
         api_key=SecretStr(KEY),
         field_names={"steps": "num_inference_steps", "aspect_ratio": "aspect_ratio"},
@@ -699,10 +698,10 @@ def test_build_is_pure_and_holds_no_key() -> None:
     request = generate_request(
         "x", model="flux-dev", seed=3, aspect_ratio="4:3", options={"steps": 20}
     )
-    built = provider.build(request, _spec("openai:flux-dev"))
-    assert (built["method"], built["path"]) == ("POST", "/v1/images/generations")
-    assert built["url"] == "https://relay.example/v1/images/generations"
-    assert built["json"] == {
+    built = provider.plan(request, _spec("openai:flux-dev"))
+    assert (built.method, built.path) == ("POST", "/v1/images/generations")
+    assert built.url == "https://relay.example/v1/images/generations"
+    assert built.json == {
         "output_format": "jpeg",
         "response_format": "base64",  # the endpoint's value wins over seedless's default
         "model": "flux-dev",  # ... but never over the request's own fields
@@ -712,16 +711,16 @@ def test_build_is_pure_and_holds_no_key() -> None:
         "seed": 3,
         "num_inference_steps": 20,
     }
-    assert KEY not in json.dumps(built)
+    assert KEY not in str(built) and KEY not in repr(built)
 
 
 def test_an_endpoint_can_drop_width_and_height_for_size() -> None:
     provider = _provider(field_names={"width": "", "height": "", "steps": "step"})
     request = generate_request("x", model="flux-schnell", size="1K", options={"steps": 4})
-    built = provider.build(request, _spec("openai:flux-schnell"))
-    assert built["json"] is not None
-    assert built["json"]["size"] == "1024x1024" and built["json"]["step"] == 4
-    assert not {"width", "height", "steps"} & set(built["json"])
+    built = provider.plan(request, _spec("openai:flux-schnell"))
+    assert built.json is not None
+    assert built.json["size"] == "1024x1024" and built.json["step"] == 4
+    assert not {"width", "height", "steps"} & set(built.json)
 
 
 @pytest.mark.parametrize(
@@ -737,23 +736,23 @@ def test_an_endpoint_that_drops_a_field_refuses_a_request_that_needs_it(
 ) -> None:
     provider = _provider(field_names={dropped: ""})
     spec = _spec("openai:flux-dev")
-    built = provider.build(generate_request("x", model="flux-dev"), spec)
-    assert built["json"] is not None and dropped not in built["json"]
+    built = provider.plan(generate_request("x", model="flux-dev"), spec)
+    assert built.json is not None and dropped not in built.json
     with pytest.raises(UnsupportedCapabilityError) as info:
-        provider.build(generate_request("x", model="flux-dev", **asked), spec)
+        provider.plan(generate_request("x", model="flux-dev", **asked), spec)
     assert f"{dropped!r}: ''" in str(info.value) and info.value.model == "openai:flux-dev"
 
 
-def test_build_edit_is_multipart() -> None:
+def test_plan_edit_is_multipart() -> None:
     request = edit_request([PNG, _png(colour=(1, 2, 3))], "blend", model="flux-2-flex", seed=4)
-    built = _provider(base_url="http://localhost:8080").build(request, _spec("openai:flux-2-flex"))
-    assert built["url"] == "http://localhost:8080/v1/images/edits"
-    assert built["json"] is None and built["files"] is not None
-    assert [(field, name, mime) for field, (name, _, mime) in built["files"]] == [
+    built = _provider(base_url="http://localhost:8080").plan(request, _spec("openai:flux-2-flex"))
+    assert built.url == "http://localhost:8080/v1/images/edits"
+    assert built.json is None and built.files
+    assert [(part.name, part.filename, part.content_type) for part in built.files] == [
         ("image[]", "image0.png", "image/png"),
         ("image[]", "image1.png", "image/png"),
     ]
-    assert built["data"] == {
+    assert built.form == {
         "model": "flux-2-flex",
         "prompt": "blend",
         "n": "1",

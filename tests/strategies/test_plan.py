@@ -138,7 +138,7 @@ def test_a_global_edit_from_a_seeded_model_plans_local(
     assert chosen.path == "local", chosen.reason
     assert "global colour/tone edit" in chosen.reason
     followed = plan(original=original, approved=approved, images=[small_photo("cat.jpg")],
-                    recipe=approved.recipe(), client=client)  # fmt: skip
+                    recipe=seedless.Recipe.from_result(approved), client=client)  # fmt: skip
     assert followed.path == "seeded"
 
 

@@ -18,7 +18,14 @@ from __future__ import annotations
 from .jobs import BestOf, Job, JobSource, folder_jobs, load_jobs, read_csv, read_jsonl
 from .ledger import LEDGER_NAME, Ledger, RunSummary, Status
 from .limits import Limits, RateLimiter
-from .runner import BatchEstimate, BatchReport, EstimateLine, estimate, run_batch
+from .runner import (
+    BatchEstimate,
+    BatchReport,
+    EstimateLine,
+    estimate,
+    run_batch,
+    run_batch_async,
+)
 
 __all__ = [
     "LEDGER_NAME",
@@ -39,4 +46,5 @@ __all__ = [
     "read_csv",
     "read_jsonl",
     "run_batch",
+    "run_batch_async",
 ]

@@ -7,7 +7,8 @@ finished job is written, recorded and dropped, so memory stays flat in the numbe
 
 Per job::
 
-    ledger row "running" -> client.execute (retries inside; one attempt row per wire outcome)
+    ledger row "running" -> client.execute with this job's hooks (rate gates before every
+      attempt, retries inside; one attempt row per wire outcome, with its cost)
       -> row "writing" with output paths and hashes, committed (the money is spent)
       -> files written atomically (temp file, fsync, rename)
       -> row "done", committed.
@@ -33,19 +34,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import json
 import logging
 import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
+from ..capabilities import is_replayable
+from ..client import Client, ExecuteHooks
 from ..errors import (
     AuthenticationError,
     BudgetExceededError,
@@ -55,17 +57,25 @@ from ..errors import (
     SeedlessError,
 )
 from ..images import extension_for, mime_for_path, remove_temp_files, write_atomic
+from ..strategies._run import AnyClient, aio
+from ..strategies.best_of import best_of_async
 from .jobs import Job, default_scorer, iter_jobs
 from .ledger import Ledger, OutputRecord, Status
 from .limits import Limits
 from .progress import Progress
 
 if TYPE_CHECKING:
-    from ..capabilities import ModelSpec
-    from ..client import AsyncClient, CallEvent, PreparedRequest
-    from ..models import ImageRequest, ImageResult
+    from ..client import AsyncClient, CallEvent, PreparedCall, PreparedRequest
+    from ..models import ImageResult
 
-__all__ = ["BatchEstimate", "BatchReport", "EstimateLine", "estimate", "run_batch"]
+__all__ = [
+    "BatchEstimate",
+    "BatchReport",
+    "EstimateLine",
+    "estimate",
+    "run_batch",
+    "run_batch_async",
+]
 
 log = logging.getLogger("seedless.batch")
 T = TypeVar("T")
@@ -177,10 +187,11 @@ def job_cost(client: AsyncClient, prepared: PreparedRequest) -> tuple[float | No
     cache = client.cache
     total, all_cached = 0.0, True
     for call in prepared.calls:
-        replayable = cache is not None and (
-            spec.seed == "deterministic" or (spec.seed == "seeded" and call.seed is not None)
-        )
-        if replayable and _in_cache(cache, call.request_hash()):
+        if (
+            cache is not None
+            and is_replayable(spec, call.seed)
+            and _in_cache(cache, call.request_hash())
+        ):
             continue
         all_cached = False
         if prepared.price is None:
@@ -247,7 +258,7 @@ def _remaining(
     """The wire calls still to make when ``kept`` outputs exist (a call whose every image is
     kept is dropped), and the index of each remaining call's first output."""
     have = {record.index for record in kept}
-    calls: list[ImageRequest] = []
+    calls: list[PreparedCall] = []
     offsets: list[int] = []
     offset = 0
     for call in prepared.calls:
@@ -261,7 +272,7 @@ def _remaining(
 
 
 def _place(
-    calls: Sequence[ImageRequest], offsets: Sequence[int], images: Iterable[ImageResult]
+    calls: Sequence[PreparedCall], offsets: Sequence[int], images: Iterable[ImageResult]
 ) -> list[tuple[int, ImageResult]]:
     """Each image's output index: the first output of the wire call it came from (known by
     its request hash; identical calls, as an unseeded model's are, in order) plus its index
@@ -377,7 +388,7 @@ def _estimate(
 
 
 def estimate(
-    client: AsyncClient,
+    client: AnyClient,
     jobs: Iterable[Job] | str | os.PathLike[str],
     *,
     out_dir: str | os.PathLike[str] | None = None,
@@ -398,7 +409,7 @@ def estimate(
     try:
         run_name = run or _default_run(folder)
         return _estimate(
-            client,
+            aio(client),
             iter_jobs(jobs),
             ledger=ledger,
             run=run_name,
@@ -492,7 +503,7 @@ class BatchReport:
 
 @dataclass
 class _JobContext:
-    """The job a wire call belongs to, seen by the client's listeners through a ContextVar."""
+    """One dispatched job: what it asked for, its ledger attempt, and what it has paid."""
 
     runner: _Runner
     job: Job
@@ -507,25 +518,11 @@ class _JobContext:
     kept: list[OutputRecord] = field(default_factory=list)
     kept_cost: float = 0.0
     offsets: tuple[int, ...] = ()
-    _calls: dict[str, ImageRequest] | None = None
-
-    def call_for(self, key: str) -> ImageRequest | None:
-        calls = self.prepared.calls
-        if len(calls) == 1:
-            return calls[0]
-        if self._calls is None:
-            self._calls = {call.request_hash(): call for call in calls}
-        return self._calls.get(key)
 
     def release_slot(self) -> None:
         if self.holds_slot:
             self.holds_slot = False
             self.slots.release()
-
-
-_CURRENT: contextvars.ContextVar[_JobContext | None] = contextvars.ContextVar(
-    "seedless_batch_job", default=None
-)
 
 
 def _resume_retryable(exc: BaseException) -> bool:
@@ -605,8 +602,6 @@ class _Runner:
     # ------------------------------------------------------------------ main loop
 
     async def execute(self, jobs: Iterable[Job]) -> None:
-        self.client.listeners.append(self._on_event)
-        self.client._gates.append(self._gate)
         try:
             try:
                 for job in jobs:
@@ -627,10 +622,6 @@ class _Runner:
                 await self._cancel_in_flight()
                 raise
         finally:
-            with contextlib.suppress(ValueError):
-                self.client.listeners.remove(self._on_event)
-            with contextlib.suppress(ValueError):
-                self.client._gates.remove(self._gate)
             await self.db(self.ledger.commit)  # flushes everything queued before it
             self.report.spent_usd = self._spent - self._spent_before
         if self._fatal is not None:
@@ -841,56 +832,54 @@ class _Runner:
 
     async def _run_job(self, context: _JobContext, reserved: float) -> None:
         job, prepared = context.job, context.prepared
-        token = _CURRENT.set(context)
         started = time.perf_counter()
         try:
+            async with self.limits.slot(prepared.spec.provider):
+                images, score = await self._generate(context)
+        except asyncio.CancelledError as cancelled:
+            latency = time.perf_counter() - started
+            partial = getattr(cancelled, "partial", ())
             try:
-                async with self.limits.slot(prepared.spec.provider):
-                    images, score = await self._generate(job, prepared)
-            except asyncio.CancelledError as cancelled:
-                latency = time.perf_counter() - started
-                partial = getattr(cancelled, "partial", ())
-                try:
-                    if partial and job.best_of is None:  # paid for: written and kept
-                        await self._keep_interrupted(context, partial, latency)
-                finally:
-                    self._interrupted(context, latency)  # even if cancelled again meanwhile
-                raise
-            except Exception as exc:
-                latency = time.perf_counter() - started
-                partial = getattr(exc, "partial", ())
                 if partial and job.best_of is None:  # paid for: written and kept
-                    try:
-                        await self._keep(context, partial, latency)
-                    except OSError as write_error:
-                        log.error(
-                            "batch %s: job %s could not write the images it paid for: %s",
-                            self.run, job.id, write_error,
-                        )  # fmt: skip
-                await self._failed(context, exc, latency)
-                return
+                    await self._keep_interrupted(context, partial, latency)
             finally:
-                self._reserved -= reserved
-                context.release_slot()  # the next job may call while this one is written
-            await self._write(context, images, score, time.perf_counter() - started)
+                self._interrupted(context, latency)  # even if cancelled again meanwhile
+            raise
+        except Exception as exc:
+            latency = time.perf_counter() - started
+            partial = getattr(exc, "partial", ())
+            if partial and job.best_of is None:  # paid for: written and kept
+                try:
+                    await self._keep(context, partial, latency)
+                except OSError as write_error:
+                    log.error(
+                        "batch %s: job %s could not write the images it paid for: %s",
+                        self.run, job.id, write_error,
+                    )  # fmt: skip
+            await self._failed(context, exc, latency)
+            return
         finally:
-            _CURRENT.reset(token)
+            self._reserved -= reserved
+            context.release_slot()  # the next job may call while this one is written
+        await self._write(context, images, score, time.perf_counter() - started)
 
-    async def _generate(
-        self, job: Job, prepared: PreparedRequest
-    ) -> tuple[tuple[ImageResult, ...], float | None]:
+    async def _generate(self, context: _JobContext) -> tuple[tuple[ImageResult, ...], float | None]:
         """The job's images (best-of: the winner) and the winner's score."""
+        job, prepared = context.job, context.prepared
+        hooks = ExecuteHooks(
+            before_attempt=lambda _prepared, _call: self.limits.call(prepared.spec.provider),
+            on_event=lambda event: self._on_event(context, event),
+        )
         if job.best_of is None:
-            return (await self.client.execute(prepared)).images, None
-        from ..strategies.best_of import best_of
-
+            return (await self.client.execute(prepared, hooks=hooks)).images, None
         scorer = await asyncio.to_thread(default_scorer, job)
-        ranked = await best_of(
+        ranked = await best_of_async(
             self.client,
             job.request.model_copy(update={"n": 1}),
             n=prepared.request.n,
             scorer=scorer,
             threshold=job.best_of.threshold,
+            hooks=hooks,
         )
         return (ranked.result,), ranked.best.score
 
@@ -1095,37 +1084,21 @@ class _Runner:
 
     # ------------------------------------------------------------------ wire events
 
-    async def _gate(self, spec: ModelSpec) -> None:
-        """Before each wire call of this batch's jobs (retries too): the endpoint's rate."""
-        context = _CURRENT.get()
-        if context is not None and context.runner is self:
-            await self.limits.call(spec.provider)
-
-    def _on_event(self, event: CallEvent) -> None:
-        context = _CURRENT.get()
-        if context is None or context.runner is not self or event.kind == "start":
-            return
+    def _on_event(self, context: _JobContext, event: CallEvent) -> None:
+        """A wire call of this job ended, failed or is retried: an attempt row (queued)."""
         spec = context.prepared.spec
-        call = context.call_for(event.request_hash)
         common: dict[str, Any] = {
             "provider": spec.provider,
             "model": spec.key,
-            "seed": call.seed if call is not None else None,
+            "seed": event.seed,
             "request_hash": event.request_hash,
         }
         if event.kind == "done":
-            price = context.prepared.price
-            cost: float | None
-            if event.cached:
-                cost = 0.0
-            elif price is None or call is None:
-                cost = None
+            if event.cost_usd is None:
                 context.unpriced = True
-            else:
-                cost = price * call.n
-            self._spent += cost or 0.0
-            context.paid += cost or 0.0
-            common.update(cost=cost, latency=event.latency, cached=event.cached)
+            self._spent += event.cost_usd or 0.0
+            context.paid += event.cost_usd or 0.0
+            common.update(cost=event.cost_usd, latency=event.latency, cached=event.cached)
         elif event.kind == "retry":
             common.update(error=event.error, retry_delay=event.delay)
         elif event.kind == "error":
@@ -1160,8 +1133,8 @@ def _reiterable(jobs: Iterable[Job]) -> bool:
     return iter(jobs) is not jobs
 
 
-async def run_batch(
-    client: AsyncClient,
+async def run_batch_async(
+    client: AnyClient,
     jobs: Iterable[Job] | str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
@@ -1195,6 +1168,7 @@ async def run_batch(
         retry_failed: run jobs that failed for good before (safety blocks ...) again too.
         show_estimate: print the estimate before running (default: same as ``progress``).
     """
+    client = aio(client)
     started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -1287,3 +1261,38 @@ async def run_batch(
     finally:
         db.close()
         ledger.close()
+
+
+@overload
+def run_batch(
+    client: Client,
+    jobs: Iterable[Job] | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    **kwargs: Any,
+) -> BatchReport: ...
+
+
+@overload
+def run_batch(
+    client: AsyncClient,
+    jobs: Iterable[Job] | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    **kwargs: Any,
+) -> Coroutine[Any, Any, BatchReport]: ...
+
+
+def run_batch(
+    client: AnyClient,
+    jobs: Iterable[Job] | str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    **kwargs: Any,
+) -> BatchReport | Coroutine[Any, Any, BatchReport]:
+    """Run many jobs into ``out_dir`` with limits, a budget, a ledger and resume (keywords:
+    those of :func:`run_batch_async`). With a :class:`~seedless.Client` it returns the
+    :class:`BatchReport`; with an :class:`~seedless.AsyncClient` an awaitable of it. Ctrl-C
+    stops dispatching and leaves the ledger consistent; running the same batch again resumes.
+    """
+    coro = run_batch_async(client, jobs, out_dir, **kwargs)
+    if isinstance(client, Client):
+        return client._run(coro)
+    return coro

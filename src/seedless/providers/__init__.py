@@ -17,7 +17,7 @@ from ..errors import ConfigurationError
 
 if TYPE_CHECKING:
     from ..config import Endpoint
-    from .base import Provider, ProviderFactory
+    from .base import CallProvider, Provider, ProviderFactory
 
 __all__ = ["create_provider", "known_protocols"]
 
@@ -48,7 +48,7 @@ def _factory_path(protocol: str) -> tuple[str, str | None]:
     )
 
 
-def create_provider(endpoint: Endpoint) -> Provider:
+def create_provider(endpoint: Endpoint) -> Provider | CallProvider:
     """Import the module for ``endpoint.protocol`` (lazily) and build its provider."""
     target, extra = _factory_path(endpoint.protocol)
     module_name, _, attr = target.partition(":")

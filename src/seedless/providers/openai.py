@@ -6,9 +6,10 @@ differ in the extension fields they take (``seed``, ``width``/``height``, ``step
 ``guidance`` ...). Those names come from the model's matrix row (``fields``) and can be
 renamed per endpoint (``Endpoint.field_names``); ``Endpoint.extra_fields`` go on every request.
 
-The provider only translates. :meth:`OpenAIProvider.build` turns a validated request into the
-method, path and body without any I/O (also what a batch file needs); :meth:`~OpenAIProvider.call`
-sends it on the provider's one pooled :class:`httpx.AsyncClient`, decodes ``b64_json`` answers,
+The provider only translates. :meth:`OpenAIProvider.plan` turns a validated request into the
+exact :class:`~seedless.providers.base.WireRequest` (method, path, JSON body or multipart parts)
+without any I/O (also what a batch file needs); :meth:`~OpenAIProvider.send` sends it on the
+provider's one pooled :class:`httpx.AsyncClient`, decodes ``b64_json`` answers,
 downloads ``url`` answers (http(s) only, redirects followed by hand, a size cap and a deadline,
 credentials only ever sent to the base URL's own origin) and maps every failure onto
 :mod:`seedless.errors`. Retries, validation and fan-out belong to the client.
@@ -24,7 +25,7 @@ import math
 import re
 from collections.abc import Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -42,12 +43,13 @@ from ..errors import (
     ServerError,
     UnsupportedCapabilityError,
     error_for_status,
+    is_secret_header,
     redact,
 )
 from ..errors import TimeoutError as SeedlessTimeoutError
 from ..images import sniff_mime
 from ..retry import parse_retry_after
-from .base import ProviderReply, RawImage
+from .base import ProviderReply, RawImage, WireFile, WireRequest
 
 if TYPE_CHECKING:
     from ..capabilities import ModelSpec
@@ -60,7 +62,6 @@ __all__ = [
     "DEFAULT_MAX_DOWNLOAD_BYTES",
     "DEFAULT_TIMEOUT",
     "SIZE_CLASSES",
-    "BuiltRequest",
     "OpenAIProvider",
     "api_root",
     "api_url",
@@ -94,46 +95,8 @@ _FORMAT_MIMES = {
     "jpg": "image/jpeg",
     "webp": "image/webp",
 }
-#: Options every OpenAI-style host understands.
-_COMMON_OPTIONS = frozenset({"response_format", "user"})
-#: Options of OpenAI's own image models (gpt-image-*, dall-e-*).
-_OPENAI_OPTIONS = frozenset(
-    {"quality", "style", "background", "moderation", "output_compression", "input_fidelity"}
-)
-#: Canonical names that travel as request fields, not options.
-_REQUEST_FIELDS = frozenset({"seed", "negative_prompt", "aspect_ratio", "output_format", "size"})
-
-
-class BuiltRequest(TypedDict):
-    """One wire request, built without I/O. Never holds a key or header.
-
-    ``path`` is relative to the host (``/v1/images/generations``), as OpenAI's Batch API
-    wants it in a JSONL line; ``url`` is absolute, with credentials a base URL carries (a
-    userinfo password, ``?key=...``) shown as ``[secure]``. ``json`` is the body of a generation;
-    an edit has ``data`` (form fields) and ``files`` (``(field, (filename, bytes, mime))``).
-    ``sent`` is what seedless chose (size, response format), for the result's provenance.
-    """
-
-    method: str
-    url: str
-    path: str
-    json: dict[str, Any] | None
-    data: dict[str, str] | None
-    files: list[tuple[str, tuple[str, bytes, str]]] | None
-    sent: dict[str, Any]
-
-
 #: Free-size models without a published rule still round edges to multiples of 16.
 _DEFAULT_RULE = SizeRule()
-
-
-def _is_openai_model(model_id: str) -> bool:
-    return model_id.startswith(("gpt-image", "chatgpt-image", "dall-e"))
-
-
-def _always_base64(model_id: str) -> bool:
-    """GPT image models always answer base64 and refuse ``response_format`` (400)."""
-    return model_id.startswith(("gpt-image", "chatgpt-image"))
 
 
 def _size_rule(spec: ModelSpec) -> SizeRule:
@@ -282,89 +245,84 @@ class OpenAIProvider:
         merged = {**spec.fields, **self.endpoint.field_names}
         return {name: host for name, host in merged.items() if host}
 
-    def accepted_options(self, spec: ModelSpec) -> list[str]:
-        """The ``options`` keys this model takes on this endpoint."""
-        accepted = set(_COMMON_OPTIONS)
-        if _is_openai_model(spec.id):
-            accepted |= _OPENAI_OPTIONS
-        if _always_base64(spec.id):
-            accepted.discard("response_format")
-        accepted |= set(self.field_names(spec)) - _REQUEST_FIELDS
-        return sorted(accepted)
-
-    def build(self, request: ImageRequest, spec: ModelSpec) -> BuiltRequest:
-        """The wire request for ``request`` (already validated by the client): no I/O.
+    def plan(self, request: ImageRequest, spec: ModelSpec) -> WireRequest:
+        """The exact wire request for ``request`` (validated by the client): no I/O.
 
         Raises RequestError (or UnsupportedCapabilityError) for what only this protocol can
-        judge: unknown options, a size the model's pixel rules exclude, an edit without a
-        prompt.
+        judge: a size the model's pixel rules exclude, width/height mixed with a size, a field
+        the endpoint drops.
         """
         names = self.field_names(spec)
         options = dict(request.options)
-        accepted = self.accepted_options(spec)
-        unknown = sorted(set(options) - set(accepted))
-        if unknown:
-            hint = (
-                " GPT image models always answer base64."
-                if "response_format" in unknown and _always_base64(spec.id)
-                else ""
-            )
-            raise RequestError(
-                f"{spec.key} does not take option(s) {', '.join(map(repr, unknown))}; it "
-                f"accepts {', '.join(map(repr, accepted))}.{hint} To send another field, name it "
-                f"in Endpoint(field_names={{'<option>': '<host field>'}}) or extra_fields."
-            )
         sent: dict[str, Any] = {}
-        prompt = _prompt(request, spec, sent)
         body: dict[str, Any] = dict(self.endpoint.extra_fields)
         model = self.endpoint.wire_model(spec.id)
         if model != spec.id:
             sent["model"] = model
-        body.update(model=model, prompt=prompt, n=request.n)
+        body.update(model=model, prompt=_prompt(request, sent), n=request.n)
 
         size_fields = self._size_fields(request, spec, names, options)
         body.update(size_fields)
         sent.update(size_fields)
 
-        if not _always_base64(spec.id):
-            response_format = options.pop("response_format", None) or body.get(
-                "response_format", "b64_json"
-            )
-            body["response_format"] = response_format
-            sent["response_format"] = response_format
+        formats = _response_formats(spec)
+        if formats:
+            chosen = options.pop("response_format", None) or body.get("response_format")
+            body["response_format"] = chosen or formats[0]
+            sent["response_format"] = body["response_format"]
         else:
-            body.pop("response_format", None)
+            body.pop("response_format", None)  # the model always answers base64
         if request.seed is not None:
             body[self._request_field("seed", "seed", spec)] = request.seed
         if request.negative_prompt:
             field = self._request_field("negative_prompt", "negative_prompt", spec)
             body[field] = request.negative_prompt
         if request.output_mime_type:
-            fmt = self._output_format(request.output_mime_type, spec)
-            if fmt is not None:
-                body[self._request_field("output_format", "output_mime_type", spec)] = fmt
+            mime = request.output_mime_type.lower()
+            fmt = _OUTPUT_FORMATS.get(mime, mime.rpartition("/")[2])
+            body[self._request_field("output_format", "output_mime_type", spec)] = fmt
         for key, value in options.items():
             if value is not None:
                 body[names.get(key, key)] = value
+        return self._wire(request, spec, body, sent)
 
-        operation = request.operation
-        path = "/v1/images/generations" if operation == "generate" else "/v1/images/edits"
-        url = redact(api_url(self.root, path.removeprefix("/v1")))  # the real one: _post
-        if operation == "generate":
-            return BuiltRequest(
-                method="POST", url=url, path=path, json=body, data=None, files=None, sent=sent
-            )
+    def _wire(
+        self, request: ImageRequest, spec: ModelSpec, body: dict[str, Any], sent: dict[str, Any]
+    ) -> WireRequest:
+        """The request line, headers (credentials masked) and the body as JSON or a form."""
+        path = "/v1/images/generations" if request.operation == "generate" else "/v1/images/edits"
+        common: dict[str, Any] = {
+            "provider": spec.provider,
+            "model": spec.key,
+            "shape": "images",
+            "method": "POST",
+            "url": redact(api_url(self.root, path.removeprefix("/v1"))),  # the real one: send
+            "path": path,
+            "headers": self._shown_headers(),
+            "chosen": sent,
+        }
+        if request.operation == "generate":
+            return WireRequest(json=body, **common)
         images = getattr(request, "images", ())
         field = "image" if len(images) == 1 else "image[]"  # openai-python's array convention
-        files = [
-            (field, (image.name or f"image{index}{_extension(image.mime_type)}", image.data,
-                     image.mime_type))
+        files = tuple(
+            WireFile(
+                field, image.name or f"image{index}{_extension(image.mime_type)}", image.mime_type,
+                image.data,
+            )
             for index, image in enumerate(images)
-        ]  # fmt: skip
-        data = {key: _form_value(value) for key, value in body.items() if value is not None}
-        return BuiltRequest(
-            method="POST", url=url, path=path, json=None, data=data, files=files, sent=sent
-        )
+        )  # fmt: skip
+        form = {key: _form_value(value) for key, value in body.items() if value is not None}
+        return WireRequest(form=form, files=files, **common)
+
+    def _shown_headers(self) -> dict[str, str]:
+        """The headers sent besides httpx's own, credentials shown as ``[secure]``."""
+        shown = {"User-Agent": f"seedless/{__version__}"}
+        for name, value in self.endpoint.headers.items():
+            shown[name] = "[secure]" if is_secret_header(name) else value
+        if not any(name.lower() in _AUTH_HEADERS for name in self.endpoint.headers):
+            shown["Authorization"] = "Bearer [secure]"
+        return shown
 
     def _size_fields(
         self,
@@ -452,23 +410,6 @@ class OpenAIProvider:
             )
         return host
 
-    @staticmethod
-    def _output_format(mime: str, spec: ModelSpec) -> str | None:
-        """The ``output_format`` value for ``mime`` (None: the model's default, PNG)."""
-        fmt = _OUTPUT_FORMATS.get(mime.lower())
-        if spec.id.startswith("dall-e"):
-            if mime.lower() == "image/png":
-                return None
-            fmt = None
-        if fmt is None:
-            offered = "image/png" if spec.id.startswith("dall-e") else ", ".join(_OUTPUT_FORMATS)
-            raise UnsupportedCapabilityError(
-                f"{spec.key} cannot answer {mime}; it offers {offered}.",
-                model=spec.key,
-                capability="output_mime_type",
-            )
-        return fmt
-
     # ------------------------------------------------------------------ sending
 
     def _http(self) -> httpx.AsyncClient:
@@ -491,12 +432,10 @@ class OpenAIProvider:
             headers["Authorization"] = f"Bearer {self.endpoint.require_key(*env)}"
         return headers
 
-    async def call(self, request: ImageRequest, spec: ModelSpec) -> ProviderReply:
-        """Send one request and return its images (``url`` answers downloaded)."""
-        built = self.build(request, spec)
-        headers = self._credentials()
+    async def send(self, wire: WireRequest, spec: ModelSpec) -> ProviderReply:
+        """Send one planned request and return its images (``url`` answers downloaded)."""
         provider = spec.provider
-        response = await self._post(built, headers, provider)
+        response = await self._post(wire, self._credentials(), provider)
         payload = self._payload(response, provider)
         items = [item for item in payload.get("data") or [] if isinstance(item, dict)]
         text = next(
@@ -527,20 +466,24 @@ class OpenAIProvider:
             images=found,
             text=text,
             usage=dict(usage) if isinstance(usage, dict) else {},
-            sent=built["sent"],
         )
 
+    async def call(self, request: ImageRequest, spec: ModelSpec) -> ProviderReply:
+        """Plan and send in one go."""
+        return await self.send(self.plan(request, spec), spec)
+
     async def _post(
-        self, built: BuiltRequest, headers: dict[str, str], provider: str
+        self, wire: WireRequest, headers: dict[str, str], provider: str
     ) -> httpx.Response:
         client = self._http()
-        url = api_url(self.root, built["path"].removeprefix("/v1"))
+        url = api_url(self.root, wire.path.removeprefix("/v1"))
         try:
-            if built["json"] is not None:
-                response = await client.post(url, json=built["json"], headers=headers)
+            if wire.json is not None:
+                response = await client.post(url, json=wire.json, headers=headers)
             else:
+                files = [(f.name, (f.filename, f.data, f.content_type)) for f in wire.files]
                 response = await client.post(
-                    url, data=built["data"], files=built["files"], headers=headers
+                    url, data=dict(wire.form or {}), files=files, headers=headers
                 )
         except httpx.TimeoutException as exc:
             raise SeedlessTimeoutError(
@@ -785,19 +728,20 @@ class OpenAIProvider:
             await client.aclose()
 
 
-def _prompt(request: ImageRequest, spec: ModelSpec, sent: dict[str, Any]) -> str:
-    """The prompt, or for an edit without one, its effect described in words (recorded)."""
+def _prompt(request: ImageRequest, sent: dict[str, Any]) -> str:
+    """The prompt, or for an edit without one, its effect described in words (recorded;
+    validation has refused an edit with neither)."""
     if request.prompt:
         return request.prompt
-    describe = getattr(getattr(request, "effect", None), "describe", None)
-    if callable(describe):
-        text = str(describe())
-        sent["prompt_from_effect"] = text
-        return text
-    raise RequestError(
-        f"{spec.key} edits from an instruction: pass prompt='...' (e.g. 'make it slightly "
-        "darker'), or an effect it can describe in words."
-    )
+    text = str(request.effect.describe())  # type: ignore[union-attr]
+    sent["prompt_from_effect"] = text
+    return text
+
+
+def _response_formats(spec: ModelSpec) -> tuple[str, ...]:
+    """The response_format values the model takes, default first: the matrix's, or OpenAI's
+    two for a row that does not say."""
+    return spec.response_formats if spec.response_formats is not None else ("b64_json", "url")
 
 
 def _extension(mime: str) -> str:

@@ -28,7 +28,7 @@ from ..errors import ConfigurationError
 from ..models import EditRequest, ImageInput, ImageLike, ImageRequest, ImageResult
 from ._run import AnyClient, aio, run_sync
 from .anchoring import anchored_request
-from .best_of import Ranked, best_of
+from .best_of import Ranked, best_of_async
 from .recipe import Recipe
 from .scorers import MatchEffect, ScorerLike, scorer_name
 
@@ -210,7 +210,9 @@ class Plan:
         assert self.scorer is not None
         ranked = await gather_keeping(
             (
-                best_of(client, p.request, n=self.n, scorer=self.scorer, threshold=self.threshold)
+                best_of_async(
+                    client, p.request, n=self.n, scorer=self.scorer, threshold=self.threshold
+                )
                 for p in self.prepared
             ),
             images_of=lambda r: (c.result for c in r),

@@ -1,4 +1,4 @@
-"""``Recipe``: a versioned JSON record of how an approved result was made, and its replay.
+"""``Recipe``: a versioned JSON record of how an approved result was made.
 
 A recipe names the path (``strategy``), the model, the instruction, the exact effect, the
 seed, the other request parameters and the sha256 of the images that anchor it, so the same
@@ -14,30 +14,29 @@ anchored   anchored best-of-N on the model (no seed exists)         best effort,
 
 Recipes are plain JSON (``version`` 1). They never hold image bytes or secrets: images are
 named by hash, and replaying an anchored recipe asks for the original and approved images
-back, checking them against those hashes.
+back, checking them against those hashes. :func:`seedless.replay`
+(:mod:`seedless.strategies.replay`) makes a recipe's result again; ``Recipe.from_result``
+reads one from any result's provenance.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .._version import __version__
-from ..client import AsyncClient, gather_keeping
+from ..effects import effect_from_dict
 from ..errors import ConfigurationError, RequestError
+from ..images import atomic_write
 from ..models import EditRequest, GenerateRequest, ImageInput, ImageLike, ImageRequest, ImageResult
-from .anchoring import anchored_request, parse_anchor_prompt
+from .anchoring import parse_anchor_prompt
 
-if TYPE_CHECKING:
-    from .scorers import ScorerLike
-
-__all__ = ["RECIPE_VERSION", "BestOfSettings", "Recipe", "Strategy", "check_anchor", "replay"]
+__all__ = ["RECIPE_VERSION", "BestOfSettings", "Recipe", "Strategy", "check_anchor"]
 
 #: The recipe format this version of seedless writes (and the newest it reads).
 RECIPE_VERSION = 1
@@ -170,8 +169,6 @@ class Recipe(BaseModel):
         """The effect as an object (``Adjust`` or a fitted LUT), or None."""
         if self.effect is None:
             return None
-        from ..effects import effect_from_dict
-
         return effect_from_dict(dict(self.effect))
 
     def request_for(self, image: ImageLike | None = None) -> ImageRequest:
@@ -230,8 +227,6 @@ class Recipe(BaseModel):
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the recipe as JSON, atomically."""
-        from ..images import atomic_write
-
         return atomic_write(path, (self.to_json() + "\n").encode("utf-8"))
 
     @classmethod
@@ -265,73 +260,3 @@ def check_anchor(recipe: Recipe, role: str, image: ImageLike | None) -> ImageInp
             f"was made with (sha256 {expected[:12]}...); pass the original file, unmodified"
         )
     return anchor
-
-
-async def replay(
-    client: AsyncClient,
-    recipe: Recipe,
-    images: Sequence[ImageLike] = (),
-    *,
-    original: ImageLike | None = None,
-    approved: ImageLike | None = None,
-    n: int | None = None,
-    scorer: ScorerLike | None = None,
-    threshold: float | None = None,
-) -> list[ImageResult]:
-    """Make the recipe's result again, on each of ``images``; one result per image, in order.
-
-    ``local`` and ``seeded`` recipes send the recorded request again (a ``generate`` recipe
-    ignores ``images`` and returns one image). ``anchored`` recipes run anchored best-of-N
-    for each image with the ``original`` and ``approved`` images, which must match the
-    recipe's anchor hashes, and return each image's best candidate (``n``, ``scorer`` and
-    ``threshold`` default to the recipe's best-of settings and :class:`MatchEffect`).
-    Every request is validated before anything is sent.
-    """
-    if recipe.strategy != "anchored":
-        if recipe.operation == "generate":
-            requests = [recipe.request_for()]
-        else:
-            if not images:
-                raise RequestError("replay needs at least one image to edit")
-            requests = [recipe.request_for(image) for image in images]
-        prepared = [client.prepare(request) for request in requests]
-        generations = await gather_keeping(
-            (client.execute(p) for p in prepared), images_of=lambda g: g.images
-        )
-        return [generation.image for generation in generations]
-
-    from .best_of import best_of
-    from .scorers import MatchEffect
-
-    before = check_anchor(recipe, "original", original)
-    after = check_anchor(recipe, "approved", approved)
-    if not images:
-        raise RequestError("replay needs at least one image to edit")
-    effect = recipe.effect_object()
-    settings = recipe.best_of or BestOfSettings()
-    count = n or settings.n
-    limit = threshold if threshold is not None else settings.threshold
-    judge: ScorerLike = scorer or MatchEffect(before, after, effect=effect)
-    params = dict(recipe.parameters)
-    params.pop("negative_prompt", None)
-    params.pop("add_watermark", None)
-    requests = [
-        anchored_request(
-            image,
-            original=before,
-            approved=after,
-            model=recipe.model,
-            instruction=recipe.instruction,
-            effect=effect,
-            measured=None if effect is not None else recipe.measured,
-            **params,
-        )
-        for image in images
-    ]
-    for request in requests:  # refuse before anything is sent
-        client.prepare(request.model_copy(update={"n": count}))
-    ranked = await gather_keeping(
-        (best_of(client, r, n=count, scorer=judge, threshold=limit) for r in requests),
-        images_of=lambda r: (c.result for c in r),
-    )
-    return [r.result for r in ranked]

@@ -1,0 +1,203 @@
+"""The capability matrix: an immutable set of :class:`ModelSpec` rows, with lookups and queries.
+
+Rows are found by ``"provider:model"``, by id or by alias (``nano-banana-pro``), through the
+endpoints a client has configured (``"myrelay:flux-dev"`` finds the ``openai`` row when
+``myrelay`` speaks that protocol). Filters answer "which models can do X", and every refusal
+elsewhere in seedless asks :meth:`Matrix.alternatives` for the models to use instead.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import date
+from functools import cached_property
+from typing import Any
+
+from ._specs import ModelSpec
+from .errors import ConfigurationError
+
+__all__ = ["Matrix"]
+
+
+class Matrix:
+    """An immutable set of ModelSpec rows with lookups by key and alias, filters and a table."""
+
+    def __init__(self, rows: Iterable[ModelSpec]) -> None:
+        self._rows: dict[str, ModelSpec] = {}
+        for row in rows:
+            self._rows[row.key] = row
+
+    # -- container
+    def __iter__(self) -> Iterator[ModelSpec]:
+        return iter(self._rows.values())
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._rows
+
+    def __repr__(self) -> str:
+        return f"<Matrix of {len(self)} models>"
+
+    @property
+    def providers(self) -> list[str]:
+        return sorted({row.provider for row in self})
+
+    @cached_property
+    def _aliases(self) -> dict[tuple[str | None, str], str]:
+        """(provider or None, alias) -> key. A bare alias resolves to the row listed first."""
+        table: dict[tuple[str | None, str], str] = {}
+        for row in self:
+            for alias in row.aliases:
+                table.setdefault((None, alias), row.key)
+                table[(row.provider, alias)] = row.key
+            table.setdefault((None, row.id), row.key)
+            table[(row.provider, row.id)] = row.key
+        return table
+
+    def get(self, key: str) -> ModelSpec | None:
+        return self._rows.get(key)
+
+    def resolve(
+        self,
+        name: str,
+        *,
+        protocols: Mapping[str, str] | None = None,
+    ) -> ModelSpec:
+        """Find the row for ``"provider:model"``, ``"model"`` or an alias.
+
+        ``protocols`` maps endpoint names to their protocol, so ``"myrelay:flux-dev"`` finds
+        the row of ``myrelay`` if the user gave one, else the ``openai`` row of flux-dev.
+        Raises ConfigurationError with "did you mean" suggestions.
+        """
+        provider, _, model = name.rpartition(":")
+        lookups: list[str | None] = [provider or None]
+        protocol = (protocols or {}).get(provider)
+        if provider and protocol and protocol != provider:
+            lookups.append(protocol)
+        for lookup in lookups:
+            key = self._aliases.get((lookup, model))
+            if key is not None:
+                row = self._rows[key]
+                if provider and row.provider != provider:
+                    # found through the endpoint's protocol: address it by the endpoint's name
+                    row = row.model_copy(update={"provider": provider})
+                return row
+        if (
+            provider
+            and protocols is not None
+            and provider not in protocols
+            and provider not in self.providers
+        ):
+            known = sorted(set(self.providers) | set(protocols or ()))
+            raise ConfigurationError(
+                f"Unknown provider {provider!r} in {name!r}. Known providers and endpoints: "
+                f"{', '.join(known)}."
+            )
+        everything = sorted({k for k in self._rows} | {a for _, a in self._aliases})
+        close = difflib.get_close_matches(
+            name, everything, n=3, cutoff=0.6
+        ) or difflib.get_close_matches(model, everything, n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise ConfigurationError(
+            f"Unknown model {name!r}.{hint} `seedless capabilities` lists every model; "
+            "seedless.register_model() or a models.toml file adds your own."
+        )
+
+    # -- queries
+    def filter(self, predicate: Callable[[ModelSpec], bool]) -> Matrix:
+        return Matrix(row for row in self if predicate(row))
+
+    def supports(self, capability: str, *, today: date | None = None) -> Matrix:
+        """Rows that can do ``capability``: "seed" (replayable seed), "generate", "edit",
+        "negative_prompt", "reference_images", or a seed level ("best_effort", ...)."""
+        checks: dict[str, Callable[[ModelSpec], bool]] = {
+            "seed": lambda r: r.seed in ("deterministic", "seeded"),
+            "generate": lambda r: "generate" in r.operations,
+            "edit": lambda r: "edit" in r.operations,
+            "negative_prompt": lambda r: r.negative_prompt,
+            "reference_images": lambda r: r.max_reference_images > 1,
+            "deterministic": lambda r: r.seed == "deterministic",
+            "seeded": lambda r: r.seed == "seeded",
+            "best_effort": lambda r: r.seed == "best_effort",
+        }
+        if capability not in checks:
+            raise ValueError(f"unknown capability {capability!r}; one of {', '.join(checks)}")
+        return self.filter(checks[capability])
+
+    def active(self, today: date | None = None) -> Matrix:
+        day = today or date.today()
+        return self.filter(lambda r: r.status(day) != "retired")
+
+    def successors(self, spec: ModelSpec, today: date | None = None) -> list[str]:
+        """The successor chain of ``spec`` on its provider, ending at an active model."""
+        day = today or date.today()
+        chain: list[str] = []
+        current = spec
+        while current.lifecycle.successor and len(chain) < 8:
+            nxt = self._rows.get(f"{current.provider}:{current.lifecycle.successor}")
+            key = f"{current.provider}:{current.lifecycle.successor}"
+            if key in chain:
+                break
+            chain.append(key)
+            if nxt is None or nxt.status(day) != "retired":
+                break
+            current = nxt
+        return chain
+
+    def alternatives(
+        self,
+        spec: ModelSpec,
+        *,
+        capability: str,
+        operation: str | None = None,
+        today: date | None = None,
+        limit: int = 6,
+        where: Callable[[ModelSpec], bool] | None = None,
+    ) -> list[str]:
+        """Active models that can do ``capability`` (and ``operation``, and satisfy ``where``),
+        nearest first."""
+        day = today or date.today()
+        rows = [
+            row
+            for row in self.supports(capability).active(day)
+            if (operation is None or operation in row.operations)
+            and row.key != spec.key
+            and (where is None or where(row))
+        ]
+        rows.sort(key=lambda r: (r.provider != spec.provider, r.status(day) != "active", r.key))
+        return [row.key for row in rows[:limit]]
+
+    # -- output
+    def table(self, *, today: date | None = None, lifecycle: bool = True) -> str:
+        """A plain-text table of the matrix (what ``seedless capabilities`` prints)."""
+        day = today or date.today()
+        header = ["model", "ops", "seed", "n/call", "sizes", "refs", "$/image", "status"]
+        lines = [header]
+        for row in sorted(self, key=lambda r: (r.provider, r.id)):
+            prices = sorted(set(row.prices.values()))
+            price = "-" if not prices else "/".join(f"{p:g}" for p in prices)
+            status = row.status(day)
+            cells = [
+                row.key,
+                ",".join(sorted(row.operations)),
+                row.seed,
+                str(row.images_per_call),
+                ",".join(row.sizes) if row.sizes else "any",
+                str(row.max_reference_images),
+                price,
+                f"{status}: {row.lifecycle.summary(day)}" if lifecycle else status,
+            ]
+            lines.append(cells)
+        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+        rendered = [
+            "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+            for line in lines
+        ]
+        rendered.insert(1, "  ".join("-" * w for w in widths))
+        return "\n".join(rendered)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [row.model_dump(mode="json") for row in sorted(self, key=lambda r: r.key)]

@@ -1,0 +1,146 @@
+"""Replaying a :class:`~seedless.Recipe`: make the approved result again, on new images.
+
+``local`` and ``seeded`` recipes send the recorded request again (exact, or the same seed);
+``anchored`` recipes run anchored best-of-N for each image, with the original and approved
+images checked against the recipe's anchor hashes. Every request is validated and planned
+before anything is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Coroutine, Sequence
+from typing import Any, overload
+
+from ..client import AsyncClient, Client, gather_keeping
+from ..errors import RequestError
+from ..models import ImageLike, ImageResult
+from ._run import AnyClient, aio
+from .anchoring import anchored_request
+from .best_of import best_of_async
+from .recipe import BestOfSettings, Recipe, check_anchor
+from .scorers import MatchEffect, ScorerLike
+
+__all__ = ["replay", "replay_async"]
+
+
+async def replay_async(
+    client: AnyClient,
+    recipe: Recipe,
+    images: Sequence[ImageLike] = (),
+    *,
+    original: ImageLike | None = None,
+    approved: ImageLike | None = None,
+    n: int | None = None,
+    scorer: ScorerLike | None = None,
+    threshold: float | None = None,
+) -> list[ImageResult]:
+    """Make the recipe's result again, on each of ``images``; one result per image, in order.
+
+    ``local`` and ``seeded`` recipes send the recorded request again (a ``generate`` recipe
+    ignores ``images`` and returns one image). ``anchored`` recipes run anchored best-of-N
+    for each image with the ``original`` and ``approved`` images, which must match the
+    recipe's anchor hashes, and return each image's best candidate (``n``, ``scorer`` and
+    ``threshold`` default to the recipe's best-of settings and :class:`MatchEffect`).
+    Every request is validated before anything is sent.
+    """
+    engine = aio(client)
+    if recipe.strategy != "anchored":
+        if recipe.operation == "generate":
+            requests = [recipe.request_for()]
+        else:
+            if not images:
+                raise RequestError("replay needs at least one image to edit")
+            requests = [recipe.request_for(image) for image in images]
+        prepared = [engine.prepare(request) for request in requests]
+        generations = await gather_keeping(
+            (engine.execute(p) for p in prepared), images_of=lambda g: g.images
+        )
+        return [generation.image for generation in generations]
+
+    before = check_anchor(recipe, "original", original)
+    after = check_anchor(recipe, "approved", approved)
+    if not images:
+        raise RequestError("replay needs at least one image to edit")
+    effect = recipe.effect_object()
+    settings = recipe.best_of or BestOfSettings()
+    count = n or settings.n
+    limit = threshold if threshold is not None else settings.threshold
+    judge: ScorerLike = scorer or MatchEffect(before, after, effect=effect)
+    params = dict(recipe.parameters)
+    params.pop("negative_prompt", None)
+    params.pop("add_watermark", None)
+    requests = [
+        anchored_request(
+            image,
+            original=before,
+            approved=after,
+            model=recipe.model,
+            instruction=recipe.instruction,
+            effect=effect,
+            measured=None if effect is not None else recipe.measured,
+            **params,
+        )
+        for image in images
+    ]
+    for request in requests:  # refuse before anything is sent
+        engine.prepare(request.model_copy(update={"n": count}))
+    ranked = await gather_keeping(
+        (best_of_async(engine, r, n=count, scorer=judge, threshold=limit) for r in requests),
+        images_of=lambda r: (c.result for c in r),
+    )
+    return [r.result for r in ranked]
+
+
+@overload
+def replay(
+    client: Client,
+    recipe: Recipe,
+    images: Sequence[ImageLike] = (),
+    *,
+    original: ImageLike | None = None,
+    approved: ImageLike | None = None,
+    n: int | None = None,
+    scorer: ScorerLike | None = None,
+    threshold: float | None = None,
+) -> list[ImageResult]: ...
+
+
+@overload
+def replay(
+    client: AsyncClient,
+    recipe: Recipe,
+    images: Sequence[ImageLike] = (),
+    *,
+    original: ImageLike | None = None,
+    approved: ImageLike | None = None,
+    n: int | None = None,
+    scorer: ScorerLike | None = None,
+    threshold: float | None = None,
+) -> Coroutine[Any, Any, list[ImageResult]]: ...
+
+
+def replay(
+    client: AnyClient,
+    recipe: Recipe,
+    images: Sequence[ImageLike] = (),
+    *,
+    original: ImageLike | None = None,
+    approved: ImageLike | None = None,
+    n: int | None = None,
+    scorer: ScorerLike | None = None,
+    threshold: float | None = None,
+) -> list[ImageResult] | Coroutine[Any, Any, list[ImageResult]]:
+    """Make ``recipe``'s result again on each of ``images`` (see :func:`replay_async`).
+
+    With a :class:`~seedless.Client` it returns the results; with an
+    :class:`~seedless.AsyncClient` an awaitable of them::
+
+        again = seedless.replay(client, seedless.Recipe.load("look.json"), ["cat.jpg"])
+    """
+    coro = replay_async(
+        client, recipe, images, original=original, approved=approved, n=n, scorer=scorer,
+        threshold=threshold,
+    )  # fmt: skip
+    if isinstance(client, Client):
+        return client._run(coro)
+    return coro

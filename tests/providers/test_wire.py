@@ -1,0 +1,185 @@
+"""The planned wire request is the request sent: for every provider and shape, what
+``prepare()`` shows (path, method, JSON body or multipart form) equals what the emulator
+received, byte for byte after decoding."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from PIL import Image
+
+import seedless
+from seedless.client import edit_request, generate_request
+from seedless.models import ImageRequest
+from seedless.testing import Emulator
+
+
+def _png(colour: tuple[int, int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (48, 32), colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+SOURCE, REFERENCE = _png((200, 120, 80)), _png((90, 160, 210))
+
+CASES: dict[str, tuple[str, ImageRequest, dict[str, Any]]] = {
+    "gemini generate": (
+        "gemini",
+        generate_request(
+            "a red fox",
+            model="gemini:gemini-3-pro-image",
+            seed=7,
+            aspect_ratio="16:9",
+            size="2K",
+            options={
+                "temperature": 0.4,
+                "thinking_level": "low",
+                "include_thoughts": False,
+                "system_instruction": "Photorealistic.",
+                "safety_settings": [
+                    {"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_ONLY_HIGH"}
+                ],
+            },
+        ),
+        {"seed_policy": "best_effort"},
+    ),
+    "gemini edit with references": (
+        "gemini",
+        edit_request([SOURCE, REFERENCE], "make it darker", model="gemini:gemini-3-pro-image"),
+        {},
+    ),
+    "vertex gemini with output options": (
+        "vertex",
+        generate_request(
+            "a red fox",
+            model="vertex:gemini-3-pro-image",
+            output_mime_type="image/jpeg",
+            options={
+                "output_compression_quality": 80,
+                "person_generation": "ALLOW_ADULT",
+                "labels": {"team": "design"},
+                "response_modalities": ["TEXT", "IMAGE"],
+            },
+        ),
+        {},
+    ),
+    "vertex imagen seeded": (
+        "vertex",
+        generate_request(
+            "a red fox",
+            model="vertex:imagen-4.0-generate-001",
+            n=2,
+            seed=11,
+            aspect_ratio="3:4",
+            output_mime_type="image/jpeg",
+            options={"output_compression_quality": 70, "person_generation": "allow_adult"},
+        ),
+        {"allow_retired": True},
+    ),
+    "openai flux generate": (
+        "openai",
+        generate_request(
+            "a red fox", model="openai:flux-dev", seed=3, aspect_ratio="4:3", options={"steps": 20}
+        ),
+        {},
+    ),
+    "openai gpt-image generate": (
+        "openai",
+        generate_request(
+            "a red fox", model="openai:gpt-image-2", size="1536x864", options={"quality": "high"}
+        ),
+        {},
+    ),
+    "openai flux edit (multipart)": (
+        "openai",
+        edit_request([SOURCE, REFERENCE], "blend", model="openai:flux-2-flex", seed=4),
+        {},
+    ),
+}
+
+
+def _canonical(value: Any, key: str = "") -> Any:
+    """A JSON body in the proto3 JSON mapping's canonical form: lowerCamelCase names, and
+    ``data`` fields as bytes. google-genai sends nested SDK objects with their Python names
+    and URL-safe base64; Google's services read both spellings as the same message."""
+    if isinstance(value, dict):
+        return {_camel(k): _canonical(v, _camel(k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical(item, key) for item in value]
+    if key == "data" and isinstance(value, str):
+        return base64.urlsafe_b64decode(value.replace("+", "-").replace("/", "_"))
+    return value
+
+
+def _keys(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [k for key, item in value.items() for k in (key, *_keys(item))]
+    if isinstance(value, list):
+        return [k for item in value for k in _keys(item)]
+    return []
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _received(emu: Emulator, service: str) -> list[Any]:
+    return {"gemini": emu.gemini, "vertex": emu.vertex, "openai": emu.openai}[service].requests
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+async def test_the_planned_request_is_the_request_sent(
+    case: str, make_client: Callable[..., seedless.AsyncClient], emu: Emulator
+) -> None:
+    service, request, policy = CASES[case]
+    client = make_client()
+    prepared = client.prepare(request, **policy)
+    assert _received(emu, service) == []  # planning sent nothing
+    await client.execute(prepared)
+
+    received = _received(emu, service)
+    assert len(received) == len(prepared.calls)
+    for call, got in zip(prepared.calls, received, strict=True):
+        wire = call.wire
+        assert (got.method, got.path) == (wire.method, wire.path)
+        if wire.shape in ("generate_content", "predict"):  # the plan itself is canonical
+            assert not [key for key in _keys(wire.json) if "_" in key]
+        if wire.json is not None:
+            assert _canonical(got.body) == _canonical(wire.body())
+        else:
+            files = {part.name: part for part in wire.files}
+            form = {k: v for k, v in (got.form or {}).items() if k not in files}
+            assert form == dict(wire.form or {})
+            sent = got.form[next(iter(files))]
+            sent = sent if isinstance(sent, list) else [sent]
+            assert [f.sha256 for f in sent] == [
+                hashlib.sha256(part.data).hexdigest() for part in wire.files
+            ]
+        for name, value in wire.headers.items():
+            if value != "[secure]":
+                assert got.headers[name.lower()] == value
+
+
+def test_a_printed_plan_shows_the_body_and_no_secret(emu: Emulator) -> None:
+    endpoints = [
+        e.model_copy(update={"headers": {"X-Relay-Token": "relay-secret-24680"}})
+        if e.name == "openai"
+        else e
+        for e in emu.endpoints()
+    ]
+    client = seedless.Client(endpoints=endpoints)
+    prepared = client.prepare(edit_request([SOURCE], "darker", model="openai:flux-2-flex", seed=5))
+    shown = str(prepared.calls[0].wire)
+    assert shown.startswith(f"POST {emu.openai.url}/images/edits")
+    assert "seed=5" in shown and "prompt=darker" in shown and "image=<" in shown
+    assert "Authorization: Bearer [secure]" in shown
+    assert "X-Relay-Token: [secure]" in shown
+    for secret in ("relay-secret-24680", emu.openai.api_key):
+        assert secret not in shown and secret not in repr(prepared)
+    client.close()

@@ -87,12 +87,25 @@ def test_seed_on_gemini_refused_with_no_socket(no_sockets: list[Any]) -> None:
 def test_missing_provider_is_a_configuration_error_not_importerror(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from seedless import providers
+    from importlib import metadata
 
-    monkeypatch.setitem(providers.BUILTIN, "gemini", ("seedless.providers.nonexistent:X", "gemini"))
+    from seedless import _registry
+
+    broken = metadata.EntryPoint("gemini", "seedless.providers.nonexistent:X", _registry.GROUP)
+    monkeypatch.setattr(_registry, "_entry_points", lambda: {"gemini": broken})
     client = seedless.Client(clock=lambda: TODAY)
-    with pytest.raises(ConfigurationError, match="not available"):
+    with pytest.raises(ConfigurationError, match="could not be imported") as info:
         client.generate("a fox", model="gemini:gemini-3-pro-image")
+    assert "seedless.providers.nonexistent" in str(info.value)
+
+
+def test_builtin_providers_register_as_entry_points() -> None:
+    from seedless import _registry
+
+    assert {"local", "gemini", "vertex", "openai"} <= set(_registry.known_protocols())
+    from seedless.providers.openai import OpenAIProvider
+
+    assert _registry.load_factory("openai") is OpenAIProvider
 
 
 def _fake_client(**kwargs: Any) -> tuple[seedless.AsyncClient, FunctionProvider]:

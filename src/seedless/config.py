@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from ._registry import known_protocols
 from .errors import (
     ConfigurationError,
     is_secret_header,
@@ -23,7 +25,7 @@ from .errors import (
     register_url_secrets,
 )
 
-__all__ = ["PROTOCOLS", "Endpoint", "default_endpoints", "merge_endpoints"]
+__all__ = ["DEFAULTS", "PROTOCOLS", "Endpoint", "default_endpoints", "merge_endpoints"]
 
 #: The wire protocols seedless speaks, each implemented by one module in ``seedless.providers``.
 PROTOCOLS = ("gemini", "vertex", "openai", "local")
@@ -58,9 +60,7 @@ class Endpoint(BaseModel):
     def _known_protocol(cls, value: str) -> str:
         if value in PROTOCOLS:
             return value
-        from .providers import known_protocols  # built-ins plus third-party entry points
-
-        known = known_protocols()
+        known = known_protocols()  # built-ins plus third-party entry points
         if value not in known:
             raise ValueError(f"unknown protocol {value!r}; seedless speaks {', '.join(known)}")
         return value
@@ -107,33 +107,53 @@ def _env(environ: Mapping[str, str], *names: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class _Default:
+    """A built-in endpoint: its protocol and the environment variables it reads."""
+
+    protocol: str
+    key_env: tuple[str, ...] = ()
+    base_url_env: tuple[str, ...] = ()
+    project_env: tuple[str, ...] = ()
+    location_env: tuple[str, ...] = ()
+    location: str | None = None
+
+
+#: The built-in endpoints (named after their protocols) and each ecosystem's own variables,
+#: in the order that ecosystem reads them (google-genai reads GOOGLE_API_KEY first).
+DEFAULTS: dict[str, _Default] = {
+    "local": _Default("local"),
+    "gemini": _Default(
+        "gemini",
+        key_env=("GOOGLE_API_KEY", "GEMINI_API_KEY"),
+        base_url_env=("GOOGLE_GEMINI_BASE_URL",),
+    ),
+    "vertex": _Default(
+        "vertex",
+        base_url_env=("GOOGLE_VERTEX_BASE_URL",),
+        project_env=("GOOGLE_CLOUD_PROJECT",),
+        location_env=("GOOGLE_CLOUD_LOCATION",),
+        location="global",
+    ),
+    "openai": _Default("openai", key_env=("OPENAI_API_KEY",), base_url_env=("OPENAI_BASE_URL",)),
+}
+
+
 def default_endpoints(environ: Mapping[str, str] | None = None) -> dict[str, Endpoint]:
-    """The four built-in endpoints, configured from the environment (read at Client creation)."""
+    """The built-in endpoints, configured from the environment (read at Client creation)."""
     env = os.environ if environ is None else environ
-    gemini_key = _env(env, "GOOGLE_API_KEY", "GEMINI_API_KEY")  # google-genai's own priority
-    openai_key = _env(env, "OPENAI_API_KEY")
-    return {
-        "local": Endpoint(name="local", protocol="local"),
-        "gemini": Endpoint(
-            name="gemini",
-            protocol="gemini",
-            api_key=SecretStr(gemini_key) if gemini_key else None,
-            base_url=_env(env, "GOOGLE_GEMINI_BASE_URL"),
-        ),
-        "vertex": Endpoint(
-            name="vertex",
-            protocol="vertex",
-            project=_env(env, "GOOGLE_CLOUD_PROJECT"),
-            location=_env(env, "GOOGLE_CLOUD_LOCATION") or "global",
-            base_url=_env(env, "GOOGLE_VERTEX_BASE_URL"),
-        ),
-        "openai": Endpoint(
-            name="openai",
-            protocol="openai",
-            api_key=SecretStr(openai_key) if openai_key else None,
-            base_url=_env(env, "OPENAI_BASE_URL"),
-        ),
-    }
+    endpoints: dict[str, Endpoint] = {}
+    for name, default in DEFAULTS.items():
+        key = _env(env, *default.key_env)
+        endpoints[name] = Endpoint(
+            name=name,
+            protocol=default.protocol,
+            api_key=SecretStr(key) if key else None,
+            base_url=_env(env, *default.base_url_env),
+            project=_env(env, *default.project_env),
+            location=_env(env, *default.location_env) or default.location,
+        )
+    return endpoints
 
 
 def merge_endpoints(base: Mapping[str, Endpoint], extra: Iterable[Endpoint]) -> dict[str, Endpoint]:

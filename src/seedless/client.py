@@ -23,7 +23,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -52,6 +52,7 @@ from .capabilities import (
 from .config import Endpoint, default_endpoints, merge_endpoints
 from .effects import Effect
 from .errors import ConfigurationError, ModelNotFoundError
+from .errors import TimeoutError as SeedlessTimeoutError
 from .models import (
     EditRequest,
     GenerateRequest,
@@ -64,7 +65,7 @@ from .models import (
     canonical_hash,
 )
 from .providers import create_provider
-from .providers.base import CallProvider, Provider, ProviderReply, as_provider
+from .providers.base import CallProvider, Provider, ProviderReply, WireRequest, as_provider
 from .retry import RetryPolicy, call_with_retry
 
 __all__ = [
@@ -375,25 +376,13 @@ class AsyncClient:
             if cached is not None:
                 emit("done", latency=0.0, cached=True, images=len(cached), cost_usd=0.0)
                 return [r.model_copy(update={"cached": True, "cost_usd": 0.0}) for r in cached]
-        provider = self.provider(spec.provider)
-
-        async def attempt() -> ProviderReply:
-            if hooks is not None and hooks.before_attempt is not None:
-                await hooks.before_attempt(prepared, call)
-            return await provider.send(call.wire, spec)
-
         if self._semaphore is None:
             self._semaphore = asyncio.Semaphore(self.max_concurrency)
         async with self._semaphore:
             emit("start")
             started = time.perf_counter()
             try:
-                reply = await call_with_retry(
-                    attempt,
-                    self.retry,
-                    describe=spec.key,
-                    on_retry=lambda exc, delay: emit("retry", error=exc, delay=delay),
-                )
+                reply = await self._send(prepared, call, hooks, emit)
             except ModelNotFoundError as exc:
                 error = self._with_successors(exc, spec)
                 emit("error", error=error)
@@ -408,6 +397,46 @@ class AsyncClient:
         cost = None if prepared.price is None else prepared.price * call.n
         emit("done", latency=latency, images=len(results), cost_usd=cost)
         return results
+
+    async def _send(
+        self,
+        prepared: PreparedRequest,
+        call: PreparedCall,
+        hooks: ExecuteHooks | None,
+        emit: Callable[..., None],
+    ) -> ProviderReply:
+        """Send one planned call under the retry policy; while the service answers with a
+        task to poll, poll it (each poll retried, the submission never sent again)."""
+        spec, policy = prepared.spec, self.retry
+        provider = self.provider(spec.provider)
+
+        async def attempt(wire: WireRequest) -> ProviderReply:
+            if hooks is not None and hooks.before_attempt is not None:
+                await hooks.before_attempt(prepared, call)
+            return await provider.send(wire, spec)
+
+        def send(wire: WireRequest) -> Awaitable[ProviderReply]:
+            return call_with_retry(
+                lambda: attempt(wire),
+                policy,
+                describe=spec.key,
+                on_retry=lambda exc, delay: emit("retry", error=exc, delay=delay),
+            )
+
+        reply = await send(call.wire)
+        deadline = time.monotonic() + policy.poll_timeout
+        while reply.follow is not None:
+            wait = policy.poll_interval if reply.poll_after is None else reply.poll_after
+            if time.monotonic() + wait > deadline:
+                raise SeedlessTimeoutError(
+                    f"{spec.key} accepted the request but had not finished it after "
+                    f"{policy.poll_timeout:g}s of polling; raise RetryPolicy(poll_timeout=...) "
+                    "for slow jobs.",
+                    provider=spec.provider,
+                )
+            await asyncio.sleep(wait)
+            reply = await send(reply.follow)
+        return reply
 
     def _with_successors(self, exc: ModelNotFoundError, spec: ModelSpec) -> ModelNotFoundError:
         """A 404 from the backend, told what the matrix knows: lifecycle and what to use."""

@@ -128,7 +128,12 @@ class InvalidImageError(RequestError):
 
 
 class ProviderError(SeedlessError):
-    """The backend answered, but not with images. ``status`` is the HTTP status, if any."""
+    """The backend answered, but not with images. ``status`` is the HTTP status, if any.
+
+    ``retryable``: worth another attempt (the class's judgement, a 5xx is and a 400 is not,
+    unless the service said otherwise with ``x-should-retry``); ``retry_after``: how long the
+    service asked us to wait.
+    """
 
     retryable: bool = False
 

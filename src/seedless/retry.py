@@ -2,10 +2,16 @@
 
 Semantics follow openai-python: retry rate limits (429), server errors (5xx), timeouts and
 dropped connections; never retry validation errors, authentication failures or safety
-blocks. Backoff is exponential from ``initial`` seconds, capped at ``max_backoff``, with
-jitter; a ``Retry-After`` from the service is honoured up to ``max_retry_after``. Attempts
-and the total time spent are both capped. Provider SDKs' own retries are turned off, so the
-two never multiply.
+blocks; a service's ``x-should-retry: true|false`` overrides that judgement, whichever
+provider it comes from. Backoff is exponential from ``initial`` seconds, capped at
+``max_backoff``, with jitter; a ``Retry-After`` from the service is honoured, and one longer
+than ``max_retry_after`` stops retrying (waiting that long inside a call helps no one; the
+error says how long the service asked for). Attempts and the total time spent are both
+capped. Provider SDKs' own retries are turned off, so the two never multiply.
+
+Asynchronous services (a task is accepted, then polled until it is ready) are polled by the
+client at ``poll_interval`` (or the interval the service asks for) for at most
+``poll_timeout`` seconds; each poll is retried under the same rules.
 """
 
 from __future__ import annotations
@@ -29,7 +35,13 @@ from tenacity import (
 
 from .errors import ProviderError
 
-__all__ = ["RetryPolicy", "call_with_retry", "is_retryable", "parse_retry_after"]
+__all__ = [
+    "RetryPolicy",
+    "call_with_retry",
+    "honour_should_retry",
+    "is_retryable",
+    "parse_retry_after",
+]
 
 T = TypeVar("T")
 log = logging.getLogger("seedless")
@@ -45,6 +57,8 @@ class RetryPolicy:
     max_retry_after: float = 120.0
     total_timeout: float = 300.0
     jitter: float = 0.25
+    poll_interval: float = 1.0
+    poll_timeout: float = 600.0
 
     def backoff(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
@@ -56,6 +70,22 @@ class RetryPolicy:
 
 def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, ProviderError) and exc.retryable
+
+
+def _waits_too_long(exc: BaseException, policy: RetryPolicy) -> bool:
+    retry_after = getattr(exc, "retry_after", None)
+    return retry_after is not None and retry_after > policy.max_retry_after
+
+
+def honour_should_retry(exc: ProviderError, headers: Mapping[str, str] | None) -> ProviderError:
+    """``exc`` with the service's ``x-should-retry: true|false`` (if it sent one) as its
+    ``retryable``: the one place every provider's answers pass for it."""
+    if headers is None:
+        return exc
+    value = {k.lower(): v for k, v in headers.items()}.get("x-should-retry", "").strip().lower()
+    if value in ("true", "false"):
+        exc.retryable = value == "true"
+    return exc
 
 
 async def call_with_retry(
@@ -85,12 +115,23 @@ async def call_with_retry(
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.total_timeout),
         wait=wait,
-        retry=retry_if_exception(is_retryable),
+        retry=retry_if_exception(
+            lambda exc: is_retryable(exc) and not _waits_too_long(exc, policy)
+        ),
         reraise=True,
     )
-    async for attempt in retrying:
-        with attempt:
-            return await fn()
+    try:
+        async for attempt in retrying:
+            with attempt:
+                return await fn()
+    except ProviderError as exc:
+        if is_retryable(exc) and _waits_too_long(exc, policy):
+            exc.args = (
+                f"{exc} The service asked to wait {exc.retry_after:g}s before trying again, "
+                f"longer than RetryPolicy(max_retry_after={policy.max_retry_after:g}), so it "
+                "was not retried; try again later.",
+            )
+        raise
     raise AssertionError("unreachable")  # pragma: no cover
 
 

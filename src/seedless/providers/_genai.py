@@ -19,6 +19,7 @@ Three jobs, in one place:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -39,6 +40,7 @@ from ..errors import (
     is_secret_header,
     redact,
 )
+from ..retry import honour_should_retry
 from ..retry import parse_retry_after as retry_headers
 from .base import WireRequest
 
@@ -359,7 +361,10 @@ def translate_error(exc: BaseException, *, provider: str, model: str) -> Seedles
             )
         if status <= 0:
             return ServerError(f"{provider} failed: {message}", provider=provider)
-        return error_for_status(status, message, provider=provider, retry_after=retry_after)
+        error = error_for_status(status, message, provider=provider, retry_after=retry_after)
+        with contextlib.suppress(AttributeError, TypeError):  # headers that are no mapping
+            honour_should_retry(error, headers)
+        return error
     timeouts = {
         "httpx.TimeoutException",
         "httpx2.TimeoutException",

@@ -58,17 +58,6 @@ class RawImage:
     mime_type: str
 
 
-@dataclass
-class ProviderReply:
-    """What one wire call produced: images, the model's text, token usage, and any setting
-    learnt only while sending (merged over the plan's :attr:`WireRequest.chosen`)."""
-
-    images: list[RawImage]
-    text: str | None = None
-    usage: dict[str, Any] = field(default_factory=dict)
-    sent: dict[str, Any] = field(default_factory=dict)
-
-
 @dataclass(frozen=True)
 class WireFile:
     """A file part of a multipart request: form field name, file name, content type, bytes."""
@@ -138,6 +127,26 @@ class WireRequest:
         return "\n".join(lines)
 
     __str__ = describe
+
+
+@dataclass
+class ProviderReply:
+    """What one wire call produced: images, the model's text, token usage, and any setting
+    learnt only while sending (merged over the plan's :attr:`WireRequest.chosen`).
+
+    An asynchronous service answers a submission with a task to poll: the provider then
+    returns no images and ``follow``, the request that asks for the task's outcome (the
+    service's wait hint in ``poll_after`` seconds, if it gave one). The client sends
+    ``follow`` at the retry policy's poll interval until a reply carries the images, within
+    the policy's ``poll_timeout``; a failed poll is retried, the submission never resent.
+    """
+
+    images: list[RawImage]
+    text: str | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+    sent: dict[str, Any] = field(default_factory=dict)
+    follow: WireRequest | None = None
+    poll_after: float | None = None
 
 
 def _jsonable(value: Any) -> Any:

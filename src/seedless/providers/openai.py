@@ -48,7 +48,7 @@ from ..errors import (
 )
 from ..errors import TimeoutError as SeedlessTimeoutError
 from ..images import sniff_mime
-from ..retry import parse_retry_after
+from ..retry import honour_should_retry, parse_retry_after
 from .base import ProviderReply, RawImage, WireFile, WireRequest
 
 if TYPE_CHECKING:
@@ -574,10 +574,7 @@ class OpenAIProvider:
                     "Endpoint(field_names=...) or leave it out."
                 )
             exc = error_for_status(status, message, provider=provider, retry_after=retry_after)
-        should = response.headers.get("x-should-retry")
-        if should in ("true", "false"):
-            exc.retryable = should == "true"
-        return exc
+        return honour_should_retry(exc, response.headers)
 
     # ------------------------------------------------------------------ answers
 

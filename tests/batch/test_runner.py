@@ -520,7 +520,7 @@ async def test_the_interrupt_log_counts_only_jobs_left_interrupted(
 ) -> None:
     import threading
 
-    from seedless.batch import runner
+    from seedless.batch import writing as runner
 
     writing, release = threading.Event(), threading.Event()
     write_files = runner._write_files
@@ -552,7 +552,7 @@ async def test_a_job_cancelled_part_way_keeps_what_it_paid_for_and_resumes_the_r
 ) -> None:
     import threading
 
-    from seedless.batch import runner
+    from seedless.batch import writing as runner
 
     fake = Fake()
     held, answered = asyncio.Event(), asyncio.Event()

@@ -9,23 +9,21 @@
 
 The modules: :mod:`~seedless.batch.jobs` (the job model and the JSONL/CSV/folder loaders),
 :mod:`~seedless.batch.ledger` (the SQLite ledger), :mod:`~seedless.batch.limits`
-(per-provider concurrency and rate), :mod:`~seedless.batch.progress` (the tqdm bar) and
-:mod:`~seedless.batch.runner` (:func:`run_batch`, :func:`estimate`).
+(per-provider concurrency and rate), :mod:`~seedless.batch.progress` (the tqdm bar),
+:mod:`~seedless.batch.estimate` (the pre-flight :func:`estimate`),
+:mod:`~seedless.batch.outputs` (output names and what earlier runs left),
+:mod:`~seedless.batch.writing` (the write path), :mod:`~seedless.batch.report`
+(:class:`BatchReport`) and :mod:`~seedless.batch.runner` (:func:`run_batch`).
 """
 
 from __future__ import annotations
 
+from .estimate import BatchEstimate, EstimateLine, estimate
 from .jobs import BestOf, Job, JobSource, folder_jobs, load_jobs, read_csv, read_jsonl
 from .ledger import LEDGER_NAME, Ledger, RunSummary, Status
 from .limits import Limits, RateLimiter
-from .runner import (
-    BatchEstimate,
-    BatchReport,
-    EstimateLine,
-    estimate,
-    run_batch,
-    run_batch_async,
-)
+from .report import BatchReport
+from .runner import run_batch, run_batch_async
 
 __all__ = [
     "LEDGER_NAME",

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from seedless import _registry
+from seedless.errors import RequestError
 
 from seedless._validate import _reset_warnings_for_tests
 from seedless.capabilities import _reset_registry_for_tests
@@ -46,6 +51,36 @@ def _isolated_matrix(
     yield
     _reset_registry_for_tests()
     _reset_warnings_for_tests()
+
+
+def _provider_classes() -> list[type]:
+    """Every registered provider that is a class with a two-phase ``send``."""
+    classes = []
+    for protocol in _registry.known_protocols():
+        factory = _registry.load_factory(protocol)
+        if isinstance(factory, type) and callable(getattr(factory, "send", None)):
+            classes.append(factory)
+    return classes
+
+
+_PROVIDER_CLASSES = _provider_classes()
+
+
+@pytest.fixture(autouse=True)
+def _refusals_come_from_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No provider refuses a request in ``send``: every refusal belongs to ``plan``, which
+    ``prepare()`` runs before anything is reserved or sent (see tests/test_refusals.py)."""
+    for cls in _PROVIDER_CLASSES:
+        send = cls.send
+
+        @functools.wraps(send)
+        async def guarded(self: Any, wire: Any, spec: Any, *, _send: Any = send) -> Any:
+            try:
+                return await _send(self, wire, spec)
+            except RequestError as exc:
+                pytest.fail(f"{type(self).__name__}.send raised a refusal, not plan(): {exc!r}")
+
+        monkeypatch.setattr(cls, "send", guarded)
 
 
 @pytest.fixture

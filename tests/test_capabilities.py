@@ -380,3 +380,61 @@ def test_openai_ids_named_in_the_landscape_get_a_clear_answer() -> None:
     with pytest.raises(ModelRetiredError, match="2026-05-12") as info:
         check_lifecycle(matrix.resolve("dall-e-2"), matrix, today=TODAY)
     assert info.value.successor == "openai:gpt-image-2"
+
+
+def test_a_user_row_declares_an_extra_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A models.toml adds an option to a built-in row (merged with its own), and a new row
+    takes a built-in option set; both are checked before anything is sent."""
+    path = tmp_path / "models.toml"
+    path.write_text(
+        """
+[[model]]
+id = "flux-dev"
+providers = ["openai"]
+[model.options.lora_scale]
+type = "number"
+minimum = 0
+maximum = 2
+
+[[model]]
+id = "my-gpt"
+providers = ["openai"]
+operations = ["generate", "edit"]
+wire = "images"
+option_sets = ["openai_images", "gpt_image"]
+response_formats = []
+prices = { "*" = 0.01 }
+""",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SEEDLESS_MODELS", str(path))
+    _reset_registry_for_tests()
+    client = seedless.Client(clock=lambda: TODAY)
+    request = GenerateRequest(prompt="a fox", model="openai:flux-dev", options={"lora_scale": 0.8})
+    wire = client.prepare(request).calls[0].wire
+    assert wire.json["lora_scale"] == 0.8 and "steps" in client.resolve("flux-dev").options
+    with pytest.raises(UnsupportedCapabilityError, match="at most 2"):
+        client.prepare(request.model_copy(update={"options": {"lora_scale": 5}}))
+    mine = client.resolve("openai:my-gpt")
+    assert {"quality", "moderation", "input_fidelity"} <= set(mine.options)
+    with pytest.raises(UnsupportedCapabilityError, match="edit requests only"):
+        client.prepare(
+            GenerateRequest(prompt="x", model="openai:my-gpt", options={"input_fidelity": "high"})
+        )
+
+
+def test_an_unknown_option_set_names_the_file_and_the_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "models.toml"
+    path.write_text(
+        '[[model]]\nid = "x"\nproviders = ["openai"]\noperations = ["generate"]\n'
+        'option_sets = ["gpt_imaeg"]\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SEEDLESS_MODELS", str(path))
+    _reset_registry_for_tests()
+    with pytest.raises(ConfigurationError, match=r"models.toml:1: .*'gpt_imaeg'.*gpt_image"):
+        seedless.capabilities()

@@ -11,10 +11,9 @@ from typing import Any
 import pytest
 
 from seedless import _registry
-from seedless.errors import RequestError
-
 from seedless._validate import _reset_warnings_for_tests
 from seedless.capabilities import _reset_registry_for_tests
+from seedless.errors import RequestError
 
 pytest_plugins = ["seedless.testing.pytest_plugin"]
 

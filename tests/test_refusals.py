@@ -45,7 +45,11 @@ def _e(model: str, prompt: str | None = "darker", **kw: Any) -> ImageRequest:
 REFUSALS: dict[str, tuple[ImageRequest, type[Exception], str]] = {
     # the matrix
     "unknown model": (_g("openai:flux-9"), ConfigurationError, "Unknown model"),
-    "retired model": (_g("vertex:imagen-4.0-generate-001"), seedless.ModelRetiredError, "shut down"),
+    "retired model": (
+        _g("vertex:imagen-4.0-generate-001"),
+        seedless.ModelRetiredError,
+        "shut down",
+    ),
     "operation": (_e("vertex:imagen-4.0-ultra-generate-001"), RequestError, "cannot edit"),
     "no seed at all": (_g("openai:gpt-image-2", seed=1), RequestError, "takes no seed"),
     "best-effort seed": (_g("gemini:gemini-3-pro-image", seed=1), RequestError, "best-effort"),

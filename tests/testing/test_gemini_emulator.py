@@ -317,6 +317,7 @@ def test_malformed_bodies_answer_400(emu: Emulator, content: bytes, message: str
     assert message in error["message"]
 
 
+@pytest.mark.wire(casing="proto")  # proto field names on purpose: the service accepts them
 def test_snake_case_fields_and_key_in_query_are_accepted(emu: Emulator) -> None:
     body = {
         "contents": [{"role": "user", "parts": [{"text": "a tree"}]}],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from seedless.testing._openai import EDIT_PARAMETERS, GENERATION_PARAMETERS
 from seedless.testing._surfaces import GEMINI_API, VERTEX, Surface
 from wirecheck import DEFINITIONS
 from wirecheck.google import GoogleDoc
@@ -53,3 +54,10 @@ def test_surfaces_equal_the_definitions(surface: Surface, doc: GoogleDoc) -> Non
 
 def test_v1alpha_is_served_as_v1beta() -> None:
     assert GEMINI_API["v1alpha"] is GEMINI_API["v1beta"]
+
+
+def test_openai_parameters_equal_the_definition() -> None:
+    schemas = DEFINITIONS.openai.components["schemas"]
+    assert frozenset(schemas["CreateImageRequest"]["properties"]) == GENERATION_PARAMETERS
+    edit = frozenset(schemas["CreateImageEditRequest"]["properties"])
+    assert edit | {"image[]"} == EDIT_PARAMETERS  # image[]: openai-python's array spelling

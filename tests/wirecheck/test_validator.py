@@ -6,13 +6,16 @@ import json
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 import seedless
-from seedless.testing import Emulator, RecordedAnswer, RecordedRequest
+from seedless.retry import RetryPolicy
+from seedless.testing import Emulator, RecordedAnswer, RecordedRequest, _openai
 from wirecheck import DEFINITIONS, Problem, check_exchange
 from wirecheck.plugin import new_problems
 
 GENERATE = "/v1beta/models/gemini-3-pro-image:generateContent"
+NO_RETRY = RetryPolicy(max_attempts=1)
 
 
 def _exchange(
@@ -189,15 +192,27 @@ def test_definitions_carry_their_sources() -> None:
 
 
 @pytest.mark.wire(skip="this test checks the wire check's findings itself")
-async def test_a_wrong_field_in_a_provider_is_named(seedless_emulator: Emulator) -> None:
-    """seedless sends input_fidelity to /images/generations; the check names it (issue 15)."""
-    new_problems()  # forget what earlier tests left
-    async with seedless.AsyncClient(endpoints=seedless_emulator.endpoints()) as client:
-        await client.generate(
-            "a fox", model="openai:gpt-image-2", options={"input_fidelity": "high"}
-        )
+async def test_a_wrong_field_in_a_provider_is_named(
+    seedless_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A field OpenAI's generations lack, sent through seedless, is named twice: by the
+    emulator (400 unknown_parameter, as OpenAI answers) and, were the emulator lax, by the
+    wire check (issue 15)."""
+    endpoint = seedless.Endpoint(
+        name="openai", protocol="openai", base_url=seedless_emulator.openai.url,
+        api_key=SecretStr(seedless_emulator.openai.api_key),
+        extra_fields={"input_fidelity": "high"},  # a deliberately wrong field
+    )  # fmt: skip
+    async with seedless.AsyncClient(endpoints=[endpoint], retry=NO_RETRY) as client:
+        with pytest.raises(seedless.SeedlessError, match="input_fidelity"):
+            await client.generate("a fox", model="openai:gpt-image-2")
+        new_problems()  # the emulator refused it: nothing for the wire check to add
+        lax = _openai.GENERATION_PARAMETERS | {"input_fidelity"}
+        monkeypatch.setattr(_openai, "GENERATION_PARAMETERS", lax)
+        await client.generate("a fox", model="openai:gpt-image-2")
     problems = new_problems()
     assert [(p.side, p.path, p.message) for p in problems] == [
         ("request", "$.input_fidelity", "unknown field")
     ]
     assert problems[0].definition.endswith("CreateImageRequest")
+    assert "openai-openapi (openai/openai-openapi@f85dbe2)" in str(problems[0])

@@ -9,6 +9,6 @@ exchange of every emulator a test started; ``deviations`` lists the known, expla
 from __future__ import annotations
 
 from .definitions import DEFINITIONS, Definitions, Problem
-from .exchange import check_exchange
+from .exchange import check_exchange, check_planned
 
-__all__ = ["DEFINITIONS", "Definitions", "Problem", "check_exchange"]
+__all__ = ["DEFINITIONS", "Definitions", "Problem", "check_exchange", "check_planned"]

@@ -10,8 +10,10 @@ Which definition applies:
   none for other models' edits (no host publishes one). Answers of the OpenAI-style emulator
   are OpenAI's shape for every model and are checked against OpenAI's description.
 
-A request is judged only when the emulator accepted it (a status below 400): refusing a body
-the definition refuses is the emulator being as strict as the service. Every answer is judged:
+:func:`check_planned` checks a planned ``WireRequest`` (``client.prepare()``) the same way,
+before anything is sent. A recorded request is judged only when the emulator accepted it (a
+status below 400): refusing a body the definition refuses is the emulator being as strict as
+the service. Every answer is judged:
 2xx against the operation's answer schema, errors against the service's error shape.
 """
 
@@ -21,6 +23,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from seedless.providers.base import WireRequest
 from seedless.testing import FilePart, RecordedAnswer, RecordedRequest
 
 from .definitions import DEFINITIONS, Problem, api_version
@@ -43,11 +46,41 @@ def check_exchange(
     request: RecordedRequest, answer: RecordedAnswer | None, *, casing: str = "camel"
 ) -> list[Problem]:
     """Every difference between this exchange and its endpoint's definition."""
+    judge = _accepted(answer)
     if request.service in ("gemini", "vertex"):
-        return list(_google(request, answer, casing))
+        return list(_google(request, answer, casing, judge))
     if request.service == "openai":
-        return list(_openai(request, answer))
+        return list(_openai(request, answer, judge))
     return []
+
+
+def check_planned(wire: WireRequest, *, casing: str = "camel") -> list[Problem]:
+    """Every difference between a planned :class:`~seedless.providers.base.WireRequest` (what
+    ``client.prepare()`` keeps, before any I/O) and its endpoint's definition."""
+    if wire.shape == "images":
+        service = "openai"
+    elif wire.shape in ("generate_content", "predict"):
+        service = "vertex" if "/projects/" in wire.path else "gemini"
+    else:
+        return []
+    form: dict[str, Any] | None = None
+    if wire.form is not None or wire.files:
+        form = dict(wire.form or {})
+        for part in wire.files:
+            previous = form.get(part.name)
+            value = FilePart(part.filename, part.content_type, len(part.data), part.sha256, b"")
+            form[part.name] = value if previous is None else [*_listed(previous), value]
+    request = RecordedRequest(
+        service=service, method=wire.method, path=wire.path, query={}, headers={},
+        body=wire.body() if form is None else None, form=form, model=wire.model,
+    )  # fmt: skip
+    if service == "openai":
+        return list(_openai(request, None, True))
+    return list(_google(request, None, casing, True))
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _where(request: RecordedRequest) -> str:
@@ -68,13 +101,13 @@ def _google_doc(request: RecordedRequest) -> GoogleDoc | None:
 
 
 def _google(
-    request: RecordedRequest, answer: RecordedAnswer | None, casing: str
+    request: RecordedRequest, answer: RecordedAnswer | None, casing: str, judge: bool
 ) -> Iterator[Problem]:
     where = _where(request)
     doc = _google_doc(request)
     route = doc.route(request.method, request.path) if doc else None
     if doc is None or route is None:
-        if _accepted(answer):
+        if judge:
             api = "generativelanguage" if request.service == "gemini" else "aiplatform"
             known = doc.label if doc else f"{api} (no vendored definition of this version)"
             yield Problem("request", where, "$", "no such method in the definition", known)
@@ -90,7 +123,7 @@ def _google(
 
         return add
 
-    if "request" in method and _accepted(answer):
+    if "request" in method and judge:
         if request.body is None:
             found.append(Problem("request", where, "$", "no JSON body", doc.label))
         else:
@@ -163,7 +196,9 @@ def _openai_docs(request: RecordedRequest) -> tuple[OpenAPIDoc | None, OpenAPIDo
     return None, DEFINITIONS.openai
 
 
-def _openai(request: RecordedRequest, answer: RecordedAnswer | None) -> Iterator[Problem]:
+def _openai(
+    request: RecordedRequest, answer: RecordedAnswer | None, judge: bool
+) -> Iterator[Problem]:
     where = _where(request)
     if request.method == "GET" and request.path.startswith("/files/"):
         return  # the emulator's stand-in for the image URLs of url answers: not an API call
@@ -176,7 +211,7 @@ def _openai(request: RecordedRequest, answer: RecordedAnswer | None) -> Iterator
 
         return add
 
-    if request_doc is not None and _accepted(answer):
+    if request_doc is not None and judge:
         route = request_doc.route(request.method, request.path)
         if route is None:
             found.append(Problem("request", where, "$", "no such operation", request_doc.label))

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Any
 
 import pytest
+from PIL import Image
 from pydantic import SecretStr
 
 import seedless
 from seedless.retry import RetryPolicy
 from seedless.testing import Emulator, RecordedAnswer, RecordedRequest, _openai
-from wirecheck import DEFINITIONS, Problem, check_exchange
+from wirecheck import DEFINITIONS, Problem, check_exchange, check_planned
 from wirecheck.plugin import new_problems
 
 GENERATE = "/v1beta/models/gemini-3-pro-image:generateContent"
@@ -216,3 +218,27 @@ async def test_a_wrong_field_in_a_provider_is_named(
     ]
     assert problems[0].definition.endswith("CreateImageRequest")
     assert "openai-openapi (openai/openai-openapi@f85dbe2)" in str(problems[0])
+
+
+def test_planned_wire_requests_are_checked_before_io(seedless_emulator: Emulator) -> None:
+    """client.prepare()'s WireRequests, for every shape, against the definitions (no I/O)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (32, 32), (200, 120, 80)).save(buffer, format="PNG")
+    requests = [
+        seedless.GenerateRequest(prompt="a fox", model="gemini:gemini-3-pro-image", size="2K"),
+        seedless.GenerateRequest(prompt="a fox", model="vertex:imagen-4.0-generate-001", seed=7),
+        seedless.GenerateRequest(prompt="a fox", model="openai:gpt-image-2"),
+        seedless.EditRequest(
+            prompt="darker", model="openai:gpt-image-2", images=[buffer.getvalue()],
+            options={"input_fidelity": "high"},
+        ),
+        seedless.GenerateRequest(prompt="a fox", model="openai:flux-dev", seed=7),
+    ]  # fmt: skip
+    with seedless_emulator.client() as client:
+        found = [
+            _shown(check_planned(client.prepare(r, allow_retired=True).calls[0].wire))
+            for r in requests
+        ]
+    assert seedless_emulator.requests == []  # planned, not sent
+    flux = [("$.response_format", "'b64_json' is not one of ['base64', 'url']")]  # a deviation
+    assert found == [[], [], [], [], flux]

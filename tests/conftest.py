@@ -15,7 +15,7 @@ from seedless._validate import _reset_warnings_for_tests
 from seedless.capabilities import _reset_registry_for_tests
 from seedless.errors import RequestError
 
-pytest_plugins = ["seedless.testing.pytest_plugin"]
+pytest_plugins = ["seedless.testing.pytest_plugin", "wirecheck.plugin"]
 
 ROOT = Path(__file__).resolve().parents[1]
 PHOTOS = ROOT / "examples" / "photos"

@@ -205,6 +205,23 @@ def test_recording_order_masking_and_reset(emu: Emulator) -> None:
     assert emu.gemini.pending_faults == []
 
 
+def test_answers_are_recorded_with_their_requests(emu: Emulator) -> None:
+    key = {"Authorization": f"Bearer {emu.openai.api_key}"}
+    httpx.post(f"{emu.openai.url}/images/generations", headers=key, json=FLUX)
+    emu.openai.drop_next()
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(f"{emu.openai.url}/images/generations", headers=key, json=FLUX)
+    httpx.get(f"{emu.gemini.url}/v1beta/models")  # no key: 403
+    ok, dropped, refused = emu.answers
+    assert ok.request is emu.openai.requests[0] and ok.status == 200
+    assert ok.json["data"][0]["b64_json"] and "b64_json" not in repr(ok)
+    assert dropped.dropped and dropped.body == b""
+    assert refused.request.service == "gemini" and refused.status == 403
+    assert refused.json["error"]["status"] == "PERMISSION_DENIED"
+    emu.reset()
+    assert emu.answers == []
+
+
 def test_a_recorded_image_upload_has_a_short_repr(emu: Emulator) -> None:
     picture = "A" * 50_000  # base64 image bytes, as an inlineData part carries them
     body = {"contents": [{"parts": [{"inlineData": {"mimeType": "image/png", "data": picture}}]}]}

@@ -269,3 +269,24 @@ def test_gpt_image_models_refuse_response_format_as_openai_does(
         "code": "unknown_parameter",
     }
     assert _generate(http, model="dall-e-3", response_format="b64_json").status_code == 200
+
+
+def test_gpt_image_fields_are_per_operation_as_openai_defines_them(
+    http: httpx.Client, make_png: Callable[..., bytes]
+) -> None:
+    generation = _generate(http, model="gpt-image-2", input_fidelity="high")
+    assert generation.status_code == 400
+    assert generation.json()["error"]["param"] == "input_fidelity"
+    assert generation.json()["error"]["code"] == "unknown_parameter"
+    assert _generate(http, model="gpt-image-2", moderation="low").status_code == 200
+
+    def edit(**fields: str) -> httpx.Response:
+        data = {"model": "gpt-image-2", "prompt": "darker", **fields}
+        return http.post(
+            "/images/edits", data=data, files=[("image[]", ("a.png", make_png(), "image/png"))]
+        )
+
+    assert edit(input_fidelity="high").status_code == 200
+    refused = edit(moderation="low")
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "moderation"
+    assert edit(style="vivid").json()["error"]["param"] == "style"

@@ -12,6 +12,7 @@ be exercised end to end without keys or the internet::
         os.environ.update(emu.env())                 # or point unmodified SDK code at it
         ...
         emu.gemini.requests[-1].body                 # what went over the wire
+        emu.gemini.answers[-1].json                  # and what came back
 
 Seeded models (Imagen, Flux) are deterministic in prompt, seed and size; unseeded ones
 (Gemini, GPT image) give a fresh picture every call. The ``seedless_emulator`` pytest fixture
@@ -29,7 +30,7 @@ from ._faults import Fault
 from ._gemini import DEFAULT_GEMINI_API_KEY, GeminiEmulator
 from ._images import DARKEN_JITTER, DARKEN_TARGET, SIZE_CLASSES, EditTransform, darken
 from ._openai import DEFAULT_OPENAI_API_KEY, OpenAIEmulator
-from ._server import MASK, FilePart, RecordedRequest, ServiceEmulator
+from ._server import MASK, FilePart, RecordedAnswer, RecordedRequest, ServiceEmulator
 from ._vertex import (
     DEFAULT_LOCATION,
     DEFAULT_PROJECT,
@@ -56,6 +57,7 @@ __all__ = [
     "FilePart",
     "GeminiEmulator",
     "OpenAIEmulator",
+    "RecordedAnswer",
     "RecordedRequest",
     "SeedPolicy",
     "ServiceEmulator",

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 from ._gemini import DEFAULT_GEMINI_API_KEY, GeminiEmulator
 from ._openai import DEFAULT_OPENAI_API_KEY, OpenAIEmulator
-from ._server import DEFAULT_MAX_BODY_BYTES, LoopbackServer, RecordedRequest, counter
+from ._server import (
+    DEFAULT_MAX_BODY_BYTES,
+    LoopbackServer,
+    RecordedAnswer,
+    RecordedRequest,
+    counter,
+)
 from ._vertex import DEFAULT_LOCATION, DEFAULT_PROJECT, DEFAULT_VERTEX_TOKEN, VertexEmulator
 
 if TYPE_CHECKING:
@@ -199,8 +205,14 @@ class Emulator:
         merged = [r for service in self.services for r in service.requests]
         return sorted(merged, key=lambda r: r.sequence)
 
+    @property
+    def answers(self) -> list[RecordedAnswer]:
+        """Every answer any service gave, in the order their requests arrived."""
+        merged = [a for service in self.services for a in service.answers]
+        return sorted(merged, key=lambda a: a.request.sequence)
+
     def reset(self) -> None:
-        """Forget every recorded request and unused fault of every service."""
+        """Forget every recorded request and answer, and unused fault, of every service."""
         for service in self.services:
             service.reset()
 

@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 from ._catalog import EmulatedModel
 from ._google import GoogleService, generate_content
 from ._server import Incoming, Reply, json_reply
+from ._surfaces import GEMINI_API
 
 __all__ = ["DEFAULT_GEMINI_API_KEY", "GeminiEmulator", "page"]
 
@@ -144,6 +145,7 @@ class GeminiEmulator(GoogleService):
                 incoming.json_body,
                 fault,
                 vertex=False,
+                surface=GEMINI_API[version],
                 stream=stream,
             )
         if incoming.method == "GET" and _LIST.match(incoming.path):

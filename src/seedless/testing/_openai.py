@@ -13,7 +13,8 @@ revised_prompt?}]}``; errors are ``{"error": {"message", "type", "param", "code"
 OpenAI's status codes (401 invalid_api_key, 404 model_not_found, 429 rate_limit_exceeded,
 ...). Flux models also take ``seed``, ``width``/``height``, ``steps`` and ``guidance``; they
 are deterministic in (prompt, seed, size, steps, guidance, input). OpenAI's own models
-(gpt-image-*, dall-e-*) reject unknown parameters, ``seed`` included, as OpenAI does.
+(gpt-image-*, dall-e-*) reject unknown parameters, ``seed`` included, as OpenAI does, per
+operation: ``moderation`` and ``style`` on generations only, ``input_fidelity`` on edits only.
 """
 
 from __future__ import annotations
@@ -36,11 +37,22 @@ __all__ = ["DEFAULT_OPENAI_API_KEY", "OpenAIEmulator"]
 
 DEFAULT_OPENAI_API_KEY = "test-openai-key"
 
-_OPENAI_PARAMETERS = frozenset(
+#: The fields OpenAI's own image models take, per operation: the properties of
+#: ``CreateImageRequest`` and ``CreateImageEditRequest`` in OpenAI's OpenAPI description
+#: (openai/openai-openapi, vendored in the repository's tests/definitions, which a test keeps
+#: equal), plus ``image[]``, openai-python's spelling of an array of images.
+GENERATION_PARAMETERS = frozenset(
     {
         "model", "prompt", "n", "size", "quality", "response_format", "style", "user",
         "background", "moderation", "output_compression", "output_format", "partial_images",
-        "stream", "image", "image[]", "mask", "input_fidelity",
+        "stream",
+    }
+)  # fmt: skip
+EDIT_PARAMETERS = frozenset(
+    {
+        "model", "prompt", "n", "size", "quality", "response_format", "user", "background",
+        "output_compression", "output_format", "partial_images", "stream", "image", "image[]",
+        "mask", "input_fidelity",
     }
 )  # fmt: skip
 _FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp"}
@@ -158,7 +170,7 @@ class OpenAIEmulator(ServiceEmulator):
                     "you aren't using your HTTP library correctly. The OpenAI API expects a JSON "
                     "payload, but what was sent was not valid JSON.)",
                 )
-            return self._images(incoming.json_body, None)
+            return self._images(incoming.json_body, None, GENERATION_PARAMETERS)
         if method == "POST" and path == "/v1/images/edits":
             self._authenticate(incoming)
             if incoming.content_type != "multipart/form-data":
@@ -169,7 +181,7 @@ class OpenAIEmulator(ServiceEmulator):
                 )
             if incoming.form is None:
                 raise self.refuse(400, "Could not parse multipart form.")
-            return self._images(incoming.form, self._source(incoming.form))
+            return self._images(incoming.form, self._source(incoming.form), EDIT_PARAMETERS)
         if method == "GET" and path in ("/v1/models", "/v1/models/"):
             self._authenticate(incoming)
             data = [self.describe(m) for m in self.served_models()]
@@ -208,14 +220,16 @@ class OpenAIEmulator(ServiceEmulator):
             )
         return first.data
 
-    def _images(self, fields: dict[str, Any], source: bytes | None) -> Reply:
+    def _images(
+        self, fields: dict[str, Any], source: bytes | None, parameters: frozenset[str]
+    ) -> Reply:
         model_id = fields.get("model", "dall-e-2")
         if not isinstance(model_id, str):
             raise self.refuse(400, "Invalid type for 'model': expected a string.", param="model")
         model = self._model(model_id)
         if model.seed == "rejected":
             for name in fields:
-                if name not in _OPENAI_PARAMETERS:
+                if name not in parameters:
                     raise self.refuse(
                         400, f"Unknown parameter: '{name}'.", param=name, code="unknown_parameter"
                     )

@@ -8,7 +8,8 @@ hands each request to the first whose :meth:`~ServiceEmulator.owns` accepts its 
 
 A service records each request (:class:`RecordedRequest`, secrets masked), waits its
 latency, then answers through :meth:`~ServiceEmulator.route`, where subclasses speak their
-protocol and consult the scripted faults.
+protocol and consult the scripted faults; each answer is recorded too
+(:class:`RecordedAnswer`), so tests can check both sides against the providers' definitions.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "FilePart",
     "Incoming",
     "LoopbackServer",
+    "RecordedAnswer",
     "RecordedRequest",
     "Refusal",
     "Reply",
@@ -106,6 +108,32 @@ class RecordedRequest:
         values["body"] = _clipped(self.body)
         shown = ", ".join(f"{name}={value!r}" for name, value in values.items())
         return f"RecordedRequest({shown})"
+
+
+@dataclass(frozen=True)
+class RecordedAnswer:
+    """What an emulated service answered to ``request``: status, headers and body as written.
+
+    ``body`` holds the bytes the service wrote (all of them, even when a scripted
+    ``truncate`` fault cut the wire short; ``truncated`` says so) and is left out of the
+    repr; :attr:`json` parses it. ``dropped`` answers wrote nothing (``drop_next``).
+    """
+
+    request: RecordedRequest
+    status: int
+    content_type: str
+    headers: dict[str, str]
+    body: bytes = field(default=b"", repr=False, compare=False)
+    dropped: bool = False
+    truncated: bool = False
+
+    @property
+    def json(self) -> Any:
+        """The body parsed as JSON (None if it is empty or not JSON)."""
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
 
 
 @dataclass
@@ -459,7 +487,7 @@ class ServiceEmulator:
         self.edit_transform: EditTransform = darken
         #: Largest request body accepted, in bytes.
         self.max_body_bytes = max_body_bytes
-        #: How many recorded requests are kept (the oldest go first).
+        #: How many recorded requests (and answers) are kept (the oldest go first).
         self.max_recorded = 1000
         self._latency: float | None = None
         self._default_latency: Callable[[], float] = lambda: 0.0
@@ -467,6 +495,7 @@ class ServiceEmulator:
         self._faults = FaultQueue()
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
+        self._answers: list[RecordedAnswer] = []
         self._sequence: Callable[[], int] = counter()
         self._server: LoopbackServer | None = None
 
@@ -590,10 +619,17 @@ class ServiceEmulator:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def answers(self) -> list[RecordedAnswer]:
+        """Every answer given so far, oldest first (a copy), each with its request."""
+        with self._lock:
+            return list(self._answers)
+
     def reset(self) -> None:
-        """Forget recorded requests and unused faults."""
+        """Forget recorded requests and answers, and unused faults."""
         with self._lock:
             self._requests.clear()
+            self._answers.clear()
         self._faults.clear()
 
     # -- serving ---------------------------------------------------------------------------
@@ -625,9 +661,25 @@ class ServiceEmulator:
             del self._requests[: max(0, len(self._requests) - self.max_recorded)]
         self.sleep(self.latency)
         try:
-            return self.route(incoming)
+            reply = self.route(incoming)
         except Refusal as refusal:
-            return refusal.reply
+            reply = refusal.reply
+        self._record_answer(recorded, reply)
+        return reply
+
+    def _record_answer(self, request: RecordedRequest, reply: Reply) -> None:
+        answer = RecordedAnswer(
+            request=request,
+            status=reply.status,
+            content_type=reply.content_type,
+            headers=dict(reply.headers),
+            body=b"" if reply.drop else reply.body,
+            dropped=reply.drop,
+            truncated=reply.truncate,
+        )
+        with self._lock:
+            self._answers.append(answer)
+            del self._answers[: max(0, len(self._answers) - self.max_recorded)]
 
     def sleep(self, seconds: float) -> None:
         """Wait ``seconds``, or less if the emulator is stopping."""

@@ -30,6 +30,7 @@ from ._gemini import page
 from ._google import GoogleService, generate_content
 from ._images import SIZE_CLASSES, encode, fresh_rng, parse_ratio, ratio_size, render, seeded_rng
 from ._server import Incoming, Reply, json_reply
+from ._surfaces import VERTEX
 
 __all__ = ["DEFAULT_PROJECT", "DEFAULT_VERTEX_TOKEN", "RAI_FILTERED_REASON", "VertexEmulator"]
 
@@ -126,7 +127,7 @@ class VertexEmulator(GoogleService):
         call = _CALL.match(incoming.path)
         if call and incoming.method == "POST":
             self._authenticate(incoming)
-            _, project, location, model_id, method = call.groups()
+            version, project, location, model_id, method = call.groups()
             resource = (
                 f"projects/{project}/locations/{location}/publishers/google/models/{model_id}"
             )
@@ -162,7 +163,14 @@ class VertexEmulator(GoogleService):
             if method == "streamGenerateContent":
                 stream = "sse" if incoming.query.get("alt") == "sse" else "json"
             return generate_content(
-                self, model, incoming.json_ok, incoming.json_body, fault, vertex=True, stream=stream
+                self,
+                model,
+                incoming.json_ok,
+                incoming.json_body,
+                fault,
+                vertex=True,
+                surface=VERTEX[version],
+                stream=stream,
             )
         if incoming.method == "GET" and _LIST.match(incoming.path):
             self._authenticate(incoming)

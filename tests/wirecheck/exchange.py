@@ -1,0 +1,263 @@
+"""One recorded exchange (request and answer) against the definition of its endpoint.
+
+Which definition applies:
+
+- ``gemini`` service: the Gemini API (generativelanguage) of the path's version;
+- ``vertex`` service: Vertex AI (aiplatform) of the path's version;
+- ``openai`` service: OpenAI's own description for OpenAI's models (gpt-image-*,
+  chatgpt-image-*, dall-e-*) and for calls that name no model (listing, files, batches);
+  Together's description for other models' generations (the published Flux host definition);
+  none for other models' edits (no host publishes one). Answers of the OpenAI-style emulator
+  are OpenAI's shape for every model and are checked against OpenAI's description.
+
+:func:`check_planned` checks a planned ``WireRequest`` (``client.prepare()``) the same way,
+before anything is sent. A recorded request is judged only when the emulator accepted it (a
+status below 400): refusing a body the definition refuses is the emulator being as strict as
+the service. Every answer is judged:
+2xx against the operation's answer schema, errors against the service's error shape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from seedless.providers.base import WireRequest
+from seedless.testing import FilePart, RecordedAnswer, RecordedRequest
+
+from .definitions import DEFINITIONS, Problem, api_version
+from .google import GoogleDoc
+from .openapi import OpenAPIDoc
+
+#: google.rpc.Code names (googleapis google/rpc/code.proto), the ``status`` of a JSON error.
+GOOGLE_CODES = frozenset(
+    {
+        "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+        "ALREADY_EXISTS", "PERMISSION_DENIED", "UNAUTHENTICATED", "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL",
+        "UNAVAILABLE", "DATA_LOSS",
+    }
+)  # fmt: skip
+_OPENAI_FAMILY = ("gpt-image", "chatgpt-image", "dall-e")
+
+
+def check_exchange(
+    request: RecordedRequest, answer: RecordedAnswer | None, *, casing: str = "camel"
+) -> list[Problem]:
+    """Every difference between this exchange and its endpoint's definition."""
+    judge = _accepted(answer)
+    if request.service in ("gemini", "vertex"):
+        return list(_google(request, answer, casing, judge))
+    if request.service == "openai":
+        return list(_openai(request, answer, judge))
+    return []
+
+
+def check_planned(wire: WireRequest, *, casing: str = "camel") -> list[Problem]:
+    """Every difference between a planned :class:`~seedless.providers.base.WireRequest` (what
+    ``client.prepare()`` keeps, before any I/O) and its endpoint's definition."""
+    if wire.shape == "images":
+        service = "openai"
+    elif wire.shape in ("generate_content", "predict"):
+        service = "vertex" if "/projects/" in wire.path else "gemini"
+    else:
+        return []
+    form: dict[str, Any] | None = None
+    if wire.form is not None or wire.files:
+        form = dict(wire.form or {})
+        for part in wire.files:
+            previous = form.get(part.name)
+            value = FilePart(part.filename, part.content_type, len(part.data), part.sha256, b"")
+            form[part.name] = value if previous is None else [*_listed(previous), value]
+    request = RecordedRequest(
+        service=service, method=wire.method, path=wire.path, query={}, headers={},
+        body=wire.body() if form is None else None, form=form, model=wire.model,
+    )  # fmt: skip
+    if service == "openai":
+        return list(_openai(request, None, True))
+    return list(_google(request, None, casing, True))
+
+
+def _listed(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _where(request: RecordedRequest) -> str:
+    return f"{request.method} {request.path}"
+
+
+def _accepted(answer: RecordedAnswer | None) -> bool:
+    return answer is not None and not answer.dropped and answer.status < 400
+
+
+# ------------------------------------------------------------------------------- Google
+
+
+def _google_doc(request: RecordedRequest) -> GoogleDoc | None:
+    version = api_version(request.path)
+    family = DEFINITIONS.gemini if request.service == "gemini" else DEFINITIONS.vertex
+    return family.get(version or "")
+
+
+def _google(
+    request: RecordedRequest, answer: RecordedAnswer | None, casing: str, judge: bool
+) -> Iterator[Problem]:
+    where = _where(request)
+    doc = _google_doc(request)
+    route = doc.route(request.method, request.path) if doc else None
+    if doc is None or route is None:
+        if judge:
+            api = "generativelanguage" if request.service == "gemini" else "aiplatform"
+            known = doc.label if doc else f"{api} (no vendored definition of this version)"
+            yield Problem("request", where, "$", "no such method in the definition", known)
+        if answer is not None and answer.status >= 400:
+            yield from _google_error(answer, where, doc.label if doc else "google.rpc.Status")
+        return
+    _, method = route
+    found: list[Problem] = []
+
+    def report(side: str) -> Any:
+        def add(path: str, message: str, schema: str) -> None:
+            found.append(Problem(side, where, path, message, f"{doc.label} {schema}"))
+
+        return add
+
+    if "request" in method and judge:
+        if request.body is None:
+            found.append(Problem("request", where, "$", "no JSON body", doc.label))
+        else:
+            doc.check(
+                method["request"]["$ref"], request.body, report("request"),
+                casing=casing, request=True,
+            )  # fmt: skip
+    yield from found
+    if answer is None or answer.dropped:
+        return
+    if answer.status >= 400:
+        yield from _google_error(answer, where, doc.label)
+        return
+    found.clear()
+    for item in _google_payloads(answer):
+        doc.check(method["response"]["$ref"], item, report("answer"), request=False)
+    yield from found
+
+
+def _google_payloads(answer: RecordedAnswer) -> Iterator[Any]:
+    if answer.content_type.startswith("text/event-stream"):
+        for line in answer.body.decode().splitlines():
+            if line.startswith("data: "):
+                yield json.loads(line.removeprefix("data: "))
+        return
+    payload = answer.json
+    if isinstance(payload, list):  # streamGenerateContent without alt=sse: a JSON array
+        yield from payload
+    else:
+        yield payload
+
+
+def _google_error(answer: RecordedAnswer, where: str, label: str) -> Iterator[Problem]:
+    definition = f"{label} google.rpc.Status JSON error (AIP-193)"
+    payload = answer.json
+    error = payload.get("error") if isinstance(payload, dict) else None
+    if not isinstance(error, dict) or set(payload) != {"error"}:
+        yield Problem("answer", where, "$", 'not {"error": {...}}', definition)
+        return
+    for key in set(error) - {"code", "message", "status", "details"}:
+        yield Problem("answer", where, f"$.error.{key}", "unknown field", definition)
+    if error.get("code") != answer.status:
+        yield Problem("answer", where, "$.error.code", "differs from the HTTP status", definition)
+    if not isinstance(error.get("message"), str):
+        yield Problem("answer", where, "$.error.message", "missing or not a string", definition)
+    if error.get("status") not in GOOGLE_CODES:
+        yield Problem("answer", where, "$.error.status", "not a google.rpc.Code name", definition)
+    for index, detail in enumerate(error.get("details", [])):
+        if not (
+            isinstance(detail, dict)
+            and str(detail.get("@type", "")).startswith("type.googleapis.com/")
+        ):
+            path = f"$.error.details[{index}]"
+            yield Problem("answer", where, path, "not a google.protobuf.Any", definition)
+
+
+# ------------------------------------------------------------------------------- OpenAI
+
+
+def _openai_docs(request: RecordedRequest) -> tuple[OpenAPIDoc | None, OpenAPIDoc]:
+    """The definition of the request, and the one of the answer."""
+    model = request.model or ""
+    own = (
+        not model or model.startswith(_OPENAI_FAMILY) or not request.path.startswith("/v1/images/")
+    )
+    if own:
+        return DEFINITIONS.openai, DEFINITIONS.openai
+    if request.path == "/v1/images/generations":
+        return DEFINITIONS.together, DEFINITIONS.openai
+    return None, DEFINITIONS.openai
+
+
+def _openai(
+    request: RecordedRequest, answer: RecordedAnswer | None, judge: bool
+) -> Iterator[Problem]:
+    where = _where(request)
+    if request.method == "GET" and request.path.startswith("/files/"):
+        return  # the emulator's stand-in for the image URLs of url answers: not an API call
+    request_doc, answer_doc = _openai_docs(request)
+    found: list[Problem] = []
+
+    def report(side: str, doc: OpenAPIDoc) -> Any:
+        def add(path: str, message: str, schema: str) -> None:
+            found.append(Problem(side, where, path, message, f"{doc.label} {schema}"))
+
+        return add
+
+    if request_doc is not None and judge:
+        route = request_doc.route(request.method, request.path)
+        if route is None:
+            found.append(Problem("request", where, "$", "no such operation", request_doc.label))
+        else:
+            _check_openai_request(request_doc, route[1], request, report("request", request_doc))
+    yield from found
+    found.clear()
+    if answer is None or answer.dropped:
+        return
+    if answer.status >= 400:
+        schema = {"$ref": f"#/components/schemas/{answer_doc.error_schema}"}
+        answer_doc.check(schema, answer.json, report("answer", answer_doc))
+    else:
+        route = answer_doc.route(request.method, request.path)
+        if route is not None:
+            content_type = answer.content_type.split(";")[0].strip()
+            schema = answer_doc.answer_schema(route[1], answer.status, content_type)
+            if schema is not None:
+                answer_doc.check(schema, answer.json, report("answer", answer_doc))
+    yield from found
+
+
+def _check_openai_request(
+    doc: OpenAPIDoc, operation: dict[str, Any], request: RecordedRequest, report: Any
+) -> None:
+    if "requestBody" not in operation:
+        return
+    if request.form is not None:
+        schema = doc.request_schema(operation, "multipart/form-data")
+        if schema is None:
+            report("$", "multipart body where the definition takes none", "requestBody")
+            return
+        instance = doc.form_instance(schema, _form(request.form))
+        doc.check(schema, instance, report, f"{request.path} multipart requestBody")
+        return
+    schema = doc.request_schema(operation, "application/json")
+    if schema is None:
+        report("$", "JSON body where the definition takes none", "requestBody")
+        return
+    doc.check(schema, request.body, report, f"{request.path} requestBody")
+
+
+def _form(form: dict[str, Any]) -> dict[str, Any]:
+    def plain(value: Any) -> Any:
+        return "<file>" if isinstance(value, FilePart) else value
+
+    return {
+        k: [plain(v) for v in vs] if isinstance(vs, list) else plain(vs) for k, vs in form.items()
+    }

@@ -6,8 +6,9 @@ that needs them is first used, so ``import seedless`` stays fast.
 
 from __future__ import annotations
 
+import importlib as _importlib
 import warnings as _warnings
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
 from ._version import __version__
 from .capabilities import (
@@ -157,15 +158,13 @@ _LAZY = {
 
 def __getattr__(name: str) -> object:
     if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
+        value = getattr(_importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'seedless' has no attribute {name!r}")
 
 
-if TYPE_CHECKING:
+if _TYPE_CHECKING:
     from .batch import BatchEstimate, BatchReport, BestOf, Job, Ledger, run_batch
     from .cache import DiskCache
     from .effects.fit import FitReport, FittedEffect, fit_effect

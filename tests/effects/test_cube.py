@@ -103,7 +103,7 @@ def test_comments_blank_lines_and_unknown_keywords_are_skipped() -> None:
 @pytest.mark.parametrize(
     ("text", "line", "words"),
     [
-        ("LUT_1D_SIZE 4\n0 0 0\n", 1, "1D LUT"),
+        ("LUT_1D_SIZE 4\n0 0 0\n", 2, "needs 4 table lines, found 1"),
         ('TITLE "x"\nLUT_3D_SIZE 1\n', 2, "2..256"),
         ("LUT_3D_SIZE 257\n", 1, "2..256"),
         ("0 0 0\nLUT_3D_SIZE 2\n", 1, "before LUT_3D_SIZE"),
@@ -123,11 +123,11 @@ def test_errors_name_the_file_and_line(tmp_path: Path, text: str, line: int, wor
 
 
 def test_too_few_lines_and_bad_domain_are_refused() -> None:
-    with pytest.raises(ConfigurationError, match="needs 8 table lines, found 3"):
+    with pytest.raises(ConfigurationError, match="LUT_3D_SIZE 2 needs 8 table lines, found 3"):
         parse_cube("LUT_3D_SIZE 2\n" + "0 0 0\n" * 3, source="short.cube")
     with pytest.raises(ConfigurationError, match="DOMAIN_MIN"):
         parse_cube("LUT_3D_SIZE 2\nDOMAIN_MIN 1 0 0\n" + "0 0 0\n" * 8)
-    with pytest.raises(ConfigurationError, match="no LUT_3D_SIZE"):
+    with pytest.raises(ConfigurationError, match="no LUT_3D_SIZE or LUT_1D_SIZE"):
         parse_cube("# nothing\n")
 
 

@@ -93,11 +93,13 @@ def evaluate(stages: Stages, interpolation: Interpolation, rgb: Array) -> Array:
         return x
     n = stages.lut3d.shape[0]
     lower, frac = _positions(n, stages.lut3d_min, stages.lut3d_max, x)
-    flat = stages.lut3d.reshape(-1, 3)
+    base = lower @ np.array([1, n, n * n])  # red fastest, then green, then blue
+    flat = _flat(stages.lut3d)
     out = np.empty_like(x)
     for start in range(0, len(x), _CHUNK):
         part = slice(start, start + _CHUNK)
-        out[part] = _interpolate(flat, n, lower[part], frac[part], interpolation)
+        fr, fg, fb = frac[part].T
+        out[part] = _interpolate(flat, n, base[part], fr, fg, fb, interpolation)
     return out
 
 
@@ -131,33 +133,49 @@ def _positions(n: int, low: Array, high: Array, x: Array) -> tuple[Array, Array]
     return lower, position - lower
 
 
-def _interpolate(flat: Array, n: int, lower: Array, frac: Array, how: Interpolation) -> Array:
-    """Interpolate a table (n^3, 3) at lattice cells ``lower`` (m, 3) and fractions (m, 3)."""
-    step = np.array([1, n, n * n])  # red fastest, then green, then blue
-    base = lower @ step
-    fr, fg, fb = frac[:, 0:1], frac[:, 1:2], frac[:, 2:3]
+def _flat(table: Array) -> Array:
+    """The 3D table as rows (n^3, 3); float64 when that stays small (faster to gather)."""
+    flat = table.reshape(-1, 3)
+    return flat.astype(np.float64) if flat.shape[0] <= _PILLOW_MAX_SIZE**3 else flat
+
+
+def _interpolate(
+    flat: Array, n: int, base: Array, fr: Array, fg: Array, fb: Array, how: Interpolation
+) -> Array:
+    """Interpolate table rows ``flat`` (n^3, 3) in the cells whose lowest corner is row
+    ``base`` (m,), at fractions ``fr``, ``fg``, ``fb`` (m,) along red, green and blue."""
     if how == "trilinear":
-        c = [flat[base + offset].astype(np.float64) for offset in (0, 1, n, n + 1)]
+        r, g, b = fr[:, None], fg[:, None], fb[:, None]
+        c = [_rows(flat, base + offset) for offset in (0, 1, n, n + 1)]
         far = base + n * n
-        d = [flat[far + offset].astype(np.float64) for offset in (0, 1, n, n + 1)]
-        near = _lerp(_lerp(c[0], c[1], fr), _lerp(c[2], c[3], fr), fg)
-        back = _lerp(_lerp(d[0], d[1], fr), _lerp(d[2], d[3], fr), fg)
-        return _lerp(near, back, fb)
+        d = [_rows(flat, far + offset) for offset in (0, 1, n, n + 1)]
+        near = _lerp(_lerp(c[0], c[1], r), _lerp(c[2], c[3], r), g)
+        back = _lerp(_lerp(d[0], d[1], r), _lerp(d[2], d[3], r), g)
+        return _lerp(near, back, b)
     # Tetrahedral: from the lowest corner to the highest, one axis at a time, largest
     # fraction first: out = c000 + f1 (cA - c000) + f2 (cB - cA) + f3 (c111 - cB).
     high = np.maximum(np.maximum(fr, fg), fb)
     low = np.minimum(np.minimum(fr, fg), fb)
     middle = np.maximum(np.minimum(fr, fg), np.minimum(np.maximum(fr, fg), fb))
-    r_over_g, r_over_b, g_over_b = (fr > fg)[:, 0], (fr > fb)[:, 0], (fg > fb)[:, 0]
+    r_over_g, r_over_b, g_over_b = fr > fg, fr > fb, fg > fb
     # Ties go to the later channel when choosing the largest and to the earlier when choosing
     # the smallest, so the two are never the same channel (tied fractions give one value).
     first = np.where(r_over_g & r_over_b, 1, np.where(~r_over_g & g_over_b, n, n * n))
     last = np.where(~r_over_g & ~r_over_b, 1, np.where(r_over_g & ~g_over_b, n, n * n))
-    corner = flat[base].astype(np.float64)
-    a = flat[base + first].astype(np.float64)
-    b = flat[base + (1 + n + n * n) - last].astype(np.float64)
-    top = flat[base + (1 + n + n * n)].astype(np.float64)
-    return corner + high * (a - corner) + middle * (b - a) + low * (top - b)  # type: ignore[no-any-return]
+    diagonal = 1 + n + n * n
+    corner = _rows(flat, base)
+    a = _rows(flat, base + first)
+    b = _rows(flat, base + (diagonal - last))
+    top = _rows(flat, base + diagonal)
+    out: Array = corner + high[:, None] * (a - corner)
+    out += middle[:, None] * (b - a)
+    out += low[:, None] * (top - b)
+    return out
+
+
+def _rows(flat: Array, index: Array) -> Array:
+    rows: Array = flat[index]
+    return rows if rows.dtype == np.float64 else rows.astype(np.float64)
 
 
 def _lerp(a: Array, b: Array, t: Array) -> Array:
@@ -221,9 +239,11 @@ class ImageKernel:
 
     # -- the colour table: every 24-bit colour's result, filled as colours are met ----------
 
-    def _axes(self) -> tuple[Array, Array]:
-        """Per channel, for each 8-bit level: (lower lattice index, fraction), each (256, 3)."""
-        axes = self.__dict__.get("_axes_cache")
+    def _axes(self) -> tuple[Array, Array, Array]:
+        """Per 8-bit level of each channel: its part of the cell's row (the lower lattice index
+        times the channel's stride), (256, 3) int64; its fraction, (256, 3) float64; and the
+        table rows."""
+        axes: tuple[Array, Array, Array] | None = self.__dict__.get("_axes_cache")
         if axes is None:
             stages = self.stages
             assert stages.lut3d is not None
@@ -231,22 +251,21 @@ class ImageKernel:
             if stages.lut1d is not None:
                 x = _curve(stages.lut1d, stages.lut1d_min, stages.lut1d_max, x)
             n = stages.lut3d.shape[0]
-            axes = _positions(n, stages.lut3d_min, stages.lut3d_max, x)
+            lower, frac = _positions(n, stages.lut3d_min, stages.lut3d_max, x)
+            axes = (lower * np.array([1, n, n * n]), frac, _flat(stages.lut3d))
             self.__dict__["_axes_cache"] = axes
         return axes
 
     def _results(self, keys: Array) -> Array:
         """Packed RGBX results (X = 0xFF) for 24-bit colours ``keys`` (r | g << 8 | b << 16)."""
-        lower_axes, frac_axes = self._axes()
-        levels = np.stack([keys & 255, (keys >> 8) & 255, keys >> 16], axis=1)
-        channel = np.arange(3)
-        lower = lower_axes[levels, channel]
-        frac = frac_axes[levels, channel]
-        assert self.stages.lut3d is not None
-        flat = self.stages.lut3d.reshape(-1, 3)
-        n = self.stages.lut3d.shape[0]
-        out = to_8bit(_interpolate(flat, n, lower, frac, self.interpolation)).astype(np.uint32)
-        return out[:, 0] | (out[:, 1] << 8) | (out[:, 2] << 16) | _KNOWN  # type: ignore[no-any-return]
+        offsets, fractions, flat = self._axes()
+        r, g, b = keys & 255, (keys >> 8) & 255, keys >> 16
+        base = offsets[r, 0] + offsets[g, 1] + offsets[b, 2]
+        fr, fg, fb = fractions[r, 0], fractions[g, 1], fractions[b, 2]
+        n = round(len(flat) ** (1 / 3))
+        out = to_8bit(_interpolate(flat, n, base, fr, fg, fb, self.interpolation))
+        packed = out.astype(np.uint32)
+        return packed[:, 0] | (packed[:, 1] << 8) | (packed[:, 2] << 16) | _KNOWN  # type: ignore[no-any-return]
 
     def _colour_table(self, image: Image.Image) -> Image.Image:
         cache = getattr(self._local, "table", None)
@@ -259,13 +278,23 @@ class ImageKernel:
             strip = image.crop((0, top, width, min(height, top + rows)))
             keys = np.frombuffer(strip.tobytes("raw", "RGBX"), dtype=np.uint32) & 0xFFFFFF
             found = cache[keys]
-            missing = found == 0
-            if missing.any():
-                new = np.unique(keys[missing])
-                for start in range(0, len(new), _CHUNK):
-                    part = new[start : start + _CHUNK]
-                    cache[part] = self._results(part)
+            missing = keys[found == 0]
+            if len(missing):
+                self._fill(cache, missing)
                 found = cache[keys]
             done = Image.frombuffer("RGB", strip.size, found, "raw", "RGBX", 0, 1)
             out.paste(done, (0, top))
         return out
+
+    def _fill(self, cache: Array, missing: Array) -> None:
+        """Work out the colours ``missing`` (repeats allowed) and keep them in ``cache``.
+
+        Each distinct colour once: every position writes its own mark (below _KNOWN) into the
+        cache, and the positions whose mark stayed are one per colour (cheaper than sorting).
+        """
+        marks = np.arange(1, len(missing) + 1, dtype=np.uint32)
+        cache[missing] = marks
+        new = missing[cache[missing] == marks]
+        for start in range(0, len(new), _CHUNK):
+            part = new[start : start + _CHUNK]
+            cache[part] = self._results(part)

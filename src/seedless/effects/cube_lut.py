@@ -23,7 +23,14 @@ from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
 
 from .cube import MAX_1D_SIZE, MAX_SIZE, MIN_SIZE, CubeFile, identity_table, read_cube_file
 from .lut import ImageKernel, Interpolation, Stages, evaluate
@@ -40,10 +47,10 @@ _GREY_TOLERANCE = 1.5 / 255.0  # as FittedEffect: a LUT this close to grey keeps
 class CubeEffect(BaseModel):
     """A LUT read from a ``.cube`` file: a 1D table, a 3D table, or a 1D shaper then a 3D table.
 
-    Tables are stored as base64 of little-endian float32 (``lut1d``: M rows of R, G, B;
-    ``lut3d``: N³ rows, red changing fastest, then green, then blue: the file's order), each
-    with its input domain (per channel). Saved to JSON and loaded back, the effect gives the
-    same bytes.
+    Tables are little-endian float32 bytes (``lut1d``: M rows of R, G, B; ``lut3d``: N³
+    rows, red changing fastest, then green, then blue: the file's order), base64 in JSON,
+    each with its input domain (per channel). Saved to JSON and loaded back, the effect gives
+    the same bytes.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -54,15 +61,31 @@ class CubeEffect(BaseModel):
     )
     title: str = ""
     lut1d_size: int | None = Field(None, ge=MIN_SIZE, le=MAX_1D_SIZE)
-    lut1d: str | None = Field(None, repr=False, description="base64 of float32 LE, M x (R, G, B)")
+    lut1d: bytes | None = Field(
+        None, repr=False, description="float32 LE, M x (R, G, B); base64 in JSON"
+    )
     lut1d_min: Triple = (0.0, 0.0, 0.0)
     lut1d_max: Triple = (1.0, 1.0, 1.0)
     lut3d_size: int | None = Field(None, ge=MIN_SIZE, le=MAX_SIZE)
-    lut3d: str | None = Field(
-        None, repr=False, description="base64 of float32 LE, N^3 x (R, G, B), red fastest"
+    lut3d: bytes | None = Field(
+        None, repr=False, description="float32 LE, N^3 x (R, G, B), red fastest; base64 in JSON"
     )
     lut3d_min: Triple = (0.0, 0.0, 0.0)
     lut3d_max: Triple = (1.0, 1.0, 1.0)
+
+    @field_validator("lut1d", "lut3d", mode="before")
+    @classmethod
+    def _from_base64(cls, value: Any) -> Any:
+        if isinstance(value, str):  # the JSON form
+            try:
+                return base64.b64decode(value, validate=True)
+            except ValueError as exc:
+                raise ValueError(f"not valid base64: {exc}") from None
+        return value
+
+    @field_serializer("lut1d", "lut3d", when_used="json")
+    def _to_base64(self, value: bytes | None) -> str | None:
+        return None if value is None else base64.b64encode(value).decode("ascii")
 
     @model_validator(mode="after")
     def _check(self) -> CubeEffect:
@@ -198,16 +221,12 @@ class CubeEffect(BaseModel):
         return FittedEffect.from_table(table).describe()
 
 
-def _encode(table: np.ndarray) -> str:
-    data = np.ascontiguousarray(table, dtype="<f4").tobytes()
-    return base64.b64encode(data).decode("ascii")
+def _encode(table: np.ndarray) -> bytes:
+    return np.ascontiguousarray(table, dtype="<f4").tobytes()
 
 
-def _decode(data: str, rows: int, name: str) -> np.ndarray:
-    try:
-        raw = base64.b64decode(data, validate=True)
-    except ValueError as exc:
-        raise ValueError(f"{name} is not valid base64: {exc}") from None
+def _decode(raw: bytes, rows: int, name: str) -> np.ndarray:
+    """The table as a read-only float32 (rows, 3) view of ``raw`` (no copy)."""
     if len(raw) != rows * 12:
         raise ValueError(f"{name} holds {len(raw)} bytes; {rows} rows of R, G, B need {rows * 12}")
     table = np.frombuffer(raw, dtype="<f4").reshape(rows, 3)

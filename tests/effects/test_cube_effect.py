@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import subprocess
+import sys
+import textwrap
 import threading
 from pathlib import Path
 
@@ -10,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import seedless
 from seedless.cli import main
 from seedless.effects import effect_from_dict, load_effect
 from seedless.effects.cube import format_cube, identity_table, parse_cube_file
@@ -179,3 +184,26 @@ def test_apply_interp_flag_misuse(
 def test_fitted_effects_stay_fitted_effects() -> None:
     # FittedEffect.load_cube is unchanged: seedless's own exports come back as fitted looks.
     assert FittedEffect.identity(5).kind == "lut"
+
+
+def test_apply_reads_a_cube_with_numpy_and_still_forks_its_workers(tmp_path: Path) -> None:
+    code = """
+        import argparse, sys
+        from seedless._parallel import can_fork
+        from seedless.cli.apply import effect_from_args
+
+        args = argparse.Namespace(effect=sys.argv[1], interp=None, **{
+            name: None for name in ("brightness", "contrast", "saturation", "sharpness",
+            "gamma", "warmth", "tint", "grain", "grain_seed", "vignette")})
+        effect_from_args(args)
+        assert "numpy" in sys.modules
+        assert can_fork(), "reading the .cube started threads (numpy's BLAS pool)"
+        """
+    blas = {"OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"}
+    env = {k: v for k, v in os.environ.items() if k not in blas}
+    env["PYTHONPATH"] = str(Path(seedless.__file__).resolve().parents[1])
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code), str(CUBES / "resolve_3d.cube")],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr

@@ -33,7 +33,7 @@ from pydantic import (
 )
 
 from .cube import MAX_1D_SIZE, MAX_SIZE, MIN_SIZE, CubeFile, identity_table, read_cube_file
-from .lut import ImageKernel, Interpolation, Stages, evaluate
+from .lut import ImageKernel, Interpolation, Stages, apply_in_mode, evaluate
 
 __all__ = ["SEEDLESS_MARK", "CubeEffect"]
 
@@ -190,25 +190,7 @@ class CubeEffect(BaseModel):
         Alpha is split off and put back untouched. Greyscale (L, LA) images stay greyscale
         when the LUT keeps greys grey (within 1.5 levels), and become RGB(A) when it tints them.
         """
-        from ..errors import InvalidImageError
-
-        if image.mode in ("P", "PA", "1"):
-            image = image.convert("RGBA" if image.has_transparency_data else "RGB")
-        if image.mode not in ("RGB", "RGBA", "L", "LA"):
-            raise InvalidImageError(
-                f"cannot edit images in mode {image.mode}; convert to RGB first"
-            )
-        alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
-        colour = image.convert(image.mode[:-1]) if alpha is not None else image
-        if colour.mode == "L":
-            out = self._kernel()(colour.convert("RGB"))
-            if self._keeps_grey:
-                out = out.convert("L")
-        else:
-            out = self._kernel()(colour)
-        if alpha is not None:
-            out.putalpha(alpha)
-        return out
+        return apply_in_mode(image, self._kernel(), lambda: self._keeps_grey)
 
     # ------------------------------------------------------------- words
 

@@ -35,7 +35,17 @@ from typing import Literal, TypeAlias
 import numpy as np
 from PIL import Image, ImageFilter
 
-__all__ = ["INTERPOLATIONS", "ImageKernel", "Interpolation", "Stages", "evaluate", "to_8bit"]
+from ..errors import InvalidImageError
+
+__all__ = [
+    "INTERPOLATIONS",
+    "ImageKernel",
+    "Interpolation",
+    "Stages",
+    "apply_in_mode",
+    "evaluate",
+    "to_8bit",
+]
 
 Interpolation: TypeAlias = Literal["trilinear", "tetrahedral"]
 #: The interpolations a 3D table can be applied with.
@@ -183,6 +193,31 @@ def _lerp(a: Array, b: Array, t: Array) -> Array:
 
 
 # ---------------------------------------------------------------------------- images
+
+
+def apply_in_mode(
+    image: Image.Image,
+    rgb: Callable[[Image.Image], Image.Image],
+    keeps_grey: Callable[[], bool],
+) -> Image.Image:
+    """Run a colour transform of RGB images (``rgb``) on an image of any mode it suits.
+
+    P, PA and 1 images are converted first; alpha is split off and put back untouched;
+    greyscale (L, LA) images stay greyscale when ``keeps_grey()``, else become RGB(A).
+    Other modes (CMYK, 16-bit, float) raise InvalidImageError.
+    """
+    if image.mode in ("P", "PA", "1"):
+        image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+    if image.mode not in ("RGB", "RGBA", "L", "LA"):
+        raise InvalidImageError(f"cannot edit images in mode {image.mode}; convert to RGB first")
+    alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
+    colour = image.convert(image.mode[:-1]) if alpha is not None else image
+    out = rgb(colour.convert("RGB") if colour.mode == "L" else colour)
+    if colour.mode == "L" and keeps_grey():
+        out = out.convert("L")
+    if alpha is not None:
+        out.putalpha(alpha)
+    return out
 
 
 class ImageKernel:

@@ -207,3 +207,22 @@ def test_apply_reads_a_cube_with_numpy_and_still_forks_its_workers(tmp_path: Pat
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("interp", ["tetrahedral", "trilinear"])
+def test_ffmpeg_lut3d_agrees_on_a_plain_3d_file(tmp_path: Path, interp: str) -> None:
+    imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg")
+    source = tmp_path / "in.png"
+    image = photo()
+    image.save(source)
+    out = tmp_path / "out.png"
+    cube = CUBES / "adobe_3d.cube"  # outputs outside 0..1, no domain: ffmpeg reads it whole
+    subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-y", "-i", str(source), "-vf",
+         f"lut3d=file={cube}:interp={interp}", "-pix_fmt", "rgb24", str(out)],
+        check=True, timeout=60,
+    )  # fmt: skip
+    with Image.open(out) as theirs:
+        expected = np.asarray(theirs.convert("RGB")).astype(int)
+    ours = np.asarray(load_effect(cube).with_interpolation(interp).apply(image)).astype(int)
+    assert np.abs(ours - expected).max() <= 1

@@ -297,7 +297,8 @@ class ImageKernel:
         r, g, b = keys & 255, (keys >> 8) & 255, keys >> 16
         base = offsets[r, 0] + offsets[g, 1] + offsets[b, 2]
         fr, fg, fb = fractions[r, 0], fractions[g, 1], fractions[b, 2]
-        n = round(len(flat) ** (1 / 3))
+        assert self.stages.lut3d is not None
+        n = self.stages.lut3d.shape[0]
         out = to_8bit(_interpolate(flat, n, base, fr, fg, fb, self.interpolation))
         packed = out.astype(np.uint32)
         return packed[:, 0] | (packed[:, 1] << 8) | (packed[:, 2] << 16) | _KNOWN  # type: ignore[no-any-return]

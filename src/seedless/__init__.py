@@ -82,6 +82,7 @@ __all__ = [
     "ConfigurationError",
     "ContactSheet",
     "ContentBlockedError",
+    "CubeEffect",
     "DiskCache",
     "EditRequest",
     "Effect",
@@ -150,6 +151,7 @@ _LAZY = {
     "Job": "seedless.batch",
     "Ledger": "seedless.batch",
     "run_batch": "seedless.batch",
+    "CubeEffect": "seedless.effects.cube_lut",
     "FitReport": "seedless.effects.fit",
     "FittedEffect": "seedless.effects.fit",
     "fit_effect": "seedless.effects.fit",
@@ -167,4 +169,5 @@ def __getattr__(name: str) -> object:
 if _TYPE_CHECKING:
     from .batch import BatchEstimate, BatchReport, BestOf, Job, Ledger, run_batch
     from .cache import DiskCache
+    from .effects.cube_lut import CubeEffect
     from .effects.fit import FitReport, FittedEffect, fit_effect

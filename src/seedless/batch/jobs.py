@@ -626,7 +626,7 @@ def _recipe_dict(recipe: Any, original: Any, approved: Any) -> tuple[dict[str, A
     if "strategy" in recipe:  # a saved seedless.strategies.Recipe
         return _from_strategy_recipe(recipe, original, approved), base
     data = {k: v for k, v in recipe.items() if k not in _RECIPE_METADATA}
-    if data.get("kind") in ("adjust", "lut"):  # a saved effect file
+    if data.get("kind") in ("adjust", "lut", "cube"):  # a saved effect file
         return {"model": "local:pillow", "effect": data}, base
     for forbidden in ("image", "images", "id", "output"):
         if forbidden in data:

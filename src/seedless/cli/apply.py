@@ -40,6 +40,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("inputs", nargs="+", type=Path, help="image files or folders")
     parser.add_argument("-o", "--out", type=Path, required=True, help="output folder")
     parser.add_argument("--effect", type=Path, help="effect file: .json (Adjust/fitted) or .cube")
+    parser.add_argument(
+        "--interp",
+        choices=["tetrahedral", "trilinear"],
+        help="how a .cube LUT's 3D table is interpolated (default: tetrahedral, as grading "
+        "tools apply LUTs; trilinear for looks seedless exported)",
+    )
     for flag, kind, text in _ADJUST_FLAGS:
         parser.add_argument(f"--{flag}", type=kind, help=text)
     parser.add_argument(
@@ -94,8 +100,21 @@ def effect_from_args(args: argparse.Namespace) -> Any:
     }
     if args.effect and settings:
         raise ConfigurationError("give either --effect or Adjust flags, not both")
+    if args.interp and not args.effect:
+        raise ConfigurationError(
+            "--interp goes with --effect LUT.cube: it sets how that LUT is interpolated"
+        )
     if args.effect:
-        return load_effect(args.effect)
+        _one_blas_thread()
+        effect = load_effect(args.effect)
+        if args.interp:
+            if not hasattr(effect, "with_interpolation"):
+                raise ConfigurationError(
+                    f"--interp applies to .cube LUTs; {args.effect} holds an effect of kind "
+                    f"{effect.kind!r}"
+                )
+            effect = effect.with_interpolation(args.interp)
+        return effect
     if not settings:
         raise ConfigurationError(
             "nothing to apply: give Adjust flags (e.g. --brightness 0.85) or --effect FILE"
@@ -105,6 +124,17 @@ def effect_from_args(args: argparse.Namespace) -> Any:
     except ValidationError as exc:
         where, _, what = validation_message(exc).partition(": ")
         raise ConfigurationError(f"--{where.replace('_', '-')}: {what}") from exc
+
+
+def _one_blas_thread() -> None:
+    """Before an effect file is read with numpy here: no BLAS thread pool in this process.
+
+    The workers are forked from this process, which is only done while it runs one thread
+    (seedless._parallel); numpy starts its BLAS threads when imported unless told not to.
+    """
+    if "numpy" not in sys.modules:
+        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(variable, "1")
 
 
 # The effects the workers apply, by run: installed once per worker by _install_effect (in

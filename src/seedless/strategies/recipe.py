@@ -79,7 +79,7 @@ class Recipe(BaseModel):
         default=None, description="The edit in numbers as sent to the model (anchored)."
     )
     effect: dict[str, Any] | None = Field(
-        default=None, description="The exact effect (kind 'adjust' or 'lut'), as JSON."
+        default=None, description="The exact effect (kind 'adjust', 'lut' or 'cube'), as JSON."
     )
     seed: int | None = None
     parameters: dict[str, Any] = Field(

@@ -21,7 +21,12 @@ from typing import Any
 
 from ._matrix import Matrix
 from ._specs import ModelSpec, Operation, SeedPolicy
-from .errors import ModelRetiredError, SeedlessDeprecationWarning, UnsupportedCapabilityError
+from .errors import (
+    ModelRetiredError,
+    Remedy,
+    SeedlessDeprecationWarning,
+    UnsupportedCapabilityError,
+)
 
 __all__ = ["check_lifecycle", "check_size_rule", "validate"]
 
@@ -46,6 +51,7 @@ class _Refusals:
         where: Callable[[ModelSpec], bool] | None = None,
         alternatives: list[str] | None = None,
         hint: str = "",
+        remedy: Remedy | None = None,
     ) -> None:
         if alternatives is None:
             alternatives = self.matrix.alternatives(
@@ -61,6 +67,7 @@ class _Refusals:
             model=self.spec.key,
             capability=capability,
             alternatives=alternatives,
+            remedy=remedy,
         )
 
 
@@ -94,9 +101,9 @@ def _check_seed(request: Any, spec: ModelSpec, refuse: _Refusals, policy: SeedPo
         refuse(
             "seed",
             "takes a seed only as a best-effort hint (the same seed does not give the same "
-            "image), so seedless refuses it by default; pass seed_policy='best_effort' to "
-            "send it anyway, or use a seeded model",
+            "image), so seedless refuses it by default; use a seeded model",
             "seed",
+            remedy=Remedy("To send the seed anyway, pass {}.", seed_policy="best_effort"),
         )
     if spec.seed_range is not None:
         low, high = spec.seed_range
@@ -276,12 +283,12 @@ def check_lifecycle(
         if allow_retired:
             return
         raise ModelRetiredError(
-            f"{spec.key} was shut down on {life.shutdown}.{instead}{source} If your project or "
-            "relay still serves it, pass allow_retired=True.",
+            f"{spec.key} was shut down on {life.shutdown}.{instead}{source}",
             model=spec.key,
             shutdown=str(life.shutdown),
             successor=chain[-1] if chain else None,
             sources=life.sources,
+            remedy=Remedy("If your project or relay still serves it, pass {}.", allow_retired=True),
         )
     if status == "deprecated":
         with _warned_lock:

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ..client import Client, PreparedRequest, gather_keeping
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, Remedy
 from ..models import EditRequest, ImageInput, ImageLike, ImageRequest, ImageResult
 from ._run import AnyClient, aio, run_sync
 from .anchoring import anchored_request
@@ -363,11 +363,14 @@ def plan(
         model = approved.model_key
     if model is None:
         raise ConfigurationError(
-            "The approved edit is not a global colour change, so it needs the model that made "
-            "it: pass model='provider:model' (e.g. 'gemini:gemini-3-pro-image')."
+            "The approved edit is not a global colour change, so it needs the model that made it.",
+            remedy=Remedy("Pass {}, e.g. gemini:gemini-3-pro-image.", model="provider:model"),
         )
     if before is None or after is None:
-        raise ConfigurationError("the anchored path needs both original= and approved= images")
+        raise ConfigurationError(
+            "The anchored path sends the approved before/after pair with each photo.",
+            remedy=Remedy("Give both: {} and {}.", original="before.jpg", approved="after.jpg"),
+        )
     spec = engine.resolve(model)
     judge: ScorerLike = scorer or MatchEffect(before, after)
     measured = known.measured if known is not None else None

@@ -10,6 +10,7 @@ import importlib as _importlib
 import warnings as _warnings
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
+from ._logs import setup_logging as _setup_logging
 from ._version import __version__
 from .capabilities import (
     Lifecycle,
@@ -67,6 +68,8 @@ from .strategies import (
 
 # Deprecation notices about models are meant for the person running the code: show them.
 _warnings.filterwarnings("default", category=SeedlessDeprecationWarning)
+# SEEDLESS_LOG=info|debug: every wire call and retry logged to stderr, secrets redacted.
+_setup_logging()
 
 __all__ = [
     "Adjust",

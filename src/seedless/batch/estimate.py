@@ -122,7 +122,7 @@ def prepare_job(client: AsyncClient, job: Job) -> PreparedRequest:
     request = job.request
     if job.best_of is not None:
         request = request.model_copy(update={"n": job.best_of.n * request.n})
-    return client.prepare(request)
+    return client.prepare(request, allow_retired=job.allow_retired)
 
 
 def job_cost(client: AsyncClient, prepared: PreparedRequest) -> tuple[float | None, bool]:

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ._options import add_out
+
 if TYPE_CHECKING:
     from ..batch.ledger import Ledger
 
@@ -48,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--format", choices=["jsonl", "csv"], default="jsonl", help="jsonl (default) or csv"
     )
     export.add_argument("--attempts", action="store_true", help="export attempt rows instead")
-    export.add_argument("-o", "--output", type=Path, help="write to a file (default: stdout)")
+    add_out(export, "write to this file (default: stdout)", required=False)
     export.set_defaults(func=run_export)
 
     runs = verbs.add_parser("runs", help="The runs a folder's ledger holds.")
@@ -142,8 +144,8 @@ def run_export(args: argparse.Namespace) -> int:
     with ledger:
         rows = ledger.attempt_rows(run) if args.attempts else ledger.rows(run)
         handle = (
-            args.output.open("w", encoding="utf-8", newline="")
-            if args.output is not None
+            args.out.open("w", encoding="utf-8", newline="")
+            if args.out is not None
             else sys.stdout
         )
         try:

@@ -109,6 +109,9 @@ class BatchEstimate:
         lines += [f"  ! {problem}" for problem in self.problems]
         return "\n".join(lines)
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # a notebook shows the text
+        printer.text(str(self))
+
 
 def in_cache(cache: Any, key: str) -> bool:
     contains = getattr(cache, "contains", None)

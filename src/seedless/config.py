@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -54,6 +54,27 @@ class Endpoint(BaseModel):
     prices: dict[str, float] = Field(default_factory=dict)
     allow_retired: bool | None = None
     timeout: float | None = None
+
+    if TYPE_CHECKING:  # what callers may pass: the key as a plain string
+
+        def __init__(
+            self,
+            *,
+            name: str,
+            protocol: str,
+            api_key: SecretStr | str | None = None,
+            base_url: str | None = None,
+            project: str | None = None,
+            location: str | None = None,
+            credentials: Any = None,
+            headers: Mapping[str, str] = ...,
+            extra_fields: Mapping[str, Any] = ...,
+            field_names: Mapping[str, str] = ...,
+            model_ids: Mapping[str, str] = ...,
+            prices: Mapping[str, float] = ...,
+            allow_retired: bool | None = None,
+            timeout: float | None = None,
+        ) -> None: ...
 
     @field_validator("protocol")
     @classmethod

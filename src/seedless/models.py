@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .effects import EffectField
+from .effects import Effect, EffectField
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -155,6 +155,25 @@ class EditRequest(_RequestBase):
     images: tuple[ImageInput, ...] = Field(min_length=1)
     prompt: str | None = None
     effect: EffectField | None = None
+
+    if TYPE_CHECKING:  # what callers may pass: images as paths, bytes, PIL images, results
+
+        def __init__(
+            self,
+            *,
+            images: Sequence[ImageLike],
+            prompt: str | None = None,
+            effect: Effect | Mapping[str, Any] | None = None,
+            model: str | None = None,
+            n: int = 1,
+            seed: int | None = None,
+            aspect_ratio: str | None = None,
+            size: str | None = None,
+            negative_prompt: str | None = None,
+            add_watermark: bool | None = None,
+            output_mime_type: str | None = None,
+            options: Mapping[str, Any] = ...,
+        ) -> None: ...
 
     @field_validator("images", mode="before")
     @classmethod

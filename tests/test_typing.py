@@ -26,6 +26,7 @@ import seedless
 seedless.Adjust(brightnes=0.85)  # a typo in a field
 seedless.EditRequest(images=[1])  # not an image
 seedless.Endpoint(name="x", protocol="openai", api_key=3)  # not a key
+seedless.Client().generate("a fox", model="openai:flux-dev", sede=7)  # a typo in a keyword
 '''
 
 
@@ -58,7 +59,7 @@ def test_readme_calls_pass_mypy_and_pyright_and_mistakes_are_caught(tmp_path: Pa
         user = [line for line in out.splitlines() if "user.py" in line and "error" in line]
         assert user == [], f"{name} rejects the README's calls:\n{out}"
         flagged = {int(n) for n in re.findall(r"mistakes\.py:(\d+)", out)}
-        assert flagged >= {4, 5, 6}, f"{name} missed a mistake:\n{out}"
+        assert flagged >= {4, 5, 6, 7}, f"{name} missed a mistake:\n{out}"
 
 
 @pytest.mark.parametrize("name", ["Endpoint", "EditRequest"])

@@ -28,6 +28,7 @@ from .effects.adjust import Adjust
 from .errors import (
     AuthenticationError,
     BudgetExceededError,
+    ClientClosedError,
     ConfigurationError,
     ContentBlockedError,
     InvalidImageError,
@@ -82,6 +83,7 @@ __all__ = [
     "CallEvent",
     "Candidate",
     "Client",
+    "ClientClosedError",
     "ConfigurationError",
     "ContactSheet",
     "ContentBlockedError",

@@ -100,6 +100,7 @@ def log_call_event(event: Any) -> None:
         log.debug("%s: sending", key)
     elif event.kind == "done":
         how = "served from the cache" if event.cached else f"answered in {event.latency:.2f}s"
-        log.info("%s: %s", key, how)
+        cost = "price unknown" if event.cost_usd is None else f"${event.cost_usd:.4f}"
+        log.info("%s: %s, %d image(s), %s", key, how, event.images, cost)
     elif event.kind == "error":
         log.info("%s: failed: %s: %s", key, type(event.error).__name__, event.error)

@@ -4,6 +4,7 @@
 
     SeedlessError
      ├── ConfigurationError            missing key/project, unknown provider or model, missing extra
+ ├── ClientClosedError             the client was closed: make a new one (also a RuntimeError)
      ├── RequestError                  refused before the network: nothing was sent, nothing spent
      │    ├── UnsupportedCapabilityError   .model .capability .alternatives
      │    ├── ModelRetiredError            .model .shutdown .successor .sources
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuthenticationError",
     "BudgetExceededError",
+    "ClientClosedError",
     "ConfigurationError",
     "ContentBlockedError",
     "InvalidImageError",
@@ -149,6 +151,11 @@ class SeedlessDeprecationWarning(DeprecationWarning):
 
 class ConfigurationError(SeedlessError):
     """seedless cannot be set up as asked: a missing key or project, an unknown model."""
+
+
+class ClientClosedError(SeedlessError, RuntimeError):
+    """The client was closed (``close()``, ``aclose()`` or the end of its ``with`` block): it
+    sends nothing more. Make a new client; a closed one is never silently reopened."""
 
 
 class RequestError(SeedlessError):

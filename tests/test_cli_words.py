@@ -20,7 +20,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "seedless"
 TODAY = ["--today", "2026-11-25"]
 IMAGEN = "vertex:imagen-4.0-generate-001"  # retired on 2026-08-17
 #: Subcommands that send requests to models: each takes the request policy flags.
-SENDING = ("reproduce", "verify", "batch")
+SENDING = ("generate", "edit", "reproduce", "verify", "batch")
 #: A Python keyword argument in a message (``allow_retired=True``, ``model='...'``).
 KEYWORD = re.compile(r"\b[a-z]+_?[a-z_]*=(True|False|'|\")")
 
@@ -86,8 +86,10 @@ def test_one_word_per_meaning_across_subcommands() -> None:
                 assert "size" in (action.help or "") and "image" in (action.help or ""), name
             if "-m" in strings:
                 assert action.dest == "model", name
+            if "-n" in strings:  # how many (images, rows); candidates are --best-of
+                assert action.dest == "n" and "candidate" not in (action.help or ""), name
         flags = flags_of(parser)
-        assert not flags & {"--output", "--instruction", "-n"}, name
+        assert not flags & {"--output", "--instruction"}, name
 
 
 def test_a_mistyped_subcommand_or_flag_gets_did_you_mean(

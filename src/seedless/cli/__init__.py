@@ -25,6 +25,8 @@ __all__ = ["main"]
 
 #: Subcommand modules, in the order ``--help`` lists them.
 COMMANDS = (
+    "generate",
+    "edit",
     "apply",
     "fit",
     "reproduce",

@@ -158,7 +158,7 @@ def test_reproduce_without_a_model_names_the_flag(
     args = ["reproduce", str(photos[1]), "--original", str(photos[0]), "--approved"]
     assert main([*args, str(approved), "-o", str(tmp_path / "out"), *TODAY]) == 1
     err = capsys.readouterr().err
-    assert "--model PROVIDER:MODEL" in err
+    assert "--model provider:model" in err
     assert_speaks_flags("reproduce", err)
 
 
@@ -169,6 +169,34 @@ def test_a_best_effort_seed_names_the_seed_policy_flag(
     err = capsys.readouterr().err
     assert "pass --seed-policy best_effort" in err
     assert_speaks_flags("verify", err)
+
+
+def test_a_missing_key_and_a_missing_effect_are_named_in_flag_words(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    photos: list[Path],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert main(["generate", "x", "-m", "openai:flux-dev", "-o", str(tmp_path), *TODAY]) == 1
+    err = capsys.readouterr().err
+    assert "Set OPENAI_API_KEY" in err and "[[endpoint]] table" in err
+    assert "--model local:pillow" in err
+    assert_speaks_flags("generate", err)
+    assert main(["verify", "x", "-m", "local:pillow", "--image", str(photos[0])]) == 1
+    err = capsys.readouterr().err
+    assert "Pass --effect FILE (or Adjust flags such as --brightness 0.85)" in err
+    assert_speaks_flags("verify", err)
+
+
+def test_a_folder_edit_without_a_prompt_names_the_flag_and_the_field(
+    emu: Emulator, tmp_path: Path, photos: list[Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["batch", str(photos[0]), "-o", str(tmp_path / "out"), "-m", "nano-banana-pro"]
+    assert main([*args, "--dry-run", *TODAY[:0]]) == 0
+    shown = capsys.readouterr().out
+    assert '--prompt TEXT (or "prompt": ... in a job file)' in shown
+    assert_speaks_flags("batch", shown)
 
 
 # ---------------------------------------------------------------------- batch and verify

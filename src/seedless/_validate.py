@@ -22,6 +22,7 @@ from typing import Any
 from ._matrix import Matrix
 from ._specs import ModelSpec, Operation, SeedPolicy
 from .errors import (
+    Code,
     ModelRetiredError,
     Remedy,
     SeedlessDeprecationWarning,
@@ -195,18 +196,21 @@ def _check_edit(request: Any, spec: ModelSpec, refuse: _Refusals) -> None:
     if spec.edits_with == "effect" and effect is None:
         refuse(
             "effect",
-            "edits with an exact effect, and the request has none: pass "
-            "effect=seedless.Adjust(...) (or a fitted effect). To send an instruction to an AI "
-            "model instead, choose one",
+            "edits with an exact effect, and the request has none. To send an instruction to "
+            "an AI model instead, choose one",
             where=lambda row: row.edits_with == "instruction",
+            remedy=Remedy("Pass {} (or a fitted effect).", effect=Code("seedless.Adjust(...)")),
         )
     describable = callable(getattr(effect, "describe", None))
     if spec.edits_with == "instruction" and not request.prompt and not describable:
         refuse(
             "prompt",
-            "edits from an instruction: pass prompt='...' (e.g. 'make it slightly darker'), "
-            "or an effect it can describe in words",
+            "edits from an instruction, and the request has none",
             alternatives=[],
+            remedy=Remedy(
+                "Pass {} (e.g. 'make it slightly darker'), or an effect it can describe in words.",
+                prompt=Code("'...'"),
+            ),
         )
 
 

@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from ._registry import known_protocols
 from .errors import (
+    Code,
     ConfigurationError,
+    Remedy,
     is_secret_header,
     redact,
     register_secret,
@@ -111,11 +113,15 @@ class Endpoint(BaseModel):
         key = self.key()
         if not key:
             names = " or ".join(env_names) if env_names else "an environment variable"
+            endpoint = f"Endpoint(name={self.name!r}, protocol={self.protocol!r}, api_key=...)"
             raise ConfigurationError(
-                f"No API key for endpoint {self.name!r} ({self.protocol}). Set {names}, or pass "
-                f"Endpoint(name={self.name!r}, protocol={self.protocol!r}, api_key=...) to the "
-                "Client. For keyless work use model='local:pillow', or seedless.testing's "
-                "emulator in tests."
+                f"No API key for endpoint {self.name!r} ({self.protocol}). Set {names}.",
+                remedy=Remedy(
+                    "Or pass {} to the Client. For keyless work use {}, or seedless.testing's "
+                    "emulator in tests.",
+                    endpoints=Code(f"[{endpoint}]"),
+                    model="local:pillow",
+                ),
             )
         return key
 

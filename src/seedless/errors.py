@@ -97,6 +97,15 @@ class Remedy:
         return f"Remedy({self.text!r}, {settings})"
 
 
+class Code(str):
+    """A remedy's value shown as written (``seedless.Adjust(...)``), not as a quoted string."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
 def keyword(setting: str, value: object) -> str:
     """A setting named as a keyword argument: ``allow_retired=True`` (the library's words)."""
     return f"{setting}={value!r}"

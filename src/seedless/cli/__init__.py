@@ -121,7 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose:
             stack.enter_context(verbose("info" if args.verbose == 1 else "debug"))
         # the library's refusals name their remedies as this command's flags
-        stack.enter_context(naming(remedy_namer(job_file=getattr(args, "job_file_words", False))))
+        namer = remedy_namer(
+            job_file=getattr(args, "job_file_words", False), words=getattr(args, "words", None)
+        )
+        stack.enter_context(naming(namer))
         try:
             return int(args.func(args) or 0)
         except BrokenPipeError:  # `| head`: the reader has seen enough

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +27,16 @@ Parser = argparse.ArgumentParser | argparse._ArgumentGroup
 FLAGS: dict[str, str] = {
     "allow_retired": "--allow-retired",
     "seed_policy": "--seed-policy {value}",
-    "model": "--model PROVIDER:MODEL",
+    "model": "--model {value}",
+    "endpoints": "an [[endpoint]] table with api_key_env in your models.toml",
     "original": "--original FILE",
     "approved": "--approved FILE",
     "effect": "--effect FILE (or Adjust flags such as --brightness 0.85)",
+    "prompt": "--prompt TEXT",
 }
 
 #: Settings a job file may set per job, as the field of the same name.
-JOB_FIELDS = frozenset({"allow_retired", "model", "effect", "original", "approved"})
+JOB_FIELDS = frozenset({"allow_retired", "model", "effect", "original", "approved", "prompt"})
 
 ADJUST_FLAGS: tuple[tuple[str, type, str], ...] = (
     ("brightness", float, "factor, 1.0 = unchanged (ImageEnhance semantics)"),
@@ -50,17 +52,21 @@ ADJUST_FLAGS: tuple[tuple[str, type, str], ...] = (
 )
 
 
-def remedy_namer(*, job_file: bool = False) -> Callable[[str, object], str]:
-    """Name a remedy's setting as this command's flag (and job-file field, for ``batch``)."""
-    from ..errors import keyword
+def remedy_namer(
+    *, job_file: bool = False, words: Mapping[str, str] | None = None
+) -> Callable[[str, object], str]:
+    """Name a remedy's setting as this command's flag (and job-file field, for ``batch``);
+    ``words`` are a command's own (``PROMPT`` where the prompt is an argument)."""
+    from ..errors import Code, keyword
 
     def name(setting: str, value: object) -> str:
-        template = FLAGS.get(setting)
+        template = (words or {}).get(setting) or FLAGS.get(setting)
         if template is None:
             return keyword(setting, value)
         flag = template.format(value=value)
         if job_file and setting in JOB_FIELDS:
-            return f'{flag} (or "{setting}": {json.dumps(value)} in a job file)'
+            shown = "..." if isinstance(value, Code) else json.dumps(value)
+            return f'{flag} (or "{setting}": {shown} in a job file)'
         return flag
 
     return name

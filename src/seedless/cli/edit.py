@@ -30,7 +30,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_adjust_flags(parser)
     add_request_flags(parser)
     parser.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, words={"prompt": "a PROMPT (the last argument)"})
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,7 +13,7 @@ from datetime import date
 from pathlib import Path
 
 from . import listeners
-from ._options import add_budget, add_model, add_request_policy
+from ._options import add_adjust_flags, add_budget, add_model, add_request_policy
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -34,25 +34,25 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--image", type=Path, action="append", help="edit this image (repeat for references)"
     )
     parser.add_argument("--effect", type=Path, help="effect file, for local:pillow")
+    add_adjust_flags(parser)
     add_request_policy(parser)
     add_budget(parser)
     parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     parser.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
-    parser.set_defaults(func=run)
+    parser.set_defaults(func=run, words={"prompt": "a PROMPT"})
 
 
 def run(args: argparse.Namespace) -> int:
     from ..client import Client, edit_request, generate_request
-    from ..effects import load_effect
     from ..errors import BudgetExceededError
     from ..models import ImageRequest
     from ..strategies import measure_reproducibility
-    from ._options import client_options
+    from ._options import client_options, effect_from_args
 
     if args.trials < 2:
         print("seedless: --trials must be at least 2 to compare results", file=sys.stderr)
         return 2
-    effect = load_effect(args.effect) if args.effect else None
+    effect = effect_from_args(args, required=False)
     shape = {"seed": args.seed, "size": args.size, "aspect_ratio": args.aspect_ratio}
     request: ImageRequest
     if args.image:

@@ -18,6 +18,8 @@ from ._options import add_adjust_flags
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "edit",
+        usage="%(prog)s IMAGE... PROMPT -m MODEL [options]\n"
+        "       %(prog)s IMAGE... (--effect FILE | Adjust flags) [options]",
         help="Edit image(s) with one model (or an exact local effect); write, log the call.",
         description="Send one edit request: the first IMAGE is the source, the others are "
         "references, PROMPT (the last argument) is the instruction. With --effect or Adjust "

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "ledger",
-        help="Show or export what a batch run did (counts, cost, failures).",
+        help="Browse the calls of generate/edit, or what a batch run did (counts, cost).",
         description="Read the ledger a batch keeps beside its outputs: a summary of a run "
         "(jobs by status, cost, failures by error class), its runs, or every row as JSONL/CSV.",
     )

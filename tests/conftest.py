@@ -36,6 +36,7 @@ def _isolated_matrix(
     """No user models.toml leaks in; registered rows and once-per-process warnings reset."""
     monkeypatch.delenv("SEEDLESS_MODELS", raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
+    monkeypatch.setenv("SEEDLESS_HOME", str(tmp_path_factory.mktemp("home")))  # calls ledger
     for name in (
         "GOOGLE_API_KEY",
         "GEMINI_API_KEY",

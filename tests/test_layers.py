@@ -20,6 +20,8 @@ LAYERS: dict[str, int] = {
     "seedless._version": 0,
     "seedless._parallel": 0,
     "seedless._progress": 0,
+    "seedless._logs": 0,
+    "seedless._dirs": 0,
     # models / capabilities: data, the matrix and its rules, configuration, pure helpers
     "seedless.models": 1,
     "seedless.images": 1,

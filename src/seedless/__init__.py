@@ -10,6 +10,7 @@ import importlib as _importlib
 import warnings as _warnings
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 
+from ._logs import setup_logging as _setup_logging
 from ._version import __version__
 from .capabilities import (
     Lifecycle,
@@ -27,6 +28,7 @@ from .effects.adjust import Adjust
 from .errors import (
     AuthenticationError,
     BudgetExceededError,
+    ClientClosedError,
     ConfigurationError,
     ContentBlockedError,
     InvalidImageError,
@@ -67,6 +69,8 @@ from .strategies import (
 
 # Deprecation notices about models are meant for the person running the code: show them.
 _warnings.filterwarnings("default", category=SeedlessDeprecationWarning)
+# SEEDLESS_LOG=info|debug: every wire call and retry logged to stderr, secrets redacted.
+_setup_logging()
 
 __all__ = [
     "Adjust",
@@ -79,6 +83,7 @@ __all__ = [
     "CallEvent",
     "Candidate",
     "Client",
+    "ClientClosedError",
     "ConfigurationError",
     "ContactSheet",
     "ContentBlockedError",

@@ -83,6 +83,9 @@ class PreparedRequest:
             lines += [f"--- call {index} (n={call.n}, seed={call.seed})", str(call.wire)]
         return "\n".join(lines)
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # a notebook shows the text
+        printer.text(str(self))
+
 
 @dataclass(frozen=True)
 class CallEvent:

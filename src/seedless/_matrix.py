@@ -9,13 +9,16 @@ elsewhere in seedless asks :meth:`Matrix.alternatives` for the models to use ins
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from functools import cached_property
 from typing import Any
 
 from ._specs import ModelSpec
 from .errors import ConfigurationError
+
+#: The columns of :meth:`Matrix.table`, in order.
+TABLE_COLUMNS = ("model", "ops", "seed", "n/call", "sizes", "refs", "$/image", "status")
 
 __all__ = ["Matrix"]
 
@@ -37,6 +40,17 @@ class Matrix:
 
     def __contains__(self, key: object) -> bool:
         return key in self._rows
+
+    def __getitem__(self, name: str) -> ModelSpec:
+        """The row of ``"provider:model"`` (or of a bare id or alias, as :meth:`resolve` finds
+        it); KeyError, with "did you mean", if there is none."""
+        row = self._rows.get(name)
+        if row is not None:
+            return row
+        try:
+            return self.resolve(name)
+        except ConfigurationError as exc:
+            raise KeyError(str(exc)) from None
 
     def __repr__(self) -> str:
         return f"<Matrix of {len(self)} models>"
@@ -171,33 +185,61 @@ class Matrix:
         return [row.key for row in rows[:limit]]
 
     # -- output
-    def table(self, *, today: date | None = None, lifecycle: bool = True) -> str:
-        """A plain-text table of the matrix (what ``seedless capabilities`` prints)."""
+    def cells(self, *, today: date | None = None, lifecycle: bool = True) -> list[list[str]]:
+        """The table as text cells: a header row, then one row per model, by key."""
         day = today or date.today()
-        header = ["model", "ops", "seed", "n/call", "sizes", "refs", "$/image", "status"]
-        lines = [header]
+        lines = [list(TABLE_COLUMNS)]
         for row in sorted(self, key=lambda r: (r.provider, r.id)):
             prices = sorted(set(row.prices.values()))
             price = "-" if not prices else "/".join(f"{p:g}" for p in prices)
             status = row.status(day)
-            cells = [
-                row.key,
-                ",".join(sorted(row.operations)),
-                row.seed,
-                str(row.images_per_call),
-                ",".join(row.sizes) if row.sizes else "any",
-                str(row.max_reference_images),
-                price,
-                f"{status}: {row.lifecycle.summary(day)}" if lifecycle else status,
-            ]
-            lines.append(cells)
-        widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+            lines.append(
+                [
+                    row.key,
+                    ",".join(sorted(row.operations)),
+                    row.seed,
+                    str(row.images_per_call),
+                    ",".join(row.sizes) if row.sizes else "any",
+                    str(row.max_reference_images),
+                    price,
+                    f"{status}: {row.lifecycle.summary(day)}" if lifecycle else status,
+                ]
+            )
+        return lines
+
+    def table(
+        self,
+        *,
+        today: date | None = None,
+        lifecycle: bool = True,
+        columns: Sequence[str] | None = None,
+    ) -> str:
+        """A plain-text table of the matrix (what ``seedless capabilities`` prints); ``columns``
+        picks some of :data:`TABLE_COLUMNS`."""
+        lines = self.cells(today=today, lifecycle=lifecycle)
+        keep = [i for i, name in enumerate(lines[0]) if columns is None or name in columns]
+        lines = [[line[i] for i in keep] for line in lines]
+        widths = [max(len(line[i]) for line in lines) for i in range(len(keep))]
         rendered = [
             "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
             for line in lines
         ]
         rendered.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(rendered)
+
+    def _repr_html_(self, *, today: date | None = None) -> str:
+        """The table, as HTML, for a notebook."""
+        from html import escape
+
+        header, *rows = self.cells(today=today)
+        head = "".join(f"<th>{escape(cell)}</th>" for cell in header)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows
+        )
+        return (
+            f'<table class="seedless-matrix"><caption>{len(rows)} models</caption>'
+            f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        )
 
     def to_json(self) -> list[dict[str, Any]]:
         return [row.model_dump(mode="json") for row in sorted(self, key=lambda r: r.key)]

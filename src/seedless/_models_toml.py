@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ._dirs import user_config_dir
 from ._specs import (
     Lifecycle,
     ModelSpec,
@@ -237,11 +238,5 @@ def user_models_path(environ: Mapping[str, str] | None = None) -> Path | None:
     explicit = env.get("SEEDLESS_MODELS")
     if explicit:
         return Path(explicit).expanduser()
-    if sys.platform == "win32":
-        base = Path(env.get("APPDATA") or Path.home() / "AppData" / "Roaming")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(env.get("XDG_CONFIG_HOME") or Path.home() / ".config")
-    candidate = base / "seedless" / "models.toml"
+    candidate = user_config_dir() / "models.toml"
     return candidate if candidate.is_file() else None

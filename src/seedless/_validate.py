@@ -21,7 +21,13 @@ from typing import Any
 
 from ._matrix import Matrix
 from ._specs import ModelSpec, Operation, SeedPolicy
-from .errors import ModelRetiredError, SeedlessDeprecationWarning, UnsupportedCapabilityError
+from .errors import (
+    Code,
+    ModelRetiredError,
+    Remedy,
+    SeedlessDeprecationWarning,
+    UnsupportedCapabilityError,
+)
 
 __all__ = ["check_lifecycle", "check_size_rule", "validate"]
 
@@ -46,6 +52,7 @@ class _Refusals:
         where: Callable[[ModelSpec], bool] | None = None,
         alternatives: list[str] | None = None,
         hint: str = "",
+        remedy: Remedy | None = None,
     ) -> None:
         if alternatives is None:
             alternatives = self.matrix.alternatives(
@@ -61,6 +68,7 @@ class _Refusals:
             model=self.spec.key,
             capability=capability,
             alternatives=alternatives,
+            remedy=remedy,
         )
 
 
@@ -94,9 +102,9 @@ def _check_seed(request: Any, spec: ModelSpec, refuse: _Refusals, policy: SeedPo
         refuse(
             "seed",
             "takes a seed only as a best-effort hint (the same seed does not give the same "
-            "image), so seedless refuses it by default; pass seed_policy='best_effort' to "
-            "send it anyway, or use a seeded model",
+            "image), so seedless refuses it by default; use a seeded model",
             "seed",
+            remedy=Remedy("To send the seed anyway, pass {}.", seed_policy="best_effort"),
         )
     if spec.seed_range is not None:
         low, high = spec.seed_range
@@ -188,18 +196,21 @@ def _check_edit(request: Any, spec: ModelSpec, refuse: _Refusals) -> None:
     if spec.edits_with == "effect" and effect is None:
         refuse(
             "effect",
-            "edits with an exact effect, and the request has none: pass "
-            "effect=seedless.Adjust(...) (or a fitted effect). To send an instruction to an AI "
-            "model instead, choose one",
+            "edits with an exact effect, and the request has none. To send an instruction to "
+            "an AI model instead, choose one",
             where=lambda row: row.edits_with == "instruction",
+            remedy=Remedy("Pass {} (or a fitted effect).", effect=Code("seedless.Adjust(...)")),
         )
     describable = callable(getattr(effect, "describe", None))
     if spec.edits_with == "instruction" and not request.prompt and not describable:
         refuse(
             "prompt",
-            "edits from an instruction: pass prompt='...' (e.g. 'make it slightly darker'), "
-            "or an effect it can describe in words",
+            "edits from an instruction, and the request has none",
             alternatives=[],
+            remedy=Remedy(
+                "Pass {} (e.g. 'make it slightly darker'), or an effect it can describe in words.",
+                prompt=Code("'...'"),
+            ),
         )
 
 
@@ -276,12 +287,12 @@ def check_lifecycle(
         if allow_retired:
             return
         raise ModelRetiredError(
-            f"{spec.key} was shut down on {life.shutdown}.{instead}{source} If your project or "
-            "relay still serves it, pass allow_retired=True.",
+            f"{spec.key} was shut down on {life.shutdown}.{instead}{source}",
             model=spec.key,
             shutdown=str(life.shutdown),
             successor=chain[-1] if chain else None,
             sources=life.sources,
+            remedy=Remedy("If your project or relay still serves it, pass {}.", allow_retired=True),
         )
     if status == "deprecated":
         with _warned_lock:

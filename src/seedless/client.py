@@ -22,6 +22,7 @@ import hashlib
 import os
 import threading
 import time
+import warnings
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import date
@@ -39,6 +40,7 @@ from ._calls import (
     gather_keeping,
     split_calls,
 )
+from ._validate import _caller_stacklevel
 from .capabilities import (
     Matrix,
     ModelSpec,
@@ -51,7 +53,12 @@ from .capabilities import (
 )
 from .config import Endpoint, default_endpoints, merge_endpoints
 from .effects import Effect
-from .errors import ConfigurationError, ModelNotFoundError
+from .errors import (
+    ClientClosedError,
+    ConfigurationError,
+    ModelNotFoundError,
+    SeedlessDeprecationWarning,
+)
 from .errors import TimeoutError as SeedlessTimeoutError
 from .models import (
     EditRequest,
@@ -223,6 +230,7 @@ class AsyncClient:
         self.listeners: list[Listener] = list(listeners)
         self._semaphore: asyncio.Semaphore | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     if not TYPE_CHECKING:
 
@@ -254,11 +262,32 @@ class AsyncClient:
     def provider(self, name: str) -> Provider:
         """The provider for endpoint ``name``, created (and its SDK imported) on first use."""
         with self._lock:
+            self._check_open()
             provider = self._providers.get(name)
             if provider is None:
                 provider = as_provider(create_provider(self.endpoints[name]))
                 self._providers[name] = provider
             return provider
+
+    def _follow_alias(self, name: str, spec: ModelSpec, today: date) -> ModelSpec:
+        """An alias whose model has shut down names its successor now (with a warning); an
+        explicit id keeps its refusal (``check_lifecycle``), so nothing changes silently."""
+        if spec.status(today) != "retired" or name.rpartition(":")[2] == spec.id:
+            return spec
+        chain = self.matrix.successors(spec, today)
+        if not chain:
+            return spec
+        successor = self.resolve(chain[-1])
+        if successor.status(today) == "retired":
+            return spec
+        warnings.warn(
+            f"{name!r} named {spec.key}, which was shut down on {spec.lifecycle.shutdown}; "
+            f"the alias now follows its successor, {successor.key}. Name a model by its id "
+            "to choose it yourself.",
+            SeedlessDeprecationWarning,
+            stacklevel=_caller_stacklevel(),
+        )
+        return successor
 
     def price(self, spec: ModelSpec, size: str | None) -> float | None:
         """Price per image: the endpoint's override for the model, else the matrix's list price."""
@@ -279,6 +308,7 @@ class AsyncClient:
         Every refusal, the matrix's and the provider's, is raised here: nothing is sent and
         nothing spent for a request this method refuses.
         """
+        self._check_open()
         if request.model is None:
             raise ConfigurationError(
                 "No model given. Name one as 'provider:model' (e.g. 'local:pillow', "
@@ -288,6 +318,8 @@ class AsyncClient:
         endpoint = self.endpoints[spec.provider]
         today = self.clock()
         retired_ok = _first(allow_retired, endpoint.allow_retired, self.allow_retired)
+        if not retired_ok:
+            spec = self._follow_alias(request.model, spec, today)
         check_lifecycle(spec, self.matrix, today=today, allow_retired=retired_ok)
         validate(
             request, spec, self.matrix, seed_policy=seed_policy or self.seed_policy, today=today
@@ -304,23 +336,73 @@ class AsyncClient:
 
     # ------------------------------------------------------------------ requests
 
-    async def generate(self, prompt: str, **kwargs: Any) -> Generation:
-        """Text to image(s). Keywords: those of :func:`generate_request` (``model``, ``n``,
-        ``seed``, ``aspect_ratio``, ``size``, ...), plus ``seed_policy`` and ``allow_retired``."""
-        policy = _pop_policy(kwargs)
-        return await self.run(generate_request(prompt, **kwargs), **policy)
+    async def generate(
+        self,
+        prompt: str,
+        *,
+        model: str,
+        n: int = 1,
+        seed: int | None = None,
+        aspect_ratio: str | None = None,
+        size: str | None = None,
+        negative_prompt: str | None = None,
+        add_watermark: bool | None = None,
+        output_mime_type: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        seed_policy: SeedPolicy | None = None,
+        allow_retired: bool | None = None,
+    ) -> Generation:
+        """Text to image(s): the request of :func:`generate_request`, validated, planned and
+        sent. ``seed_policy`` and ``allow_retired`` override the client's for this call."""
+        request = generate_request(
+            prompt,
+            model=model,
+            n=n,
+            seed=seed,
+            aspect_ratio=aspect_ratio,
+            size=size,
+            negative_prompt=negative_prompt,
+            add_watermark=add_watermark,
+            output_mime_type=output_mime_type,
+            options=options,
+        )
+        return await self.run(request, seed_policy=seed_policy, allow_retired=allow_retired)
 
     async def edit(
         self,
         images: ImageLike | Sequence[ImageLike],
         prompt: str | None = None,
-        **kwargs: Any,
+        *,
+        model: str = "local:pillow",
+        effect: Effect | None = None,
+        n: int = 1,
+        seed: int | None = None,
+        aspect_ratio: str | None = None,
+        size: str | None = None,
+        negative_prompt: str | None = None,
+        add_watermark: bool | None = None,
+        output_mime_type: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        seed_policy: SeedPolicy | None = None,
+        allow_retired: bool | None = None,
     ) -> Generation:
-        """Edit: ``images[0]`` is the source, further images are references, in order.
-        Keywords: those of :func:`edit_request` (``model``, ``effect``, ``n``, ...), plus
-        ``seed_policy`` and ``allow_retired``."""
-        policy = _pop_policy(kwargs)
-        return await self.run(edit_request(images, prompt, **kwargs), **policy)
+        """Edit: ``images[0]`` is the source, further images are references, in order; the
+        request of :func:`edit_request`, validated, planned and sent."""
+        request = edit_request(
+            images,
+            prompt,
+            model=model,
+            effect=effect,
+            n=n,
+            seed=seed,
+            aspect_ratio=aspect_ratio,
+            size=size,
+            negative_prompt=negative_prompt,
+            add_watermark=add_watermark,
+            output_mime_type=output_mime_type,
+            options=options,
+        )
+        return await self.run(request, seed_policy=seed_policy, allow_retired=allow_retired)
 
     async def run(
         self,
@@ -344,6 +426,7 @@ class AsyncClient:
         (paid for: each has its ``cost_usd``), so no paid image is lost. ``hooks`` observe
         this execution only (see :class:`ExecuteHooks`).
         """
+        self._check_open()
         batches = await gather_keeping(
             (self._call(prepared, index, hooks) for index in range(len(prepared.calls))),
             images_of=lambda batch: batch,
@@ -457,12 +540,33 @@ class AsyncClient:
     # ------------------------------------------------------------------ lifetime
 
     async def aclose(self) -> None:
-        """Close every provider's connections."""
-        providers, self._providers = list(self._providers.values()), {}
-        for provider in providers:
+        """Close every provider's connections. The client sends nothing after this: using it
+        raises :class:`~seedless.errors.ClientClosedError` (closing again does nothing)."""
+        for provider in self._mark_closed():
             await provider.aclose()
 
+    def _mark_closed(self) -> list[Provider]:
+        """Refuse every later use; return the providers still to close."""
+        with self._lock:
+            self._closed = True
+            providers, self._providers = list(self._providers.values()), {}
+        return providers
+
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`aclose` was called (a closed client is never reopened)."""
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ClientClosedError(
+                f"This {type(self).__name__} was closed, so it sends nothing more (a closed "
+                "client is not reopened: its connections are gone). Make a new client, or "
+                "keep the calls inside its `with` block."
+            )
+
     async def __aenter__(self) -> AsyncClient:
+        self._check_open()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -504,10 +608,6 @@ def _results(
         )
         for index, image in enumerate(reply.images)
     ]
-
-
-def _pop_policy(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {key: kwargs.pop(key) for key in ("seed_policy", "allow_retired") if key in kwargs}
 
 
 def _first(*values: bool | None) -> bool:
@@ -622,6 +722,7 @@ class Client:
         self._idle = threading.Condition(self._loop_lock)  # notified when a call ends
         self._running = 0  # calls running on the loop, from any thread
         self._finalizer: weakref.finalize[Any, Any] | None = None
+        self._closed = False
 
     @property
     def aio(self) -> AsyncClient:
@@ -668,6 +769,9 @@ class Client:
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         with self._loop_lock:
+            if self._closed:
+                coro.close()
+                self._async._check_open()  # raises: the engine is closed too
             if self._loop is None:
                 self._loop = _LoopThread()
                 self._finalizer = weakref.finalize(self, self._loop.close)
@@ -688,20 +792,71 @@ class Client:
             _moved(type(self).__name__, name)
             return getattr(self._async, name)
 
-    def generate(self, prompt: str, **kwargs: Any) -> Generation:
+    def generate(
+        self,
+        prompt: str,
+        *,
+        model: str,
+        n: int = 1,
+        seed: int | None = None,
+        aspect_ratio: str | None = None,
+        size: str | None = None,
+        negative_prompt: str | None = None,
+        add_watermark: bool | None = None,
+        output_mime_type: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        seed_policy: SeedPolicy | None = None,
+        allow_retired: bool | None = None,
+    ) -> Generation:
         """Text to image(s); see :meth:`AsyncClient.generate`."""
-        policy = _pop_policy(kwargs)
-        return self.run(generate_request(prompt, **kwargs), **policy)
+        request = generate_request(
+            prompt,
+            model=model,
+            n=n,
+            seed=seed,
+            aspect_ratio=aspect_ratio,
+            size=size,
+            negative_prompt=negative_prompt,
+            add_watermark=add_watermark,
+            output_mime_type=output_mime_type,
+            options=options,
+        )
+        return self.run(request, seed_policy=seed_policy, allow_retired=allow_retired)
 
     def edit(
         self,
         images: ImageLike | Sequence[ImageLike],
         prompt: str | None = None,
-        **kwargs: Any,
+        *,
+        model: str = "local:pillow",
+        effect: Effect | None = None,
+        n: int = 1,
+        seed: int | None = None,
+        aspect_ratio: str | None = None,
+        size: str | None = None,
+        negative_prompt: str | None = None,
+        add_watermark: bool | None = None,
+        output_mime_type: str | None = None,
+        options: Mapping[str, Any] | None = None,
+        seed_policy: SeedPolicy | None = None,
+        allow_retired: bool | None = None,
     ) -> Generation:
         """Edit images; see :meth:`AsyncClient.edit`."""
-        policy = _pop_policy(kwargs)
-        return self.run(edit_request(images, prompt, **kwargs), **policy)
+        request = edit_request(
+            images,
+            prompt,
+            model=model,
+            effect=effect,
+            n=n,
+            seed=seed,
+            aspect_ratio=aspect_ratio,
+            size=size,
+            negative_prompt=negative_prompt,
+            add_watermark=add_watermark,
+            output_mime_type=output_mime_type,
+            options=options,
+        )
+        return self.run(request, seed_policy=seed_policy, allow_retired=allow_retired)
 
     def run(
         self,
@@ -720,15 +875,20 @@ class Client:
     def close(self) -> None:
         """Close connections and stop the private loop thread.
 
-        Calls running in other threads are waited for, and calls made meanwhile wait for the
-        close (then start afresh). Providers made before any request are closed too.
+        Calls running in other threads are waited for; afterwards the client sends nothing
+        (using it raises :class:`~seedless.errors.ClientClosedError`; closing again does
+        nothing). Providers made before any request are closed too.
         """
         with self._idle:
             self._idle.wait_for(lambda: self._running == 0)
+            if self._closed:
+                return
+            self._closed = True
             loop, self._loop = self._loop, None
             finalizer, self._finalizer = self._finalizer, None
             if loop is None:
                 if not self._async._providers:
+                    self._async._mark_closed()  # no connection was ever made
                     return
                 loop = _LoopThread()  # a provider exists, but no request started the loop
             try:
@@ -739,7 +899,13 @@ class Client:
                 else:
                     loop.close()
 
+    @property
+    def is_closed(self) -> bool:
+        """Whether :meth:`close` was called (a closed client is never reopened)."""
+        return self._closed
+
     def __enter__(self) -> Client:
+        self._async._check_open()
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -12,13 +12,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from ._registry import known_protocols
 from .errors import (
+    Code,
     ConfigurationError,
+    Remedy,
     is_secret_header,
     redact,
     register_secret,
@@ -55,6 +57,27 @@ class Endpoint(BaseModel):
     allow_retired: bool | None = None
     timeout: float | None = None
 
+    if TYPE_CHECKING:  # what callers may pass: the key as a plain string
+
+        def __init__(
+            self,
+            *,
+            name: str,
+            protocol: str,
+            api_key: SecretStr | str | None = None,
+            base_url: str | None = None,
+            project: str | None = None,
+            location: str | None = None,
+            credentials: Any = None,
+            headers: Mapping[str, str] = ...,
+            extra_fields: Mapping[str, Any] = ...,
+            field_names: Mapping[str, str] = ...,
+            model_ids: Mapping[str, str] = ...,
+            prices: Mapping[str, float] = ...,
+            allow_retired: bool | None = None,
+            timeout: float | None = None,
+        ) -> None: ...
+
     @field_validator("protocol")
     @classmethod
     def _known_protocol(cls, value: str) -> str:
@@ -90,11 +113,15 @@ class Endpoint(BaseModel):
         key = self.key()
         if not key:
             names = " or ".join(env_names) if env_names else "an environment variable"
+            endpoint = f"Endpoint(name={self.name!r}, protocol={self.protocol!r}, api_key=...)"
             raise ConfigurationError(
-                f"No API key for endpoint {self.name!r} ({self.protocol}). Set {names}, or pass "
-                f"Endpoint(name={self.name!r}, protocol={self.protocol!r}, api_key=...) to the "
-                "Client. For keyless work use model='local:pillow', or seedless.testing's "
-                "emulator in tests."
+                f"No API key for endpoint {self.name!r} ({self.protocol}). Set {names}.",
+                remedy=Remedy(
+                    "Or pass {} to the Client. For keyless work use {}, or seedless.testing's "
+                    "emulator in tests.",
+                    endpoints=Code(f"[{endpoint}]"),
+                    model="local:pillow",
+                ),
             )
         return key
 

@@ -4,6 +4,7 @@
 
     SeedlessError
      ├── ConfigurationError            missing key/project, unknown provider or model, missing extra
+ ├── ClientClosedError             the client was closed: make a new one (also a RuntimeError)
      ├── RequestError                  refused before the network: nothing was sent, nothing spent
      │    ├── UnsupportedCapabilityError   .model .capability .alternatives
      │    ├── ModelRetiredError            .model .shutdown .successor .sources
@@ -25,12 +26,19 @@ raised with ``.partial``: the images the other calls delivered (paid), so none i
 Messages are written for the person reading them: what happened and what to do. No error
 message ever contains an API key or token: providers build messages from the service's own
 error text, passed through :func:`redact`.
+
+When a setting would let a refused request through, the error carries it as a
+:class:`Remedy` (``.remedy``) instead of spelling it inside the message: the library names it
+as a keyword argument (``allow_retired=True``), and a caller that speaks other words (the
+``seedless`` command: ``--allow-retired``) renders it its own way under :func:`naming`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -40,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuthenticationError",
     "BudgetExceededError",
+    "ClientClosedError",
     "ConfigurationError",
     "ContentBlockedError",
     "InvalidImageError",
@@ -49,6 +58,7 @@ __all__ = [
     "ProviderError",
     "QuotaExceededError",
     "RateLimitError",
+    "Remedy",
     "RequestError",
     "SeedlessDeprecationWarning",
     "SeedlessError",
@@ -57,8 +67,62 @@ __all__ = [
     "UnsupportedCapabilityError",
     "error_for_status",
     "is_secret_header",
+    "naming",
     "redact",
 ]
+
+
+class Remedy:
+    """The settings that would let a refused request through, named in the reader's words.
+
+    ``text`` is the sentence, with ``{}`` where each setting is named, in order; ``settings``
+    are the library's keyword arguments (which job files share as fields) with the values to
+    give them. By default a setting reads as a keyword argument (``allow_retired=True``);
+    under :func:`naming`, as the caller names it (``--allow-retired``)::
+
+        Remedy("If your project or relay still serves it, pass {}.", allow_retired=True)
+    """
+
+    def __init__(self, text: str, /, **settings: object) -> None:
+        self.text = text
+        self.settings = settings
+
+    def render(self) -> str:
+        """The sentence, each setting named as the current :func:`naming` names it."""
+        namer = _namer.get()
+        return self.text.format(*(namer(name, value) for name, value in self.settings.items()))
+
+    def __repr__(self) -> str:
+        settings = ", ".join(keyword(*item) for item in self.settings.items())
+        return f"Remedy({self.text!r}, {settings})"
+
+
+class Code(str):
+    """A remedy's value shown as written (``seedless.Adjust(...)``), not as a quoted string."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def keyword(setting: str, value: object) -> str:
+    """A setting named as a keyword argument: ``allow_retired=True`` (the library's words)."""
+    return f"{setting}={value!r}"
+
+
+_namer: ContextVar[Callable[[str, object], str]] = ContextVar("seedless_namer", default=keyword)
+
+
+@contextlib.contextmanager
+def naming(namer: Callable[[str, object], str]) -> Iterator[None]:
+    """Within the block, errors name the settings of their remedies with ``namer(setting,
+    value)``: a command line names them as its flags."""
+    token = _namer.set(namer)
+    try:
+        yield
+    finally:
+        _namer.reset(token)
 
 
 class SeedlessError(Exception):
@@ -66,9 +130,24 @@ class SeedlessError(Exception):
 
     ``partial``: when a request was split into several wire calls and one failed, the images
     the other calls did deliver (and were paid for, see their ``cost_usd``); empty otherwise.
+    ``remedy``: the setting that would let the request through, if one would (its sentence
+    ends the message).
     """
 
     partial: tuple[ImageResult, ...] = ()
+    remedy: Remedy | None = None
+
+    def __init__(self, *args: object, remedy: Remedy | None = None) -> None:
+        super().__init__(*args)
+        if remedy is not None:
+            self.remedy = remedy
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return text if self.remedy is None else f"{text} {self.remedy.render()}".lstrip()
+
+    def __repr__(self) -> str:  # the message as read, remedy included (a notebook shows it)
+        return f"{type(self).__name__}({str(self)!r})"
 
 
 class SeedlessDeprecationWarning(DeprecationWarning):
@@ -81,6 +160,11 @@ class SeedlessDeprecationWarning(DeprecationWarning):
 
 class ConfigurationError(SeedlessError):
     """seedless cannot be set up as asked: a missing key or project, an unknown model."""
+
+
+class ClientClosedError(SeedlessError, RuntimeError):
+    """The client was closed (``close()``, ``aclose()`` or the end of its ``with`` block): it
+    sends nothing more. Make a new client; a closed one is never silently reopened."""
 
 
 class RequestError(SeedlessError):
@@ -97,8 +181,9 @@ class UnsupportedCapabilityError(RequestError):
         model: str,
         capability: str,
         alternatives: Sequence[str] = (),
+        remedy: Remedy | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, remedy=remedy)
         self.model = model
         self.capability = capability
         self.alternatives = list(alternatives)
@@ -115,8 +200,9 @@ class ModelRetiredError(RequestError):
         shutdown: str | None,
         successor: str | None,
         sources: Sequence[str] = (),
+        remedy: Remedy | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, remedy=remedy)
         self.model = model
         self.shutdown = shutdown
         self.successor = successor

@@ -82,13 +82,16 @@ def extension_for(mime: str) -> str:
     return _EXTENSIONS.get(mime, ".bin")
 
 
+def mime_for_suffix(path: str | os.PathLike[str]) -> str | None:
+    """The MIME type a file name's extension names (``.jpeg`` and ``.tiff`` too), or None."""
+    suffix = Path(path).suffix.lower()
+    suffix = {".jpeg": ".jpg", ".tiff": ".tif"}.get(suffix, suffix)
+    return next((mime for mime, ext in _EXTENSIONS.items() if suffix == ext), None)
+
+
 def mime_for_path(path: str | os.PathLike[str]) -> str:
     """The MIME type implied by a file name's extension (defaults to PNG)."""
-    suffix = Path(path).suffix.lower()
-    for mime, ext in _EXTENSIONS.items():
-        if suffix == ext:
-            return mime
-    return "image/jpeg" if suffix == ".jpeg" else "image/png"
+    return mime_for_suffix(path) or "image/png"
 
 
 def decode(data: bytes, *, max_pixels: int = MAX_PIXELS, name: str | None = None) -> Image.Image:

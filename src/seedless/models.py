@@ -10,14 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .effects import EffectField
+from .effects import Effect, EffectField
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -156,6 +156,25 @@ class EditRequest(_RequestBase):
     prompt: str | None = None
     effect: EffectField | None = None
 
+    if TYPE_CHECKING:  # what callers may pass: images as paths, bytes, PIL images, results
+
+        def __init__(
+            self,
+            *,
+            images: Sequence[ImageLike],
+            prompt: str | None = None,
+            effect: Effect | Mapping[str, Any] | None = None,
+            model: str | None = None,
+            n: int = 1,
+            seed: int | None = None,
+            aspect_ratio: str | None = None,
+            size: str | None = None,
+            negative_prompt: str | None = None,
+            add_watermark: bool | None = None,
+            output_mime_type: str | None = None,
+            options: Mapping[str, Any] = ...,
+        ) -> None: ...
+
     @field_validator("images", mode="before")
     @classmethod
     def _coerce_images(cls, value: Any) -> Any:
@@ -226,17 +245,40 @@ class ImageResult(BaseModel):
         return decode(self.data)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the image bytes atomically; a directory (or a path ending in a slash, created
-        if needed) gets a name from the hash and MIME type."""
-        from .images import atomic_write, extension_for
+        """Write the image atomically, in the format its name says.
+
+        A directory (or a path ending in a slash, created if needed) gets a name from the hash
+        and MIME type, and the bytes as they came. A name whose extension is another image
+        format's (``x.png`` for JPEG bytes) gets the image converted to that format, EXIF and
+        ICC profile kept; transparency is never dropped silently (saving it as JPEG is
+        refused), and a name without an image extension is refused, naming the right one.
+        """
+        from .errors import InvalidImageError
+        from .images import atomic_write, decode, encode, extension_for, mime_for_suffix
 
         target = Path(path)
         if os.fspath(path).endswith(("/", os.sep)):
             target.mkdir(parents=True, exist_ok=True)
         if target.is_dir():
             target = target / f"{self.sha256[:16]}{extension_for(self.mime_type)}"
-        atomic_write(target, self.data)
-        return target
+            return atomic_write(target, self.data)
+        wanted = mime_for_suffix(target)
+        if wanted is None:
+            raise ValueError(
+                f"cannot tell an image format from the name {target.name!r}: this image is "
+                f"{self.mime_type}, save it as {target.name}{extension_for(self.mime_type)} "
+                "(or .png, .jpg, .webp to convert)"
+            )
+        if wanted == self.mime_type:
+            return atomic_write(target, self.data)
+        image = decode(self.data)
+        if wanted == "image/jpeg" and image.has_transparency_data:
+            raise InvalidImageError(
+                f"this {self.mime_type} image has transparency, which JPEG cannot hold: save it "
+                f"as {target.with_suffix('.png').name} to keep it"
+            )
+        data, _ = encode(image, wanted, like=image)
+        return atomic_write(target, data)
 
     if not TYPE_CHECKING:
 

@@ -185,8 +185,9 @@ def test_impossible_plans_are_refused_before_anything_is_sent(
     original = small_photo("coffee.jpg")
     approved = content_edit(original)
     photos = [small_photo("cat.jpg")]
-    with pytest.raises(ConfigurationError, match="pass model="):
+    with pytest.raises(ConfigurationError, match="Pass model=") as refused:
         plan(original=original, approved=approved, images=photos, client=client)
+    assert refused.value.remedy is not None and "model" in refused.value.remedy.settings
     with pytest.raises(UnsupportedCapabilityError, match="at most 1 input image"):
         plan(original=original, approved=approved, images=photos, model="fake:seeded",
              client=client)  # fmt: skip

@@ -109,6 +109,9 @@ class BatchEstimate:
         lines += [f"  ! {problem}" for problem in self.problems]
         return "\n".join(lines)
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # a notebook shows the text
+        printer.text(str(self))
+
 
 def in_cache(cache: Any, key: str) -> bool:
     contains = getattr(cache, "contains", None)
@@ -122,7 +125,7 @@ def prepare_job(client: AsyncClient, job: Job) -> PreparedRequest:
     request = job.request
     if job.best_of is not None:
         request = request.model_copy(update={"n": job.best_of.n * request.n})
-    return client.prepare(request)
+    return client.prepare(request, allow_retired=job.allow_retired)
 
 
 def job_cost(client: AsyncClient, prepared: PreparedRequest) -> tuple[float | None, bool]:

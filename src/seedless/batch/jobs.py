@@ -10,7 +10,7 @@ model and what the operation needs::
 
     id, output, op (generate | edit | best_of), model, prompt, image, images, references,
     effect, n, seed, aspect_ratio, size, negative_prompt, add_watermark, output_mime_type,
-    options, original, approved, measured, best_of, scorer, threshold
+    options, original, approved, measured, best_of, scorer, threshold, allow_retired
 
 ``image``/``images``/``references``/``original``/``approved`` are paths relative to the job
 file; ``effect`` is an Adjust object (JSON) or the path of an effect file; in CSV,
@@ -22,6 +22,8 @@ edit (:func:`seedless.strategies.anchored_request`: the approved pair travels wi
 is written, ranked by ``scorer`` (``{"kind": "match_adjust", "adjust": {...}}``,
 ``{"kind": "match_effect", "original": path, "approved": path}``, ``"module:function"``),
 which defaults to :class:`~seedless.strategies.MatchEffect` on the job's approved pair.
+``allow_retired: true`` lets the job reach a model past its shutdown date (a project or relay
+that still serves it), as the client's ``allow_retired`` does for every job.
 
 A folder plus a recipe gives one edit job per image in the folder; the recipe is a saved
 :class:`~seedless.strategies.Recipe` (local, seeded, or anchored given the approved pair),
@@ -83,7 +85,7 @@ _REQUEST_FIELDS = (
 _JOB_FIELDS = frozenset(
     {
         "id", "output", "op", "kind", "image", "images", "references", "effect", "original",
-        "approved", "measured", "best_of", "scorer", "threshold",
+        "approved", "measured", "best_of", "scorer", "threshold", "allow_retired",
     }
     | set(_REQUEST_FIELDS)
 )  # fmt: skip
@@ -139,6 +141,9 @@ class Job(BaseModel):
     )
     inputs: tuple[str, ...] = Field(
         default=(), description="The files the job reads, so that no output is written over one."
+    )
+    allow_retired: bool | None = Field(
+        default=None, description="Reach a model past its shutdown date (None: the client's)."
     )
 
     @field_validator("output")
@@ -462,6 +467,7 @@ def job_from_dict(
             best_of=best_of,
             source=where,
             inputs=tuple(str(path) for path in images + anchors) if op == "edit" else (),
+            allow_retired=data.get("allow_retired"),
         )
     except ConfigurationError as exc:
         raise ConfigurationError(f"{label}{exc}") from exc
@@ -522,10 +528,10 @@ def _csv_value(name: str, text: str) -> Any:
         return int(text)
     if name == "threshold":
         return float(text)
-    if name == "add_watermark":
+    if name in ("add_watermark", "allow_retired"):
         lowered = text.lower()
         if lowered not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValueError(f"add_watermark must be true or false, not {text!r}")
+            raise ValueError(f"{name} must be true or false, not {text!r}")
         return lowered in ("true", "1", "yes")
     if name in ("images", "references"):
         return [part.strip() for part in text.split(";") if part.strip()]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .estimate import BatchEstimate
 from .jobs import Job
@@ -88,3 +88,6 @@ class BatchReport:
         lines += [f"  - {example}" for example in self.examples[:5]]
         lines.append(f"  ledger: {self.ledger_path}")
         return "\n".join(lines)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # a notebook shows the text
+        printer.text(str(self))

@@ -414,6 +414,7 @@ class _Runner:
             n=prepared.request.n,
             scorer=scorer,
             threshold=job.best_of.threshold,
+            allow_retired=job.allow_retired,
             hooks=hooks,
         )
         return (ranked.result,), ranked.best.score

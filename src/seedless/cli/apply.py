@@ -12,21 +12,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ._options import add_adjust_flags, add_out
+from ._options import effect_from_args as shared_effect_from_args
+
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
-
-_ADJUST_FLAGS = (
-    ("brightness", float, "factor, 1.0 = unchanged (ImageEnhance semantics)"),
-    ("contrast", float, "factor, 1.0 = unchanged"),
-    ("saturation", float, "factor, 1.0 = unchanged"),
-    ("sharpness", float, "factor, 1.0 = unchanged"),
-    ("gamma", float, ">1 lifts midtones, <1 deepens them"),
-    ("warmth", float, "-1..1, + warmer"),
-    ("tint", float, "-1..1, + magenta"),
-    ("grain", float, "0..1 film grain opacity"),
-    ("grain-seed", int, "seed of the grain pattern"),
-    ("vignette", float, "0..1 corner darkening"),
-)
-
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -38,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "replace an input.",
     )
     parser.add_argument("inputs", nargs="+", type=Path, help="image files or folders")
-    parser.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    add_out(parser, "output folder")
     parser.add_argument("--effect", type=Path, help="effect file: .json (Adjust/fitted) or .cube")
     parser.add_argument(
         "--interp",
@@ -46,8 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="how a .cube LUT's 3D table is interpolated (default: tetrahedral, as grading "
         "tools apply LUTs; trilinear for looks seedless exported)",
     )
-    for flag, kind, text in _ADJUST_FLAGS:
-        parser.add_argument(f"--{flag}", type=kind, help=text)
+    add_adjust_flags(parser)
     parser.add_argument(
         "-j",
         "--jobs",
@@ -88,42 +76,24 @@ def collect_inputs(paths: Iterable[Path]) -> list[Path]:
 
 
 def effect_from_args(args: argparse.Namespace) -> Any:
-    from pydantic import ValidationError
-
-    from ..effects import Adjust, load_effect, validation_message
+    """The effect of ``--effect`` or the Adjust flags, with ``--interp`` for a .cube LUT."""
     from ..errors import ConfigurationError
 
-    settings = {
-        flag.replace("-", "_"): getattr(args, flag.replace("-", "_"))
-        for flag, _, _ in _ADJUST_FLAGS
-        if getattr(args, flag.replace("-", "_")) is not None
-    }
-    if args.effect and settings:
-        raise ConfigurationError("give either --effect or Adjust flags, not both")
     if args.interp and not args.effect:
         raise ConfigurationError(
             "--interp goes with --effect LUT.cube: it sets how that LUT is interpolated"
         )
     if args.effect:
         _one_blas_thread()
-        effect = load_effect(args.effect)
-        if args.interp:
-            if not hasattr(effect, "with_interpolation"):
-                raise ConfigurationError(
-                    f"--interp applies to .cube LUTs; {args.effect} holds an effect of kind "
-                    f"{effect.kind!r}"
-                )
-            effect = effect.with_interpolation(args.interp)
-        return effect
-    if not settings:
-        raise ConfigurationError(
-            "nothing to apply: give Adjust flags (e.g. --brightness 0.85) or --effect FILE"
-        )
-    try:
-        return Adjust(**settings)
-    except ValidationError as exc:
-        where, _, what = validation_message(exc).partition(": ")
-        raise ConfigurationError(f"--{where.replace('_', '-')}: {what}") from exc
+    effect = shared_effect_from_args(args)
+    if args.interp:
+        if not hasattr(effect, "with_interpolation"):
+            raise ConfigurationError(
+                f"--interp applies to .cube LUTs; {args.effect} holds an effect of kind "
+                f"{effect.kind!r}"
+            )
+        effect = effect.with_interpolation(args.interp)
+    return effect
 
 
 def _one_blas_thread() -> None:

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ._options import add_out
+
 __all__ = ["add_parser"]
 
 
@@ -18,24 +20,20 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Fit the global colour/tone transform that turns ORIGINAL into EDITED, "
         "save it as an Adobe .cube LUT (or a seedless .json effect), print how well it "
         "explains the pair and whether the edit was global, and the edit in numbers. "
-        "With --apply, write edited copies of other photos to --out. Exits 1 when the edit "
+        "With --apply, write edited copies of other photos to --apply-out. Exits 1 when the edit "
         "was not global (the LUT, saved all the same, reproduces only its colour part).",
     )
     parser.add_argument("original", type=Path, help="the photo before the edit")
     parser.add_argument("edited", type=Path, help="the approved edit (any size)")
+    add_out(parser, "where to save the look: .cube (Resolve, Premiere, ffmpeg lut3d) or .json")
     parser.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        required=True,
-        help="where to save the look: .cube (Resolve, Premiere, ffmpeg lut3d) or .json",
+        "--points", type=int, default=33, help="LUT points per axis, 2..65 (default 33)"
     )
-    parser.add_argument("--size", type=int, default=33, help="LUT points per axis, 2..65")
     parser.add_argument("--title", default="", help="TITLE written into the .cube file")
     parser.add_argument(
         "--apply", nargs="+", type=Path, metavar="IMAGE", help="images or folders to edit"
     )
-    parser.add_argument("--out", type=Path, help="output folder for --apply")
+    parser.add_argument("--apply-out", type=Path, help="output folder for --apply")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)
 
@@ -45,13 +43,15 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigurationError
     from ..images import atomic_write
 
-    if args.apply and args.out is None:
-        raise ConfigurationError("--apply needs --out FOLDER for the edited copies")
-    if args.out is not None and not args.apply:
-        raise ConfigurationError("--out is only used with --apply IMAGE...")
-    if not 2 <= args.size <= 65:
-        raise ConfigurationError(f"--size must be 2..65 (Pillow's 3D LUT limit), not {args.size}")
-    output: Path = args.output
+    if args.apply and args.apply_out is None:
+        raise ConfigurationError("--apply needs --apply-out FOLDER for the edited copies")
+    if args.apply_out is not None and not args.apply:
+        raise ConfigurationError("--apply-out is only used with --apply IMAGE...")
+    if not 2 <= args.points <= 65:
+        raise ConfigurationError(
+            f"--points must be 2..65 (Pillow's 3D LUT limit), not {args.points}"
+        )
+    output: Path = args.out
     suffix = output.suffix.lower()
     if suffix not in (".cube", ".json"):
         raise ConfigurationError(f"save the look as .cube or .json, not {output.name!r}")
@@ -59,9 +59,9 @@ def run(args: argparse.Namespace) -> int:
     if output.resolve() in protected:
         raise ConfigurationError(f"refusing to overwrite input {output}")
 
-    jobs = _plan(args.apply, args.out, protected | {output.resolve()}) if args.apply else []
+    jobs = _plan(args.apply, args.apply_out, protected | {output.resolve()}) if args.apply else []
 
-    effect = fit_effect(args.original, args.edited, size=args.size, title=args.title)
+    effect = fit_effect(args.original, args.edited, size=args.points, title=args.title)
     if suffix == ".cube":
         effect.save_cube(output)
     else:
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     print(f"edit in numbers: {effect.describe()}")
     if written:
-        print(f"wrote {len(written)} image(s) to {args.out}")
+        print(f"wrote {len(written)} image(s) to {args.apply_out}")
     if not report.is_global:
         print(
             "seedless: warning: the LUT reproduces only the global colour part of this edit "
@@ -113,8 +113,8 @@ def _plan(inputs: list[Path], out_dir: Path, protected: set[Path]) -> list[tuple
     for target in targets:
         if target.resolve() in protected:
             raise ConfigurationError(
-                f"refusing to overwrite input {target}: choose an --out folder apart from "
-                "the inputs"
+                f"refusing to overwrite input {target}: choose an --apply-out folder apart "
+                "from the inputs"
             )
     if len(set(targets)) != len(targets):
         raise ConfigurationError("two inputs share a file name; apply them to separate folders")

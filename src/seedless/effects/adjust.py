@@ -47,16 +47,24 @@ class Adjust(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Literal["adjust"] = "adjust"
-    brightness: float = Field(1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Brightness")
-    contrast: float = Field(1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Contrast")
-    saturation: float = Field(1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Color")
-    sharpness: float = Field(1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Sharpness")
-    gamma: float = Field(1.0, gt=0.0, le=8.0, description=">1 lifts midtones, <1 deepens them")
-    warmth: float = Field(0.0, ge=-1.0, le=1.0, description="+ warmer (red up, blue down)")
-    tint: float = Field(0.0, ge=-1.0, le=1.0, description="+ magenta (green down), - green")
-    grain: float = Field(0.0, ge=0.0, le=1.0, description="film grain opacity")
-    grain_seed: int = Field(0, ge=0, description="seed of the grain pattern")
-    vignette: float = Field(0.0, ge=0.0, le=1.0, description="corner darkening strength")
+    brightness: float = Field(
+        default=1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Brightness"
+    )
+    contrast: float = Field(
+        default=1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Contrast"
+    )
+    saturation: float = Field(default=1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Color")
+    sharpness: float = Field(
+        default=1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Sharpness"
+    )
+    gamma: float = Field(
+        default=1.0, gt=0.0, le=8.0, description=">1 lifts midtones, <1 deepens them"
+    )
+    warmth: float = Field(default=0.0, ge=-1.0, le=1.0, description="+ warmer (red up, blue down)")
+    tint: float = Field(default=0.0, ge=-1.0, le=1.0, description="+ magenta (green down), - green")
+    grain: float = Field(default=0.0, ge=0.0, le=1.0, description="film grain opacity")
+    grain_seed: int = Field(default=0, ge=0, description="seed of the grain pattern")
+    vignette: float = Field(default=0.0, ge=0.0, le=1.0, description="corner darkening strength")
 
     # ---------------------------------------------------------------- queries
 

@@ -212,6 +212,12 @@ class ModelSpec(BaseModel):
     )
     seed: SeedSupport = "none"
     seed_range: tuple[int, int] | None = None
+    host_exact: bool = Field(
+        default=False,
+        description="a seeded model that gives bit-identical images for a seed on an unchanged "
+        "host (self-hosted: same checkpoint, server version, device); results record the "
+        "host's fingerprint, and a replay warns when it changed",
+    )
     seed_requires_off: tuple[str, ...] = Field(
         default=(),
         description="boolean options that break seed replay: refused as true with a seed, "
@@ -260,6 +266,11 @@ class ModelSpec(BaseModel):
     @property
     def key(self) -> str:
         return f"{self.provider}:{self.id}"
+
+    @property
+    def seed_level(self) -> str:
+        """The seed level in words: ``seeded``, or ``seeded (exact on the same host)``."""
+        return f"{self.seed} (exact on the same host)" if self.host_exact else self.seed
 
     @property
     def reproducibility(self) -> Reproducibility:

@@ -40,8 +40,9 @@ SeedPolicy = Literal["strict", "best_effort"]
 Reproducibility = Literal["exact", "seeded", "none"]
 Watermark = Literal["always", "never", "optional", "seed_requires_off"]
 Status = Literal["active", "deprecated", "retired"]
-#: How a model is spoken to: OpenAI-style images, Gemini generateContent, Imagen :predict, local.
-WireShape = Literal["images", "generate_content", "predict", "local"]
+#: How a model is spoken to: OpenAI-style images, Gemini generateContent, Imagen :predict,
+#: local, the AUTOMATIC1111/Forge web API (sdapi), a ComfyUI workflow (comfy_prompt).
+WireShape = Literal["images", "generate_content", "predict", "local", "sdapi", "comfy_prompt"]
 Operation = Literal["generate", "edit"]
 OptionType = Literal["any", "string", "integer", "number", "boolean", "array", "object"]
 #: Request fields that travel under names from ``ModelSpec.fields`` but are not options.

@@ -100,6 +100,30 @@ CASES: dict[str, tuple[str, ImageRequest, dict[str, Any]]] = {
         edit_request([SOURCE, REFERENCE], "blend", model="openai:flux-2-flex", seed=4),
         {},
     ),
+    "forge txt2img": (
+        "forge",
+        generate_request(
+            "a red fox",
+            model="forge:checkpoint",
+            seed=3,
+            aspect_ratio="3:2",
+            negative_prompt="blurry",
+            options={
+                "steps": 20,
+                "cfg_scale": 6.5,
+                "sampler_name": "Euler a",
+                "checkpoint": "sd_xl_base_1.0",
+            },
+        ),
+        {},
+    ),
+    "forge img2img": (
+        "forge",
+        edit_request(
+            [SOURCE], "darker", model="forge:checkpoint", options={"denoising_strength": 0.3}
+        ),
+        {},
+    ),
 }
 
 
@@ -130,7 +154,8 @@ def _camel(name: str) -> str:
 
 
 def _received(emu: Emulator, service: str) -> list[Any]:
-    return {"gemini": emu.gemini, "vertex": emu.vertex, "openai": emu.openai}[service].requests
+    services = {"gemini": emu.gemini, "vertex": emu.vertex, "openai": emu.openai}
+    return {**services, "forge": emu.forge}[service].requests
 
 
 @pytest.mark.parametrize("case", sorted(CASES))

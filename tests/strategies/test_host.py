@@ -39,7 +39,7 @@ class HostedProvider(FunctionProvider):
         reply.seed = request.seed if request.seed is not None else self.picked_seed
         return reply
 
-    async def fingerprint(self, spec: Any) -> dict[str, Any]:
+    async def fingerprint(self, spec: Any, request: Any = None) -> dict[str, Any]:
         self.asked += 1
         return dict(self.stack)
 

@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     clock = (lambda: today) if today else None
     with Client(clock=clock, listeners=listeners(args), **client_options(args)) as client:
         if recipe is not None:
-            for change in client._run(check_host(client, recipe, warn=False)):
+            for change in client._run(check_host(client, recipe, request, warn=False)):
                 print(
                     f"seedless: warning: the server is not the stack the recipe was made on "
                     f"({change}); the same seed may give other images",

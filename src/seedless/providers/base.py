@@ -200,13 +200,16 @@ class Provider(Protocol):
 class Fingerprinting(Protocol):
     """A provider that can tell, before sending, which stack the server runs (optional).
 
-    ``fingerprint(spec)`` returns the same keys its replies put in :attr:`ProviderReply.host`
-    (or a subset): :func:`seedless.replay` and ``seedless verify --recipe`` compare it with a
-    recipe's before anything is sent, and warn (:class:`~seedless.HostChangedWarning`) when a
-    key they share differs.
+    ``fingerprint(spec, request)`` returns the same keys its replies put in
+    :attr:`ProviderReply.host` (or a subset), for the stack ``request`` would run on (a
+    request may choose a checkpoint; None: the server's current one). :func:`seedless.replay`
+    and ``seedless verify --recipe`` compare it with a recipe's before anything is sent, and
+    warn (:class:`~seedless.HostChangedWarning`) when a key they share differs.
     """
 
-    async def fingerprint(self, spec: ModelSpec) -> dict[str, Any]: ...
+    async def fingerprint(
+        self, spec: ModelSpec, request: ImageRequest | None = None
+    ) -> dict[str, Any]: ...
 
 
 @runtime_checkable

@@ -199,7 +199,8 @@ class Plan:
         client = aio(self.client)
         if self.path in ("local", "seeded"):
             if self.recipe is not None:
-                await check_host(client, self.recipe)  # warns when the server changed
+                # warns when the server is not the stack the recipe was made on
+                await check_host(client, self.recipe, self.prepared[0].request)
             generations = await gather_keeping(
                 (client.execute(p) for p in self.prepared), images_of=lambda g: g.images
             )

@@ -20,7 +20,7 @@ from typing import Any, overload
 
 from ..client import AsyncClient, Client, gather_keeping
 from ..errors import HostChangedWarning, RequestError
-from ..models import ImageLike, ImageResult
+from ..models import ImageLike, ImageRequest, ImageResult
 from ..retry import call_with_retry
 from ._run import AnyClient, aio
 from .anchoring import anchored_request
@@ -60,7 +60,7 @@ async def replay_async(
                 raise RequestError("replay needs at least one image to edit")
             requests = [recipe.request_for(image) for image in images]
         prepared = [engine.prepare(request) for request in requests]
-        warned = bool(await check_host(engine, recipe))
+        warned = bool(await check_host(engine, recipe, requests[0]))
         generations = await gather_keeping(
             (engine.execute(p) for p in prepared), images_of=lambda g: g.images
         )
@@ -103,10 +103,17 @@ async def replay_async(
     return [r.result for r in ranked]
 
 
-async def check_host(client: AnyClient, recipe: Recipe, *, warn: bool = True) -> list[str]:
+async def check_host(
+    client: AnyClient,
+    recipe: Recipe,
+    request: ImageRequest | None = None,
+    *,
+    warn: bool = True,
+) -> list[str]:
     """Compare ``recipe``'s host fingerprint with the server's now, before anything is sent.
 
-    Asks the provider of the recipe's model for its fingerprint (providers that can tell:
+    Asks the provider of the recipe's model for the fingerprint of the stack ``request`` (the
+    replay's request, which may name a checkpoint) would run on (providers that can tell:
     see :class:`~seedless.providers.base.Fingerprinting`; the ask is retried under the
     client's retry policy) and warns with :class:`~seedless.HostChangedWarning` naming each
     key that changed (unless ``warn`` is false). Returns the changes (``"key: recorded ->
@@ -121,7 +128,7 @@ async def check_host(client: AnyClient, recipe: Recipe, *, warn: bool = True) ->
     if probe is None:
         return []
     current = await call_with_retry(
-        lambda: probe(spec), engine.retry, describe=f"{spec.key} fingerprint"
+        lambda: probe(spec, request), engine.retry, describe=f"{spec.key} fingerprint"
     )
     changes = recipe.host_changes(current)
     if warn:

@@ -9,6 +9,7 @@ error tree; ``models check`` lists the server's checkpoints.
 from __future__ import annotations
 
 import base64
+import io
 import json
 from collections.abc import Callable
 from datetime import date
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from pydantic import SecretStr
 
 import seedless
@@ -36,9 +38,15 @@ from seedless.testing import Emulator
 
 TODAY = date(2026, 11, 25)
 FAST_RETRY = RetryPolicy(max_attempts=2, initial=0.01, max_backoff=0.02, total_timeout=5)
-SOURCE = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEklEQVR4nGP4z8DAwMDAxMAAAA0gAQHsmDC2AAAAAElFTkSuQmCC"
-)
+
+
+def _png(colour: tuple[int, int, int], size: tuple[int, int] = (48, 32)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+SOURCE = _png((120, 80, 40))
 ClientFactory = Callable[..., seedless.AsyncClient]
 
 

@@ -9,8 +9,8 @@ that the emulator's request models are the definition's.
 
 from __future__ import annotations
 
-import base64
 import copy
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from jsonschema import Draft202012Validator
+from PIL import Image
 
 import seedless
 from seedless.client import edit_request, generate_request
@@ -31,9 +32,15 @@ REQUESTS = {
     "/sdapi/v1/txt2img": "StableDiffusionProcessingTxt2Img",
     "/sdapi/v1/img2img": "StableDiffusionProcessingImg2Img",
 }
-PNG = base64.b64decode(
-    "iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAIAAAD91JpzAAAAEklEQVR4nGP4z8DAwMDAxMAAAA0gAQHsmDC2AAAAAElFTkSuQmCC"
-)
+
+
+def _png(colour: tuple[int, int, int], size: tuple[int, int] = (48, 32)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+PNG = _png((120, 80, 40))
 
 
 def _validator(name: str, *, closed: bool = False) -> Draft202012Validator:
@@ -108,3 +115,58 @@ def test_the_emulator_answers_as_defined(emu: Emulator) -> None:
     refused = httpx.get(f"{url}/sdapi/v1/options")
     assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Basic"
     assert _problems("HTTPException", refused.json()) == []
+
+
+COMFY = json.loads((DEFINITIONS / "comfyui.openapi.json").read_text())
+
+
+def _comfy(name: str, value: Any, *, closed: bool = False) -> list[str]:
+    schema = copy.deepcopy(COMFY["components"]["schemas"][name])
+    if closed:
+        schema["additionalProperties"] = False
+        node = schema["properties"]["prompt"]["additionalProperties"]
+        node["additionalProperties"] = False
+    schema["components"] = COMFY["components"]
+    errors = Draft202012Validator(schema).iter_errors(value)
+    return [f"{list(e.absolute_path)}: {e.message}" for e in errors]
+
+
+def test_the_emulated_nodes_are_comfyuis() -> None:
+    from seedless.testing._comfy_graph import NODES
+
+    defined = COMFY["x-nodes"]
+    assert set(NODES) == set(defined)
+    for name, node in NODES.items():
+        assert list(node.inputs) == list(defined[name]["inputs"]), name
+        assert list(node.returns) == defined[name]["returns"], name
+        assert node.output == defined[name].get("output_node", False), name
+
+
+async def test_comfyui_requests_and_answers_are_as_defined(emu: Emulator) -> None:
+    from seedless.providers.comfyui import workflow_options
+
+    examples = Path(__file__).resolve().parents[2] / "examples" / "comfyui"
+    workflow = json.loads((examples / "img2img.json").read_text())
+    mapping = {"prompt": "6.text", "seed": "3.seed", "image": "10.image"}
+    request = edit_request([PNG], "dusk", model="comfyui:workflow", seed=2,
+                           options=workflow_options(workflow, mapping))  # fmt: skip
+    with seedless.Client(endpoints=emu.endpoints()) as client:
+        wire = client.prepare(request).calls[0].wire
+        assert _comfy("QueuePrompt", wire.body(), closed=True) == []
+        client.run(request)
+    url = emu.comfyui.url
+    answers = [(r.path, r) for r in emu.comfyui.requests]
+    assert [path for path, _ in answers][:2] == ["/upload/image", "/prompt"]
+    async with httpx.AsyncClient(base_url=url) as http:
+        history = (await http.get(answers[-3][0])).json()
+        upload = await http.post("/upload/image", files={"image": ("a.png", PNG, "image/png")})
+        refused = await http.post("/prompt", json={"prompt": {"1": {"class_type": "SaveImage",
+                                                                      "inputs": {}}}})  # fmt: skip
+        stats = (await http.get("/system_stats")).json()
+        missing = await http.post("/api/prompt", json={"client_id": "x"})
+    assert [_comfy("HistoryEntry", entry) for entry in history.values()] == [[]]
+    assert _comfy("Uploaded", upload.json()) == [] and upload.json()["name"] == "a.png"
+    assert refused.status_code == 400 and _comfy("PromptError", refused.json()) == []
+    assert refused.json()["node_errors"]["1"]["errors"][0]["type"] == "required_input_missing"
+    assert _comfy("SystemStats", stats) == []
+    assert missing.status_code == 400 and missing.json()["error"]["type"] == "no_prompt"

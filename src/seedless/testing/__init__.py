@@ -1,5 +1,5 @@
 """Loopback emulators of the Gemini API, Vertex AI, OpenAI-style image APIs and self-hosted
-servers (Forge/AUTOMATIC1111), for tests.
+servers (Forge/AUTOMATIC1111, ComfyUI), for tests.
 
 ``seedless.testing`` runs real HTTP servers on 127.0.0.1 that speak each provider's wire
 protocol, so the real google-genai SDK, the OpenAI SDK, plain httpx, and seedless itself can
@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._catalog import EmulatedModel, SeedPolicy, default_models
+from ._comfyui import ComfyUIEmulator
 from ._emulator import Emulator, static_credentials, static_credentials_class
 from ._faults import Fault
 from ._forge import ForgeEmulator
@@ -52,6 +53,7 @@ __all__ = [
     "MASK",
     "RAI_FILTERED_REASON",
     "SIZE_CLASSES",
+    "ComfyUIEmulator",
     "EditTransform",
     "EmulatedModel",
     "Emulator",

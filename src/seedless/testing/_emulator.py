@@ -19,6 +19,7 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._comfyui import ComfyUIEmulator
 from ._forge import ForgeEmulator
 from ._gemini import DEFAULT_GEMINI_API_KEY, GeminiEmulator
 from ._openai import DEFAULT_OPENAI_API_KEY, OpenAIEmulator
@@ -117,6 +118,7 @@ class Emulator:
         )
         self.openai = OpenAIEmulator(api_key=openai_api_key, max_body_bytes=max_body_bytes)
         self.forge = ForgeEmulator(max_body_bytes=max_body_bytes)
+        self.comfyui = ComfyUIEmulator(max_body_bytes=max_body_bytes)
         self._latency = 0.0
         self.latency = latency
         self._servers: list[LoopbackServer] = []
@@ -191,8 +193,8 @@ class Emulator:
 
     @property
     def self_hosted(self) -> tuple[ServiceEmulator, ...]:
-        """The self-hosted servers (Forge), each on its own port."""
-        return (self.forge,)
+        """The self-hosted servers (Forge, ComfyUI), each on its own port."""
+        return self.forge, self.comfyui
 
     @property
     def services(self) -> tuple[ServiceEmulator, ...]:
@@ -233,7 +235,7 @@ class Emulator:
     # -- wiring clients --------------------------------------------------------------------
 
     def endpoints(self) -> list[Endpoint]:
-        """seedless endpoints named gemini, vertex, openai and forge, pointing at this
+        """seedless endpoints named gemini, vertex, openai, forge and comfyui, pointing at this
         emulator (forge with the emulator's basic auth, if it asks for one)."""
         from pydantic import SecretStr
 
@@ -270,6 +272,7 @@ class Emulator:
                 api_key=SecretStr(":".join(self.forge.auth)) if self.forge.auth else None,
                 base_url=self.forge.url,
             ),
+            Endpoint(name="comfyui", protocol="comfyui", base_url=self.comfyui.url),
         ]
 
     def client(self, **kwargs: Any) -> Client:
@@ -301,6 +304,7 @@ class Emulator:
             "OPENAI_BASE_URL": self.openai.url,
             "SEEDLESS_FORGE_URL": self.forge.url,
             **({"SEEDLESS_FORGE_AUTH": ":".join(self.forge.auth)} if self.forge.auth else {}),
+            "SEEDLESS_COMFYUI_URL": self.comfyui.url,
         }
 
     def _adc_file(self) -> str:

@@ -26,8 +26,8 @@ Seed levels: **deterministic** (local, bit-identical), **seeded** (the host prom
 a seed), **best_effort** (the API accepts a seed and promises nothing; refused unless
 `seed_policy="best_effort"`), **none** (no seed; always refused). **seeded (exact on the same
 host)**: a self-hosted server gives the same bytes for a seed as long as its checkpoint,
-version and device are unchanged; results record that fingerprint, and a replay warns when it
-changed.
+version and device are unchanged (and its attention kernels are deterministic: xformers' are
+not); results record that fingerprint, and a replay warns when it changed.
 """
 
 

@@ -25,12 +25,15 @@ from .._version import __version__
 from ..capabilities import check_size_rule
 from ..errors import (
     ConfigurationError,
+    ProviderError,
     RequestError,
     ServerError,
+    error_for_status,
     redact,
     register_secret,
 )
 from ..errors import TimeoutError as SeedlessTimeoutError
+from ..retry import honour_should_retry, parse_retry_after
 
 if TYPE_CHECKING:
     from ..capabilities import ModelSpec
@@ -171,6 +174,30 @@ class SelfHostedHTTP:
                 f"({type(exc).__name__}: {exc}). Is the server running?",
                 provider=provider,
             ) from exc
+
+    def status_error(
+        self, response: httpx.Response, provider: str, message: str, *, auth_env: str
+    ) -> ProviderError:
+        """The seedless error for an error status (the library's one status table, the
+        service's ``x-should-retry`` honoured); a 401 says how to give basic-auth credentials
+        (``auth_env``), a redirect to check the base URL."""
+        status = response.status_code
+        if 300 <= status < 400:
+            return ProviderError(
+                f"{provider} answered HTTP {status} (a redirect); check the base_url "
+                f"({redact(self.root)}).",
+                provider=provider,
+                status=status,
+            )
+        if status == 401:
+            message += (
+                f" The server asks for HTTP basic auth: set {auth_env}=user:password, or "
+                "Endpoint(api_key='user:password')."
+            )
+        exc = error_for_status(
+            status, message, provider=provider, retry_after=parse_retry_after(response.headers)
+        )
+        return honour_should_retry(exc, response.headers)
 
     @staticmethod
     def json(response: httpx.Response, provider: str) -> Any:

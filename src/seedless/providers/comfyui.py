@@ -47,11 +47,9 @@ from ..errors import (
     RequestError,
     ServerError,
     WorkflowError,
-    error_for_status,
     redact,
 )
 from ..images import sniff_mime
-from ..retry import honour_should_retry, parse_retry_after
 from ._selfhosted import SelfHostedHTTP, pixel_size, short
 from .base import ProviderReply, RawImage, WireFile, WireRequest
 
@@ -466,10 +464,7 @@ class ComfyUIProvider:
                 provider=provider,
                 status=status,
             )
-        exc = error_for_status(
-            status, text, provider=provider, retry_after=parse_retry_after(response.headers)
-        )
-        return honour_should_retry(exc, response.headers)
+        return self.http.status_error(response, provider, text, auth_env="SEEDLESS_COMFYUI_AUTH")
 
     async def aclose(self) -> None:
         """Close the pooled connections (the client's context manager calls this)."""

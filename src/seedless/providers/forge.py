@@ -34,16 +34,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ..errors import (
-    NoImageError,
-    ProviderError,
-    RequestError,
-    ServerError,
-    error_for_status,
-    redact,
-)
+from ..errors import NoImageError, ProviderError, RequestError, ServerError, redact
 from ..images import sniff_mime
-from ..retry import honour_should_retry, parse_retry_after
 from ._selfhosted import SelfHostedHTTP, pixel_size, short
 from .base import ProviderReply, RawImage, WireRequest
 
@@ -242,22 +234,7 @@ class ForgeProvider:
                 provider=provider,
                 status=status,
             )
-        if status == 401:
-            message += (
-                " The server asks for HTTP basic auth (--api-auth): set SEEDLESS_FORGE_AUTH="
-                "user:password, or Endpoint(api_key='user:password')."
-            )
-        if 300 <= status < 400:
-            return ProviderError(
-                f"{provider} answered HTTP {status} (a redirect); check the base_url "
-                f"({redact(self.http.root)}).",
-                provider=provider,
-                status=status,
-            )
-        exc = error_for_status(
-            status, message, provider=provider, retry_after=parse_retry_after(response.headers)
-        )
-        return honour_should_retry(exc, response.headers)
+        return self.http.status_error(response, provider, message, auth_env="SEEDLESS_FORGE_AUTH")
 
     async def aclose(self) -> None:
         """Close the pooled connections (the client's context manager calls this)."""

@@ -53,21 +53,7 @@ async def replay_async(
     """
     engine = aio(client)
     if recipe.strategy != "anchored":
-        if recipe.operation == "generate":
-            requests = [recipe.request_for()]
-        else:
-            if not images:
-                raise RequestError("replay needs at least one image to edit")
-            requests = [recipe.request_for(image) for image in images]
-        prepared = [engine.prepare(request) for request in requests]
-        warned = bool(await check_host(engine, recipe, requests[0]))
-        generations = await gather_keeping(
-            (engine.execute(p) for p in prepared), images_of=lambda g: g.images
-        )
-        results = [generation.image for generation in generations]
-        if not warned:
-            _warn_changes(recipe, _answered_changes(recipe, results), when="answered from")
-        return results
+        return await _replay_request(engine, recipe, images)
 
     before = check_anchor(recipe, "original", original)
     after = check_anchor(recipe, "approved", approved)
@@ -101,6 +87,28 @@ async def replay_async(
         images_of=lambda r: (c.result for c in r),
     )
     return [r.result for r in ranked]
+
+
+async def _replay_request(
+    engine: AsyncClient, recipe: Recipe, images: Sequence[ImageLike]
+) -> list[ImageResult]:
+    """A local or seeded recipe: its recorded request again (on each image, for an edit),
+    with the server's fingerprint checked before and after."""
+    if recipe.operation == "generate":
+        requests = [recipe.request_for()]
+    else:
+        if not images:
+            raise RequestError("replay needs at least one image to edit")
+        requests = [recipe.request_for(image) for image in images]
+    prepared = [engine.prepare(request) for request in requests]
+    warned = bool(await check_host(engine, recipe, requests[0]))
+    generations = await gather_keeping(
+        (engine.execute(p) for p in prepared), images_of=lambda g: g.images
+    )
+    results = [generation.image for generation in generations]
+    if not warned:
+        _warn_changes(recipe, _answered_changes(recipe, results), when="answered from")
+    return results
 
 
 async def check_host(

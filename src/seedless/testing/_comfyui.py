@@ -261,39 +261,23 @@ class ComfyUIEmulator(ServiceEmulator):
             ["execution_start", {"prompt_id": prompt_id, "timestamp": started}],
             ["execution_cached", {"nodes": [], "prompt_id": prompt_id, "timestamp": started}],
         ]
+        entry: dict[str, Any] = {
+            "prompt": [number, prompt_id, graph, body.get("extra_data", {}), outputs],
+            "outputs": {},
+            "meta": {},
+        }
         runner = GraphRunner(self.checkpoints, self._read_input, self._save, self.transform)
         try:
             ui = runner.run(graph, outputs, failing)
         except NodeFailed as failed:
-            messages.append(
-                [
-                    "execution_error",
-                    {
-                        "prompt_id": prompt_id,
-                        "node_id": failed.node_id,
-                        "node_type": graph[failed.node_id]["class_type"],
-                        "executed": [],
-                        "exception_message": failed.message,
-                        "exception_type": "torch.OutOfMemoryError",
-                        "traceback": ["Traceback (most recent call last):\n"],
-                        "current_inputs": {},
-                        "current_outputs": [],
-                        "timestamp": started,
-                    },
-                ]
-            )
-            status = {"status_str": "error", "completed": False, "messages": messages}
-            return {
-                "prompt": [number, prompt_id, graph, body.get("extra_data", {}), outputs],
-                "outputs": {},
-                "status": status,
-                "meta": {},
-            }
-        no_image = fault is not None and fault.kind in ("no_image", "block")
-        if no_image:
+            messages.append(["execution_error", _failure(prompt_id, graph, failed, started)])
+            entry["status"] = {"status_str": "error", "completed": False, "messages": messages}
+            return entry
+        if fault is not None and fault.kind in ("no_image", "block"):
             ui = {}
         messages.append(["execution_success", {"prompt_id": prompt_id, "timestamp": started}])
-        meta = {
+        entry["outputs"] = ui
+        entry["meta"] = {
             node_id: {
                 "node_id": node_id,
                 "display_node": node_id,
@@ -302,9 +286,23 @@ class ComfyUIEmulator(ServiceEmulator):
             }
             for node_id in ui
         }
-        return {
-            "prompt": [number, prompt_id, graph, body.get("extra_data", {}), outputs],
-            "outputs": ui,
-            "status": {"status_str": "success", "completed": True, "messages": messages},
-            "meta": meta,
-        }
+        entry["status"] = {"status_str": "success", "completed": True, "messages": messages}
+        return entry
+
+
+def _failure(
+    prompt_id: str, graph: dict[str, Any], failed: NodeFailed, started: int
+) -> dict[str, Any]:
+    """An ``execution_error`` message, as ``PromptExecutor.handle_execution_error`` sends it."""
+    return {
+        "prompt_id": prompt_id,
+        "node_id": failed.node_id,
+        "node_type": graph[failed.node_id]["class_type"],
+        "executed": [],
+        "exception_message": failed.message,
+        "exception_type": "torch.OutOfMemoryError",
+        "traceback": ["Traceback (most recent call last):\n"],
+        "current_inputs": {},
+        "current_outputs": [],
+        "timestamp": started,
+    }

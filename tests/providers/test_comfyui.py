@@ -200,3 +200,15 @@ async def test_models_check_lists_the_checkpoint_files(emu: Emulator) -> None:
     served = await list_models(endpoint)
     assert served == ["sd_xl_base_1.0.safetensors", "v1-5-pruned-emaonly.safetensors"]
     assert check(seedless.capabilities(), endpoint, served, today=TODAY).clean
+
+
+async def test_an_output_larger_than_the_cap_is_refused(
+    emu: Emulator, make_client: ClientFactory
+) -> None:
+    from seedless.errors import ProviderError
+    from seedless.providers.comfyui import ComfyUIProvider
+
+    endpoint = next(e for e in emu.endpoints() if e.name == "comfyui")
+    client = make_client(providers={"comfyui": ComfyUIProvider(endpoint, max_download_bytes=100)})
+    with pytest.raises(ProviderError, match="served more than 100 bytes for /view"):
+        await client.generate("x", seed=1, **_ask())

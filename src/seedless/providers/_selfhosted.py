@@ -12,9 +12,10 @@ request, repr and error.
 from __future__ import annotations
 
 import base64
+import contextlib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import TYPE_CHECKING, Any
@@ -40,10 +41,19 @@ if TYPE_CHECKING:
     from ..config import Endpoint
     from ..models import ImageRequest
 
-__all__ = ["DEFAULT_TIMEOUT", "SIZE_CLASSES", "SelfHostedHTTP", "pixel_size", "short"]
+__all__ = [
+    "DEFAULT_MAX_DOWNLOAD_BYTES",
+    "DEFAULT_TIMEOUT",
+    "SIZE_CLASSES",
+    "SelfHostedHTTP",
+    "pixel_size",
+    "short",
+]
 
 #: Seconds to wait for one answer: a self-hosted GPU renders one request at a time.
 DEFAULT_TIMEOUT = 600.0
+#: Largest image file a server may serve for one output.
+DEFAULT_MAX_DOWNLOAD_BYTES = 100 * 1024 * 1024
 #: Size classes as square edge lengths (about that many pixels squared, at any ratio).
 SIZE_CLASSES: dict[str, int] = {"512": 512, "1K": 1024, "2K": 2048, "4K": 4096}
 _WXH = re.compile(r"^(\d{1,5})x(\d{1,5})$")
@@ -158,10 +168,42 @@ class SelfHostedHTTP:
         files: Any = None,
     ) -> httpx.Response:
         """Send one request; transport failures become seedless errors (status not checked)."""
-        try:
+        with self._transport_errors(provider):
             return await self._http().request(
                 method, self.url(path), json=json, params=params, data=data, files=files
             )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def download(
+        self, path: str, *, provider: str, params: Mapping[str, str], limit: int
+    ) -> httpx.Response:
+        """``GET path`` read while streaming, refused past ``limit`` bytes (an image a server
+        serves is bounded, a runaway answer is not read into memory)."""
+        with self._transport_errors(provider):
+            async with self._http().stream("GET", self.url(path), params=params) as response:
+                chunks, total = [], 0
+                async for chunk in response.aiter_bytes():
+                    total += len(chunk)
+                    if total > limit:
+                        raise ProviderError(
+                            f"{provider} served more than {limit:,} bytes for {path}; refused "
+                            "(raise max_download_bytes= if your images are that large).",
+                            provider=provider,
+                        )
+                    chunks.append(chunk)
+                return httpx.Response(
+                    response.status_code,
+                    headers=response.headers,
+                    content=b"".join(chunks),
+                    request=response.request,
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextlib.contextmanager
+    def _transport_errors(self, provider: str) -> Iterator[None]:
+        """httpx's transport failures as seedless errors (timeouts, dropped connections)."""
+        try:
+            yield
         except httpx.TimeoutException as exc:
             raise SeedlessTimeoutError(
                 f"{provider} did not answer within {self.timeout:g}s ({type(exc).__name__}). "

@@ -50,7 +50,7 @@ from ..errors import (
     redact,
 )
 from ..images import sniff_mime
-from ._selfhosted import SelfHostedHTTP, pixel_size, short
+from ._selfhosted import DEFAULT_MAX_DOWNLOAD_BYTES, SelfHostedHTTP, pixel_size, short
 from .base import ProviderReply, RawImage, WireFile, WireRequest
 
 if TYPE_CHECKING:
@@ -225,13 +225,19 @@ class ComfyUIProvider:
     Args:
         endpoint: the profile (base URL; ``api_key`` as ``user:password`` when a proxy in
             front of the server asks for HTTP basic auth; headers; timeout).
+        max_download_bytes: largest output image read (streamed, refused past it).
         transport: an httpx transport (``httpx.MockTransport`` in unit tests).
     """
 
     def __init__(
-        self, endpoint: Endpoint, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        endpoint: Endpoint,
+        *,
+        max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self.max_download_bytes = max_download_bytes
         self.http = SelfHostedHTTP(endpoint, default_url=DEFAULT_COMFYUI_URL, transport=transport)
 
     def __repr__(self) -> str:
@@ -393,7 +399,9 @@ class ComfyUIProvider:
 
     async def _view(self, item: dict[str, Any], provider: str) -> RawImage:
         params = {k: str(item.get(k) or "") for k in ("filename", "subfolder", "type")}
-        response = await self.http.request("GET", "/view", provider=provider, params=params)
+        response = await self.http.download(
+            "/view", provider=provider, params=params, limit=self.max_download_bytes
+        )
         if response.status_code != 200:
             raise self._error(response, provider)
         data = response.content

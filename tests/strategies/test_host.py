@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from PIL import Image
 from strategy_helpers import TODAY, seeded_handler
 
 import seedless
@@ -108,3 +109,17 @@ def test_recipes_without_a_host_are_not_checked(
     client._run(replay(client.aio, bare))
     assert provider.asked == 0
     assert bare.host_changes({"device": "x"}) == []
+
+
+def test_a_seeded_plan_from_a_recipe_warns_too(
+    hosted: tuple[seedless.Client, HostedProvider],
+) -> None:
+    client, provider = hosted
+    photo = Image.new("RGB", (32, 24), (120, 80, 40))
+    made = client.edit(photo, "golden light", model="box:sd", seed=9).image
+    recipe = Recipe.from_result(made)
+    provider.stack = {"checkpoint_hash": "cccc000003", "device": "gpu-a"}
+    chosen = seedless.plan(images=[photo], recipe=recipe, client=client)
+    assert chosen.path == "seeded"
+    with pytest.warns(HostChangedWarning, match="aaaa000001 -> cccc000003"):
+        chosen.run()

@@ -31,6 +31,7 @@ from .errors import (
     ClientClosedError,
     ConfigurationError,
     ContentBlockedError,
+    HostChangedWarning,
     InvalidImageError,
     ModelNotFoundError,
     ModelRetiredError,
@@ -44,6 +45,7 @@ from .errors import (
     ServerError,
     TimeoutError,
     UnsupportedCapabilityError,
+    WorkflowError,
 )
 from .models import EditRequest, GenerateRequest, Generation, ImageInput, ImageResult
 from .providers.base import FunctionProvider, Provider, ProviderReply, RawImage, WireRequest
@@ -98,6 +100,7 @@ __all__ = [
     "FunctionProvider",
     "GenerateRequest",
     "Generation",
+    "HostChangedWarning",
     "ImageInput",
     "ImageResult",
     "InvalidImageError",
@@ -134,6 +137,7 @@ __all__ = [
     "TimeoutError",
     "UnsupportedCapabilityError",
     "WireRequest",
+    "WorkflowError",
     "__version__",
     "anchored_request",
     "best_of",

@@ -56,6 +56,7 @@ class _TomlFields(BaseModel):
     wire: WireShape | None = None
     seed: SeedSupport | None = None
     seed_range: tuple[int, int] | None = None
+    host_exact: bool | None = None
     seed_requires_off: list[str] | None = None
     images_per_call: int | None = None
     aspect_ratios: list[str] | None = None

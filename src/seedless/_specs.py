@@ -40,8 +40,9 @@ SeedPolicy = Literal["strict", "best_effort"]
 Reproducibility = Literal["exact", "seeded", "none"]
 Watermark = Literal["always", "never", "optional", "seed_requires_off"]
 Status = Literal["active", "deprecated", "retired"]
-#: How a model is spoken to: OpenAI-style images, Gemini generateContent, Imagen :predict, local.
-WireShape = Literal["images", "generate_content", "predict", "local"]
+#: How a model is spoken to: OpenAI-style images, Gemini generateContent, Imagen :predict,
+#: local, the AUTOMATIC1111/Forge web API (sdapi), a ComfyUI workflow (comfy_prompt).
+WireShape = Literal["images", "generate_content", "predict", "local", "sdapi", "comfy_prompt"]
 Operation = Literal["generate", "edit"]
 OptionType = Literal["any", "string", "integer", "number", "boolean", "array", "object"]
 #: Request fields that travel under names from ``ModelSpec.fields`` but are not options.
@@ -212,6 +213,12 @@ class ModelSpec(BaseModel):
     )
     seed: SeedSupport = "none"
     seed_range: tuple[int, int] | None = None
+    host_exact: bool = Field(
+        default=False,
+        description="a seeded model that gives bit-identical images for a seed on an unchanged "
+        "host (self-hosted: same checkpoint, server version, device); results record the "
+        "host's fingerprint, and a replay warns when it changed",
+    )
     seed_requires_off: tuple[str, ...] = Field(
         default=(),
         description="boolean options that break seed replay: refused as true with a seed, "
@@ -260,6 +267,11 @@ class ModelSpec(BaseModel):
     @property
     def key(self) -> str:
         return f"{self.provider}:{self.id}"
+
+    @property
+    def seed_level(self) -> str:
+        """The seed level in words: ``seeded``, or ``seeded (exact on the same host)``."""
+        return f"{self.seed} (exact on the same host)" if self.host_exact else self.seed
 
     @property
     def reproducibility(self) -> Reproducibility:

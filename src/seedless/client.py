@@ -586,7 +586,8 @@ def _results(
 ) -> list[ImageResult]:
     """ImageResults with provenance for the images of one wire call."""
     spec = prepared.spec
-    seed_mode = _seed_mode(spec, call.seed)
+    seed = reply.seed if reply.seed is not None else call.seed  # what the service says it used
+    seed_mode = _seed_mode(spec, seed)
     sent = {**call.wire.chosen, **reply.sent}
     return [
         ImageResult(
@@ -594,7 +595,7 @@ def _results(
             mime_type=image.mime_type,
             provider=spec.provider,
             model=spec.id,
-            seed=call.seed,
+            seed=seed,
             seed_mode=seed_mode,
             request=canonical,
             request_hash=request_hash,
@@ -604,6 +605,7 @@ def _results(
             text=reply.text,
             usage=reply.usage,
             sent=sent,
+            host=reply.host,
             index=index,
         )
         for index, image in enumerate(reply.images)

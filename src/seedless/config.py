@@ -1,10 +1,13 @@
 """Where keys, base URLs and per-endpoint settings come from: :class:`Endpoint` profiles.
 
 An endpoint is something a user names before the colon of a model string (``gemini``,
-``vertex``, ``openai``, or their own ``myrelay``) and speaks one wire ``protocol``. The four
+``vertex``, ``openai``, or their own ``myrelay``) and speaks one wire ``protocol``. The
 built-in endpoints are named after their protocols and read each ecosystem's own environment
 variables; explicit values always win over the environment. One program may use two relays
-of the same protocol at once by giving them different names.
+of the same protocol at once by giving them different names. The self-hosted servers
+(``forge``: AUTOMATIC1111/Forge, ``comfyui``) read their address from ``SEEDLESS_FORGE_URL``
+and ``SEEDLESS_COMFYUI_URL``, and optional HTTP basic auth (``user:password``) from
+``SEEDLESS_FORGE_AUTH`` and ``SEEDLESS_COMFYUI_AUTH`` or the URL itself.
 """
 
 from __future__ import annotations
@@ -27,10 +30,19 @@ from .errors import (
     register_url_secrets,
 )
 
-__all__ = ["DEFAULTS", "PROTOCOLS", "Endpoint", "default_endpoints", "merge_endpoints"]
+__all__ = [
+    "DEFAULTS",
+    "PROTOCOLS",
+    "SELF_HOSTED",
+    "Endpoint",
+    "default_endpoints",
+    "merge_endpoints",
+]
 
 #: The wire protocols seedless speaks, each implemented by one module in ``seedless.providers``.
-PROTOCOLS = ("gemini", "vertex", "openai", "local")
+PROTOCOLS = ("gemini", "vertex", "openai", "local", "forge", "comfyui")
+#: Protocols of servers people run themselves (their endpoints default to a local address).
+SELF_HOSTED = ("forge", "comfyui")
 
 
 class Endpoint(BaseModel):
@@ -39,7 +51,7 @@ class Endpoint(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
 
     name: str = Field(description='What users type before ":" in a model string.')
-    protocol: str = Field(description="gemini | vertex | openai | local")
+    protocol: str = Field(description="gemini | vertex | openai | local | forge | comfyui")
     api_key: SecretStr | None = None
     base_url: str | None = None
     project: str | None = None
@@ -163,6 +175,13 @@ DEFAULTS: dict[str, _Default] = {
         location="global",
     ),
     "openai": _Default("openai", key_env=("OPENAI_API_KEY",), base_url_env=("OPENAI_BASE_URL",)),
+    # self-hosted: the key is optional HTTP basic auth, "user:password" (A1111's --api-auth)
+    "forge": _Default(
+        "forge", key_env=("SEEDLESS_FORGE_AUTH",), base_url_env=("SEEDLESS_FORGE_URL",)
+    ),
+    "comfyui": _Default(
+        "comfyui", key_env=("SEEDLESS_COMFYUI_AUTH",), base_url_env=("SEEDLESS_COMFYUI_URL",)
+    ),
 }
 
 

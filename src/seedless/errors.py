@@ -17,8 +17,12 @@
      │    ├── TimeoutError                 no answer in time
      │    ├── ModelNotFoundError           404 for the model (.successors from the matrix)
      │    ├── ContentBlockedError          safety filter (.reason: IMAGE_SAFETY, an RAI reason ...)
-     │    └── NoImageError                 the model answered without an image (.text)
+     │    ├── NoImageError                 the model answered without an image (.text)
+     │    └── WorkflowError                a self-hosted server refused or failed a workflow
+     │                                     (.node_errors: what went wrong, by node id)
      └── BudgetExceededError           the next call would cross the budget cap
+
+    HostChangedWarning                 a self-hosted server is not the stack a recipe was made on
 
 A request split into several wire calls waits for all of them; if one fails, its error is
 raised with ``.partial``: the images the other calls delivered (paid), so none is lost.
@@ -51,6 +55,7 @@ __all__ = [
     "ClientClosedError",
     "ConfigurationError",
     "ContentBlockedError",
+    "HostChangedWarning",
     "InvalidImageError",
     "ModelNotFoundError",
     "ModelRetiredError",
@@ -65,6 +70,7 @@ __all__ = [
     "ServerError",
     "TimeoutError",
     "UnsupportedCapabilityError",
+    "WorkflowError",
     "error_for_status",
     "is_secret_header",
     "naming",
@@ -155,6 +161,15 @@ class SeedlessDeprecationWarning(DeprecationWarning):
 
     A subclass of DeprecationWarning that Python shows by default (see ``warnings`` filters set
     in ``seedless/__init__.py``), once per model per process.
+    """
+
+
+class HostChangedWarning(UserWarning):
+    """The server a recipe replays on is not the stack the recipe was made on.
+
+    A self-hosted model (Forge, ComfyUI) gives the same bytes for the same seed only on the
+    same stack: checkpoint, server version, device. The warning names what changed; the
+    replay still runs (its images may differ).
     """
 
 
@@ -293,6 +308,17 @@ class NoImageError(ProviderError):
     def __init__(self, message: str, *, text: str | None = None, **kw: object) -> None:
         super().__init__(message, **kw)  # type: ignore[arg-type]
         self.text = text
+
+
+class WorkflowError(ProviderError):
+    """A self-hosted server refused a workflow (400 with errors by node) or failed while running
+    it. ``node_errors`` maps each node id at fault to the messages about it."""
+
+    def __init__(
+        self, message: str, *, node_errors: dict[str, list[str]] | None = None, **kw: object
+    ) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.node_errors = dict(node_errors or {})
 
 
 class BudgetExceededError(SeedlessError):

@@ -24,7 +24,10 @@ what each source supports and which facts rest on secondary sources only.
 
 Seed levels: **deterministic** (local, bit-identical), **seeded** (the host promises replay for
 a seed), **best_effort** (the API accepts a seed and promises nothing; refused unless
-`seed_policy="best_effort"`), **none** (no seed; always refused).
+`seed_policy="best_effort"`), **none** (no seed; always refused). **seeded (exact on the same
+host)**: a self-hosted server gives the same bytes for a seed as long as its checkpoint,
+version and device are unchanged (and its attention kernels are deterministic: xformers' are
+not); results record that fingerprint, and a replay warns when it changed.
 """
 
 
@@ -68,7 +71,7 @@ def render_markdown(matrix: Matrix) -> str:
                 [
                     f"`{row.key}`",
                     ", ".join(sorted(row.operations)),
-                    row.seed
+                    row.seed_level
                     + (f" {row.seed_range[0]}..{row.seed_range[1]}" if row.seed_range else ""),
                     str(row.images_per_call),
                     _sizes(row),
@@ -102,7 +105,7 @@ def render_markdown(matrix: Matrix) -> str:
             out.append("|---|---|---|")
             values = {
                 "operations": ", ".join(sorted(first.operations)),
-                "seed": first.seed,
+                "seed": first.seed_level,
                 "sizes": _sizes(first),
                 "aspect_ratios": ", ".join(first.aspect_ratios) if first.aspect_ratios else "any",
                 "max_reference_images": str(first.max_reference_images),

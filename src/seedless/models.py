@@ -208,7 +208,8 @@ SeedMode = Literal["deterministic", "seeded", "best_effort"]
 
 
 class ImageResult(BaseModel):
-    """One image and how it was made (provider, model, request, seed, cost, latency, hashes)."""
+    """One image and how it was made (provider, model, request, seed, cost, latency, hashes,
+    and for self-hosted servers the ``host`` fingerprint)."""
 
     model_config = ConfigDict(
         frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64"
@@ -229,6 +230,11 @@ class ImageResult(BaseModel):
     usage: dict[str, Any] = Field(default_factory=dict)
     sent: dict[str, Any] = Field(
         default_factory=dict, description="Settings seedless chose and sent (add_watermark ...)"
+    )
+    host: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The fingerprint of the server that made the image, for self-hosted models "
+        "(checkpoint hash, server version, device): a seed replays exactly only on the same one",
     )
     index: int = 0
     cached: bool = False

@@ -100,6 +100,30 @@ CASES: dict[str, tuple[str, ImageRequest, dict[str, Any]]] = {
         edit_request([SOURCE, REFERENCE], "blend", model="openai:flux-2-flex", seed=4),
         {},
     ),
+    "forge txt2img": (
+        "forge",
+        generate_request(
+            "a red fox",
+            model="forge:checkpoint",
+            seed=3,
+            aspect_ratio="3:2",
+            negative_prompt="blurry",
+            options={
+                "steps": 20,
+                "cfg_scale": 6.5,
+                "sampler_name": "Euler a",
+                "checkpoint": "sd_xl_base_1.0",
+            },
+        ),
+        {},
+    ),
+    "forge img2img": (
+        "forge",
+        edit_request(
+            [SOURCE], "darker", model="forge:checkpoint", options={"denoising_strength": 0.3}
+        ),
+        {},
+    ),
 }
 
 
@@ -130,7 +154,8 @@ def _camel(name: str) -> str:
 
 
 def _received(emu: Emulator, service: str) -> list[Any]:
-    return {"gemini": emu.gemini, "vertex": emu.vertex, "openai": emu.openai}[service].requests
+    services = {"gemini": emu.gemini, "vertex": emu.vertex, "openai": emu.openai}
+    return {**services, "forge": emu.forge}[service].requests
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -183,3 +208,41 @@ def test_a_printed_plan_shows_the_body_and_no_secret(emu: Emulator) -> None:
     for secret in ("relay-secret-24680", emu.openai.api_key):
         assert secret not in shown and secret not in repr(prepared)
     client.close()
+
+
+async def test_the_planned_comfyui_workflow_is_the_one_queued(
+    make_client: Callable[..., seedless.AsyncClient], emu: Emulator
+) -> None:
+    """ComfyUI's plan is the ``/prompt`` body plus the uploads that go first: both as sent."""
+    from seedless.providers.comfyui import workflow_options
+
+    workflow = {
+        "4": {"class_type": "CheckpointLoaderSimple",
+              "inputs": {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}},
+        "10": {"class_type": "LoadImage", "inputs": {"image": "x.png"}},
+        "11": {"class_type": "VAEEncode", "inputs": {"pixels": ["10", 0], "vae": ["4", 2]}},
+        "3": {"class_type": "KSampler", "inputs": {
+            "seed": 0, "steps": 20, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal",
+            "denoise": 0.6, "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0],
+            "latent_image": ["11", 0]}},
+        "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["4", 2]}},
+        "9": {"class_type": "SaveImage", "inputs": {"filename_prefix": "t", "images": ["8", 0]}},
+    }  # fmt: skip
+    mapping = {"prompt": "6.text", "negative_prompt": "7.text", "seed": "3.seed",
+               "image": "10.image", "steps": "3.steps", "output": "9"}  # fmt: skip
+    request = edit_request(
+        [SOURCE], "darker", model="comfyui:workflow", seed=11, negative_prompt="blur",
+        options=workflow_options(workflow, mapping, steps=12),
+    )  # fmt: skip
+    client = make_client()
+    prepared = client.prepare(request)
+    assert emu.comfyui.requests == []
+    await client.execute(prepared)
+    wire = prepared.calls[0].wire
+    queued = [r for r in emu.comfyui.requests if r.path == "/prompt"]
+    uploads = [r for r in emu.comfyui.requests if r.path == "/upload/image"]
+    assert len(queued) == 1 and queued[0].body == wire.body()
+    assert [u.form["image"].sha256 for u in uploads] == [p.sha256 for p in wire.files]
+    assert [u.form["image"].filename for u in uploads] == [p.filename for p in wire.files]

@@ -145,14 +145,14 @@ def test_200_concurrent_requests_at_50ms_latency(emu: Emulator) -> None:
 
 def test_latency_settings(emu: Emulator) -> None:
     emu.latency = 0.2
-    assert [s.latency for s in emu.services] == [0.2, 0.2, 0.2]
+    assert [s.latency for s in emu.services] == [0.2] * len(emu.services)
     emu.gemini.latency = 0.0
     assert (emu.gemini.latency, emu.vertex.latency) == (0.0, 0.2)
     started = time.perf_counter()
     httpx.get(f"{emu.openai.url}/models")
     assert time.perf_counter() - started >= 0.2  # the answer waited its latency
     emu.latency = 0.0  # setting the emulator's latency clears the services' own
-    assert [s.latency for s in emu.services] == [0.0, 0.0, 0.0]
+    assert [s.latency for s in emu.services] == [0.0] * len(emu.services)
     with pytest.raises(ValueError):
         emu.latency = -1
 
@@ -285,7 +285,7 @@ def test_multipart_parser() -> None:
 
 
 def test_endpoints_and_client(emu: Emulator) -> None:
-    gemini, vertex, openai = emu.endpoints()
+    gemini, vertex, openai, *_ = emu.endpoints()
     assert (gemini.name, gemini.protocol, gemini.base_url) == ("gemini", "gemini", emu.gemini.url)
     assert gemini.api_key is not None
     assert gemini.api_key.get_secret_value() == emu.gemini.api_key

@@ -77,6 +77,18 @@ class Definitions:
         doc = _load("together.openapi.json")
         return OpenAPIDoc(f"together openapi ({_revision(doc)})", doc, error="ErrorData")
 
+    @cached_property
+    def sdapi(self) -> OpenAPIDoc:
+        """The AUTOMATIC1111/Forge web API, derived from Forge's sources."""
+        doc = _load("sdapi.openapi.json")
+        return OpenAPIDoc(f"sdapi ({_revision(doc)})", doc, error="HTTPException")
+
+    @cached_property
+    def comfyui(self) -> OpenAPIDoc:
+        """ComfyUI's server routes, transcribed from its sources."""
+        doc = _load("comfyui.openapi.json")
+        return OpenAPIDoc(f"comfyui ({_revision(doc)})", doc, error="PromptError")
+
 
 DEFINITIONS = Definitions()
 

@@ -4,6 +4,9 @@ Which definition applies:
 
 - ``gemini`` service: the Gemini API (generativelanguage) of the path's version;
 - ``vertex`` service: Vertex AI (aiplatform) of the path's version;
+- ``forge`` and ``comfyui`` services: the AUTOMATIC1111/Forge web API
+  (``sdapi.openapi.json``) and ComfyUI's routes (``comfyui.openapi.json``); ComfyUI serves
+  every route under ``/api`` too, checked as the route without it;
 - ``openai`` service: OpenAI's own description for OpenAI's models (gpt-image-*,
   chatgpt-image-*, dall-e-*) and for calls that name no model (listing, files, batches);
   Together's description for other models' generations (the published Flux host definition);
@@ -51,12 +54,21 @@ def check_exchange(
         return list(_google(request, answer, casing, judge))
     if request.service == "openai":
         return list(_openai(request, answer, judge))
+    if request.service in ("forge", "comfyui"):
+        return list(_selfhosted(request, answer, judge))
     return []
 
 
 def check_planned(wire: WireRequest, *, casing: str = "camel") -> list[Problem]:
     """Every difference between a planned :class:`~seedless.providers.base.WireRequest` (what
     ``client.prepare()`` keeps, before any I/O) and its endpoint's definition."""
+    if wire.shape in ("sdapi", "comfy_prompt"):
+        service = "forge" if wire.shape == "sdapi" else "comfyui"
+        planned = RecordedRequest(
+            service=service, method=wire.method, path=wire.path, query={}, headers={},
+            body=wire.body(), model=wire.model,
+        )  # fmt: skip
+        return list(_selfhosted(planned, None, True))
     if wire.shape == "images":
         service = "openai"
     elif wire.shape in ("generate_content", "predict"):
@@ -261,3 +273,70 @@ def _form(form: dict[str, Any]) -> dict[str, Any]:
     return {
         k: [plain(v) for v in vs] if isinstance(vs, list) else plain(vs) for k, vs in form.items()
     }
+
+
+# ------------------------------------------------------------------- self-hosted servers
+
+#: The error shapes of an AUTOMATIC1111/Forge answer: FastAPI's validation list (422), A1111's
+#: middleware (a body with ``error``), FastAPI's ``{"detail"}`` (Forge).
+_SDAPI_ERRORS = ("HTTPValidationError", "A1111Error", "HTTPException")
+
+
+def _selfhosted(
+    request: RecordedRequest, answer: RecordedAnswer | None, judge: bool
+) -> Iterator[Problem]:
+    doc = DEFINITIONS.sdapi if request.service == "forge" else DEFINITIONS.comfyui
+    path = request.path.removeprefix("/api") if request.service == "comfyui" else request.path
+    where = f"{request.method} {path}"
+    found: list[Problem] = []
+
+    def add(side: str) -> Any:
+        def report(at: str, message: str, schema: str) -> None:
+            found.append(Problem(side, where, at, message, f"{doc.label} {schema}"))
+
+        return report
+
+    route = doc.route(request.method, path)
+    if route is None:
+        if judge:
+            found.append(Problem("request", where, "$", "no such operation", doc.label))
+        yield from found
+        return
+    if judge and "requestBody" in route[1]:
+        content = "multipart/form-data" if request.form is not None else "application/json"
+        schema = doc.request_schema(route[1], content)
+        if schema is None:
+            found.append(Problem("request", where, "$", f"no {content} body defined", doc.label))
+        elif request.form is not None:
+            doc.check(schema, doc.form_instance(schema, _form(request.form)), add("request"))
+        else:
+            doc.check(schema, request.body, add("request"))
+    if answer is not None and not answer.dropped and _is_json(answer):
+        schema = _selfhosted_answer(doc, route[1], answer, request.service)
+        if schema is not None:
+            doc.check(schema, answer.json, add("answer"))
+    yield from found
+
+
+def _is_json(answer: RecordedAnswer) -> bool:
+    return answer.content_type.split(";")[0].strip() == "application/json"
+
+
+def _selfhosted_answer(
+    doc: OpenAPIDoc, operation: dict[str, Any], answer: RecordedAnswer, service: str
+) -> Any:
+    if answer.status < 400:
+        return doc.answer_schema(operation, answer.status, "application/json")
+    if service == "comfyui":  # only /prompt answers JSON errors; the rest are aiohttp text
+        return {"$ref": "#/components/schemas/PromptError"}
+    payload = answer.json
+    name = _SDAPI_ERRORS[2]
+    if (
+        answer.status == 422
+        and isinstance(payload, dict)
+        and isinstance(payload.get("detail"), list)
+    ):
+        name = _SDAPI_ERRORS[0]
+    elif isinstance(payload, dict) and "error" in payload:
+        name = _SDAPI_ERRORS[1]
+    return {"$ref": f"#/components/schemas/{name}"}

@@ -151,4 +151,3 @@ def effect_from_args(args: argparse.Namespace, *, required: bool = True) -> Any:
     except ValidationError as exc:
         where, _, what = validation_message(exc).partition(": ")
         raise ConfigurationError(f"--{where.replace('_', '-')}: {what}") from exc
-

@@ -72,13 +72,16 @@ def run(args: argparse.Namespace) -> int:
 
 def describe(emulator: Emulator) -> str:
     """The banner: where each service listens, its credential, and the env to export."""
-    gemini, vertex, openai = emulator.services
+    gemini, vertex, openai = emulator.gemini, emulator.vertex, emulator.openai
     lines = [
         "seedless emulator running on 127.0.0.1 (Ctrl-C to stop)",
         f"  Gemini API  {gemini.url:<32} x-goog-api-key: {gemini.api_key}",
         f"  Vertex AI   {vertex.url:<32} bearer token: {vertex.token}, project: "
         f"{vertex.project}, location: {vertex.location}",
         f"  OpenAI      {openai.url:<32} bearer key: {openai.api_key}",
+    ]
+    lines += [f"  {s.name:<11} {s.url:<32} self-hosted, no key" for s in emulator.self_hosted]
+    lines += [
         "",
         "# Point the standard SDKs and seedless at it:",
     ]

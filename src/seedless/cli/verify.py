@@ -2,6 +2,8 @@
 
 Prints the pixel and structural distances between the results and whether they behave as the
 matrix says (exact, seeded, or none). Exits 1 when the backend disagrees with the matrix.
+``--recipe`` verifies a saved recipe's request instead, and first warns when the server's
+fingerprint (checkpoint, version, device) is not the one the recipe was made on.
 """
 
 from __future__ import annotations
@@ -11,9 +13,15 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import listeners
 from ._options import add_adjust_flags, add_budget, add_model, add_request_policy
+
+if TYPE_CHECKING:
+    from ..effects import Effect
+    from ..models import ImageRequest
+    from ..strategies import Recipe
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,8 +32,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "results are (pixel and structural distance), then compare with the matrix's "
         "reproducibility class for --model. Every trial is a billed call.",
     )
-    parser.add_argument("prompt", metavar="PROMPT", help="the prompt or edit instruction")
-    add_model(parser, '"provider:model" or an alias', required=True)
+    parser.add_argument(
+        "prompt", metavar="PROMPT", nargs="?", help="the prompt or edit instruction"
+    )
+    add_model(parser, '"provider:model" or an alias (required unless --recipe)')
+    parser.add_argument(
+        "--recipe",
+        type=Path,
+        help="verify this recipe.json's request (local or seeded) instead of PROMPT and "
+        "--model; warns first when the server is not the stack the recipe was made on",
+    )
     parser.add_argument("-k", "--trials", type=int, default=3, help="how many runs (default 3)")
     parser.add_argument("--seed", type=int, help="send this seed (seeded models)")
     parser.add_argument("--size", help='image size: a size class ("1K") or "WxH"')
@@ -42,28 +58,58 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.set_defaults(func=run, words={"prompt": "a PROMPT"})
 
 
+def _request(
+    args: argparse.Namespace, effect: Effect | None
+) -> tuple[ImageRequest, Recipe | None] | str:
+    """The request to verify (a recipe's own, or PROMPT and --model's), or what is wrong with
+    the command line."""
+    from ..client import edit_request, generate_request
+    from ..strategies import Recipe
+
+    recipe = Recipe.load(args.recipe) if args.recipe else None
+    if recipe is not None:
+        if recipe.strategy == "anchored" or args.prompt is not None or args.model is not None:
+            return (
+                "--recipe verifies a local or seeded recipe's own request: drop PROMPT and "
+                "--model (an anchored recipe has no single request to repeat)"
+            )
+        return recipe.request_for(args.image[0] if args.image else None), recipe
+    if args.model is None or args.prompt is None:
+        return "give PROMPT and --model MODEL, or --recipe FILE"
+    shape = {"seed": args.seed, "size": args.size, "aspect_ratio": args.aspect_ratio}
+    if args.image:
+        request = edit_request(
+            args.image, args.prompt or None, model=args.model, effect=effect, **shape
+        )
+        return request, None
+    return generate_request(args.prompt, model=args.model, **shape), None
+
+
 def run(args: argparse.Namespace) -> int:
-    from ..client import Client, edit_request, generate_request
+    from ..client import Client
     from ..errors import BudgetExceededError
-    from ..models import ImageRequest
     from ..strategies import measure_reproducibility
+    from ..strategies.replay import check_host
     from ._options import client_options, effect_from_args
 
     if args.trials < 2:
         print("seedless: --trials must be at least 2 to compare results", file=sys.stderr)
         return 2
-    effect = effect_from_args(args, required=False)
-    shape = {"seed": args.seed, "size": args.size, "aspect_ratio": args.aspect_ratio}
-    request: ImageRequest
-    if args.image:
-        request = edit_request(
-            args.image, args.prompt or None, model=args.model, effect=effect, **shape
-        )
-    else:
-        request = generate_request(args.prompt, model=args.model, **shape)
+    found = _request(args, effect_from_args(args, required=False))
+    if isinstance(found, str):
+        print(f"seedless: {found}", file=sys.stderr)
+        return 2
+    request, recipe = found
     today = args.today
     clock = (lambda: today) if today else None
     with Client(clock=clock, listeners=listeners(args), **client_options(args)) as client:
+        if recipe is not None:
+            for change in client._run(check_host(client, recipe, request, warn=False)):
+                print(
+                    f"seedless: warning: the server is not the stack the recipe was made on "
+                    f"({change}); the same seed may give other images",
+                    file=sys.stderr,
+                )
         prepared = client.prepare(request.model_copy(update={"n": 1}))
         price = prepared.estimate_cost()
         total = None if price is None else price * args.trials

@@ -16,6 +16,13 @@ the request and whose send calls ``call``.
 
 Providers translate their backend's errors into :mod:`seedless.errors` in one place each,
 chaining the original exception.
+
+A provider whose output depends on the server's own stack (a self-hosted Forge or ComfyUI:
+the checkpoint loaded, the server's version, the GPU) reports that stack as a fingerprint,
+a flat mapping such as ``{"checkpoint_hash": "6ce0161689", "version": "v1.10.1"}``: in
+each reply (:attr:`ProviderReply.host`, recorded as :attr:`~seedless.ImageResult.host` and in
+recipes) and, optionally, on demand before anything is sent (:class:`Fingerprinting`), so a
+replay can warn when the stack changed since a recipe was made.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CallAdapter",
     "CallProvider",
+    "Fingerprinting",
     "FunctionProvider",
     "Provider",
     "ProviderFactory",
@@ -139,6 +147,10 @@ class ProviderReply:
     service's wait hint in ``poll_after`` seconds, if it gave one). The client sends
     ``follow`` at the retry policy's poll interval until a reply carries the images, within
     the policy's ``poll_timeout``; a failed poll is retried, the submission never resent.
+
+    ``seed`` is the seed the service says it used (a server that picks one when none was
+    sent, as Forge does for ``-1``): the results record it, so they can be replayed.
+    ``host`` is the server's fingerprint (see the module docstring), recorded in the results.
     """
 
     images: list[RawImage]
@@ -147,6 +159,8 @@ class ProviderReply:
     sent: dict[str, Any] = field(default_factory=dict)
     follow: WireRequest | None = None
     poll_after: float | None = None
+    seed: int | None = None
+    host: dict[str, Any] = field(default_factory=dict)
 
 
 def _jsonable(value: Any) -> Any:
@@ -180,6 +194,22 @@ class Provider(Protocol):
     async def send(self, wire: WireRequest, spec: ModelSpec) -> ProviderReply: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Fingerprinting(Protocol):
+    """A provider that can tell, before sending, which stack the server runs (optional).
+
+    ``fingerprint(spec, request)`` returns the same keys its replies put in
+    :attr:`ProviderReply.host` (or a subset), for the stack ``request`` would run on (a
+    request may choose a checkpoint; None: the server's current one). :func:`seedless.replay`
+    and ``seedless verify --recipe`` compare it with a recipe's before anything is sent, and
+    warn (:class:`~seedless.HostChangedWarning`) when a key they share differs.
+    """
+
+    async def fingerprint(
+        self, spec: ModelSpec, request: ImageRequest | None = None
+    ) -> dict[str, Any]: ...
 
 
 @runtime_checkable

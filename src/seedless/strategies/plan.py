@@ -30,6 +30,7 @@ from ._run import AnyClient, aio, run_sync
 from .anchoring import anchored_request
 from .best_of import Ranked, best_of_async
 from .recipe import Recipe
+from .replay import check_host
 from .scorers import MatchEffect, ScorerLike, scorer_name
 
 if TYPE_CHECKING:
@@ -197,6 +198,9 @@ class Plan:
         """Carry the plan out on the async engine."""
         client = aio(self.client)
         if self.path in ("local", "seeded"):
+            if self.recipe is not None:
+                # warns when the server is not the stack the recipe was made on
+                await check_host(client, self.recipe, self.prepared[0].request)
             generations = await gather_keeping(
                 (client.execute(p) for p in self.prepared), images_of=lambda g: g.images
             )

@@ -14,15 +14,18 @@ anchored   anchored best-of-N on the model (no seed exists)         best effort,
 
 Recipes are plain JSON (``version`` 1). They never hold image bytes or secrets: images are
 named by hash, and replaying an anchored recipe asks for the original and approved images
-back, checking them against those hashes. :func:`seedless.replay`
-(:mod:`seedless.strategies.replay`) makes a recipe's result again; ``Recipe.from_result``
-reads one from any result's provenance.
+back, checking them against those hashes. A recipe made on a self-hosted server also keeps
+the server's fingerprint (``host``: checkpoint hash, server version, device), because a seed
+gives the same bytes only on the same stack; :meth:`Recipe.host_changes` says what differs.
+:func:`seedless.replay` (:mod:`seedless.strategies.replay`) makes a recipe's result again;
+``Recipe.from_result`` reads one from any result's provenance.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
@@ -91,6 +94,11 @@ class Recipe(BaseModel):
     source: str | None = Field(default=None, description="sha256 of the edited source image.")
     result: str | None = Field(default=None, description="sha256 of the approved result.")
     best_of: BestOfSettings | None = None
+    host: dict[str, Any] | None = Field(
+        default=None,
+        description="Fingerprint of the self-hosted server that made the result (checkpoint "
+        "hash, server version, device); a replay warns when the server's differs.",
+    )
     created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
     seedless_version: str = __version__
     notes: str = ""
@@ -134,6 +142,7 @@ class Recipe(BaseModel):
             "parameters": {k: request[k] for k in _PARAMETERS if request.get(k) is not None},
             "source": images[0] if images else None,
             "result": result.sha256,
+            "host": dict(result.host) or None,
         }
         if request.get("options"):
             data["parameters"]["options"] = request["options"]
@@ -163,7 +172,21 @@ class Recipe(BaseModel):
     @property
     def reproducibility(self) -> str:
         """What replaying this recipe promises, in words."""
+        if self.strategy == "seeded" and self.host:
+            return f"{_REPRODUCIBILITY['seeded']}; the same bytes on an unchanged host"
         return _REPRODUCIBILITY[self.strategy]
+
+    def host_changes(self, current: Mapping[str, Any] | None) -> list[str]:
+        """What differs between the recipe's host fingerprint and ``current`` (a server's), one
+        ``"key: recorded -> now"`` per key both name; empty when they agree or either is
+        unknown."""
+        if not self.host or not current:
+            return []
+        return [
+            f"{key}: {self.host[key]} -> {current[key]}"
+            for key in sorted(self.host)
+            if key in current and str(current[key]) != str(self.host[key])
+        ]
 
     def effect_object(self) -> Any:
         """The effect as an object (``Adjust`` or a fitted LUT), or None."""
@@ -213,6 +236,8 @@ class Recipe(BaseModel):
         if self.anchors:
             pairs = ", ".join(f"{k} {v[:12]}" for k, v in sorted(self.anchors.items()))
             lines.append(f"anchors: {pairs}")
+        if self.host:
+            lines.append(f"host: {json.dumps(self.host, sort_keys=True)}")
         if self.best_of is not None:
             lines.append(
                 f"best of {self.best_of.n} by {self.best_of.scorer}"

@@ -4,23 +4,31 @@
 ``anchored`` recipes run anchored best-of-N for each image, with the original and approved
 images checked against the recipe's anchor hashes. Every request is validated and planned
 before anything is sent.
+
+A recipe made on a self-hosted server records the server's fingerprint (checkpoint hash,
+server version, device). Before sending, :func:`check_host` asks the server for its
+fingerprint now and warns (:class:`~seedless.HostChangedWarning`) when it differs; the
+replay still runs. The fingerprints the results carry are compared too, afterwards, for
+what a server only tells with its answers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Coroutine, Sequence
+import warnings
+from collections.abc import Coroutine, Iterable, Sequence
 from typing import Any, overload
 
 from ..client import AsyncClient, Client, gather_keeping
-from ..errors import RequestError
-from ..models import ImageLike, ImageResult
+from ..errors import HostChangedWarning, RequestError
+from ..models import ImageLike, ImageRequest, ImageResult
+from ..retry import call_with_retry
 from ._run import AnyClient, aio
 from .anchoring import anchored_request
 from .best_of import best_of_async
 from .recipe import BestOfSettings, Recipe, check_anchor
 from .scorers import MatchEffect, ScorerLike
 
-__all__ = ["replay", "replay_async"]
+__all__ = ["check_host", "replay", "replay_async"]
 
 
 async def replay_async(
@@ -45,17 +53,7 @@ async def replay_async(
     """
     engine = aio(client)
     if recipe.strategy != "anchored":
-        if recipe.operation == "generate":
-            requests = [recipe.request_for()]
-        else:
-            if not images:
-                raise RequestError("replay needs at least one image to edit")
-            requests = [recipe.request_for(image) for image in images]
-        prepared = [engine.prepare(request) for request in requests]
-        generations = await gather_keeping(
-            (engine.execute(p) for p in prepared), images_of=lambda g: g.images
-        )
-        return [generation.image for generation in generations]
+        return await _replay_request(engine, recipe, images)
 
     before = check_anchor(recipe, "original", original)
     after = check_anchor(recipe, "approved", approved)
@@ -89,6 +87,82 @@ async def replay_async(
         images_of=lambda r: (c.result for c in r),
     )
     return [r.result for r in ranked]
+
+
+async def _replay_request(
+    engine: AsyncClient, recipe: Recipe, images: Sequence[ImageLike]
+) -> list[ImageResult]:
+    """A local or seeded recipe: its recorded request again (on each image, for an edit),
+    with the server's fingerprint checked before and after."""
+    if recipe.operation == "generate":
+        requests = [recipe.request_for()]
+    else:
+        if not images:
+            raise RequestError("replay needs at least one image to edit")
+        requests = [recipe.request_for(image) for image in images]
+    prepared = [engine.prepare(request) for request in requests]
+    warned = bool(await check_host(engine, recipe, requests[0]))
+    generations = await gather_keeping(
+        (engine.execute(p) for p in prepared), images_of=lambda g: g.images
+    )
+    results = [generation.image for generation in generations]
+    if not warned:
+        _warn_changes(recipe, _answered_changes(recipe, results), when="answered from")
+    return results
+
+
+async def check_host(
+    client: AnyClient,
+    recipe: Recipe,
+    request: ImageRequest | None = None,
+    *,
+    warn: bool = True,
+) -> list[str]:
+    """Compare ``recipe``'s host fingerprint with the server's now, before anything is sent.
+
+    Asks the provider of the recipe's model for the fingerprint of the stack ``request`` (the
+    replay's request, which may name a checkpoint) would run on (providers that can tell:
+    see :class:`~seedless.providers.base.Fingerprinting`; the ask is retried under the
+    client's retry policy) and warns with :class:`~seedless.HostChangedWarning` naming each
+    key that changed (unless ``warn`` is false). Returns the changes (``"key: recorded ->
+    now"``); empty when nothing changed, the recipe recorded no host, or the provider cannot
+    tell.
+    """
+    if not recipe.host:
+        return []
+    engine = aio(client)
+    spec = engine.resolve(recipe.model)
+    probe = getattr(engine.provider(spec.provider), "fingerprint", None)
+    if probe is None:
+        return []
+    current = await call_with_retry(
+        lambda: probe(spec, request), engine.retry, describe=f"{spec.key} fingerprint"
+    )
+    changes = recipe.host_changes(current)
+    if warn:
+        _warn_changes(recipe, changes, when="reports")
+    return changes
+
+
+def _answered_changes(recipe: Recipe, results: Iterable[ImageResult]) -> list[str]:
+    for result in results:
+        changes = recipe.host_changes(result.host)
+        if changes:
+            return changes
+    return []
+
+
+def _warn_changes(recipe: Recipe, changes: list[str], *, when: str) -> None:
+    if not changes:
+        return
+    warnings.warn(
+        HostChangedWarning(
+            f"{recipe.model} {when} a different stack from the one the recipe was made on "
+            f"({'; '.join(changes)}): the same seed may give other images. Restore the "
+            "recipe's checkpoint and server to replay it exactly."
+        ),
+        stacklevel=3,
+    )
 
 
 @overload

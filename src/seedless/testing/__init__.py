@@ -1,4 +1,5 @@
-"""Loopback emulators of the Gemini API, Vertex AI and OpenAI-style image APIs, for tests.
+"""Loopback emulators of the Gemini API, Vertex AI, OpenAI-style image APIs and self-hosted
+servers (Forge/AUTOMATIC1111, ComfyUI), for tests.
 
 ``seedless.testing`` runs real HTTP servers on 127.0.0.1 that speak each provider's wire
 protocol, so the real google-genai SDK, the OpenAI SDK, plain httpx, and seedless itself can
@@ -25,8 +26,10 @@ from __future__ import annotations
 from typing import Any
 
 from ._catalog import EmulatedModel, SeedPolicy, default_models
+from ._comfyui import ComfyUIEmulator
 from ._emulator import Emulator, static_credentials, static_credentials_class
 from ._faults import Fault
+from ._forge import ForgeEmulator
 from ._gemini import DEFAULT_GEMINI_API_KEY, GeminiEmulator
 from ._images import DARKEN_JITTER, DARKEN_TARGET, SIZE_CLASSES, EditTransform, darken
 from ._openai import DEFAULT_OPENAI_API_KEY, OpenAIEmulator
@@ -50,11 +53,13 @@ __all__ = [
     "MASK",
     "RAI_FILTERED_REASON",
     "SIZE_CLASSES",
+    "ComfyUIEmulator",
     "EditTransform",
     "EmulatedModel",
     "Emulator",
     "Fault",
     "FilePart",
+    "ForgeEmulator",
     "GeminiEmulator",
     "OpenAIEmulator",
     "RecordedAnswer",

@@ -1,10 +1,12 @@
-"""The :class:`Emulator`: three emulated services on loopback servers, started and stopped together.
+"""The :class:`Emulator`: the emulated services on loopback servers, started and stopped together.
 
-Port scheme: two servers on 127.0.0.1. One hosts Google's APIs, the Gemini API and Vertex AI
+Port scheme: servers on 127.0.0.1. One hosts Google's APIs, the Gemini API and Vertex AI
 together (their paths never overlap, and google-genai can then be pointed at either by
 ``GOOGLE_GEMINI_BASE_URL`` or ``GOOGLE_VERTEX_BASE_URL`` whichever mode it ends up in). The
-other hosts the OpenAI-style API (whose ``GET /v1/models`` would clash with Gemini's). With
-``port=0`` both ports are ephemeral; with ``port=N`` Google's is N and OpenAI's N+1.
+next hosts the OpenAI-style API (whose ``GET /v1/models`` would clash with Gemini's). The
+self-hosted servers follow, one each, as they run on their own machines: Forge/AUTOMATIC1111
+and ComfyUI. With ``port=0`` every port is ephemeral; with ``port=N`` Google's is N,
+OpenAI's N+1, Forge's N+2 and ComfyUI's N+3.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._comfyui import ComfyUIEmulator
+from ._forge import ForgeEmulator
 from ._gemini import DEFAULT_GEMINI_API_KEY, GeminiEmulator
 from ._openai import DEFAULT_OPENAI_API_KEY, OpenAIEmulator
 from ._server import (
@@ -24,6 +28,7 @@ from ._server import (
     LoopbackServer,
     RecordedAnswer,
     RecordedRequest,
+    ServiceEmulator,
     counter,
 )
 from ._vertex import DEFAULT_LOCATION, DEFAULT_PROJECT, DEFAULT_VERTEX_TOKEN, VertexEmulator
@@ -112,6 +117,8 @@ class Emulator:
             token=vertex_token, project=project, location=location, max_body_bytes=max_body_bytes
         )
         self.openai = OpenAIEmulator(api_key=openai_api_key, max_body_bytes=max_body_bytes)
+        self.forge = ForgeEmulator(max_body_bytes=max_body_bytes)
+        self.comfyui = ComfyUIEmulator(max_body_bytes=max_body_bytes)
         self._latency = 0.0
         self.latency = latency
         self._servers: list[LoopbackServer] = []
@@ -138,6 +145,9 @@ class Emulator:
             self._servers.append(google)
             openai = LoopbackServer(openai_port, [self.openai], self.max_connections)
             self._servers.append(openai)
+            for offset, service in enumerate(self.self_hosted, start=2):
+                port = self.requested_port + offset if self.requested_port else 0
+                self._servers.append(LoopbackServer(port, [service], self.max_connections))
         except BaseException:
             self._close_servers()
             raise
@@ -176,14 +186,20 @@ class Emulator:
     def __repr__(self) -> str:
         if not self.running:
             return "<Emulator stopped>"
-        return f"<Emulator google={self.gemini.origin} openai={self.openai.origin}>"
+        hosted = " ".join(f"{s.name}={s.origin}" for s in self.self_hosted)
+        return f"<Emulator google={self.gemini.origin} openai={self.openai.origin} {hosted}>"
 
     # -- shared settings -------------------------------------------------------------------
 
     @property
-    def services(self) -> tuple[GeminiEmulator, VertexEmulator, OpenAIEmulator]:
-        """The three emulated services."""
-        return self.gemini, self.vertex, self.openai
+    def self_hosted(self) -> tuple[ServiceEmulator, ...]:
+        """The self-hosted servers (Forge, ComfyUI), each on its own port."""
+        return self.forge, self.comfyui
+
+    @property
+    def services(self) -> tuple[ServiceEmulator, ...]:
+        """Every emulated service."""
+        return self.gemini, self.vertex, self.openai, *self.self_hosted
 
     @property
     def latency(self) -> float:
@@ -219,7 +235,8 @@ class Emulator:
     # -- wiring clients --------------------------------------------------------------------
 
     def endpoints(self) -> list[Endpoint]:
-        """seedless endpoints named gemini, vertex and openai, pointing at this emulator."""
+        """seedless endpoints named gemini, vertex, openai, forge and comfyui, pointing at this
+        emulator (forge with the emulator's basic auth, if it asks for one)."""
         from pydantic import SecretStr
 
         from seedless.config import Endpoint
@@ -249,6 +266,13 @@ class Emulator:
                 api_key=SecretStr(self.openai.api_key),
                 base_url=self.openai.url,
             ),
+            Endpoint(
+                name="forge",
+                protocol="forge",
+                api_key=SecretStr(":".join(self.forge.auth)) if self.forge.auth else None,
+                base_url=self.forge.url,
+            ),
+            Endpoint(name="comfyui", protocol="comfyui", base_url=self.comfyui.url),
         ]
 
     def client(self, **kwargs: Any) -> Client:
@@ -278,6 +302,9 @@ class Emulator:
             "GOOGLE_APPLICATION_CREDENTIALS": self._adc_file(),
             "OPENAI_API_KEY": self.openai.api_key,
             "OPENAI_BASE_URL": self.openai.url,
+            "SEEDLESS_FORGE_URL": self.forge.url,
+            **({"SEEDLESS_FORGE_AUTH": ":".join(self.forge.auth)} if self.forge.auth else {}),
+            "SEEDLESS_COMFYUI_URL": self.comfyui.url,
         }
 
     def _adc_file(self) -> str:

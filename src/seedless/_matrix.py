@@ -171,14 +171,15 @@ class Matrix:
         limit: int = 6,
         where: Callable[[ModelSpec], bool] | None = None,
     ) -> list[str]:
-        """Active models that can do ``capability`` (and ``operation``, and satisfy ``where``),
-        nearest first."""
+        """Active models anyone can call that can do ``capability`` (and ``operation``, and
+        satisfy ``where``), nearest first."""
         day = today or date.today()
         rows = [
             row
             for row in self.supports(capability).active(day)
             if (operation is None or operation in row.operations)
             and row.key != spec.key
+            and row.unavailable is None
             and (where is None or where(row))
         ]
         rows.sort(key=lambda r: (r.provider != spec.provider, r.status(day) != "active", r.key))
@@ -192,7 +193,7 @@ class Matrix:
         for row in sorted(self, key=lambda r: (r.provider, r.id)):
             prices = sorted(set(row.prices.values()))
             price = "-" if not prices else "/".join(f"{p:g}" for p in prices)
-            status = row.status(day)
+            status = "unavailable" if row.unavailable else row.status(day)
             lines.append(
                 [
                     row.key,

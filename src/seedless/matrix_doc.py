@@ -27,7 +27,9 @@ a seed), **best_effort** (the API accepts a seed and promises nothing; refused u
 `seed_policy="best_effort"`), **none** (no seed; always refused). **seeded (exact on the same
 host)**: a self-hosted server gives the same bytes for a seed as long as its checkpoint,
 version and device are unchanged (and its attention kernels are deterministic: xformers' are
-not); results record that fingerprint, and a replay warns when it changed.
+not); results record that fingerprint, and a replay warns when it changed. A row marked
+**unavailable** is a model no one can call (no public API): it is listed so that asking for it
+gets a clear answer and the seeded models to use instead.
 """
 
 
@@ -78,7 +80,7 @@ def render_markdown(matrix: Matrix) -> str:
                     _cell(", ".join(row.aspect_ratios) if row.aspect_ratios else "any"),
                     str(row.max_reference_images),
                     _price(row),
-                    life.stage,
+                    "unavailable (no API)" if row.unavailable else life.stage,
                     _cell(life.deprecated),
                     shutdown,
                     _cell(life.successor),
@@ -98,6 +100,8 @@ def render_markdown(matrix: Matrix) -> str:
         if first.aliases:
             out.append("Aliases: " + ", ".join(f"`{a}`" for a in first.aliases) + ".")
             out.append("")
+        if first.unavailable:
+            out += [f"**Unavailable:** {_cell(first.unavailable)}. Requests are refused.", ""]
         if first.notes:
             out += [_cell(first.notes), ""]
         if first.sources:
@@ -113,6 +117,7 @@ def render_markdown(matrix: Matrix) -> str:
                 "watermark": first.watermark,
                 "negative_prompt": str(first.negative_prompt).lower(),
                 "fields": ", ".join(f"{k}→{v}" for k, v in first.fields.items()) or "—",
+                "unavailable": first.unavailable or "—",
             }
             for fact, urls in first.sources.items():
                 out.append(f"| {fact} | {_cell(values.get(fact, ''))} | {_links(urls)} |")

@@ -124,6 +124,36 @@ CASES: dict[str, tuple[str, ImageRequest, dict[str, Any]]] = {
         ),
         {},
     ),
+    "bfl flux-2 generate": (
+        "bfl",
+        generate_request(
+            "a red fox",
+            model="bfl:flux-2-flex",
+            seed=3,
+            aspect_ratio="4:3",
+            output_mime_type="image/png",
+            options={"steps": 20, "guidance": 4.5},
+        ),
+        {},
+    ),
+    "bfl flux.1 generate": (
+        "bfl",
+        generate_request(
+            "a red fox",
+            model="bfl:flux-dev",
+            seed=3,
+            size="1024x768",
+            options={"safety_tolerance": 4},
+        ),
+        {},
+    ),
+    "bfl kontext edit with references": (
+        "bfl",
+        edit_request(
+            [SOURCE, REFERENCE], "blend", model="bfl:flux-kontext-max", seed=4, aspect_ratio="1:1"
+        ),
+        {},
+    ),
 }
 
 
@@ -154,6 +184,9 @@ def _camel(name: str) -> str:
 
 
 def _received(emu: Emulator, service: str) -> list[Any]:
+    """The requests that carried the planned bodies (BFL's polls are planned by its send)."""
+    if service == "bfl":
+        return [r for r in emu.bfl.requests if r.method == "POST"]
     services = {"gemini": emu.gemini, "vertex": emu.vertex, "openai": emu.openai}
     return {**services, "forge": emu.forge}[service].requests
 

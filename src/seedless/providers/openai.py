@@ -49,7 +49,7 @@ from ._http import (
     short,
 )
 from ._sizes import SIZE_CLASSES, size_fields
-from .base import ProviderReply, RawImage, WireFile, WireRequest
+from .base import ProviderReply, RawImage, WireFile, WireRequest, instruction
 
 if TYPE_CHECKING:
     from ..capabilities import ModelSpec
@@ -181,7 +181,7 @@ class OpenAIProvider:
         model = self.endpoint.wire_model(spec.id)
         if model != spec.id:
             sent["model"] = model
-        body.update(model=model, prompt=_prompt(request, sent), n=request.n)
+        body.update(model=model, prompt=instruction(request, sent), n=request.n)
 
         size_fields = self._size_fields(request, spec, names, options)
         body.update(size_fields)
@@ -426,16 +426,6 @@ class OpenAIProvider:
     async def aclose(self) -> None:
         """Close the pooled connections (the client's context manager calls this)."""
         await self._session.aclose()
-
-
-def _prompt(request: ImageRequest, sent: dict[str, Any]) -> str:
-    """The prompt, or for an edit without one, its effect described in words (recorded;
-    validation has refused an edit with neither)."""
-    if request.prompt:
-        return request.prompt
-    text = str(request.effect.describe())  # type: ignore[union-attr]
-    sent["prompt_from_effect"] = text
-    return text
 
 
 def _response_formats(spec: ModelSpec) -> tuple[str, ...]:

@@ -100,6 +100,7 @@ def test_fixed_port_scheme() -> None:
                 assert emulator.comfyui.port == port + 3
                 assert emulator.bfl.port == port + 4
                 assert emulator.bfl.delivery.port == port + 5
+                assert emulator.stability.port == port + 6
                 return
         except OSError:
             continue  # PORT+1 was taken; try another pair
@@ -291,7 +292,7 @@ def test_multipart_parser() -> None:
 
 def test_endpoints_and_client(emu: Emulator) -> None:
     gemini, vertex, openai, *others = emu.endpoints()
-    assert [e.name for e in others] == ["forge", "comfyui", "bfl"]
+    assert [e.name for e in others] == ["forge", "comfyui", "bfl", "stability"]
     assert (gemini.name, gemini.protocol, gemini.base_url) == ("gemini", "gemini", emu.gemini.url)
     assert gemini.api_key is not None
     assert gemini.api_key.get_secret_value() == emu.gemini.api_key

@@ -90,6 +90,7 @@ def describe(emulator: Emulator) -> str:
     lines += [f"  {s.name:<11} {s.url:<32} self-hosted, no key" for s in emulator.self_hosted]
     lines += [
         f"  BFL         {bfl.url:<32} x-key: {bfl.api_key} (results on {bfl.delivery.url})",
+        f"  Stability   {emulator.stability.url:<32} bearer key: {emulator.stability.api_key}",
         "",
         "# Point the standard SDKs and seedless at it:",
     ]

@@ -34,6 +34,7 @@ from ._server import (
     ServiceEmulator,
     counter,
 )
+from ._stability import DEFAULT_STABILITY_API_KEY, StabilityEmulator
 from ._vertex import DEFAULT_LOCATION, DEFAULT_PROJECT, DEFAULT_VERTEX_TOKEN, VertexEmulator
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 __all__ = ["Emulator", "static_credentials", "static_credentials_class"]
 
 #: The loopback servers an emulator runs, in port order (N, N+1, ... with ``port=N``).
-SERVERS = ("google", "openai", "forge", "comfyui", "bfl", "bfl-delivery")
+SERVERS = ("google", "openai", "forge", "comfyui", "bfl", "bfl-delivery", "stability")
 
 _STATIC_CLASS: type[Any] | None = None
 _STATIC_LOCK = threading.Lock()
@@ -111,6 +112,7 @@ class Emulator:
         vertex_token: str = DEFAULT_VERTEX_TOKEN,
         openai_api_key: str = DEFAULT_OPENAI_API_KEY,
         bfl_api_key: str = DEFAULT_BFL_API_KEY,
+        stability_api_key: str = DEFAULT_STABILITY_API_KEY,
         project: str = DEFAULT_PROJECT,
         location: str = DEFAULT_LOCATION,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -129,6 +131,7 @@ class Emulator:
         self.forge = ForgeEmulator(max_body_bytes=max_body_bytes)
         self.comfyui = ComfyUIEmulator(max_body_bytes=max_body_bytes)
         self.bfl = BFLEmulator(api_key=bfl_api_key, max_body_bytes=max_body_bytes)
+        self.stability = StabilityEmulator(api_key=stability_api_key)
         self._latency = 0.0
         self.latency = latency
         self._servers: list[LoopbackServer] = []
@@ -154,6 +157,7 @@ class Emulator:
             *([service] for service in self.self_hosted),
             [self.bfl],
             [self.bfl.delivery],
+            [self.stability],
         ]
         try:
             for offset, services in enumerate(hosted):
@@ -200,7 +204,7 @@ class Emulator:
         hosted = " ".join(f"{s.name}={s.origin}" for s in self.self_hosted)
         return (
             f"<Emulator google={self.gemini.origin} openai={self.openai.origin} {hosted} "
-            f"bfl={self.bfl.origin}>"
+            f"bfl={self.bfl.origin} stability={self.stability.origin}>"
         )
 
     # -- shared settings -------------------------------------------------------------------
@@ -220,6 +224,7 @@ class Emulator:
             *self.self_hosted,
             self.bfl,
             self.bfl.delivery,
+            self.stability,
         )
 
     @property
@@ -256,8 +261,8 @@ class Emulator:
     # -- wiring clients --------------------------------------------------------------------
 
     def endpoints(self) -> list[Endpoint]:
-        """seedless endpoints named gemini, vertex, openai, forge, comfyui and bfl, pointing at
-        this emulator (forge with the emulator's basic auth, if it asks for one)."""
+        """seedless endpoints named gemini, vertex, openai, forge, comfyui, bfl and stability,
+        pointing at this emulator (forge with the emulator's basic auth, if it asks for one)."""
         from pydantic import SecretStr
 
         from seedless.config import Endpoint
@@ -300,6 +305,12 @@ class Emulator:
                 api_key=SecretStr(self.bfl.api_key),
                 base_url=self.bfl.url,
             ),
+            Endpoint(
+                name="stability",
+                protocol="stability",
+                api_key=SecretStr(self.stability.api_key),
+                base_url=self.stability.url,
+            ),
         ]
 
     def client(self, **kwargs: Any) -> Client:
@@ -314,8 +325,9 @@ class Emulator:
         Covers google-genai in both modes (``GOOGLE_API_KEY``, ``GOOGLE_GEMINI_BASE_URL``,
         ``GOOGLE_VERTEX_BASE_URL``, project, location, and an Application Default Credentials
         file holding the emulator's token), the OpenAI SDK (``OPENAI_BASE_URL`` ends in
-        ``/v1``) and seedless's BFL endpoint (``BFL_API_KEY``, ``SEEDLESS_BFL_URL``). It does
-        not set ``GOOGLE_GENAI_USE_VERTEXAI``.
+        ``/v1``) and seedless's BFL and Stability endpoints (``BFL_API_KEY``,
+        ``SEEDLESS_BFL_URL``, ``STABILITY_API_KEY``, ``SEEDLESS_STABILITY_URL``). It does not set
+        ``GOOGLE_GENAI_USE_VERTEXAI``.
         """
         if not self.running:
             raise RuntimeError("start the emulator before asking for its environment")
@@ -335,6 +347,8 @@ class Emulator:
             "SEEDLESS_COMFYUI_URL": self.comfyui.url,
             "BFL_API_KEY": self.bfl.api_key,
             "SEEDLESS_BFL_URL": self.bfl.url,
+            "STABILITY_API_KEY": self.stability.api_key,
+            "SEEDLESS_STABILITY_URL": self.stability.url,
         }
 
     def _adc_file(self) -> str:

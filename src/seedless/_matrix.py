@@ -193,7 +193,10 @@ class Matrix:
         for row in sorted(self, key=lambda r: (r.provider, r.id)):
             prices = sorted(set(row.prices.values()))
             price = "-" if not prices else "/".join(f"{p:g}" for p in prices)
-            status = "unavailable" if row.unavailable else row.status(day)
+            status = row.status(day)
+            shown = f"{status}: {row.lifecycle.summary(day)}" if lifecycle else status
+            if row.unavailable:
+                shown = "unavailable (no API)"
             lines.append(
                 [
                     row.key,
@@ -203,7 +206,7 @@ class Matrix:
                     ",".join(row.sizes) if row.sizes else "any",
                     str(row.max_reference_images),
                     price,
-                    f"{status}: {row.lifecycle.summary(day)}" if lifecycle else status,
+                    shown,
                 ]
             )
         return lines

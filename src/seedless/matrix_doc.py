@@ -54,6 +54,43 @@ def _links(urls: tuple[str, ...]) -> str:
     return " ".join(f"[{i + 1}]({url})" for i, url in enumerate(urls)) or "—"
 
 
+def _variants(group: list[ModelSpec]) -> list[tuple[list[str], ModelSpec]]:
+    """The distinct descriptions (notes, facts, sources) among one id's rows, with the
+    providers that share each: one for rows from one table (gemini and vertex)."""
+    found: dict[str, tuple[list[str], ModelSpec]] = {}
+    for row in group:
+        key = repr((row.notes, row.unavailable, sorted(row.sources.items()), _price(row)))
+        found.setdefault(key, ([], row))[0].append(row.provider)
+    return list(found.values())
+
+
+def _facts(row: ModelSpec) -> list[str]:
+    """A row's notes and its table of facts with the sources they rest on."""
+    out: list[str] = []
+    if row.unavailable:
+        out += [f"**Unavailable:** {_cell(row.unavailable)}. Requests are refused.", ""]
+    if row.notes:
+        out += [_cell(row.notes), ""]
+    if not row.sources:
+        return out
+    values = {
+        "operations": ", ".join(sorted(row.operations)),
+        "seed": row.seed_level,
+        "sizes": _sizes(row),
+        "aspect_ratios": ", ".join(row.aspect_ratios) if row.aspect_ratios else "any",
+        "max_reference_images": str(row.max_reference_images),
+        "prices": _price(row),
+        "watermark": row.watermark,
+        "negative_prompt": str(row.negative_prompt).lower(),
+        "fields": ", ".join(f"{k}→{v}" for k, v in row.fields.items()) or "—",
+        "unavailable": row.unavailable or "—",
+    }
+    out += ["| fact | value | sources |", "|---|---|---|"]
+    for fact, urls in row.sources.items():
+        out.append(f"| {fact} | {_cell(values.get(fact, ''))} | {_links(urls)} |")
+    return [*out, ""]
+
+
 def render_markdown(matrix: Matrix) -> str:
     rows = sorted(matrix, key=lambda r: (r.provider, r.id))
     out = [_HEADER, "## Summary", ""]
@@ -100,28 +137,11 @@ def render_markdown(matrix: Matrix) -> str:
         if first.aliases:
             out.append("Aliases: " + ", ".join(f"`{a}`" for a in first.aliases) + ".")
             out.append("")
-        if first.unavailable:
-            out += [f"**Unavailable:** {_cell(first.unavailable)}. Requests are refused.", ""]
-        if first.notes:
-            out += [_cell(first.notes), ""]
-        if first.sources:
-            out.append("| fact | value | sources |")
-            out.append("|---|---|---|")
-            values = {
-                "operations": ", ".join(sorted(first.operations)),
-                "seed": first.seed_level,
-                "sizes": _sizes(first),
-                "aspect_ratios": ", ".join(first.aspect_ratios) if first.aspect_ratios else "any",
-                "max_reference_images": str(first.max_reference_images),
-                "prices": _price(first),
-                "watermark": first.watermark,
-                "negative_prompt": str(first.negative_prompt).lower(),
-                "fields": ", ".join(f"{k}→{v}" for k, v in first.fields.items()) or "—",
-                "unavailable": first.unavailable or "—",
-            }
-            for fact, urls in first.sources.items():
-                out.append(f"| {fact} | {_cell(values.get(fact, ''))} | {_links(urls)} |")
-            out.append("")
+        variants = _variants(group)
+        for providers, row in variants:
+            if len(variants) > 1:  # rows of one id that differ by provider (openai and bfl)
+                out += [f"On {', '.join(f'`{p}`' for p in providers)}:", ""]
+            out += _facts(row)
         out.append("| provider | stage | released | deprecated | shutdown | successor | sources |")
         out.append("|---|---|---|---|---|---|---|")
         for row in group:

@@ -92,69 +92,72 @@ def _facts(row: ModelSpec) -> list[str]:
 
 
 def render_markdown(matrix: Matrix) -> str:
+    """The docs/capabilities.md page: a summary table, then every model's facts and sources."""
     rows = sorted(matrix, key=lambda r: (r.provider, r.id))
-    out = [_HEADER, "## Summary", ""]
-    out.append(
-        "| model | ops | seed | per call | sizes | aspect ratios | refs | $/image | stage "
-        "| deprecated | shutdown | successor |"
-    )
-    out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for row in rows:
-        life = row.lifecycle
-        shutdown = _cell(life.shutdown)
-        if life.shutdown and life.shutdown_is_earliest:
-            shutdown += " (earliest)"
-        out.append(
-            "| "
-            + " | ".join(
-                [
-                    f"`{row.key}`",
-                    ", ".join(sorted(row.operations)),
-                    row.seed_level
-                    + (f" {row.seed_range[0]}..{row.seed_range[1]}" if row.seed_range else ""),
-                    str(row.images_per_call),
-                    _sizes(row),
-                    _cell(", ".join(row.aspect_ratios) if row.aspect_ratios else "any"),
-                    str(row.max_reference_images),
-                    _price(row),
-                    "unavailable (no API)" if row.unavailable else life.stage,
-                    _cell(life.deprecated),
-                    shutdown,
-                    _cell(life.successor),
-                ]
-            )
-            + " |"
-        )
+    out = [_HEADER, "## Summary", "", *_summary(rows)]
     by_id: dict[str, list[ModelSpec]] = defaultdict(list)
     for row in rows:
         by_id[row.id].append(row)
     out += ["", "## Models, facts and sources", ""]
     for model_id in sorted(by_id):
-        group = by_id[model_id]
-        first = group[0]
-        title = f"{first.name} (`{model_id}`)" if first.name else f"`{model_id}`"
-        out += [f"### {title}", ""]
-        if first.aliases:
-            out.append("Aliases: " + ", ".join(f"`{a}`" for a in first.aliases) + ".")
-            out.append("")
-        variants = _variants(group)
-        for providers, row in variants:
-            if len(variants) > 1:  # rows of one id that differ by provider (openai and bfl)
-                out += [f"On {', '.join(f'`{p}`' for p in providers)}:", ""]
-            out += _facts(row)
-        out.append("| provider | stage | released | deprecated | shutdown | successor | sources |")
-        out.append("|---|---|---|---|---|---|---|")
-        for row in group:
-            life = row.lifecycle
-            shutdown = _cell(life.shutdown) + (" (earliest)" if life.shutdown_is_earliest else "")
-            out.append(
-                f"| {row.provider} | {life.stage} | {_cell(life.released)} | "
-                f"{_cell(life.deprecated)} | {shutdown} | {_cell(life.successor)} | "
-                f"{_links(life.sources)} |"
-            )
-        notes = [f"{row.provider}: {row.lifecycle.notes}" for row in group if row.lifecycle.notes]
-        if notes:
-            out.append("")
-            out += [f"- {_cell(note)}" for note in notes]
-        out.append("")
+        out += _section(model_id, by_id[model_id])
     return "\n".join(out).rstrip() + "\n"
+
+
+def _summary(rows: list[ModelSpec]) -> list[str]:
+    out = [
+        "| model | ops | seed | per call | sizes | aspect ratios | refs | $/image | stage "
+        "| deprecated | shutdown | successor |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for row in rows:
+        life = row.lifecycle
+        shutdown = _cell(life.shutdown)
+        if life.shutdown and life.shutdown_is_earliest:
+            shutdown += " (earliest)"
+        seed_range = f" {row.seed_range[0]}..{row.seed_range[1]}" if row.seed_range else ""
+        cells = [
+            f"`{row.key}`",
+            ", ".join(sorted(row.operations)),
+            row.seed_level + seed_range,
+            str(row.images_per_call),
+            _sizes(row),
+            _cell(", ".join(row.aspect_ratios) if row.aspect_ratios else "any"),
+            str(row.max_reference_images),
+            _price(row),
+            "unavailable (no API)" if row.unavailable else life.stage,
+            _cell(life.deprecated),
+            shutdown,
+            _cell(life.successor),
+        ]
+        out.append("| " + " | ".join(cells) + " |")
+    return out
+
+
+def _section(model_id: str, group: list[ModelSpec]) -> list[str]:
+    """One model id: its title, aliases, facts per distinct row, lifecycle per provider."""
+    first = group[0]
+    title = f"{first.name} (`{model_id}`)" if first.name else f"`{model_id}`"
+    out = [f"### {title}", ""]
+    if first.aliases:
+        out += ["Aliases: " + ", ".join(f"`{a}`" for a in first.aliases) + ".", ""]
+    variants = _variants(group)
+    for providers, row in variants:
+        if len(variants) > 1:  # rows of one id that differ by provider (openai and bfl)
+            out += [f"On {', '.join(f'`{p}`' for p in providers)}:", ""]
+        out += _facts(row)
+    out.append("| provider | stage | released | deprecated | shutdown | successor | sources |")
+    out.append("|---|---|---|---|---|---|---|")
+    for row in group:
+        life = row.lifecycle
+        shutdown = _cell(life.shutdown) + (" (earliest)" if life.shutdown_is_earliest else "")
+        out.append(
+            f"| {row.provider} | {life.stage} | {_cell(life.released)} | "
+            f"{_cell(life.deprecated)} | {shutdown} | {_cell(life.successor)} | "
+            f"{_links(life.sources)} |"
+        )
+    notes = [f"{row.provider}: {row.lifecycle.notes}" for row in group if row.lifecycle.notes]
+    if notes:
+        out.append("")
+        out += [f"- {_cell(note)}" for note in notes]
+    return [*out, ""]

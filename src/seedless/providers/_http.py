@@ -48,6 +48,7 @@ __all__ = [
     "Credentials",
     "ErrorMapper",
     "HttpSession",
+    "decode_base64",
     "form_value",
     "image_mime",
     "origin",
@@ -87,6 +88,17 @@ def form_value(value: Any) -> str:
     if isinstance(value, (dict, list, tuple)):
         return json.dumps(value)
     return str(value)
+
+
+def decode_base64(encoded: str, provider: str, what: str) -> bytes:
+    """The bytes of a base64 string in an answer (whitespace ignored); ServerError naming
+    ``what`` when it is not valid base64 (a truncated answer)."""
+    try:
+        return base64.b64decode("".join(encoded.split()), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ServerError(
+            f"{provider} sent {what} that is not valid base64 (truncated?).", provider=provider
+        ) from exc
 
 
 def image_mime(data: bytes, fallback: str | None, provider: str) -> str:
@@ -349,10 +361,5 @@ class HttpSession:
             )
         if len(encoded) * 3 // 4 > self.max_download_bytes:
             raise self._too_large("a data: URL", provider, len(encoded) * 3 // 4)
-        try:
-            data = base64.b64decode("".join(encoded.split()), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ServerError(
-                f"{provider} sent a data: URL that is not valid base64.", provider=provider
-            ) from exc
+        data = decode_base64(encoded, provider, "a data: URL")
         return RawImage(data=data, mime_type=image_mime(data, header[5:-7], provider))

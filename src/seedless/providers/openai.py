@@ -17,8 +17,6 @@ credentials only ever sent to the base URL's own origin) and maps every failure 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -31,7 +29,6 @@ from ..errors import (
     NoImageError,
     ProviderError,
     QuotaExceededError,
-    ServerError,
     UnsupportedCapabilityError,
     error_for_status,
     is_secret_header,
@@ -43,6 +40,7 @@ from ._http import (
     DEFAULT_MAX_DOWNLOAD_BYTES,
     USER_AGENT,
     HttpSession,
+    decode_base64,
     form_value,
     image_mime,
     origin,
@@ -393,13 +391,7 @@ class OpenAIProvider:
     ) -> RawImage | None:
         encoded = item.get("b64_json")
         if isinstance(encoded, str) and encoded:
-            try:
-                data = base64.b64decode("".join(encoded.split()), validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise ServerError(
-                    f"{provider} sent b64_json that is not valid base64 (truncated?).",
-                    provider=provider,
-                ) from exc
+            data = decode_base64(encoded, provider, "b64_json")
             return RawImage(data=data, mime_type=image_mime(data, fallback, provider))
         url = item.get("url")
         if isinstance(url, str) and url:

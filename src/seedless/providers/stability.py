@@ -25,8 +25,6 @@ the wait the service asks for, or 60 s.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -37,7 +35,6 @@ from ..errors import (
     NoImageError,
     ProviderError,
     RateLimitError,
-    ServerError,
     UnsupportedCapabilityError,
     error_for_status,
     is_secret_header,
@@ -47,6 +44,7 @@ from ..retry import honour_should_retry, parse_retry_after
 from ._http import (
     USER_AGENT,
     HttpSession,
+    decode_base64,
     form_value,
     image_mime,
     short,
@@ -245,13 +243,7 @@ class StabilityProvider:
                 provider=provider,
                 status=response.status_code,
             )
-        try:
-            data = base64.b64decode("".join(encoded.split()), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ServerError(
-                f"{provider} sent an image that is not valid base64 (truncated?).",
-                provider=provider,
-            ) from exc
+        data = decode_base64(encoded, provider, "an image")
         declared = response.headers.get("content-type", "").partition("type=")[2].strip()
         return RawImage(data=data, mime_type=image_mime(data, declared or None, provider))
 

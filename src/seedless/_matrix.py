@@ -196,7 +196,7 @@ class Matrix:
             status = row.status(day)
             shown = f"{status}: {row.lifecycle.summary(day)}" if lifecycle else status
             if row.unavailable:
-                shown = "unavailable (no API)"
+                shown = "unavailable (no API)" if lifecycle else "unavailable"
             lines.append(
                 [
                     row.key,

@@ -105,6 +105,19 @@ async def test_the_same_seed_twice_gives_identical_bytes(
     assert other.sha256 != first.sha256
 
 
+async def test_without_a_seed_bfl_draws_one_and_it_is_recorded_for_replay(
+    client: seedless.AsyncClient, emu: Emulator
+) -> None:
+    out = await client.generate("a lighthouse", model="bfl:flux-2-pro")
+    assert "seed" not in emu.bfl.requests[0].body
+    seed = out.image.seed
+    ready = emu.bfl.answers[-1].json
+    assert seed is not None and seed == out.image.usage["seed"] == ready["result"]["seed"]
+    assert out.image.seed_mode == "seeded"
+    replay = await client.generate("a lighthouse", model="bfl:flux-2-pro", seed=seed)
+    assert replay.image.sha256 == out.image.sha256  # the seed reported is the seed used
+
+
 @pytest.mark.parametrize(
     ("prompt_stage", "status"), [(False, "Content Moderated"), (True, "Request Moderated")]
 )

@@ -72,14 +72,20 @@ async def test_the_same_seed_twice_gives_identical_bytes(
     assert sent.form.get("model") == model_field
 
 
-async def test_without_a_seed_stability_picks_one_and_it_is_reported(
+async def test_without_a_seed_stability_picks_one_and_it_is_recorded_for_replay(
     client: seedless.AsyncClient, emu: Emulator
 ) -> None:
     out = await client.generate("x", model="stability:stable-image-core")
-    assert out.image.seed is None and 1 <= out.image.usage["seed"] <= 4294967294
+    seed = out.image.seed
+    assert seed is not None and 1 <= seed <= 4294967294 and out.image.usage["seed"] == seed
+    assert out.image.seed_mode == "seeded"
     assert "seed" not in (emu.stability.requests[0].form or {})
     again = await client.generate("x", model="stability:stable-image-core")
-    assert again.image.sha256 != out.image.sha256
+    assert again.image.sha256 != out.image.sha256  # another seed picked
+    replay = await client.generate("x", model="stability:stable-image-core", seed=seed)
+    assert replay.image.sha256 == out.image.sha256  # the seed reported is the seed used
+    assert emu.stability.requests[-1].form is not None
+    assert emu.stability.requests[-1].form["seed"] == str(seed)
 
 
 async def test_refusals_before_any_io(client: seedless.AsyncClient, emu: Emulator) -> None:

@@ -235,6 +235,16 @@ def instruction(request: ImageRequest, chosen: dict[str, Any]) -> str:
     return text
 
 
+def used_seed(value: Any, spec: ModelSpec) -> int | None:
+    """The seed a service says it used, for :attr:`ProviderReply.seed`: ``None`` unless it is
+    an integer the model's seed range accepts (so a replay can send it back)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return None
+    if spec.seed_range is not None and not spec.seed_range[0] <= value <= spec.seed_range[1]:
+        return None
+    return value
+
+
 def call_wire(request: ImageRequest, spec: ModelSpec, *, shape: str = "call") -> WireRequest:
     """The plan of a provider that cannot tell its wire format before sending: the request
     itself, to be handed to its ``call``."""

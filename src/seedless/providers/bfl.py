@@ -55,7 +55,7 @@ from ._http import (
     short,
 )
 from ._sizes import size_fields
-from .base import ProviderReply, WireRequest, instruction
+from .base import ProviderReply, WireRequest, instruction, used_seed
 
 if TYPE_CHECKING:
     from ..capabilities import ModelSpec
@@ -255,7 +255,7 @@ class BFLProvider:
         """Submit a planned generation (the reply says what to poll), or send a planned poll
         (the reply carries the image once the task is ready)."""
         if wire.method == "GET":
-            return await self._poll(wire, spec.provider)
+            return await self._poll(wire, spec)
         provider = spec.provider
         response = await self._session.send(
             "POST",
@@ -282,7 +282,8 @@ class BFLProvider:
         follow = self._poll_wire(wire, task, payload.get("polling_url"), usage)
         return ProviderReply(images=[], usage=usage, follow=follow)
 
-    async def _poll(self, wire: WireRequest, provider: str) -> ProviderReply:
+    async def _poll(self, wire: WireRequest, spec: ModelSpec) -> ProviderReply:
+        provider = spec.provider
         url = str(wire.extensions["url"])
         response = await self._session.send(
             "GET",
@@ -295,15 +296,16 @@ class BFLProvider:
         status = payload.get("status")
         usage = dict(wire.extensions["usage"])
         if status == "Ready":
-            return await self._ready(payload, usage, provider)
+            return await self._ready(payload, usage, spec)
         if status in STATUSES and status != "Pending":
             raise self._ended(str(status), payload, str(wire.extensions["task"]), provider)
         # Pending, or a status this version does not know: the task has not ended yet.
         return ProviderReply(images=[], usage=usage, follow=wire)
 
     async def _ready(
-        self, payload: dict[str, Any], usage: dict[str, Any], provider: str
+        self, payload: dict[str, Any], usage: dict[str, Any], spec: ModelSpec
     ) -> ProviderReply:
+        provider = spec.provider
         result = payload.get("result")
         sample = result.get("sample") if isinstance(result, dict) else None
         if not isinstance(sample, str) or not sample:
@@ -318,9 +320,10 @@ class BFLProvider:
             lambda target: self._credentials() if origin(target) == home else {},
         )
         assert isinstance(result, dict)
-        if isinstance(result.get("seed"), int):
-            usage["seed"] = result["seed"]
-        return ProviderReply(images=[image], usage=usage)
+        seed = result.get("seed")
+        if isinstance(seed, int) and not isinstance(seed, bool):
+            usage["seed"] = seed
+        return ProviderReply(images=[image], usage=usage, seed=used_seed(seed, spec))
 
     def _ended(
         self, status: str, payload: dict[str, Any], task: str, provider: str

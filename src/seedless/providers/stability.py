@@ -49,7 +49,7 @@ from ._http import (
     image_mime,
     short,
 )
-from .base import ProviderReply, RawImage, WireFile, WireRequest, instruction
+from .base import ProviderReply, RawImage, WireFile, WireRequest, instruction, used_seed
 
 if TYPE_CHECKING:
     from ..capabilities import ModelSpec
@@ -221,8 +221,9 @@ class StabilityProvider:
         payload = self._session.json_object(response, provider)
         finish = payload.get("finish_reason")
         usage: dict[str, Any] = {"finish_reason": finish}
-        if isinstance(payload.get("seed"), (int, float)):
-            usage["seed"] = int(payload["seed"])
+        seed = payload.get("seed")
+        if isinstance(seed, (int, float)) and not isinstance(seed, bool):
+            usage["seed"] = int(seed)
         if finish == "CONTENT_FILTERED":
             raise ContentBlockedError(
                 f"{provider}'s content moderation filtered the generated image "
@@ -232,7 +233,8 @@ class StabilityProvider:
                 provider=provider,
                 status=response.status_code,
             )
-        return ProviderReply(images=[self._image(payload, response, provider)], usage=usage)
+        image = self._image(payload, response, provider)
+        return ProviderReply(images=[image], usage=usage, seed=used_seed(usage.get("seed"), spec))
 
     def _image(self, payload: dict[str, Any], response: httpx.Response, provider: str) -> RawImage:
         encoded = payload.get("image")

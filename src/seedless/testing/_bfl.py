@@ -18,8 +18,9 @@ a FastAPI-style 422 ``{"detail": [{"loc", "msg", "type"}]}`` (stricter than the 
 which may ignore unknown fields). A task stays ``Pending`` for :attr:`BFLEmulator.pending_polls`
 polls (one by default), then ends: ``Ready`` with ``result.sample``; ``Content Moderated`` or
 ``Request Moderated`` after ``block_next`` (``prompt=True`` for the request); ``Error`` after
-``no_image_next``; an unknown id is ``Task not found``. Seeded generations are deterministic in
-(model, prompt, seed, size or ratio, steps, guidance, raw, inputs); ``prompt_upsampling``
+``no_image_next``; an unknown id is ``Task not found``. Generations are deterministic in
+(model, prompt, seed, size or ratio, steps, guidance, raw, inputs); without a seed one is drawn
+and reported in ``result.seed`` (sending it back gives the same image); ``prompt_upsampling``
 rewrites the prompt at random, so it breaks replay as it does at BFL.
 """
 
@@ -458,23 +459,25 @@ class BFLEmulator(ServiceEmulator):
             task.details = {"error": fault.text or "Generation failed, please try again."}
             return task
         task.mime = _FORMATS[str(body.get("output_format") or inputs.default_format)]
-        task.image = encode(self._picture(model, inputs, body), task.mime)
+        task.image = encode(self._picture(model, inputs, body, seed), task.mime)
         return task
 
-    def _picture(self, model: EmulatedModel, inputs: _Inputs, body: dict[str, Any]) -> Image.Image:
+    def _picture(
+        self, model: EmulatedModel, inputs: _Inputs, body: dict[str, Any], seed: int
+    ) -> Image.Image:
+        """The image for a request; ``seed`` is the one sent or, without one, the one drawn and
+        reported (sending it back gives the same image)."""
         prompt = str(body.get("prompt") or "")
         sources = [body[name] for name in sorted(body) if name.startswith("input_image")]
         digests = [sha256(str(value).encode()).hexdigest() for value in sources]
         upsampled = body.get("prompt_upsampling", inputs.upsampling_default)
         size = self._size(inputs, body, sources)
         key = (
-            prompt, body.get("seed"), size, body.get("aspect_ratio"), body.get("steps"),
+            prompt, seed, size, body.get("aspect_ratio"), body.get("steps"),
             body.get("guidance"), body.get("raw"), digests,
         )  # fmt: skip
-        if model.seeded and body.get("seed") is not None and not upsampled:
-            rng = seeded_rng(model.id, *key)
-        else:  # no seed, or the prompt was rewritten by a language model first
-            rng = fresh_rng()
+        # a prompt rewritten by a language model first is a fresh picture
+        rng = seeded_rng(model.id, *key) if model.seeded and not upsampled else fresh_rng()
         if not sources:
             return render(prompt, rng, size)
         try:

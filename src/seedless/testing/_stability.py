@@ -14,9 +14,10 @@ anything else is a 400 ``{"id", "name", "errors": [...]}`` (stricter than the se
 be). ``Accept: application/json`` answers ``{"image": base64, "seed", "finish_reason"}`` with
 ``Content-Type: application/json; type=image/png``; ``image/*`` (the default) answers the raw
 bytes with ``finish-reason`` and ``seed`` headers. A seed of 0 or none means "pick one", and
-the one picked is reported. Faults: ``block_next()`` answers 403 ``content_moderation``,
-``block_next("CONTENT_FILTERED")`` a 200 whose image is blurred; bodies over 10 MiB get 413
-``payload_too_large``; ``rate_limit`` (off by default) answers 429 past 150 requests in 10 s.
+the one picked is reported (sending it back gives the same image). Faults: ``block_next()``
+answers 403 ``content_moderation``, ``block_next("CONTENT_FILTERED")`` a 200 whose image is
+blurred; bodies over 10 MiB get 413 ``payload_too_large``; ``rate_limit`` (off by default)
+answers 429 past 150 requests in 10 s.
 """
 
 from __future__ import annotations
@@ -273,8 +274,8 @@ class StabilityEmulator(ServiceEmulator):
             prompt, seed, fields.get("aspect_ratio"), fields.get("negative_prompt"),
             fields.get("style_preset"), fields.get("cfg_scale"), fields.get("strength"), digest,
         )  # fmt: skip
-        explicit = int(float(fields.get("seed") or 0)) != 0
-        rng = seeded_rng(model.id, *key) if model.seeded and explicit else fresh_rng()
+        # without a seed (or 0) the one drawn is reported: sending it back gives the same image
+        rng = seeded_rng(model.id, *key) if model.seeded else fresh_rng()
         edge = 1024 * _MEGAPIXELS[service] ** 0.5
         long_side = long_side_for(int(edge), int(edge))
         if isinstance(image, FilePart):

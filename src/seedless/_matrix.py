@@ -171,14 +171,15 @@ class Matrix:
         limit: int = 6,
         where: Callable[[ModelSpec], bool] | None = None,
     ) -> list[str]:
-        """Active models that can do ``capability`` (and ``operation``, and satisfy ``where``),
-        nearest first."""
+        """Active models anyone can call that can do ``capability`` (and ``operation``, and
+        satisfy ``where``), nearest first."""
         day = today or date.today()
         rows = [
             row
             for row in self.supports(capability).active(day)
             if (operation is None or operation in row.operations)
             and row.key != spec.key
+            and row.unavailable is None
             and (where is None or where(row))
         ]
         rows.sort(key=lambda r: (r.provider != spec.provider, r.status(day) != "active", r.key))
@@ -193,6 +194,9 @@ class Matrix:
             prices = sorted(set(row.prices.values()))
             price = "-" if not prices else "/".join(f"{p:g}" for p in prices)
             status = row.status(day)
+            shown = f"{status}: {row.lifecycle.summary(day)}" if lifecycle else status
+            if row.unavailable:
+                shown = "unavailable (no API)" if lifecycle else "unavailable"
             lines.append(
                 [
                     row.key,
@@ -202,7 +206,7 @@ class Matrix:
                     ",".join(row.sizes) if row.sizes else "any",
                     str(row.max_reference_images),
                     price,
-                    f"{status}: {row.lifecycle.summary(day)}" if lifecycle else status,
+                    shown,
                 ]
             )
         return lines

@@ -74,6 +74,7 @@ class _TomlFields(BaseModel):
     response_modalities: list[str] | None = None
     prices: dict[str, float] | None = None
     fields: dict[str, str] | None = None
+    unavailable: str | None = None
     notes: str | None = None
     sources: dict[str, list[str]] | None = None
 

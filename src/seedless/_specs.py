@@ -41,8 +41,18 @@ Reproducibility = Literal["exact", "seeded", "none"]
 Watermark = Literal["always", "never", "optional", "seed_requires_off"]
 Status = Literal["active", "deprecated", "retired"]
 #: How a model is spoken to: OpenAI-style images, Gemini generateContent, Imagen :predict,
-#: local, the AUTOMATIC1111/Forge web API (sdapi), a ComfyUI workflow (comfy_prompt).
-WireShape = Literal["images", "generate_content", "predict", "local", "sdapi", "comfy_prompt"]
+#: local, the AUTOMATIC1111/Forge web API (sdapi), a ComfyUI workflow (comfy_prompt), BFL's
+#: submit-and-poll tasks, Stability AI's Stable Image multipart forms.
+WireShape = Literal[
+    "images",
+    "generate_content",
+    "predict",
+    "local",
+    "sdapi",
+    "comfy_prompt",
+    "bfl",
+    "stable_image",
+]
 Operation = Literal["generate", "edit"]
 OptionType = Literal["any", "string", "integer", "number", "boolean", "array", "object"]
 #: Request fields that travel under names from ``ModelSpec.fields`` but are not options.
@@ -101,6 +111,7 @@ class SizeRule(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     multiple: int = Field(default=16, ge=1, description="both edges are multiples of this")
+    min_edge: int | None = None
     max_edge: int | None = None
     min_pixels: int | None = None
     max_pixels: int | None = None
@@ -115,6 +126,8 @@ class SizeRule(BaseModel):
         found = []
         if width % self.multiple or height % self.multiple:
             found.append(f"both edges must be multiples of {self.multiple}")
+        if self.min_edge is not None and min(width, height) < self.min_edge:
+            found.append(f"the shortest edge must be at least {self.min_edge}")
         if self.max_edge is not None and max(width, height) > self.max_edge:
             found.append(f"the longest edge may be at most {self.max_edge}")
         pixels = width * height
@@ -128,7 +141,11 @@ class SizeRule(BaseModel):
 
     def describe(self) -> str:
         parts = [f"WxH in multiples of {self.multiple}"]
-        if self.max_edge:
+        if self.min_edge and self.max_edge:
+            parts.append(f"edges {self.min_edge}-{self.max_edge}")
+        elif self.min_edge:
+            parts.append(f"edge >= {self.min_edge}")
+        elif self.max_edge:
             parts.append(f"edge <= {self.max_edge}")
         if self.min_pixels or self.max_pixels:
             low = f"{self.min_pixels / 1e6:.2f}" if self.min_pixels else "0"
@@ -251,6 +268,11 @@ class ModelSpec(BaseModel):
     )
     prices: dict[str, float] = Field(default_factory=dict)
     fields: dict[str, str] = Field(default_factory=dict)
+    unavailable: str | None = Field(
+        default=None,
+        description="why no one can call this model (no public API ...): every request for "
+        "it is refused before anything else, naming this reason and models that can",
+    )
     notes: str = ""
     sources: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     lifecycle: Lifecycle = Field(default_factory=Lifecycle)

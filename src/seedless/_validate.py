@@ -1,11 +1,13 @@
 """The rules: refuse, before any I/O, what a model cannot do or is no longer there to do.
 
-:func:`validate` checks a request against its matrix row (operation, seed level and range,
-the seed-breaking options and the watermark, aspect ratio, size, negative prompt, reference
-images, what an edit needs, output format, and every option's name, operation, type and
-values); :func:`check_lifecycle` refuses a retired model or warns once about a deprecated
-one. Both run in the client before a provider plans the wire call, and every refusal names
-what to do instead: the models that can, the values that exist, the option you meant.
+:func:`check_available` refuses, before anything else (no endpoint is even looked up), a
+model no one can call, such as one without a public API; :func:`validate` checks a request
+against its matrix row (operation, seed level and range, the seed-breaking options and the
+watermark, aspect ratio, size, negative prompt, reference images, what an edit needs, output
+format, and every option's name, operation, type and values); :func:`check_lifecycle`
+refuses a retired model or warns once about a deprecated one. All run in the client before a
+provider plans the wire call, and every refusal names what to do instead: the models that
+can, the values that exist, the option you meant.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from .errors import (
     UnsupportedCapabilityError,
 )
 
-__all__ = ["check_lifecycle", "check_size_rule", "validate"]
+__all__ = ["check_available", "check_lifecycle", "check_size_rule", "validate"]
 
 _SIZE_RE = re.compile(r"^(\d+)x(\d+)$")
 _MORE_OPTIONS = (
@@ -250,6 +252,28 @@ def _check_options(request: Any, spec: ModelSpec, matrix: Matrix, refuse: _Refus
         problem = None if value is None else option.problem(value)
         if problem is not None:
             refuse(name, f"option {name!r} {problem}", alternatives=[])
+
+
+def check_available(spec: ModelSpec, matrix: Matrix, *, today: date | None = None) -> None:
+    """Refuse a model whose matrix row says no one can call it (``unavailable``), naming the
+    reason and the seeded models that can do what it does instead. Needs no endpoint."""
+    if spec.unavailable is None:
+        return
+    operation: Operation = "generate" if "generate" in spec.operations else "edit"
+    alternatives = matrix.alternatives(spec, capability="seed", operation=operation, today=today)
+    alt = (
+        f" Seeded models that can {operation} instead: {', '.join(alternatives)}."
+        if alternatives
+        else ""
+    )
+    source = next(iter(spec.sources.get("unavailable", ())), None)
+    raise UnsupportedCapabilityError(
+        f"{spec.key} cannot be called: {spec.unavailable}.{alt}"
+        + (f" Source: {source}." if source else ""),
+        model=spec.key,
+        capability="api",
+        alternatives=alternatives,
+    )
 
 
 _warned: set[str] = set()

@@ -5,9 +5,10 @@ ships in ``seedless/data/models.toml``, then from the user's own TOML file (``SE
 or ``<user config dir>/seedless/models.toml``), then from :func:`register_model` calls; a later
 layer adds rows or overrides fields of earlier ones, keyed by ``(provider, id)``.
 
-:func:`validate` refuses a request the model cannot serve and :func:`check_lifecycle` refuses
-a retired model (or warns about a deprecated one). Both run in the client before any network
-I/O, and every refusal names the alternatives the matrix knows.
+:func:`check_available` refuses a model no one can call (no public API), :func:`validate` a
+request the model cannot serve and :func:`check_lifecycle` a retired model (or warns about a
+deprecated one). All run in the client before any network I/O, and every refusal names the
+alternatives the matrix knows.
 
 This module is the public face of the matrix; the rows live in ``seedless._specs``, the
 queries in ``seedless._matrix``, the rules in ``seedless._validate`` and the file format in
@@ -34,7 +35,7 @@ from ._specs import (
     WireShape,
     is_replayable,
 )
-from ._validate import check_lifecycle, check_size_rule, validate
+from ._validate import check_available, check_lifecycle, check_size_rule, validate
 from .errors import ConfigurationError
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "SizeRule",
     "WireShape",
     "capabilities",
+    "check_available",
     "check_lifecycle",
     "check_size_rule",
     "is_replayable",

@@ -46,6 +46,7 @@ from .capabilities import (
     ModelSpec,
     SeedPolicy,
     capabilities,
+    check_available,
     check_lifecycle,
     is_replayable,
     user_endpoints,
@@ -246,9 +247,11 @@ class AsyncClient:
 
     def resolve(self, model: str) -> ModelSpec:
         """The matrix row for a model string, as this client's endpoint serves it: addressed
-        by the endpoint's name, with the field names the endpoint declares."""
+        by the endpoint's name, with the field names the endpoint declares. A model no one
+        can call (no public API) is refused here, before any endpoint is looked up."""
         protocols = {name: ep.protocol for name, ep in self.endpoints.items()}
         spec = self.matrix.resolve(model, protocols=protocols)
+        check_available(spec, self.matrix, today=self.clock())  # before any endpoint is needed
         endpoint = self.endpoints.get(spec.provider)
         if endpoint is None:
             raise ConfigurationError(

@@ -1,13 +1,16 @@
 """Where keys, base URLs and per-endpoint settings come from: :class:`Endpoint` profiles.
 
 An endpoint is something a user names before the colon of a model string (``gemini``,
-``vertex``, ``openai``, or their own ``myrelay``) and speaks one wire ``protocol``. The
-built-in endpoints are named after their protocols and read each ecosystem's own environment
-variables; explicit values always win over the environment. One program may use two relays
-of the same protocol at once by giving them different names. The self-hosted servers
-(``forge``: AUTOMATIC1111/Forge, ``comfyui``) read their address from ``SEEDLESS_FORGE_URL``
-and ``SEEDLESS_COMFYUI_URL``, and optional HTTP basic auth (``user:password``) from
-``SEEDLESS_FORGE_AUTH`` and ``SEEDLESS_COMFYUI_AUTH`` or the URL itself.
+``vertex``, ``openai``, ``bfl``, ``stability``, or their own ``myrelay``) and speaks one wire
+``protocol``. The built-in endpoints are named after their protocols and read each
+ecosystem's own environment variables (``BFL_API_KEY`` and ``STABILITY_API_KEY`` for Black
+Forest Labs and Stability AI, whose base URLs ``SEEDLESS_BFL_URL`` and
+``SEEDLESS_STABILITY_URL`` can move); explicit values always win over the environment. One
+program may use two relays of the same protocol at once by giving them different names. The
+self-hosted servers (``forge``: AUTOMATIC1111/Forge, ``comfyui``) read their address from
+``SEEDLESS_FORGE_URL`` and ``SEEDLESS_COMFYUI_URL``, and optional HTTP basic auth
+(``user:password``) from ``SEEDLESS_FORGE_AUTH`` and ``SEEDLESS_COMFYUI_AUTH`` or the URL
+itself.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ __all__ = [
 ]
 
 #: The wire protocols seedless speaks, each implemented by one module in ``seedless.providers``.
-PROTOCOLS = ("gemini", "vertex", "openai", "local", "forge", "comfyui")
+PROTOCOLS = ("gemini", "vertex", "openai", "local", "forge", "comfyui", "bfl", "stability")
 #: Protocols of servers people run themselves (their endpoints default to a local address).
 SELF_HOSTED = ("forge", "comfyui")
 
@@ -51,7 +54,9 @@ class Endpoint(BaseModel):
     model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True, frozen=True)
 
     name: str = Field(description='What users type before ":" in a model string.')
-    protocol: str = Field(description="gemini | vertex | openai | local | forge | comfyui")
+    protocol: str = Field(
+        description="gemini | vertex | openai | local | forge | comfyui | bfl | stability"
+    )
     api_key: SecretStr | None = None
     base_url: str | None = None
     project: str | None = None
@@ -181,6 +186,13 @@ DEFAULTS: dict[str, _Default] = {
     ),
     "comfyui": _Default(
         "comfyui", key_env=("SEEDLESS_COMFYUI_AUTH",), base_url_env=("SEEDLESS_COMFYUI_URL",)
+    ),
+    # Black Forest Labs' API; location picks the region (global, eu, us), base_url overrides.
+    "bfl": _Default(
+        "bfl", key_env=("BFL_API_KEY",), base_url_env=("SEEDLESS_BFL_URL",), location="global"
+    ),
+    "stability": _Default(
+        "stability", key_env=("STABILITY_API_KEY",), base_url_env=("SEEDLESS_STABILITY_URL",)
     ),
 }
 

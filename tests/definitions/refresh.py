@@ -102,7 +102,42 @@ _VERTEX_METHODS = [
     "aiplatform.publishers.models.get",
 ]
 
+_BFL_MODELS = [
+    "flux-dev", "flux-pro-1.1", "flux-pro-1.1-ultra", "flux-kontext-pro", "flux-kontext-max",
+    "flux-2-pro", "flux-2-max", "flux-2-flex", "flux-2-klein-4b", "flux-2-klein-9b",
+]  # fmt: skip
+
 SOURCES = {
+    "bfl": Source(
+        name="bfl",
+        kind="openapi",
+        output="bfl.openapi.json",
+        repository="https://api.bfl.ai/openapi.json",
+        path="openapi.json",
+        licence="none stated (the API description BFL publishes for its clients)",
+        url="https://api.bfl.ai/openapi.json",
+        keep={
+            **{f"/v1/{model}": ["post"] for model in _BFL_MODELS},
+            "/v1/get_result": ["get"],
+            "/v1/credits": ["get"],
+        },
+        extra_schemas=["HTTPValidationError"],
+    ),
+    "stability": Source(
+        name="stability",
+        kind="openapi",
+        output="stability.openapi.json",
+        repository="https://platform.stability.ai/docs/api-reference (REST v2beta)",
+        path="the description behind the API reference (api.stability.ai/v2alpha/openapi)",
+        licence="none stated (the API description Stability AI publishes for its clients)",
+        url="https://api.stability.ai/v2alpha/openapi",
+        keep={
+            "/v2beta/stable-image/generate/ultra": ["post"],
+            "/v2beta/stable-image/generate/core": ["post"],
+            "/v2beta/stable-image/generate/sd3": ["post"],
+        },
+        extra_schemas=["ContentModerationResponse"],
+    ),
     "openai": Source(
         name="openai",
         kind="openapi",
@@ -575,6 +610,8 @@ def refresh(source: Source, local: str | None, ref: str | None, origin: str | No
             raw = _download(source.url.format(ref=ref))
         if "{ref}" in source.url:
             vendored["commit"] = ref
+        elif ref:  # a source without versions: the date or revision of the copy read
+            vendored["revision"] = ref
         doc = _parse(raw, source.path)
         trimmed = (
             trim_openapi(doc, source) if source.kind == "openapi" else trim_discovery(doc, source)

@@ -451,7 +451,7 @@ async def test_two_endpoint_profiles_in_one_client() -> None:
             providers = [client.provider("openai"), client.provider("together")]
             assert providers[0] is not providers[1]
         for provider in providers:
-            assert isinstance(provider, OpenAIProvider) and provider._client is None  # closed
+            assert isinstance(provider, OpenAIProvider) and provider._session._client is None
     (one,) = first.openai.requests
     (two,) = second.openai.requests
     assert one.path == two.path == "/v1/images/generations"
@@ -862,11 +862,11 @@ async def test_one_pooled_client_closed_by_aclose(emu: Emulator) -> None:
     provider = OpenAIProvider(_endpoint(emu))
     spec = _spec("openai:flux-dev")
     await provider.call(generate_request("x", model="openai:flux-dev", seed=1), spec)
-    pooled = provider._client
+    pooled = provider._session._client
     await provider.call(generate_request("y", model="openai:flux-dev", seed=1), spec)
-    assert pooled is not None and provider._client is pooled
+    assert pooled is not None and provider._session._client is pooled
     await provider.aclose()
-    assert pooled.is_closed and provider._client is None
+    assert pooled.is_closed and provider._session._client is None
 
 
 async def test_endpoint_model_ids_send_the_hosts_own_name(emu: Emulator) -> None:

@@ -20,6 +20,7 @@ import pytest
 import seedless
 import seedless.testing
 from seedless.testing import MASK, Emulator, FilePart, default_models
+from seedless.testing._emulator import SERVERS
 from seedless.testing._server import parse_multipart
 
 SRC = str(Path(seedless.testing.__file__).resolve().parents[2])
@@ -89,12 +90,17 @@ def test_fixed_port_scheme() -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        if port >= 65534:
+        if port > 65535 - len(SERVERS) + 1:
             continue
         try:
             with Emulator(port=port) as emulator:
                 assert emulator.gemini.port == emulator.vertex.port == port
                 assert emulator.openai.port == port + 1
+                assert emulator.forge.port == port + 2
+                assert emulator.comfyui.port == port + 3
+                assert emulator.bfl.port == port + 4
+                assert emulator.bfl.delivery.port == port + 5
+                assert emulator.stability.port == port + 6
                 return
         except OSError:
             continue  # PORT+1 was taken; try another pair
@@ -285,7 +291,8 @@ def test_multipart_parser() -> None:
 
 
 def test_endpoints_and_client(emu: Emulator) -> None:
-    gemini, vertex, openai, *_ = emu.endpoints()
+    gemini, vertex, openai, *others = emu.endpoints()
+    assert [e.name for e in others] == ["forge", "comfyui", "bfl", "stability"]
     assert (gemini.name, gemini.protocol, gemini.base_url) == ("gemini", "gemini", emu.gemini.url)
     assert gemini.api_key is not None
     assert gemini.api_key.get_secret_value() == emu.gemini.api_key

@@ -89,6 +89,21 @@ class Definitions:
         doc = _load("comfyui.openapi.json")
         return OpenAPIDoc(f"comfyui ({_revision(doc)})", doc, error="PromptError")
 
+    @cached_property
+    def bfl(self) -> OpenAPIDoc:
+        """Black Forest Labs' OpenAPI description (api.bfl.ai/openapi.json)."""
+        doc = _load("bfl.openapi.json")
+        return OpenAPIDoc(f"bfl openapi ({_revision(doc)})", doc, error="HTTPValidationError")
+
+    @cached_property
+    def stability(self) -> OpenAPIDoc:
+        """Stability AI's v2beta description (the Stable Image generate operations); its error
+        bodies are defined per operation and status."""
+        doc = _load("stability.openapi.json")
+        return OpenAPIDoc(
+            f"stability openapi ({_revision(doc)})", doc, error="ContentModerationResponse"
+        )
+
 
 DEFINITIONS = Definitions()
 

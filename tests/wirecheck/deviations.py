@@ -97,6 +97,15 @@ KNOWN: tuple[Deviation, ...] = (
         message="no such operation",
         where="GET /v1/models/*/*",
     ),
+    Deviation(
+        item="the Stability emulator answers 401 (its v2beta error shape) to a missing or wrong "
+        "key; the generate operations' description lists no 401 (the service answers one)",
+        side="emulator",
+        definition="stability openapi",
+        path="$",
+        message="status 401 is not defined",
+        problem_side="answer",
+    ),
 )
 
 

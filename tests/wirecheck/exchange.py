@@ -12,6 +12,11 @@ Which definition applies:
   Together's description for other models' generations (the published Flux host definition);
   none for other models' edits (no host publishes one). Answers of the OpenAI-style emulator
   are OpenAI's shape for every model and are checked against OpenAI's description.
+- ``bfl`` service: BFL's description (submissions, ``get_result``, ``credits``; a 422 is its
+  ``HTTPValidationError``; other error bodies, FastAPI's ``{"detail": ...}``, it does not
+  define); ``bfl-delivery``, the result host, is not an API;
+- ``stability`` service: Stability AI's v2beta description, whose answers are defined per
+  status and per content type (``application/json; type=image/png``).
 
 :func:`check_planned` checks a planned ``WireRequest`` (``client.prepare()``) the same way,
 before anything is sent. A recorded request is judged only when the emulator accepted it (a
@@ -56,6 +61,8 @@ def check_exchange(
         return list(_openai(request, answer, judge))
     if request.service in ("forge", "comfyui"):
         return list(_selfhosted(request, answer, judge))
+    if request.service in ("bfl", "stability"):
+        return list(_hosted(request, answer, judge))
     return []
 
 
@@ -73,6 +80,8 @@ def check_planned(wire: WireRequest, *, casing: str = "camel") -> list[Problem]:
         service = "openai"
     elif wire.shape in ("generate_content", "predict"):
         service = "vertex" if "/projects/" in wire.path else "gemini"
+    elif wire.shape in ("bfl", "stable_image"):
+        service = "bfl" if wire.shape == "bfl" else "stability"
     else:
         return []
     form: dict[str, Any] | None = None
@@ -88,6 +97,8 @@ def check_planned(wire: WireRequest, *, casing: str = "camel") -> list[Problem]:
     )  # fmt: skip
     if service == "openai":
         return list(_openai(request, None, True))
+    if service in ("bfl", "stability"):
+        return list(_hosted(request, None, True))
     return list(_google(request, None, casing, True))
 
 
@@ -340,3 +351,71 @@ def _selfhosted_answer(
     elif isinstance(payload, dict) and "error" in payload:
         name = _SDAPI_ERRORS[1]
     return {"$ref": f"#/components/schemas/{name}"}
+
+
+# ------------------------------------------------------------------------- BFL, Stability
+
+
+def _hosted(
+    request: RecordedRequest, answer: RecordedAnswer | None, judge: bool
+) -> Iterator[Problem]:
+    """BFL's and Stability AI's exchanges: requests against the operation's body schema,
+    answers against the schema of their status and content type."""
+    doc = DEFINITIONS.bfl if request.service == "bfl" else DEFINITIONS.stability
+    where = _where(request)
+    found: list[Problem] = []
+
+    def report(side: str) -> Any:
+        def add(path: str, message: str, schema: str) -> None:
+            found.append(Problem(side, where, path, message, f"{doc.label} {schema}"))
+
+        return add
+
+    route = doc.route(request.method, request.path)
+    if route is None:
+        if judge:
+            yield Problem("request", where, "$", "no such operation", doc.label)
+        return
+    operation = route[1]
+    if judge:
+        for parameter in operation.get("parameters", []):
+            name = parameter.get("name")
+            required = parameter.get("in") == "query" and parameter.get("required")
+            if required and name not in request.query:
+                message = "required query parameter missing"
+                found.append(Problem("request", where, f"?{name}", message, doc.label))
+        if "requestBody" in operation:
+            _check_openai_request(doc, operation, request, report("request"))
+    yield from found
+    found.clear()
+    if answer is None or answer.dropped:
+        return
+    _check_hosted_answer(doc, operation, request, answer, report("answer"))
+    yield from found
+
+
+def _check_hosted_answer(
+    doc: OpenAPIDoc,
+    operation: dict[str, Any],
+    request: RecordedRequest,
+    answer: RecordedAnswer,
+    report: Any,
+) -> None:
+    responses = operation.get("responses", {})
+    response = responses.get(str(answer.status))
+    if response is None:
+        if answer.status < 400 or request.service == "stability":
+            report("$", f"status {answer.status} is not defined for this operation", "responses")
+        return  # BFL defines 200 and 422 only: FastAPI's other errors are {"detail": ...}
+    content = response.get("content", {})
+    content_type = answer.content_type.strip()
+    schema = (content.get(content_type) or content.get(content_type.split(";")[0]) or {}).get(
+        "schema"
+    )
+    if schema is None:
+        if content and not content_type.startswith("image/"):
+            report("$", f"content type {content_type!r} is not defined", "responses")
+        return
+    if schema.get("format") == "binary":
+        return
+    doc.check(schema, answer.json, report, f"{request.path} {answer.status} answer")

@@ -60,7 +60,7 @@ from .estimate import estimate, estimate_jobs, job_cost, prepare_job
 from .jobs import Job, default_scorer, iter_jobs
 from .jobstate import JobContext, LedgerThread
 from .ledger import Ledger, OutputRecord, Status
-from .limits import Limits
+from .limits import Limits, with_published_limits
 from .outputs import (
     default_run,
     done_before,
@@ -550,8 +550,10 @@ async def run_batch_async(
             dispatched that could cross it.
         max_concurrency: jobs in flight at once (default: the client's ``max_concurrency``,
             which also caps wire calls).
-        per_provider: jobs in flight per endpoint name, e.g. ``{"gemini": 4}``.
-        rpm: wire calls per minute per endpoint name, e.g. ``{"openai": 300}``.
+        per_provider: jobs in flight per endpoint name, e.g. ``{"gemini": 4}`` (endpoints
+            whose service publishes a limit get it unless named here: BFL's 24 active tasks).
+        rpm: wire calls per minute per endpoint name, e.g. ``{"openai": 300}`` (likewise:
+            Stability AI's 150 requests in 10 seconds).
         progress: show a tqdm bar (a widget in notebooks) and print the estimate first.
         retry_failed: run jobs that failed for good before (safety blocks ...) again too.
         show_estimate: print the estimate before running (default: same as ``progress``).
@@ -615,8 +617,10 @@ def _limits(
         raise ConfigurationError("max_concurrency must be at least 1")
     if budget is not None and budget < 0:
         raise ConfigurationError("budget must be >= 0")
+    protocols = {name: endpoint.protocol for name, endpoint in client.endpoints.items()}
+    jobs, rates, bursts = with_published_limits(protocols, per_provider, rpm)
     try:
-        limits = Limits(per_provider, rpm)
+        limits = Limits(jobs, rates, burst=bursts)
     except ValueError as exc:
         raise ConfigurationError(str(exc)) from exc
     for what, named in (("per-provider", per_provider), ("rpm", rpm)):

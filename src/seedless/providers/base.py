@@ -52,6 +52,7 @@ __all__ = [
     "WireFile",
     "WireRequest",
     "as_provider",
+    "instruction",
 ]
 
 #: Longest string a printed wire body shows before cutting it (base64 images).
@@ -222,6 +223,26 @@ class CallProvider(Protocol):
 
 
 ProviderFactory = Callable[["Endpoint"], "Provider | CallProvider"]
+
+
+def instruction(request: ImageRequest, chosen: dict[str, Any]) -> str:
+    """The request's prompt, or for an edit without one, its effect described in words
+    (recorded in ``chosen``; validation has refused an edit with neither)."""
+    if request.prompt:
+        return request.prompt
+    text = str(request.effect.describe())  # type: ignore[union-attr]
+    chosen["prompt_from_effect"] = text
+    return text
+
+
+def used_seed(value: Any, spec: ModelSpec) -> int | None:
+    """The seed a service says it used, for :attr:`ProviderReply.seed`: ``None`` unless it is
+    an integer the model's seed range accepts (so a replay can send it back)."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        return None
+    if spec.seed_range is not None and not spec.seed_range[0] <= value <= spec.seed_range[1]:
+        return None
+    return value
 
 
 def call_wire(request: ImageRequest, spec: ModelSpec, *, shape: str = "call") -> WireRequest:

@@ -5,8 +5,10 @@ together (their paths never overlap, and google-genai can then be pointed at eit
 ``GOOGLE_GEMINI_BASE_URL`` or ``GOOGLE_VERTEX_BASE_URL`` whichever mode it ends up in). The
 next hosts the OpenAI-style API (whose ``GET /v1/models`` would clash with Gemini's). The
 self-hosted servers follow, one each, as they run on their own machines: Forge/AUTOMATIC1111
-and ComfyUI. With ``port=0`` every port is ephemeral; with ``port=N`` Google's is N,
-OpenAI's N+1, Forge's N+2 and ComfyUI's N+3.
+and ComfyUI. Then Black Forest Labs' API, BFL's result host (images are served from another
+origin than the API, as at BFL) and Stability AI's. With ``port=0`` every port is
+ephemeral; with ``port=N`` Google's is N, OpenAI's N+1, Forge's N+2, ComfyUI's N+3,
+BFL's N+4, its results' N+5 and Stability's N+6.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import threading
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from ._bfl import DEFAULT_BFL_API_KEY, BFLEmulator
 from ._comfyui import ComfyUIEmulator
 from ._forge import ForgeEmulator
 from ._gemini import DEFAULT_GEMINI_API_KEY, GeminiEmulator
@@ -31,6 +34,7 @@ from ._server import (
     ServiceEmulator,
     counter,
 )
+from ._stability import DEFAULT_STABILITY_API_KEY, StabilityEmulator
 from ._vertex import DEFAULT_LOCATION, DEFAULT_PROJECT, DEFAULT_VERTEX_TOKEN, VertexEmulator
 
 if TYPE_CHECKING:
@@ -38,6 +42,9 @@ if TYPE_CHECKING:
     from seedless.config import Endpoint
 
 __all__ = ["Emulator", "static_credentials", "static_credentials_class"]
+
+#: The loopback servers an emulator runs, in port order (N, N+1, ... with ``port=N``).
+SERVERS = ("google", "openai", "forge", "comfyui", "bfl", "bfl-delivery", "stability")
 
 _STATIC_CLASS: type[Any] | None = None
 _STATIC_LOCK = threading.Lock()
@@ -79,7 +86,8 @@ def static_credentials(token: str = DEFAULT_VERTEX_TOKEN) -> Any:
 
 
 class Emulator:
-    """Loopback emulators of the Gemini API, Vertex AI and an OpenAI-style images API.
+    """Loopback emulators of the Gemini API, Vertex AI, an OpenAI-style images API, Black Forest
+    Labs' API (``emu.bfl``, its result host ``emu.bfl.delivery``) and Stability AI's.
 
     ::
 
@@ -103,13 +111,16 @@ class Emulator:
         gemini_api_key: str = DEFAULT_GEMINI_API_KEY,
         vertex_token: str = DEFAULT_VERTEX_TOKEN,
         openai_api_key: str = DEFAULT_OPENAI_API_KEY,
+        bfl_api_key: str = DEFAULT_BFL_API_KEY,
+        stability_api_key: str = DEFAULT_STABILITY_API_KEY,
         project: str = DEFAULT_PROJECT,
         location: str = DEFAULT_LOCATION,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_connections: int = 512,
     ) -> None:
-        if port < 0 or port > 65534:
-            raise ValueError("port must be 0 (ephemeral) or 1-65534")
+        highest = 65535 - len(SERVERS) + 1
+        if port < 0 or port > highest:
+            raise ValueError(f"port must be 0 (ephemeral) or 1-{highest}")
         self.requested_port = port
         self.max_connections = max_connections
         self.gemini = GeminiEmulator(api_key=gemini_api_key, max_body_bytes=max_body_bytes)
@@ -119,6 +130,8 @@ class Emulator:
         self.openai = OpenAIEmulator(api_key=openai_api_key, max_body_bytes=max_body_bytes)
         self.forge = ForgeEmulator(max_body_bytes=max_body_bytes)
         self.comfyui = ComfyUIEmulator(max_body_bytes=max_body_bytes)
+        self.bfl = BFLEmulator(api_key=bfl_api_key, max_body_bytes=max_body_bytes)
+        self.stability = StabilityEmulator(api_key=stability_api_key)
         self._latency = 0.0
         self.latency = latency
         self._servers: list[LoopbackServer] = []
@@ -137,17 +150,19 @@ class Emulator:
         if self._servers:
             raise RuntimeError("the emulator is already running")
         self._stopping = threading.Event()
-        google_port = self.requested_port
-        openai_port = self.requested_port + 1 if self.requested_port else 0
         sequence = counter()
+        hosted: list[list[ServiceEmulator]] = [
+            [self.vertex, self.gemini],
+            [self.openai],
+            *([service] for service in self.self_hosted),
+            [self.bfl],
+            [self.bfl.delivery],
+            [self.stability],
+        ]
         try:
-            google = LoopbackServer(google_port, [self.vertex, self.gemini], self.max_connections)
-            self._servers.append(google)
-            openai = LoopbackServer(openai_port, [self.openai], self.max_connections)
-            self._servers.append(openai)
-            for offset, service in enumerate(self.self_hosted, start=2):
+            for offset, services in enumerate(hosted):
                 port = self.requested_port + offset if self.requested_port else 0
-                self._servers.append(LoopbackServer(port, [service], self.max_connections))
+                self._servers.append(LoopbackServer(port, services, self.max_connections))
         except BaseException:
             self._close_servers()
             raise
@@ -187,7 +202,10 @@ class Emulator:
         if not self.running:
             return "<Emulator stopped>"
         hosted = " ".join(f"{s.name}={s.origin}" for s in self.self_hosted)
-        return f"<Emulator google={self.gemini.origin} openai={self.openai.origin} {hosted}>"
+        return (
+            f"<Emulator google={self.gemini.origin} openai={self.openai.origin} {hosted} "
+            f"bfl={self.bfl.origin} stability={self.stability.origin}>"
+        )
 
     # -- shared settings -------------------------------------------------------------------
 
@@ -198,8 +216,16 @@ class Emulator:
 
     @property
     def services(self) -> tuple[ServiceEmulator, ...]:
-        """Every emulated service."""
-        return self.gemini, self.vertex, self.openai, *self.self_hosted
+        """Every emulated service (BFL's result host included)."""
+        return (
+            self.gemini,
+            self.vertex,
+            self.openai,
+            *self.self_hosted,
+            self.bfl,
+            self.bfl.delivery,
+            self.stability,
+        )
 
     @property
     def latency(self) -> float:
@@ -208,7 +234,7 @@ class Emulator:
 
     @latency.setter
     def latency(self, seconds: float) -> None:
-        """Set the latency of all three services (clearing their own values)."""
+        """Set the latency of every service (clearing their own values)."""
         if seconds < 0:
             raise ValueError("latency must be >= 0")
         self._latency = float(seconds)
@@ -235,8 +261,8 @@ class Emulator:
     # -- wiring clients --------------------------------------------------------------------
 
     def endpoints(self) -> list[Endpoint]:
-        """seedless endpoints named gemini, vertex, openai, forge and comfyui, pointing at this
-        emulator (forge with the emulator's basic auth, if it asks for one)."""
+        """seedless endpoints named gemini, vertex, openai, forge, comfyui, bfl and stability,
+        pointing at this emulator (forge with the emulator's basic auth, if it asks for one)."""
         from pydantic import SecretStr
 
         from seedless.config import Endpoint
@@ -273,10 +299,22 @@ class Emulator:
                 base_url=self.forge.url,
             ),
             Endpoint(name="comfyui", protocol="comfyui", base_url=self.comfyui.url),
+            Endpoint(
+                name="bfl",
+                protocol="bfl",
+                api_key=SecretStr(self.bfl.api_key),
+                base_url=self.bfl.url,
+            ),
+            Endpoint(
+                name="stability",
+                protocol="stability",
+                api_key=SecretStr(self.stability.api_key),
+                base_url=self.stability.url,
+            ),
         ]
 
     def client(self, **kwargs: Any) -> Client:
-        """A ``seedless.Client`` wired to all three emulated services."""
+        """A ``seedless.Client`` wired to every emulated service."""
         from seedless import Client
 
         return Client(endpoints=self.endpoints(), **kwargs)
@@ -286,8 +324,10 @@ class Emulator:
 
         Covers google-genai in both modes (``GOOGLE_API_KEY``, ``GOOGLE_GEMINI_BASE_URL``,
         ``GOOGLE_VERTEX_BASE_URL``, project, location, and an Application Default Credentials
-        file holding the emulator's token) and the OpenAI SDK (``OPENAI_BASE_URL``
-        ends in ``/v1``). It does not set ``GOOGLE_GENAI_USE_VERTEXAI``.
+        file holding the emulator's token), the OpenAI SDK (``OPENAI_BASE_URL`` ends in
+        ``/v1``) and seedless's BFL and Stability endpoints (``BFL_API_KEY``,
+        ``SEEDLESS_BFL_URL``, ``STABILITY_API_KEY``, ``SEEDLESS_STABILITY_URL``). It does not set
+        ``GOOGLE_GENAI_USE_VERTEXAI``.
         """
         if not self.running:
             raise RuntimeError("start the emulator before asking for its environment")
@@ -305,6 +345,10 @@ class Emulator:
             "SEEDLESS_FORGE_URL": self.forge.url,
             **({"SEEDLESS_FORGE_AUTH": ":".join(self.forge.auth)} if self.forge.auth else {}),
             "SEEDLESS_COMFYUI_URL": self.comfyui.url,
+            "BFL_API_KEY": self.bfl.api_key,
+            "SEEDLESS_BFL_URL": self.bfl.url,
+            "STABILITY_API_KEY": self.stability.api_key,
+            "SEEDLESS_STABILITY_URL": self.stability.url,
         }
 
     def _adc_file(self) -> str:

@@ -64,6 +64,10 @@ class GeminiEmulator(GoogleService):
     def keeps_body(self, incoming: Incoming) -> bool:
         return not incoming.path.startswith("/upload/")
 
+    def body_limit(self, path: str) -> int:
+        # the Files API takes files of up to 2 GB, in one request or in chunks
+        return 2 * 1000**3 if path.startswith("/upload/") else self.max_body_bytes
+
     def model_of(self, incoming: Incoming) -> str | None:
         match = _GENERATE.match(incoming.path) or _GET.match(incoming.path)
         if match is None:

@@ -338,7 +338,7 @@ class _Handler(BaseHTTPRequestHandler):
         service = self.server.service_for(path)
         headers = {name.lower(): value for name, value in self.headers.items()}
         try:
-            raw = self._read_body(service.max_body_bytes)
+            raw = self._read_body(service.body_limit(path))
         except _BodyTooLarge:
             self.close_connection = True
             self._write(service.too_large())
@@ -671,6 +671,11 @@ class ServiceEmulator:
     def model_of(self, incoming: Incoming) -> str | None:
         """The model a request names, for recording and fault matching."""
         return None
+
+    def body_limit(self, path: str) -> int:
+        """The largest body accepted at ``path`` (:attr:`max_body_bytes`, unless a service
+        takes large uploads there)."""
+        return self.max_body_bytes
 
     def keeps_body(self, incoming: Incoming) -> bool:
         """Whether the recorded request keeps the body's bytes (not for file uploads, whose

@@ -2,15 +2,16 @@
 
 A shard is a JSONL file of ``{"key", "request"}`` lines (``request`` is the planned
 ``GenerateContentRequest``, camelCase, exactly the body a direct call posts), uploaded with
-the Files API's resumable upload (google-genai's ``files.upload``, 8 MB chunks read from
-disk), then ``models/{model}:batchGenerateContent`` with ``inputConfig.fileName`` and the
-shard's name as ``displayName`` (how a resumed run finds a batch it may have created before
-it was killed). A tiny shard goes inline instead (its requests in the create call, the
-answers in the batch's own resource); a large one never does: a batch's inline answers come
-back in one response body, which for many images is too large to return.
+the Files API's resumable protocol (start, then one ``upload, finalize`` request whose body
+streams from disk), then ``models/{model}:batchGenerateContent`` with
+``inputConfig.fileName`` and the shard's name as ``displayName`` (how a resumed run finds a
+batch it may have created before it was killed). A tiny shard goes inline instead (its
+requests in the create call, the answers in the batch's own resource); a large one never
+does: a batch's inline answers come back in one response body, which for many images is too
+large to return.
 
 Results are streamed from the file's ``:download?alt=media`` URL with httpx, authenticated
-as google-genai does (``x-goog-api-key``), into a file on disk one MiB at a time, never held
+as google-genai does (``x-goog-api-key``), into a file on disk 64 KiB at a time, never held
 in memory (google-genai's ``files.download`` without a destination returns the whole file as
 bytes). Each line is ``{"key", "response"}`` (a ``GenerateContentResponse``, read by the
 Gemini provider's own :func:`~seedless.providers.gemini.read_response`) or ``{"key",
@@ -19,7 +20,9 @@ Gemini provider's own :func:`~seedless.providers.gemini.read_response`) or ``{"k
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
@@ -49,6 +52,10 @@ GEMINI_LIMITS = ShardLimits(
     inline_max_bytes=4 * 1024**2,
 )
 _API_HOST = "https://generativelanguage.googleapis.com/"
+#: Bytes read or written at a time while streaming: small, so that no buffer of a megabyte or
+#: more is made and freed over and over (glibc then raises its mmap threshold and the process
+#: keeps the memory: measured, docs/decisions.md).
+_CHUNK = 64 * 1024
 #: google.rpc.Code names and numbers, and the HTTP status Google's JSON APIs pair them with.
 _RPC_HTTP = {
     "CANCELLED": 499, "UNKNOWN": 500, "INVALID_ARGUMENT": 400, "DEADLINE_EXCEEDED": 504,
@@ -111,13 +118,69 @@ class GeminiBatchEngine:
         return translate_error(exc, provider=self.endpoint.name, model=what)
 
     async def upload(self, path: Path, name: str) -> str:
-        """Upload a shard file (resumable, streamed from disk); the file's name."""
-        config = {"mime_type": "application/jsonl", "display_name": name}
+        """Upload a shard file with the Files API's resumable protocol, as google-genai does
+        (``X-Goog-Upload-Protocol: resumable``, start, then ``upload, finalize``), the bytes
+        streamed from disk 64 KiB at a time in one finalizing request; the file's name.
+        (google-genai's ``files.upload`` reads 8 MB chunks into memory: docs/decisions.md.)"""
+        size = path.stat().st_size
+        provider = self.endpoint.name
+        start = {
+            **self._auth(),
+            "X-Goog-Upload-Protocol": "resumable",
+            "X-Goog-Upload-Command": "start",
+            "X-Goog-Upload-Header-Content-Length": str(size),
+            "X-Goog-Upload-Header-Content-Type": "application/jsonl",
+        }
+        body = {"file": {"displayName": name, "mimeType": "application/jsonl"}}
+        url = f"{self._root()}/upload/{self._client.version()}/files"
+        async with self._calling("files.upload"):
+            begun = await self._transport().post(url, json=body, headers=start)
+            self._check(begun)
+            session = begun.headers.get("x-goog-upload-url")
+            if not session:
+                raise ServerError(f"{provider} started no upload session (no x-goog-upload-url).",
+                                  provider=provider)  # fmt: skip
+            finish = {
+                **self._auth(),
+                "X-Goog-Upload-Command": "upload, finalize",
+                "X-Goog-Upload-Offset": "0",
+                "Content-Length": str(size),
+            }
+            with path.open("rb") as handle:
+                done = await self._transport().post(session, content=_chunks(handle),
+                                                    headers=finish)  # fmt: skip
+            self._check(done)
         try:
-            uploaded = await self._client.get().aio.files.upload(file=str(path), config=config)
-        except Exception as exc:
-            raise self._error(exc, "files.upload") from exc
-        return str(uploaded.name)
+            return str(done.json()["file"]["name"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ServerError(f"{provider} finished the upload without naming the file.",
+                              provider=provider) from exc  # fmt: skip
+
+    def _root(self) -> str:
+        return (split_api_version(self.endpoint.base_url)[0] or _API_HOST).rstrip("/")
+
+    def _auth(self) -> dict[str, str]:
+        """The headers google-genai sends: the endpoint's own, and the API key."""
+        key = self.endpoint.require_key("GEMINI_API_KEY", "GOOGLE_API_KEY")
+        return {**self.endpoint.headers, "x-goog-api-key": key}
+
+    def _check(self, response: httpx.Response) -> None:
+        if response.status_code >= 400:
+            text = redact(response.text[:300])
+            raise error_for_status(response.status_code, text, provider=self.endpoint.name)
+
+    @contextlib.asynccontextmanager
+    async def _calling(self, what: str) -> AsyncIterator[None]:
+        """httpx's timeouts and dropped connections as seedless errors."""
+        provider = self.endpoint.name
+        try:
+            yield
+        except httpx.TimeoutException as exc:
+            raise SeedlessTimeoutError(f"{provider} did not finish {what} in time.",
+                                       provider=provider) from exc  # fmt: skip
+        except httpx.TransportError as exc:
+            raise ServerError(f"{provider}: {what} failed ({type(exc).__name__}).",
+                              provider=provider) from exc  # fmt: skip
 
     async def create(
         self, shard: str, spec: ModelSpec, operation: str, *, file_id: str | None,
@@ -182,36 +245,21 @@ class GeminiBatchEngine:
 
     async def download(self, batch: RemoteBatch, handle: BinaryIO) -> int:
         """The batch's answers as JSONL lines into ``handle``: its results file streamed
-        (one MiB at a time), or its inline answers written out as the same lines."""
+        (64 KiB at a time), or its inline answers written out as the same lines."""
         if not batch.results:
             return self._write_inline(batch, handle)
-        base = split_api_version(self.endpoint.base_url)[0] or _API_HOST
-        url = f"{base.rstrip('/')}/{self._client.version()}/{batch.results[0]}:download"
-        headers = {**self.endpoint.headers, "x-goog-api-key": self.endpoint.require_key(
-            "GEMINI_API_KEY", "GOOGLE_API_KEY")}  # fmt: skip
+        url = f"{self._root()}/{self._client.version()}/{batch.results[0]}:download"
         written = 0
-        provider = self.endpoint.name
-        try:
-            async with self._transport().stream(
-                "GET", url, params={"alt": "media"}, headers=headers
-            ) as response:
-                if response.status_code >= 400:
-                    body = (await response.aread()).decode("utf-8", "replace")
-                    raise error_for_status(response.status_code, redact(body[:300]),
-                                           provider=provider)  # fmt: skip
-                async for chunk in response.aiter_bytes(1 << 20):
-                    handle.write(chunk)
-                    written += len(chunk)
-        except httpx.TimeoutException as exc:
-            raise SeedlessTimeoutError(
-                f"{provider} did not finish sending {batch.results[0]} in time.",
-                provider=provider,
-            ) from exc
-        except httpx.TransportError as exc:
-            raise ServerError(
-                f"{provider}: downloading {batch.results[0]} failed ({type(exc).__name__}).",
-                provider=provider,
-            ) from exc
+        request = self._transport().stream(
+            "GET", url, params={"alt": "media"}, headers=self._auth()
+        )
+        async with self._calling(f"downloading {batch.results[0]}"), request as response:
+            if response.status_code >= 400:
+                await response.aread()
+                self._check(response)
+            async for chunk in response.aiter_bytes(_CHUNK):
+                handle.write(chunk)
+                written += len(chunk)
         return written
 
     async def aclose(self) -> None:
@@ -272,3 +320,9 @@ def _line_error(status: Any, provider: str) -> ProviderError:
     if http is None:
         http = code if isinstance(code, int) and code >= 100 else 500
     return error_for_status(http, redact(message), provider=provider)
+
+
+async def _chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
+    """A file's bytes, :data:`_CHUNK` at a time (an upload's body, streamed from disk)."""
+    while block := handle.read(_CHUNK):
+        yield block

@@ -330,3 +330,19 @@ def _submitted(out: Path) -> int:
     except sqlite3.OperationalError:
         return 0
     return sum(1 for row in found if row["state"] == "submitted")
+
+
+async def test_budget_reserves_the_batch_price(emu: Emulator, tmp_path: Path) -> None:
+    # $0.20 holds two jobs at the batch price ($0.067), one at the list price ($0.134)
+    report = await provider_run(emu, gemini_jobs(5), tmp_path, budget=0.20)
+    assert report.estimate is not None and "[batch]" in str(report.estimate)
+    assert report.done == 2 and report.skipped == 1 and report.stopped
+    with Ledger.open(tmp_path) as ledger:
+        assert ledger.spent(ledger.resolve_run(None)) == pytest.approx(2 * 0.067)
+    # the jobs waiting in a provider batch keep their reservation in a later run
+    emu.gemini.batches.engine.schedule.pending = 0.2
+    out = tmp_path / "later"
+    first = await provider_run(emu, gemini_jobs(2), out, budget=0.2, wait=False)
+    assert first.submitted == 2
+    again = await provider_run(emu, gemini_jobs(3), out, budget=0.2)
+    assert again.done == 2 and again.skipped == 1  # 2 x $0.067 held, the third does not fit

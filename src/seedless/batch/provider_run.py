@@ -181,6 +181,8 @@ class ProviderRun:
             # batches that ended meanwhile: collected first; what they left undone is sent
             # again below (so it is not counted as left to retry)
             await self._round(jobs, count_released=False)
+            # jobs still out with a provider hold their estimate under the budget
+            runner._reserved += await self.db(self.ledger.reserved_in_shards, self.run)
             for job in jobs:
                 if self.report.stopped:
                     break

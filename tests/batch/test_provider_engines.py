@@ -346,3 +346,45 @@ async def test_budget_reserves_the_batch_price(emu: Emulator, tmp_path: Path) ->
     assert first.submitted == 2
     again = await provider_run(emu, gemini_jobs(3), out, budget=0.2)
     assert again.done == 2 and again.skipped == 1  # 2 x $0.067 held, the third does not fit
+
+
+@pytest.mark.parametrize("name", ["gemini", "openai"])
+async def test_a_create_the_ledger_missed_is_found_not_repeated(
+    emu: Emulator, tmp_path: Path, name: str
+) -> None:
+    """Killed between the create's answer and its commit: the shard is still "submitting";
+    the rerun finds the batch by its name at the provider and adopts it."""
+    make, service, _ = ENGINES[name]
+    service(emu).engine.schedule.pending = 0.2
+    first = await provider_run(emu, make(3), tmp_path, wait=False)
+    created = len(service(emu).created)
+    conn = sqlite3.connect(tmp_path / LEDGER_NAME)
+    conn.execute("UPDATE provider_batches SET state = 'submitting', batch_id = NULL")
+    conn.commit()
+    conn.close()
+    report = await provider_run(emu, make(3), tmp_path)
+    assert first.submitted == 3 and report.adopted == created and report.submitted == 0
+    assert report.ok and report.done == 3 and len(service(emu).created) == created
+
+
+async def test_a_shard_that_never_left_is_released_and_sent(
+    emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C while a shard is uploaded: it never reached the provider, so the rerun releases
+    its jobs (interrupted) and sends them in a new shard."""
+    from seedless.batch.engines.gemini import GeminiBatchEngine
+
+    async def interrupted(self: Any, path: Path, name: str) -> str:
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(GeminiBatchEngine, "upload", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            await provider_run(emu, gemini_jobs(3), tmp_path)
+    assert {row["status"] for row in rows(tmp_path)} == {"submitted"}
+    assert [row["state"] for row in rows(tmp_path, "provider_batches")] == ["sealed"]
+    report = await provider_run(emu, gemini_jobs(3), tmp_path)
+    assert report.ok and report.done == 3 and report.submitted == 3
+    assert len(emu.gemini.batches.created) == 1
+    states = sorted(row["state"] for row in rows(tmp_path, "provider_batches"))
+    assert states == ["abandoned", "collected"]

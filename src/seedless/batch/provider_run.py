@@ -234,8 +234,10 @@ class ProviderRun:
         (or create, once) those that were being created."""
         for row in await self.db(self.ledger.shards, self.run, [ShardState.OPEN,
                                                                 ShardState.SEALED]):  # fmt: skip
-            await self._abandon(row, "interrupted", InterruptedError(
-                "the process stopped before this job's provider batch was created"))  # fmt: skip
+            error = InterruptedError(
+                "the process stopped before this job's provider batch was created"
+            )
+            await self._abandon(row, "interrupted", error, count=False)  # sent again below
         for row in await self.db(self.ledger.shards, self.run, [ShardState.SUBMITTING]):
             engine = self._engine(row["endpoint"], row["engine"])
             found = await engine.find(row["shard"])
@@ -248,8 +250,11 @@ class ProviderRun:
             await self._create(row["shard"], engine, spec, row["operation"], path,
                                row["input_file"], row["mode"] == "inline")  # fmt: skip
 
-    async def _abandon(self, row: dict[str, Any], status: str, error: BaseException) -> int:
-        """A shard that will not reach the provider: its jobs run again (``status``)."""
+    async def _abandon(
+        self, row: dict[str, Any], status: str, error: BaseException, count: bool = True
+    ) -> int:
+        """A shard that will not reach the provider: its jobs run again (``status``; counted
+        in the report unless this run sends them again)."""
         released = await self.db(
             self.ledger.release_jobs, self.run, row["shard"], status=status,
             error=str(error), error_class=type(error).__name__,
@@ -258,9 +263,9 @@ class ProviderRun:
                       state=ShardState.ABANDONED, error=str(error)[:2000])  # fmt: skip
         with contextlib.suppress(OSError):
             os.unlink(Path(self.runner.out_dir) / row["input_path"])
-        if status == "interrupted":
+        if count and status == "interrupted":
             self.report.interrupted += released
-        else:
+        elif count:
             self.report.retryable += released
         return int(released)
 

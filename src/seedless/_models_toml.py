@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ._dirs import user_config_dir
 from ._specs import (
+    BatchSupport,
     Lifecycle,
     ModelSpec,
     OptionSpec,
@@ -73,6 +74,7 @@ class _TomlFields(BaseModel):
     output_mime_types: list[str] | None = None
     response_modalities: list[str] | None = None
     prices: dict[str, float] | None = None
+    batch: BatchSupport | None = None
     fields: dict[str, str] | None = None
     unavailable: str | None = None
     notes: str | None = None

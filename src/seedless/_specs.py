@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "REQUEST_FIELDS",
+    "BatchEngineName",
+    "BatchSupport",
     "Lifecycle",
     "ModelSpec",
     "Operation",
@@ -54,6 +56,8 @@ WireShape = Literal[
     "stable_image",
 ]
 Operation = Literal["generate", "edit"]
+#: The providers' own batch engines seedless drives: Gemini Batch Mode, the OpenAI Batch API.
+BatchEngineName = Literal["gemini", "openai"]
 OptionType = Literal["any", "string", "integer", "number", "boolean", "array", "object"]
 #: Request fields that travel under names from ``ModelSpec.fields`` but are not options.
 REQUEST_FIELDS = frozenset({"seed", "negative_prompt", "aspect_ratio", "output_format", "size"})
@@ -211,6 +215,32 @@ class OptionSpec(BaseModel):
         return f"{self.type}{bounds}"
 
 
+class BatchSupport(BaseModel):
+    """A provider's own batch engine for a model: which one, and its price.
+
+    ``engine`` names the batch API (``gemini``: Gemini Batch Mode, ``openai``: the OpenAI
+    Batch API); it is usable only from an endpoint that speaks that protocol (and, for
+    ``openai``, that is OpenAI itself or declares ``Endpoint(batch_engine=True)``). The batch
+    price of an image is ``prices[size]`` when given, else ``price_factor`` times the list
+    price (the endpoint's override included).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    engine: BatchEngineName
+    price_factor: float = Field(default=0.5, gt=0, le=1)
+    prices: dict[str, float] = Field(default_factory=dict)
+    sources: tuple[str, ...] = ()
+
+    def price(self, size: str | None, list_price: float | None) -> float | None:
+        """The batch price of one image at ``size``, from the list price if not given."""
+        if size is not None and size in self.prices:
+            return self.prices[size]
+        if "*" in self.prices:
+            return self.prices["*"]
+        return None if list_price is None else list_price * self.price_factor
+
+
 def _folded(value: Any) -> Any:
     return value.casefold() if isinstance(value, str) else value
 
@@ -267,6 +297,9 @@ class ModelSpec(BaseModel):
         default=None, description="generateContent responseModalities sent by default"
     )
     prices: dict[str, float] = Field(default_factory=dict)
+    batch: BatchSupport | None = Field(
+        default=None, description="the provider's own batch engine for this model, if any"
+    )
     fields: dict[str, str] = Field(default_factory=dict)
     unavailable: str | None = Field(
         default=None,

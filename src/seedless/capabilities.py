@@ -25,6 +25,7 @@ from typing import Any
 from ._matrix import Matrix
 from ._models_toml import load_models_toml, merge_rows, user_models_path
 from ._specs import (
+    BatchSupport,
     Lifecycle,
     ModelSpec,
     OptionSpec,
@@ -39,6 +40,7 @@ from ._validate import check_available, check_lifecycle, check_size_rule, valida
 from .errors import ConfigurationError
 
 __all__ = [
+    "BatchSupport",
     "Lifecycle",
     "Matrix",
     "ModelSpec",

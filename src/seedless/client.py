@@ -27,6 +27,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -40,6 +41,7 @@ from ._calls import (
     gather_keeping,
     split_calls,
 )
+from ._specs import BatchEngineName
 from ._validate import _caller_stacklevel
 from .capabilities import (
     Matrix,
@@ -84,6 +86,7 @@ __all__ = [
     "PreparedCall",
     "PreparedRequest",
     "ResultCache",
+    "call_results",
     "derive_seed",
     "edit_request",
     "gather_keeping",
@@ -296,6 +299,47 @@ class AsyncClient:
         """Price per image: the endpoint's override for the model, else the matrix's list price."""
         override = self.endpoints[spec.provider].prices.get(spec.id)
         return override if override is not None else spec.price_for(size)
+
+    def batch_engine(self, spec: ModelSpec) -> BatchEngineName | None:
+        """The provider batch engine that serves ``spec`` on its endpoint, or None.
+
+        The matrix says which models a batch engine takes (``ModelSpec.batch``); the
+        endpoint must speak that engine's protocol, and an OpenAI-style endpoint must be
+        OpenAI's own host or declare ``Endpoint(batch_engine=True)`` (relays rarely have
+        one). ``Endpoint(batch_engine=False)`` turns it off.
+        """
+        if spec.batch is None:
+            return None
+        endpoint = self.endpoints[spec.provider]
+        if endpoint.protocol != spec.batch.engine or endpoint.batch_engine is False:
+            return None
+        if endpoint.batch_engine is None and spec.batch.engine == "openai":
+            host = _host(endpoint.base_url)
+            if host not in (None, "api.openai.com"):
+                return None
+        return spec.batch.engine
+
+    def batch_price(self, spec: ModelSpec, size: str | None) -> float | None:
+        """Price per image through the provider's batch engine: the endpoint's batch price
+        for the model, else the matrix's (half the list price, the endpoint's list-price
+        override included)."""
+        override = self.endpoints[spec.provider].batch_prices.get(spec.id)
+        if override is not None:
+            return override
+        if spec.batch is None:
+            return None
+        return spec.batch.price(size or spec.default_size, self.price(spec, size))
+
+    def batch_models(self) -> list[str]:
+        """The models this client can send to a provider batch engine (current ones)."""
+        today = self.clock()
+        found = []
+        for spec in self.matrix:
+            if spec.provider in self.endpoints and spec.status(today) != "retired":
+                with contextlib.suppress(ConfigurationError):
+                    if self.batch_engine(self.resolve(spec.key)) is not None:
+                        found.append(spec.key)
+        return found
 
     # ------------------------------------------------------------------ preparation (no I/O)
 
@@ -613,6 +657,24 @@ def _results(
         )
         for index, image in enumerate(reply.images)
     ]
+
+
+def _host(url: str | None) -> str | None:
+    """The lower-cased host of a base URL (None for no URL)."""
+    if not url:
+        return None
+    return (urlsplit(url).hostname or "").lower() or None
+
+
+def call_results(
+    prepared: PreparedRequest, index: int, reply: ProviderReply, *, latency: float
+) -> list[ImageResult]:
+    """The :class:`ImageResult` objects (provenance, ``prepared.price`` each) that wire call
+    ``index`` of ``prepared`` gives for ``reply``: what :meth:`AsyncClient.execute` makes of
+    an answer, for answers that arrive another way (a provider's batch engine)."""
+    call = prepared.calls[index]
+    canonical = call.request.canonical()
+    return _results(prepared, call, reply, latency, canonical, canonical_hash(canonical))
 
 
 def _first(*values: bool | None) -> bool:

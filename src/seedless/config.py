@@ -71,6 +71,17 @@ class Endpoint(BaseModel):
         "{'flux-dev': 'black-forest-labs/FLUX.1-dev'} on a Together-style host.",
     )
     prices: dict[str, float] = Field(default_factory=dict)
+    batch_prices: dict[str, float] = Field(
+        default_factory=dict,
+        description="USD per image through the provider's batch engine, by model id "
+        "(default: the matrix's batch price, half the list price).",
+    )
+    batch_engine: bool | None = Field(
+        default=None,
+        description="Whether this endpoint serves its protocol's batch engine (Gemini Batch "
+        "Mode, the OpenAI Batch API). None: the Gemini API and OpenAI's own host do; an "
+        "OpenAI-style relay does only if it says so.",
+    )
     allow_retired: bool | None = None
     timeout: float | None = None
 
@@ -91,6 +102,8 @@ class Endpoint(BaseModel):
             field_names: Mapping[str, str] = ...,
             model_ids: Mapping[str, str] = ...,
             prices: Mapping[str, float] = ...,
+            batch_prices: Mapping[str, float] = ...,
+            batch_engine: bool | None = None,
             allow_retired: bool | None = None,
             timeout: float | None = None,
         ) -> None: ...

@@ -50,6 +50,23 @@ def _price(row: ModelSpec) -> str:
     return ", ".join(f"{size} ${price:g}" for size, price in row.prices.items())
 
 
+_ENGINES = {"gemini": "Gemini Batch Mode", "openai": "the OpenAI Batch API"}
+
+
+def _batch(row: ModelSpec) -> str:
+    """The row's provider batch engine, in words (``seedless batch --engine provider``)."""
+    assert row.batch is not None
+    price = (
+        ", ".join(f"{size} ${usd:g}" for size, usd in row.batch.prices.items())
+        if row.batch.prices
+        else f"{row.batch.price_factor:.0%} of the list price"
+    )
+    return (
+        f"{row.provider}: batch engine {_ENGINES[row.batch.engine]} "
+        f"(`--engine provider`), {price} {_links(row.batch.sources)}"
+    )
+
+
 def _links(urls: tuple[str, ...]) -> str:
     return " ".join(f"[{i + 1}]({url})" for i, url in enumerate(urls)) or "—"
 
@@ -157,6 +174,7 @@ def _section(model_id: str, group: list[ModelSpec]) -> list[str]:
             f"{_links(life.sources)} |"
         )
     notes = [f"{row.provider}: {row.lifecycle.notes}" for row in group if row.lifecycle.notes]
+    notes += [_batch(row) for row in group if row.batch is not None]
     if notes:
         out.append("")
         out += [f"- {_cell(note)}" for note in notes]

@@ -89,6 +89,28 @@ KNOWN: tuple[Deviation, ...] = (
         problem_side="answer",
     ),
     Deviation(
+        item="the Gemini API's Files API (resumable upload, get, list, download with "
+        "alt=media) is not in the vendored definitions (the protos converted cover "
+        "generateContent and models only); its formats come from google-genai 3.6.1's "
+        "files.py and _api_client.py (issue 16, the provider batch engines)",
+        side="emulator",
+        definition="generativelanguage",
+        path="$",
+        message="no such method in the definition",
+        where="* /*files*",
+    ),
+    Deviation(
+        item="the Gemini API's Batch Mode (models.batchGenerateContent, batches.get/list/"
+        "cancel/delete) is not in the vendored definitions; its formats come from the Batch "
+        "Mode reference (ai.google.dev/api/batch-mode) and google-genai 3.6.1's batches.py. "
+        "The GenerateContentRequest of each batch line is checked by tests/batch (issue 16)",
+        side="emulator",
+        definition="generativelanguage",
+        path="$",
+        message="no such method in the definition",
+        where="* /*batch*",
+    ),
+    Deviation(
         item="the OpenAI-style emulator serves host-style model ids with a slash "
         "(GET /v1/models/black-forest-labs/FLUX.1-schnell); OpenAI's {model} has none",
         side="emulator",

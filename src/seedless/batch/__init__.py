@@ -13,7 +13,11 @@ The modules: :mod:`~seedless.batch.jobs` (the job model and the JSONL/CSV/folder
 :mod:`~seedless.batch.estimate` (the pre-flight :func:`estimate`),
 :mod:`~seedless.batch.outputs` (output names and what earlier runs left),
 :mod:`~seedless.batch.writing` (the write path), :mod:`~seedless.batch.report`
-(:class:`BatchReport`) and :mod:`~seedless.batch.runner` (:func:`run_batch`).
+(:class:`BatchReport`) and :mod:`~seedless.batch.runner` (:func:`run_batch`). The providers'
+own batch engines (``run_batch(..., engine="provider")``): :mod:`~seedless.batch.engines`
+(one module per batch API), :mod:`~seedless.batch.provider_run` (shard, submit once, poll,
+collect), :mod:`~seedless.batch.provider_ledger` (the ledger's shard records) and
+:mod:`~seedless.batch.provider_status` (``--status``, ``--cancel``).
 """
 
 from __future__ import annotations
@@ -22,6 +26,13 @@ from .estimate import BatchEstimate, EstimateLine, estimate
 from .jobs import BestOf, Job, JobSource, folder_jobs, load_jobs, read_csv, read_jsonl
 from .ledger import LEDGER_NAME, Ledger, RunSummary, Status
 from .limits import Limits, RateLimiter
+from .provider_status import (
+    ProviderBatchStatus,
+    cancel_provider_batches,
+    cancel_provider_batches_async,
+    provider_status,
+    provider_status_async,
+)
 from .report import BatchReport
 from .runner import run_batch, run_batch_async
 
@@ -35,12 +46,17 @@ __all__ = [
     "JobSource",
     "Ledger",
     "Limits",
+    "ProviderBatchStatus",
     "RateLimiter",
     "RunSummary",
     "Status",
+    "cancel_provider_batches",
+    "cancel_provider_batches_async",
     "estimate",
     "folder_jobs",
     "load_jobs",
+    "provider_status",
+    "provider_status_async",
     "read_csv",
     "read_jsonl",
     "run_batch",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +27,21 @@ from .outputs import claim_outputs, default_run, done_before, kept_outputs, rema
 if TYPE_CHECKING:
     from ..client import AsyncClient, PreparedRequest
 
-__all__ = ["BatchEstimate", "EstimateLine", "estimate", "estimate_jobs", "job_cost", "prepare_job"]
+__all__ = [
+    "BATCH_MARK",
+    "BatchEstimate",
+    "EstimateLine",
+    "batch_engine_of",
+    "batch_priced",
+    "estimate",
+    "estimate_jobs",
+    "job_cost",
+    "prepare_job",
+]
 
 MAX_EXAMPLES = 20
+#: What an estimate line's model carries when its jobs go to a provider batch engine.
+BATCH_MARK = " [batch]"
 
 
 @dataclass
@@ -55,6 +67,7 @@ class BatchEstimate:
 
     jobs: int = 0
     to_run: int = 0
+    submitted: int = 0
     done: int = 0
     failed: int = 0
     cached: int = 0
@@ -63,6 +76,9 @@ class BatchEstimate:
     cost_usd: float = 0.0
     spent_usd: float = 0.0
     budget_usd: float | None = None
+    engine: str = "direct"
+    #: Models of jobs that no provider batch engine takes (engine "provider" refuses them).
+    no_engine: dict[str, int] = field(default_factory=dict)
     lines: dict[tuple[str, str | None], EstimateLine] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -81,6 +97,8 @@ class BatchEstimate:
 
     def __str__(self) -> str:
         parts = [f"{self.to_run} to run"]
+        if self.submitted:
+            parts.append(f"{self.submitted} out with a provider batch (collected, not resent)")
         if self.done:
             parts.append(f"{self.done} already done")
         if self.failed:
@@ -101,6 +119,11 @@ class BatchEstimate:
             )
         unknown = f" (+ {self.unpriced} job(s) of unknown price)" if self.unpriced else ""
         lines.append(f"  worst case ${self.cost_usd:.4f}{unknown}")
+        if any(model.endswith(BATCH_MARK) for model, _ in self.lines):
+            lines.append(
+                f"  models marked{BATCH_MARK} go to the provider's batch engine, at its batch "
+                "price (half the list price unless the endpoint sets batch_prices)"
+            )
         if self.budget_usd is not None:
             fits = self.spent_usd + self.cost_usd <= self.budget_usd and not self.unpriced
             verdict = "fits" if fits else "the run stops before crossing it"
@@ -126,6 +149,20 @@ def prepare_job(client: AsyncClient, job: Job) -> PreparedRequest:
     if job.best_of is not None:
         request = request.model_copy(update={"n": job.best_of.n * request.n})
     return client.prepare(request, allow_retired=job.allow_retired)
+
+
+def batch_engine_of(client: AsyncClient, job: Job, prepared: PreparedRequest) -> str | None:
+    """The provider batch engine that can run ``job`` (None: it runs direct). Best-of jobs
+    run direct: their candidates are scored as they arrive."""
+    if job.best_of is not None:
+        return None
+    return client.batch_engine(prepared.spec)
+
+
+def batch_priced(client: AsyncClient, prepared: PreparedRequest) -> PreparedRequest:
+    """``prepared`` at its batch price (what a provider batch engine charges per image)."""
+    size = prepared.request.size or prepared.spec.default_size
+    return replace(prepared, price=client.batch_price(prepared.spec, size))
 
 
 def job_cost(client: AsyncClient, prepared: PreparedRequest) -> tuple[float | None, bool]:
@@ -156,8 +193,9 @@ def estimate_jobs(
     out_dir: Path | None,
     retry_failed: bool,
     budget: float | None,
+    engine: str = "direct",
 ) -> BatchEstimate:
-    result = BatchEstimate(budget_usd=budget)
+    result = BatchEstimate(budget_usd=budget, engine=engine)
     if ledger is not None:
         result.spent_usd = ledger.spent(run)
     owners: dict[str, str] = {}
@@ -175,6 +213,9 @@ def estimate_jobs(
         if settled == Status.FAILED and not retry_failed:
             result.failed += 1
             continue
+        if settled == Status.SUBMITTED:
+            result.submitted += 1
+            continue
         try:
             prepared = prepare_job(client, job)
         except SeedlessError as exc:
@@ -184,18 +225,31 @@ def estimate_jobs(
             continue
         if ledger is not None and out_dir is not None:  # a job that failed part-way
             prepared, _ = remaining_calls(prepared, kept_outputs(ledger, run, job, out_dir)[0])
-        result.to_run += 1
-        cost, cached = job_cost(client, prepared)
-        images = sum(call.n for call in prepared.calls)
-        size = prepared.request.size or prepared.spec.default_size
-        if cached:
-            result.cached += 1
-        elif cost is None:
-            result.unpriced += 1
-        else:
-            result.cost_usd += cost
-        result._add(prepared.spec.key, size, images, prepared.price, cost)
+        _count(client, result, job, prepared, engine)
     return result
+
+
+def _count(
+    client: AsyncClient, result: BatchEstimate, job: Job, prepared: PreparedRequest, engine: str
+) -> None:
+    """Add one job to run to the estimate (at the batch price if a batch engine takes it)."""
+    label = prepared.spec.key
+    if engine != "direct":
+        if batch_engine_of(client, job, prepared) is not None:
+            prepared, label = batch_priced(client, prepared), label + BATCH_MARK
+        elif engine == "provider":
+            result.no_engine[label] = result.no_engine.get(label, 0) + 1
+    result.to_run += 1
+    cost, cached = job_cost(client, prepared)
+    images = sum(call.n for call in prepared.calls)
+    size = prepared.request.size or prepared.spec.default_size
+    if cached:
+        result.cached += 1
+    elif cost is None:
+        result.unpriced += 1
+    else:
+        result.cost_usd += cost
+    result._add(label, size, images, prepared.price, cost)
 
 
 def estimate(
@@ -206,11 +260,13 @@ def estimate(
     run: str | None = None,
     budget: float | None = None,
     retry_failed: bool = False,
+    engine: str = "direct",
 ) -> BatchEstimate:
     """The pre-flight estimate of a batch, with no network I/O.
 
     With ``out_dir``, jobs its ledger already finished (for ``run``) are left out, as a
-    resumed run would skip them.
+    resumed run would skip them. With ``engine="provider"`` or ``"auto"``, jobs a provider
+    batch engine takes are priced at its batch price (and marked so).
     """
     ledger: Ledger | None = None
     folder = Path(out_dir) if out_dir is not None else Path(".")
@@ -227,6 +283,7 @@ def estimate(
             out_dir=folder if out_dir is not None else None,
             retry_failed=retry_failed,
             budget=budget,
+            engine=engine,
         )
     finally:
         if ledger is not None:

@@ -7,6 +7,9 @@ into that folder. Tables:
 ``jobs``      one row per (run, job id): hashes (job, request, input, recipe), provider,
               model, seed, status, error class and message (redacted), cost, latency, the
               first output's path and sha256, timestamps.
+``provider_batches`` one row per batch handed to a provider's own batch engine (a shard):
+              engine, endpoint, model, input file, the provider's batch id and state, times.
+``provider_batch_jobs`` which job (and which of its outputs) each line of a shard is.
 ``attempts``  one row per wire-call outcome (done, retry, error, interrupted): error class,
               HTTP status, retry delay, cost, latency, cached, time.
 ``outputs``   one row per image a job wrote: path (relative to the folder), sha256, type;
@@ -18,8 +21,8 @@ Job statuses: ``running`` (dispatched), ``writing`` (paid, output being written)
 (file on disk and row committed), ``failed`` (will not succeed as asked: the reason is kept),
 ``retryable`` (failed after the retry policy gave up, or a fixable setup problem),
 ``interrupted`` (Ctrl-C or a killed process), ``skipped`` (not dispatched: budget).
-``submitted`` is reserved for jobs handed to a provider's own batch engine
-(``external_ref`` then names it). A resumed run skips ``done`` (and ``failed`` unless
+``submitted`` (handed to a provider's own batch engine: ``external_ref`` names the shard,
+:mod:`seedless.batch.provider_ledger`). A resumed run skips ``done`` (and ``failed`` unless
 asked) and runs every other status again; a job that failed part-way keeps the outputs it
 paid for (rows in ``outputs``, files on disk), and its resume asks only for the rest.
 
@@ -43,6 +46,7 @@ from types import TracebackType
 from typing import Any
 
 from ..errors import ConfigurationError, redact
+from .provider_ledger import ProviderBatchRecords
 
 __all__ = [
     "LEDGER_NAME",
@@ -160,6 +164,46 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "m002_provider_batches",
+        """
+        CREATE TABLE provider_batches (
+            run TEXT NOT NULL,
+            shard TEXT NOT NULL,
+            engine TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            model TEXT NOT NULL,
+            operation TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            requests INTEGER NOT NULL DEFAULT 0,
+            bytes INTEGER NOT NULL DEFAULT 0,
+            input_path TEXT,
+            input_file TEXT,
+            batch_id TEXT,
+            state TEXT NOT NULL,
+            provider_state TEXT,
+            done_requests INTEGER,
+            failed_requests INTEGER,
+            error TEXT,
+            created_at TEXT NOT NULL,
+            submitted_at TEXT,
+            finished_at TEXT,
+            collected_at TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (run, shard)
+        );
+        CREATE INDEX provider_batches_state ON provider_batches (run, state);
+        CREATE TABLE provider_batch_jobs (
+            run TEXT NOT NULL,
+            shard TEXT NOT NULL,
+            key TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            first_output INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (run, shard, key)
+        );
+        CREATE INDEX provider_batch_jobs_job ON provider_batch_jobs (run, job_id);
+        """,
+    ),
 ]
 
 
@@ -265,7 +309,7 @@ class _RunLock:
             self._handle = None
 
 
-class Ledger:
+class Ledger(ProviderBatchRecords):
     """The SQLite ledger of the batches written into one folder.
 
     ::

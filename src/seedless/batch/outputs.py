@@ -43,8 +43,12 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp", ".g
 
 
 def done_before(ledger: Ledger, run: str, job: Job, out_dir: Path) -> str | None:
-    """``done`` or ``failed`` if the ledger already settled this very job, else None."""
+    """``done`` or ``failed`` if the ledger already settled this very job, ``submitted`` if
+    it is out with a provider's batch engine (whatever its hash: it must not be sent again
+    before its results are collected), else None."""
     row = ledger.job(run, job.id)
+    if row is not None and row["status"] == Status.SUBMITTED:
+        return Status.SUBMITTED
     if row is None or row["job_hash"] != job.hash:
         return None
     if row["status"] == Status.DONE:

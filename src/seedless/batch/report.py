@@ -19,7 +19,13 @@ MAX_EXAMPLES = 20
 
 @dataclass
 class BatchReport:
-    """What one call of :func:`run_batch` did (the ledger holds the whole run's history)."""
+    """What one call of :func:`run_batch` did (the ledger holds the whole run's history).
+
+    With a provider batch engine: ``submitted`` jobs were handed to the provider now, in
+    ``provider_batches`` batches (``adopted`` ones found again after a crash), and ``waiting``
+    jobs are still out with the provider when the call returns (``ok`` is False until a
+    later run collects them).
+    """
 
     run: str
     out_dir: Path
@@ -35,6 +41,11 @@ class BatchReport:
     interrupted: int = 0
     skipped: int = 0
     duplicates: int = 0
+    engine: str = "direct"
+    submitted: int = 0
+    waiting: int = 0
+    provider_batches: int = 0
+    adopted: int = 0
     recovered: int = 0
     temp_files_removed: int = 0
     cost_usd: float = 0.0
@@ -55,6 +66,7 @@ class BatchReport:
             or self.interrupted
             or self.skipped
             or self.stopped
+            or self.waiting
         )
 
     def _failure(self, job: Job, exc: BaseException) -> None:
@@ -79,6 +91,14 @@ class BatchReport:
         ]
         if self.duplicates:
             lines.append(f"  {self.duplicates} duplicate job id(s) ignored")
+        if self.engine != "direct":
+            lines.append(
+                f"  provider batch engine: {self.submitted} job(s) submitted now in "
+                f"{self.provider_batches} provider batch(es)"
+                + (f", {self.adopted} found again after a crash" if self.adopted else "")
+                + f"; {self.waiting} job(s) still out with the provider (run the same "
+                "command again to collect them); costs at the batch price"
+            )
         if self.stopped:
             lines.append(f"  stopped: {self.stopped}")
         if self.failures:

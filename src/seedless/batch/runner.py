@@ -68,6 +68,12 @@ from .outputs import (
     remaining_calls,
 )
 from .progress import Progress
+from .provider_run import (
+    DEFAULT_POLL_INTERVAL,
+    Engine,
+    refuse_without_engine,
+    run_with_provider_engines,
+)
 from .report import BatchReport
 from .writing import JobWriter
 
@@ -212,6 +218,9 @@ class _Runner:
             return
         if settled == Status.DONE:
             report.already_done += 1
+            return
+        if settled == Status.SUBMITTED:  # out with a provider batch: collected, never resent
+            report.waiting += 1
             return
         if settled == Status.FAILED and not self.retry_failed:
             report.already_failed += 1
@@ -534,6 +543,10 @@ async def run_batch_async(
     progress: bool = True,
     retry_failed: bool = False,
     show_estimate: bool | None = None,
+    engine: Engine = "direct",
+    shard_size: int | None = None,
+    wait: bool = True,
+    poll_interval: float = DEFAULT_POLL_INTERVAL,
 ) -> BatchReport:
     """Run ``jobs`` into ``out_dir``, recorded in ``out_dir``'s ledger; resumable.
 
@@ -557,6 +570,15 @@ async def run_batch_async(
         progress: show a tqdm bar (a widget in notebooks) and print the estimate first.
         retry_failed: run jobs that failed for good before (safety blocks ...) again too.
         show_estimate: print the estimate before running (default: same as ``progress``).
+        engine: ``"direct"`` (every call from this machine), ``"provider"`` (the providers'
+            own batch engines, Gemini Batch Mode and the OpenAI Batch API, at their batch
+            price; a job no batch engine takes is refused before anything is sent) or
+            ``"auto"`` (those jobs run direct). See :mod:`seedless.batch.provider_run`.
+        shard_size: at most this many requests per provider batch (below the provider's
+            own limits and seedless's default of 1,000).
+        wait: with a provider engine, poll until every provider batch has ended and collect
+            the results (False: submit and return; run the same batch again to collect).
+        poll_interval: seconds between polls of the provider batches.
     """
     client = aio(client)
     started = time.perf_counter()
@@ -570,13 +592,22 @@ async def run_batch_async(
         "per_provider": dict(per_provider or {}),
         "rpm": dict(rpm or {}),
         "retry_failed": retry_failed,
+        "engine": engine,
     }
+    if engine not in ("direct", "provider", "auto"):
+        raise ConfigurationError(f"engine must be 'direct', 'provider' or 'auto', not {engine!r}")
+    if engine != "direct" and not _reiterable(source):
+        raise ConfigurationError(
+            f"engine={engine!r} reads the jobs more than once (to shard them, then to write "
+            "what comes back): give a list or a job file, not a one-shot generator"
+        )
     ledger = Ledger.open(out)
     db = LedgerThread(ledger)
     try:
         report = await _begin(
             client, db, source, run_name, out, budget=budget, retry_failed=retry_failed,
             settings=settings, show_estimate=progress if show_estimate is None else show_estimate,
+            engine=engine,
         )  # fmt: skip
         total = None
         if report.estimate is not None:
@@ -587,7 +618,13 @@ async def run_batch_async(
             max_concurrency=limit, limits=limits, progress=bar, retry_failed=retry_failed,
         )  # fmt: skip
         try:
-            await runner.execute(source)
+            if engine == "direct":
+                await runner.execute(source)
+            else:
+                await run_with_provider_engines(
+                    runner, source, auto=engine == "auto", shard_size=shard_size, wait=wait,
+                    poll_interval=poll_interval,
+                )  # fmt: skip
         finally:
             bar.close()
             report.elapsed_s = time.perf_counter() - started
@@ -644,9 +681,10 @@ async def _begin(
     retry_failed: bool,
     settings: dict[str, Any],
     show_estimate: bool,
+    engine: Engine = "direct",
 ) -> BatchReport:
-    """Lock the ledger, tidy what a killed run left, estimate (a re-iterable source) and
-    record the run's start."""
+    """Lock the ledger, tidy what a killed run left, estimate (a re-iterable source), refuse
+    jobs no provider batch engine takes (``engine="provider"``) and record the run's start."""
     ledger = db.ledger
     await db(ledger.lock)
     report = BatchReport(run=run_name, out_dir=out, ledger_path=ledger.path)
@@ -655,10 +693,13 @@ async def _begin(
     if _reiterable(source):  # a bad job file stops here, before anything is recorded
         report.estimate = await db(
             estimate_jobs, client, source, ledger=ledger, run=run_name, out_dir=out,
-            retry_failed=retry_failed, budget=budget,
+            retry_failed=retry_failed, budget=budget, engine=engine,
         )  # fmt: skip
         if show_estimate:
             print(report.estimate, file=sys.stderr, flush=True)
+        if engine == "provider" and report.estimate.no_engine:
+            raise refuse_without_engine(client, report.estimate.no_engine)
+    report.engine = engine
     await db(ledger.begin_run, run_name, str(out), budget=budget, settings=json.dumps(settings))
     worst = f" worst case ${report.estimate.cost_usd:.4f}" if report.estimate else ""
     log.info(

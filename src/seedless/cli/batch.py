@@ -44,10 +44,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     parser.add_argument(
         "inputs",
-        nargs="+",
+        nargs="*",
         type=Path,
         metavar="INPUT",
-        help="folders or files of images (with what to do with them), or .jsonl/.csv job files",
+        help="folders or files of images (with what to do with them), or .jsonl/.csv job files "
+        "(none with --status or --cancel)",
     )
     add_out(parser, "output folder (the ledger goes there too)")
     recipe = parser.add_argument_group("what to do with images (not with job files)")
@@ -98,6 +99,38 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     run.add_argument("--retry-failed", action="store_true", help="also retry final failures")
     run.add_argument("--dry-run", action="store_true", help="print the estimate and stop")
     run.add_argument("--quiet", action="store_true", help="no estimate, bar or summary")
+    engines = parser.add_argument_group(
+        "the providers' own batch engines (Gemini Batch Mode, the OpenAI Batch API)"
+    )
+    engines.add_argument(
+        "--engine",
+        choices=["direct", "provider", "auto"],
+        default="direct",
+        help="direct: every call from this machine (default); provider: the providers' batch "
+        "engines at half price, results within 24 h (jobs no engine takes are refused); "
+        "auto: those jobs run direct",
+    )
+    engines.add_argument(
+        "--shard-size", type=int, metavar="N", help="at most N requests per provider batch"
+    )
+    engines.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="submit the provider batches and return; the same command later collects them",
+    )
+    engines.add_argument(
+        "--poll-interval",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds between polls of the provider batches (default 30)",
+    )
+    engines.add_argument(
+        "--status", action="store_true", help="show the provider batches of the run in --out"
+    )
+    engines.add_argument(
+        "--cancel", action="store_true", help="cancel the live provider batches of the run"
+    )
     parser.set_defaults(func=main, job_file_words=True)
 
 
@@ -249,11 +282,47 @@ def _limits(pairs: list[tuple[str, str]], flag: str, kind: type) -> dict[str, An
     return limits
 
 
+def _provider_batches(args: argparse.Namespace) -> int:
+    """``--status`` / ``--cancel``: the run's provider batches, asked for their state."""
+    import asyncio
+
+    from ..batch import cancel_provider_batches_async, provider_status_async
+
+    client = _client(args)
+
+    async def go() -> int:
+        try:
+            if args.cancel:
+                found = await cancel_provider_batches_async(client, args.out, run=args.run)
+            else:
+                found = await provider_status_async(client, args.out, run=args.run)
+        finally:
+            await client.aclose()
+        if not found:
+            print(f"no provider batches in {args.out} (the run used --engine direct)")
+        for status in found:
+            print(status)
+        waiting = sum(status.waiting for status in found)
+        if waiting:
+            print(f"{waiting} job(s) out with a provider: run the same batch again to collect")
+        return 0
+
+    return asyncio.run(go())
+
+
 def main(args: argparse.Namespace) -> int:
     import asyncio
 
     from ..batch import estimate, run_batch
+    from ..errors import ConfigurationError
 
+    if args.status or args.cancel:
+        return _provider_batches(args)
+    if not args.inputs:
+        raise ConfigurationError(
+            "give the INPUT to run (folders, images or job files), or --status / --cancel "
+            "to look at the provider batches of --out"
+        )
     jobs = _sources(args)
     per_provider = _limits(args.per_provider, "--per-provider", int)
     rpm = _limits(args.rpm, "--rpm", float)
@@ -264,7 +333,8 @@ def main(args: argparse.Namespace) -> int:
     async def go() -> int:
         try:
             if args.dry_run:
-                result = estimate(client, jobs, out_dir=args.out, run=args.run, budget=args.budget)
+                result = estimate(client, jobs, out_dir=args.out, run=args.run,
+                                  budget=args.budget, engine=args.engine)  # fmt: skip
                 print(result)
                 return 0
             report = await run_batch(
@@ -278,6 +348,10 @@ def main(args: argparse.Namespace) -> int:
                 rpm=rpm,
                 progress=not args.quiet,
                 retry_failed=args.retry_failed,
+                engine=args.engine,
+                shard_size=args.shard_size,
+                wait=not args.no_wait,
+                poll_interval=args.poll_interval,
             )
             if not args.quiet:
                 print(report, file=sys.stderr)

@@ -110,13 +110,21 @@ def _open(args: argparse.Namespace) -> tuple[Ledger, str]:
         raise
 
 
+#: What ``ledger show --json`` says of each provider batch of a run.
+_SHARD_FIELDS = ("batch_id", "engine", "model", "state", "provider_state", "requests",
+                 "submitted_at")  # fmt: skip
+
+
 def run_show(args: argparse.Namespace) -> int:
     ledger, run = _open(args)
     with ledger:
         summary = ledger.summary(run)
         failures = [
-            row for row in ledger.rows(run) if row["status"] not in ("done", "running", "writing")
+            row
+            for row in ledger.rows(run)
+            if row["status"] not in ("done", "running", "writing", "submitted")
         ][: max(0, args.failures)]
+        shards = [row for row in ledger.shards(run) if row["state"] != "abandoned"]
     if args.json:
         data = {
             "run": summary.run,
@@ -128,6 +136,7 @@ def run_show(args: argparse.Namespace) -> int:
             "attempts": summary.attempts,
             "retries": summary.retries,
             "failures": summary.failures,
+            "provider_batches": [{key: row[key] for key in _SHARD_FIELDS} for row in shards],
             "ledger": str(ledger.path),
         }
         print(json.dumps(data, indent=2))
@@ -139,6 +148,14 @@ def run_show(args: argparse.Namespace) -> int:
             print(
                 f"    {row['job_id']}: {row['status']}: {row['error_class']}: "
                 f"{row['error_message']}"
+            )
+    if shards:
+        print("  provider batches (as last seen; `seedless batch --status -o OUT` asks again):")
+        for row in shards:
+            said = f", provider: {row['provider_state']}" if row["provider_state"] else ""
+            print(
+                f"    {row['batch_id'] or row['shard']}: {row['engine']}, {row['model']}, "
+                f"{row['requests']} request(s): {row['state']}{said}"
             )
     print(f"  ledger: {ledger.path}")
     return 0

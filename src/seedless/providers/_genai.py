@@ -171,9 +171,14 @@ class GenaiClient:
     a client is merely created (or never used).
     """
 
-    def __init__(self, endpoint: Endpoint, *, vertex: bool) -> None:
+    def __init__(
+        self, endpoint: Endpoint, *, vertex: bool, api_version: str | None = None
+    ) -> None:
         self.endpoint = endpoint
         self.vertex = vertex
+        #: An API version for this client's calls (Batch Mode and the Files API are
+        #: ``v1beta``), unless the endpoint's base URL names one.
+        self.api_version = api_version
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -194,13 +199,20 @@ class GenaiClient:
         timeout = endpoint.timeout if endpoint.timeout else DEFAULT_TIMEOUT
         return types.HttpOptions(
             base_url=base_url,
-            api_version=api_version(endpoint, vertex=self.vertex),
+            api_version=self.version(),
             timeout=int(timeout * 1000),
             headers=dict(endpoint.headers) or None,
             # attempts=1: no tenacity retries in the SDK, and no implicit retry on aiohttp
             # connection errors either (it only runs when retry_options is unset).
             retry_options=types.HttpRetryOptions(attempts=1),
         )
+
+    def version(self) -> str:
+        """The API version this client's calls use."""
+        pinned = split_api_version(self.endpoint.base_url)[1]
+        if self.api_version and not pinned:
+            return self.api_version
+        return api_version(self.endpoint, vertex=self.vertex)
 
     def _build(self) -> Any:
         genai = import_genai()

@@ -17,8 +17,10 @@ credentials only ever sent to the base URL's own origin) and maps every failure 
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -29,11 +31,13 @@ from ..errors import (
     NoImageError,
     ProviderError,
     QuotaExceededError,
+    ServerError,
     UnsupportedCapabilityError,
     error_for_status,
     is_secret_header,
     redact,
 )
+from ..errors import TimeoutError as SeedlessTimeoutError
 from ..retry import honour_should_retry, parse_retry_after
 from ._http import (
     DEFAULT_DOWNLOAD_TIMEOUT,
@@ -172,6 +176,9 @@ class OpenAIProvider:
         judge: a size the model's pixel rules exclude, width/height mixed with a size, a field
         the endpoint drops.
         """
+        return self._plan(request, spec, json_edit=False)
+
+    def _plan(self, request: ImageRequest, spec: ModelSpec, *, json_edit: bool) -> WireRequest:
         names = self.field_names(spec)
         options = dict(request.options)
         sent: dict[str, Any] = {}
@@ -204,11 +211,12 @@ class OpenAIProvider:
         for key, value in options.items():
             if value is not None:
                 body[names.get(key, key)] = value
-        return self._wire(request, spec, body, sent)
+        return self._wire(request, spec, body, sent, json_edit=json_edit)
 
     def _wire(
-        self, request: ImageRequest, spec: ModelSpec, body: dict[str, Any], sent: dict[str, Any]
-    ) -> WireRequest:
+        self, request: ImageRequest, spec: ModelSpec, body: dict[str, Any], sent: dict[str, Any],
+        *, json_edit: bool = False,
+    ) -> WireRequest:  # fmt: skip
         """The request line, headers (credentials masked) and the body as JSON or a form."""
         path = "/v1/images/generations" if request.operation == "generate" else "/v1/images/edits"
         common: dict[str, Any] = {
@@ -224,6 +232,13 @@ class OpenAIProvider:
         if request.operation == "generate":
             return WireRequest(json=body, **common)
         images = getattr(request, "images", ())
+        if json_edit:
+            body["images"] = [
+                {"image_url": f"data:{image.mime_type};base64,"
+                              + base64.b64encode(image.data).decode("ascii")}
+                for image in images
+            ]  # fmt: skip
+            return WireRequest(json=body, **common)
         field = "image" if len(images) == 1 else "image[]"  # openai-python's array convention
         files = tuple(
             WireFile(
@@ -234,6 +249,13 @@ class OpenAIProvider:
         )  # fmt: skip
         form = {key: form_value(value) for key, value in body.items() if value is not None}
         return WireRequest(form=form, files=files, **common)
+
+    def plan_json(self, request: ImageRequest, spec: ModelSpec) -> WireRequest:
+        """The plan with a JSON body for every operation: an edit as the JSON form of
+        ``/v1/images/edits`` (``images`` as base64 ``data:`` URLs, OpenAI's
+        ``EditImageBodyJsonParam``), what a provider batch line must carry; a generation as
+        :meth:`plan` gives it. No I/O."""
+        return self._plan(request, spec, json_edit=True)
 
     def _shown_headers(self) -> dict[str, str]:
         """The headers sent besides httpx's own, credentials shown as ``[secure]``."""
@@ -284,8 +306,16 @@ class OpenAIProvider:
 
     async def send(self, wire: WireRequest, spec: ModelSpec) -> ProviderReply:
         """Send one planned request and return its images (``url`` answers downloaded)."""
+        response = await self._post(wire, self._credentials(), spec.provider)
+        return await self.read_answer(response, spec)
+
+    async def read_answer(self, response: httpx.Response, spec: ModelSpec) -> ProviderReply:
+        """The images of an images API answer (an error answer raises its seedless error):
+        what :meth:`send` makes of a response, also for the answers a provider batch's
+        output file holds (``response.status_code`` and body)."""
         provider = spec.provider
-        response = await self._post(wire, self._credentials(), provider)
+        if response.status_code >= 400:
+            raise self._error(response, provider)
         payload = self._payload(response, provider)
         items = [item for item in payload.get("data") or [] if isinstance(item, dict)]
         text = next(
@@ -383,6 +413,58 @@ class OpenAIProvider:
                 )
             exc = error_for_status(status, message, provider=provider, retry_after=retry_after)
         return honour_should_retry(exc, response.headers)
+
+    async def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the endpoint's API at ``path`` (``/files``, ``/batches/ID`` ...) with its key;
+        the JSON answer, or the seedless error of an error answer. ``kwargs`` go to httpx
+        (``json=``, ``data=``/``files=`` for multipart, ``params=``)."""
+        provider = self.endpoint.name
+        async with self._failures(f"{method} {path}"):
+            response = await self._session.client().request(
+                method, api_url(self.root, path), headers=self._credentials(), **kwargs
+            )
+        if response.status_code >= 400:
+            raise self._error(response, provider)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ServerError(
+                f"{provider} answered HTTP {response.status_code} with a body that is not "
+                f"JSON: {short(response.text, 200)!r}",
+                provider=provider,
+                status=response.status_code,
+            ) from exc
+
+    async def download_to(self, path: str, handle: Any) -> int:
+        """Stream the body of ``GET path`` (a file's ``/content``) into the binary ``handle``,
+        64 KiB at a time; returns the bytes written."""
+        written = 0
+        request = self._session.client().stream(
+            "GET", api_url(self.root, path), headers=self._credentials()
+        )
+        async with self._failures(f"downloading {path}"), request as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise self._error(response, self.endpoint.name)
+            async for chunk in response.aiter_bytes(64 * 1024):
+                handle.write(chunk)
+                written += len(chunk)
+        return written
+
+    @contextlib.asynccontextmanager
+    async def _failures(self, what: str) -> AsyncIterator[None]:
+        """httpx's timeouts and dropped connections during ``what`` as seedless errors."""
+        provider = self.endpoint.name
+        try:
+            yield
+        except httpx.TimeoutException as exc:
+            raise SeedlessTimeoutError(
+                f"{provider} did not finish {what} in time.", provider=provider
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ServerError(
+                f"{provider}: {what} failed ({type(exc).__name__}: {exc}).", provider=provider
+            ) from exc
 
     # ------------------------------------------------------------------ answers
 

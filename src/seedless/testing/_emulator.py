@@ -176,6 +176,8 @@ class Emulator:
         """Stop serving, close every connection and join every thread; safe to call twice."""
         self._stopping.set()
         self._close_servers()
+        self.gemini.batches.close()
+        self.openai.batches.close()
         if self._adc_dir is not None:
             shutil.rmtree(self._adc_dir, ignore_errors=True)
             self._adc_dir = None
@@ -291,6 +293,7 @@ class Emulator:
                 protocol="openai",
                 api_key=SecretStr(self.openai.api_key),
                 base_url=self.openai.url,
+                batch_engine=True,  # the emulator serves /v1/files and /v1/batches
             ),
             Endpoint(
                 name="forge",

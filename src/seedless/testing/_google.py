@@ -45,7 +45,7 @@ from ._images import (
 from ._server import Reply, ServiceEmulator, format_seconds, json_reply
 from ._surfaces import Surface
 
-__all__ = ["ASPECT_RATIOS", "GoogleService", "generate_content", "status_reply"]
+__all__ = ["ASPECT_RATIOS", "GoogleService", "generate_content", "page", "status_reply"]
 
 #: HTTP status -> google.rpc.Code name, as Google's JSON APIs pair them.
 GOOGLE_STATUS: dict[int, str] = {
@@ -483,3 +483,32 @@ def _picture(
     if source is None:
         return render(request.instruction, rng, size)
     return service.transform(fit(source, size), request.instruction, rng)
+
+
+def page(
+    service: GoogleService, items: list[Any], query: dict[str, str], default_size: int = 50
+) -> tuple[list[Any], str | None]:
+    """One page of ``items`` per ``pageSize``/``pageToken``, and the next page's token."""
+    raw_size = query.get("pageSize", query.get("page_size", ""))
+    try:
+        size = int(raw_size) if raw_size else default_size
+    except ValueError:
+        raise service.refuse(
+            400, f"Invalid value at 'page_size' (TYPE_INT32), \"{raw_size}\""
+        ) from None
+    if size <= 0:
+        size = default_size
+    size = min(size, 1000)
+    token = query.get("pageToken", query.get("page_token", ""))
+    start = 0
+    if token:
+        try:
+            start = int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("offset:"))
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raise service.refuse(400, "Invalid page token.") from None
+    chunk = items[start : start + size]
+    end = start + len(chunk)
+    next_token = (
+        base64.urlsafe_b64encode(f"offset:{end}".encode()).decode() if end < len(items) else None
+    )
+    return chunk, next_token

@@ -25,12 +25,14 @@ import secrets
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from hashlib import sha256
 from typing import Any, ClassVar
 
 from ._catalog import EmulatedModel
 from ._faults import Fault
 from ._images import decode, encode, fit, fresh_rng, long_side_for, ratio_size, render, seeded_rng
+from ._openai_batch import OpenAIBatchAPI, data_url_bytes
 from ._server import FilePart, Incoming, Reply, ServiceEmulator, format_seconds, json_reply
 
 __all__ = ["DEFAULT_OPENAI_API_KEY", "OpenAIEmulator"]
@@ -55,6 +57,8 @@ EDIT_PARAMETERS = frozenset(
         "mask", "input_fidelity",
     }
 )  # fmt: skip
+#: The JSON form of /v1/images/edits (EditImageBodyJsonParam): images as references.
+EDIT_JSON_PARAMETERS = (EDIT_PARAMETERS - {"image", "image[]"}) | {"images"}
 _FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "jpg": "image/jpeg", "webp": "image/webp"}
 _SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
 _MAX_SIDE = 4096
@@ -88,6 +92,8 @@ class OpenAIEmulator(ServiceEmulator):
         super().__init__(**kwargs)
         #: The one API key this service accepts.
         self.api_key = api_key
+        #: ``/v1/files`` and ``/v1/batches`` (``batches.engine.schedule``, ``expire_next`` ...).
+        self.batches = OpenAIBatchAPI(self)
         self._max_files = max_files
         self._files: OrderedDict[str, tuple[bytes, str]] = OrderedDict()
         self._files_lock = threading.Lock()
@@ -161,18 +167,16 @@ class OpenAIEmulator(ServiceEmulator):
         path, method = incoming.path, incoming.method
         if method == "GET" and path.startswith("/files/"):
             return self._download(path.removeprefix("/files/"))
+        batch_reply = self.batches.route(incoming)
+        if batch_reply is not None:
+            return batch_reply
         if method == "POST" and path == "/v1/images/generations":
             self._authenticate(incoming)
-            if not incoming.json_ok or not isinstance(incoming.json_body, dict):
-                raise self.refuse(
-                    400,
-                    "We could not parse the JSON body of your request. (HINT: This likely means "
-                    "you aren't using your HTTP library correctly. The OpenAI API expects a JSON "
-                    "payload, but what was sent was not valid JSON.)",
-                )
-            return self._images(incoming.json_body, None, GENERATION_PARAMETERS)
+            return self.generate_json(self._json_object(incoming))
         if method == "POST" and path == "/v1/images/edits":
             self._authenticate(incoming)
+            if incoming.content_type == "application/json":
+                return self.edit_json(self._json_object(incoming), self.batches._file_bytes)
             if incoming.content_type != "multipart/form-data":
                 raise self.refuse(
                     400,
@@ -190,6 +194,44 @@ class OpenAIEmulator(ServiceEmulator):
             self._authenticate(incoming)
             return json_reply(200, self.describe(self._model(path.removeprefix("/v1/models/"))))
         return self.error(404, f"Invalid URL ({method} {path})")
+
+    def _json_object(self, incoming: Incoming) -> dict[str, Any]:
+        if not incoming.json_ok or not isinstance(incoming.json_body, dict):
+            raise self.refuse(
+                400,
+                "We could not parse the JSON body of your request. (HINT: This likely means "
+                "you aren't using your HTTP library correctly. The OpenAI API expects a JSON "
+                "payload, but what was sent was not valid JSON.)",
+            )
+        return incoming.json_body
+
+    def generate_json(self, body: dict[str, Any]) -> Reply:
+        """Answer a generation's JSON body (a direct call or a batch line)."""
+        return self._images(body, None, GENERATION_PARAMETERS)
+
+    def edit_json(
+        self, body: dict[str, Any], file_bytes: Callable[[str], bytes | None]
+    ) -> Reply:
+        """Answer the JSON form of an edit: ``images`` are ``{"image_url": "data:..."}``
+        (base64 data URLs) or ``{"file_id"}`` of an uploaded file; the first is edited."""
+        images = body.get("images")
+        if not isinstance(images, list) or not images or not isinstance(images[0], dict):
+            raise self.refuse(
+                400, "Missing required parameter: 'images'.", param="images",
+                code="missing_required_parameter",
+            )  # fmt: skip
+        first = images[0]
+        source: bytes | None = None
+        if isinstance(first.get("image_url"), str):
+            source = data_url_bytes(first["image_url"])
+        elif isinstance(first.get("file_id"), str):
+            source = file_bytes(first["file_id"])
+        if source is None:
+            raise self.refuse(
+                400, "Invalid 'images[0]': expected a base64 data URL or a file_id of an "
+                "uploaded file.", param="images", code="invalid_value",
+            )  # fmt: skip
+        return self._images(body, source, EDIT_JSON_PARAMETERS)
 
     @staticmethod
     def describe(model: EmulatedModel) -> dict[str, Any]:

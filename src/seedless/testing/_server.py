@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import random
 import socket
 import socketserver
@@ -146,6 +147,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
     truncate: bool = False
+    #: A file to send as the body instead of ``body``, streamed from disk (large downloads).
+    path: str | None = None
 
 
 class Refusal(Exception):
@@ -335,7 +338,7 @@ class _Handler(BaseHTTPRequestHandler):
         service = self.server.service_for(path)
         headers = {name.lower(): value for name, value in self.headers.items()}
         try:
-            raw = self._read_body(service.max_body_bytes)
+            raw = self._read_body(service.body_limit(path))
         except _BodyTooLarge:
             self.close_connection = True
             self._write(service.too_large())
@@ -353,6 +356,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._shut()
             return
+        if reply.path is not None:
+            self._write_file(reply, reply.path)
+            return
         body = reply.body
         self.send_response(reply.status)
         for name, value in reply.headers.items():
@@ -369,6 +375,30 @@ class _Handler(BaseHTTPRequestHandler):
             self._shut()
         else:
             self.wfile.write(body)
+
+    def _write_file(self, reply: Reply, path: str) -> None:
+        """Stream a file as the body, 1 MiB at a time (a truncate fault sends half)."""
+        size = os.path.getsize(path)
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(size))
+        if reply.truncate:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        left = size // 2 if reply.truncate else size
+        with open(path, "rb") as handle:
+            while left > 0:
+                block = handle.read(min(left, 1 << 20))
+                if not block:
+                    break
+                self.wfile.write(block)
+                left -= len(block)
+        if reply.truncate:
+            self.wfile.flush()
+            self.close_connection = True
+            self._shut()
 
     def _shut(self) -> None:
         with contextlib.suppress(OSError):
@@ -642,18 +672,29 @@ class ServiceEmulator:
         """The model a request names, for recording and fault matching."""
         return None
 
+    def body_limit(self, path: str) -> int:
+        """The largest body accepted at ``path`` (:attr:`max_body_bytes`, unless a service
+        takes large uploads there)."""
+        return self.max_body_bytes
+
+    def keeps_body(self, incoming: Incoming) -> bool:
+        """Whether the recorded request keeps the body's bytes (not for file uploads, whose
+        chunks are large and kept by the service itself)."""
+        return True
+
     def serve(self, incoming: Incoming) -> Reply:
         """Record ``incoming``, wait the latency, and answer it."""
+        keep = self.keeps_body(incoming)
         recorded = RecordedRequest(
             service=self.name,
             method=incoming.method,
             path=incoming.path,
             query=_mask_query(incoming.query),
             headers=_mask_headers(incoming.headers),
-            body=incoming.json_body if incoming.json_ok else None,
-            form=incoming.form,
+            body=incoming.json_body if incoming.json_ok and keep else None,
+            form=incoming.form if keep else None,
             model=self.model_of(incoming),
-            raw=incoming.raw,
+            raw=incoming.raw if keep else b"",
             sequence=self._sequence(),
         )
         with self._lock:

@@ -1,24 +1,28 @@
-"""The plumbing the REST providers share (``providers/_http.py``, ``_sizes.py``), tested
-narrowly with httpx.MockTransport: transport failures and their hints, capped reads, JSON
-answers, error bodies, and request sizes.
+"""The plumbing the REST providers share (``providers/_http.py``, ``_hosted.py``, ``_sizes.py``),
+tested narrowly with httpx.MockTransport: transport failures and their hints, capped reads,
+JSON answers, error bodies, the key header of the hosted providers, and request sizes.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import ClassVar
 
 import httpx
 import pytest
 
+from seedless import Endpoint
 from seedless.capabilities import ModelSpec, SizeRule
 from seedless.client import generate_request
 from seedless.errors import (
+    ConfigurationError,
     ProviderError,
     RequestError,
     ServerError,
     UnsupportedCapabilityError,
 )
 from seedless.errors import TimeoutError as SeedlessTimeoutError
+from seedless.providers._hosted import HttpProvider, KeyHeader
 from seedless.providers._http import HttpSession, error_text, fastapi_detail
 from seedless.providers._sizes import pixel_size
 
@@ -118,6 +122,56 @@ def test_fastapi_detail_reads_text_and_validation_errors() -> None:
     assert fastapi_detail({"error": "x"}) is None and fastapi_detail(None) is None
     assert error_text(httpx.Response(502, text=" bad \n gateway ")) == "bad gateway"
     assert error_text(httpx.Response(502)) == "Bad Gateway"
+
+
+class _Keyed(HttpProvider):
+    key_header: ClassVar[KeyHeader] = KeyHeader(
+        "x-key", "Token ", "SVC_KEY", "svc", frozenset({"api-key"})
+    )
+    fixed_headers: ClassVar[dict[str, str]] = {"Accept": "application/json"}
+
+
+def test_the_key_header_is_shown_masked_and_sent_only_when_not_given() -> None:
+    provider = _Keyed(
+        Endpoint(name="svc", protocol="openai", api_key="k-123456"), root=ROOT, timeout=5
+    )
+    assert provider._shown_headers() == {
+        "User-Agent": provider._shown_headers()["User-Agent"],
+        "Accept": "application/json",
+        "x-key": "Token [secure]",
+    }
+    assert provider._credentials() == {"Accept": "application/json", "x-key": "Token k-123456"}
+    own = Endpoint(
+        name="relay", protocol="openai",
+        headers={"API-Key": "mine-123456", "Accept": "image/*", "X-Relay": "on"},
+    )  # fmt: skip
+    relay = _Keyed(own, root=ROOT, timeout=5)
+    shown = relay._shown_headers()
+    assert shown["API-Key"] == "[secure]" and shown["X-Relay"] == "on" and "x-key" not in shown
+    assert relay._credentials() == {"Accept": "image/*", "API-Key": "mine-123456", "X-Relay": "on"}
+    assert "relay" in repr(relay) and "mine" not in repr(relay)
+
+
+def test_a_missing_key_names_the_environment_variable_of_the_built_in_endpoint() -> None:
+    for name, says in (("svc", "Set SVC_KEY"), ("other", "Set an environment variable")):
+        provider = _Keyed(Endpoint(name=name, protocol="openai"), root=ROOT, timeout=5)
+        with pytest.raises(ConfigurationError, match=says):
+            provider._credentials()
+
+
+async def test_downloads_carry_the_key_to_the_apis_origin_only() -> None:
+    seen: dict[str, str | None] = {}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen[request.url.host] = request.headers.get("x-key")
+        return httpx.Response(200, content=b"\x89PNG\r\n\x1a\n" + b"0" * 16)
+
+    endpoint = Endpoint(name="svc", protocol="openai", api_key="k-123456")
+    provider = _Keyed(endpoint, root=ROOT, timeout=5, transport=httpx.MockTransport(handler))
+    await provider.download(ROOT + "/img.png")
+    await provider.download("http://cdn.test/img.png")
+    assert seen == {"api.test": "Token k-123456", "cdn.test": None}
+    await provider.aclose()
 
 
 # ------------------------------------------------------------------------------- sizes

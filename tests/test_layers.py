@@ -38,6 +38,7 @@ LAYERS: dict[str, int] = {
     "seedless.cache": 1,
     "seedless.providers": 2,
     "seedless.client": 3,
+    "seedless._engine": 3,
     "seedless._calls": 3,
     "seedless.drift": 3,
     "seedless.strategies": 4,

@@ -1,4 +1,5 @@
-"""Wire calls as the client plans and runs them: prepared requests, call events, hooks.
+"""Wire calls as the client plans and runs them: prepared requests, call events, hooks, and
+the results (with provenance) a call's answer gives.
 
 A request becomes one or more wire calls (``n`` split by the model's images per call, later
 calls with derived seeds), each planned by its provider into a :class:`WireRequest` before any
@@ -18,10 +19,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._specs import ModelSpec, is_replayable
-from .models import ImageRequest, ImageResult
+from .models import ImageRequest, ImageResult, SeedMode, canonical_hash
 
 if TYPE_CHECKING:
-    from .providers.base import WireRequest
+    from .providers.base import ProviderReply, WireRequest
 
 __all__ = [
     "CallEvent",
@@ -29,9 +30,11 @@ __all__ = [
     "Listener",
     "PreparedCall",
     "PreparedRequest",
+    "call_results",
     "derive_seed",
     "gather_keeping",
     "split_calls",
+    "wire_results",
 ]
 
 T = TypeVar("T")
@@ -196,3 +199,62 @@ async def gather_keeping(
         with contextlib.suppress(AttributeError, TypeError):
             first.partial = delivered()  # type: ignore[union-attr]
     raise first
+
+
+def wire_results(
+    prepared: PreparedRequest,
+    call: PreparedCall,
+    reply: ProviderReply,
+    latency: float,
+    canonical: dict[str, Any],
+    request_hash: str,
+) -> list[ImageResult]:
+    """ImageResults with provenance for the images of one wire call."""
+    spec = prepared.spec
+    seed = reply.seed if reply.seed is not None else call.seed  # what the service says it used
+    seed_mode = _seed_mode(spec, seed)
+    sent = {**call.wire.chosen, **reply.sent}
+    return [
+        ImageResult(
+            data=image.data,
+            mime_type=image.mime_type,
+            provider=spec.provider,
+            model=spec.id,
+            seed=seed,
+            seed_mode=seed_mode,
+            request=canonical,
+            request_hash=request_hash,
+            cost_usd=prepared.price,
+            latency_s=latency,
+            sha256=hashlib.sha256(image.data).hexdigest(),
+            text=reply.text,
+            usage=reply.usage,
+            sent=sent,
+            host=reply.host,
+            index=index,
+        )
+        for index, image in enumerate(reply.images)
+    ]
+
+
+def call_results(
+    prepared: PreparedRequest, index: int, reply: ProviderReply, *, latency: float
+) -> list[ImageResult]:
+    """The :class:`ImageResult` objects (provenance, ``prepared.price`` each) that wire call
+    ``index`` of ``prepared`` gives for ``reply``: what :meth:`AsyncClient.execute` makes of
+    an answer, for answers that arrive another way (a provider's batch engine)."""
+    call = prepared.calls[index]
+    canonical = call.request.canonical()
+    return wire_results(prepared, call, reply, latency, canonical, canonical_hash(canonical))
+
+
+def _seed_mode(spec: ModelSpec, seed: int | None) -> SeedMode | None:
+    if spec.seed == "deterministic":
+        return "deterministic"
+    if seed is None:
+        return None
+    if spec.seed == "seeded":
+        return "seeded"
+    if spec.seed == "best_effort":
+        return "best_effort"
+    return None

@@ -372,3 +372,30 @@ def test_cli_runs_until_interrupted() -> None:
             process.communicate()
     assert process.returncode == 0, err
     assert "stopped" in out
+
+
+def test_scripted_waits_travel_as_retry_after_in_every_protocol(emu: Emulator) -> None:
+    services = [emu.bfl, emu.bfl.delivery, emu.stability, emu.forge, emu.comfyui]
+    for service in services:
+        assert service.error(503, retry_after=2.5).headers.get("retry-after") == "2.5"
+        assert service.error(503, retry_after=0).headers.get("retry-after") == "0"
+        assert "retry-after" not in service.error(503).headers
+    assert emu.forge.error(401, retry_after=1).headers == {
+        "retry-after": "1",
+        "www-authenticate": "Basic",
+    }
+
+
+def test_vertex_model_listing_pages(emu: Emulator) -> None:
+    headers = {"authorization": f"Bearer {emu.vertex.token}"}
+    url = f"{emu.vertex.url}/v1beta1/publishers/google/models"
+    names: list[str] = []
+    params: dict[str, str | int] = {"pageSize": 2}
+    while True:
+        page = httpx.get(url, params=params, headers=headers).json()
+        assert 1 <= len(page["publisherModels"]) <= 2
+        names += [m["name"] for m in page["publisherModels"]]
+        if "nextPageToken" not in page:
+            break
+        params["pageToken"] = page["nextPageToken"]
+    assert names == [f"publishers/google/models/{m.id}" for m in emu.vertex.served_models()]

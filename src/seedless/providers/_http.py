@@ -10,8 +10,12 @@ an image an answer points at: http(s) (and base64 ``data:``) URLs only, redirect
 hand and each checked the same way, credentials only where the provider says (its API's own
 origin), a size cap counted while streaming and one deadline for the whole download.
 
-The OpenAI-style, BFL and Stability providers use it; each keeps its request building and
-answer reading to itself.
+:meth:`~HttpSession.request` sends without judging the status (the self-hosted providers,
+which read their servers' error bodies first) and :meth:`~HttpSession.fetch` reads a GET's
+body under the same size cap.
+
+The OpenAI-style, BFL and Stability providers use it through :class:`~._hosted.HttpProvider`,
+the self-hosted Forge and ComfyUI providers through :class:`~._selfhosted.SelfHostedHTTP`.
 """
 
 from __future__ import annotations
@@ -19,8 +23,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
@@ -49,6 +54,9 @@ __all__ = [
     "ErrorMapper",
     "HttpSession",
     "decode_base64",
+    "error_json",
+    "error_text",
+    "fastapi_detail",
     "form_value",
     "image_mime",
     "origin",
@@ -79,6 +87,34 @@ def short(text: str, limit: int = 400) -> str:
     """``text`` on one line, cut to ``limit`` characters."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def error_json(response: httpx.Response) -> Any:
+    """The JSON of an error answer, or None when its body is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def error_text(response: httpx.Response, limit: int = 400) -> str:
+    """An error answer's body on one line, cut to ``limit``; the reason phrase if it is empty."""
+    return short(response.text, limit) if response.text.strip() else response.reason_phrase
+
+
+def fastapi_detail(payload: Any) -> str | None:
+    """FastAPI's error ``detail``: its text, or its validation errors as ``loc: msg`` joined by
+    ``"; "`` (``body`` left out of each location); None when the payload has neither."""
+    detail = payload.get("detail") if isinstance(payload, dict) else None
+    if isinstance(detail, list):
+        parts = []
+        for item in detail:
+            if isinstance(item, dict):
+                loc = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+                msg = str(item.get("msg") or "")
+                parts.append(f"{loc}: {msg}" if loc and msg else loc or msg)
+        return "; ".join(part for part in parts if part) or "the request was not valid"
+    return detail if isinstance(detail, str) and detail else None
 
 
 def form_value(value: Any) -> str:
@@ -125,6 +161,8 @@ class HttpSession:
         max_download_bytes: largest image a download may deliver.
         download_timeout: seconds a download may take, redirects included.
         transport: an httpx transport (``httpx.MockTransport`` in unit tests).
+        slow_hint: what a timeout message tells the reader to do.
+        down_hint: what a failed connection's message adds (``"Is the server running?"``).
     """
 
     def __init__(
@@ -137,6 +175,8 @@ class HttpSession:
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
+        slow_hint: str = "Raise Endpoint(timeout=...) for slow models.",
+        down_hint: str = "",
     ) -> None:
         self.endpoint_name = endpoint_name
         self.root = root
@@ -144,6 +184,8 @@ class HttpSession:
         self.owner = owner
         self.max_download_bytes = max_download_bytes
         self.download_timeout = download_timeout
+        self.slow_hint = slow_hint
+        self.down_hint = down_hint
         self._transport = transport
         self._client: httpx.AsyncClient | None = None
 
@@ -168,6 +210,65 @@ class HttpSession:
 
     # ------------------------------------------------------------------ API calls
 
+    @contextlib.contextmanager
+    def _transport_errors(self, provider: str) -> Iterator[None]:
+        """httpx's transport failures (timeouts, refused or dropped connections, a base URL
+        that is not http) as seedless errors."""
+        try:
+            yield
+        except httpx.TimeoutException as exc:
+            raise SeedlessTimeoutError(
+                f"{provider} did not answer within {self.timeout:g}s "
+                f"({type(exc).__name__}). {self.slow_hint}",
+                provider=provider,
+            ) from exc
+        except httpx.UnsupportedProtocol as exc:
+            raise ConfigurationError(
+                redact(
+                    f"Endpoint {self.endpoint_name!r} has base_url {self.root!r}, which is not "
+                    "an http(s) URL."
+                )
+            ) from exc
+        except httpx.TransportError as exc:
+            hint = f" {self.down_hint}" if self.down_hint else ""
+            raise ServerError(
+                f"{provider}: the connection to {redact(self.root)} failed "
+                f"({type(exc).__name__}: {exc}).{hint}",
+                provider=provider,
+            ) from exc
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        provider: str,
+        json_body: Any = None,
+        params: Mapping[str, str] | None = None,
+        form: Mapping[str, str] | None = None,
+        files: Iterable[WireFile] = (),
+        multipart: bool = False,
+    ) -> httpx.Response:
+        """Send one API call and return the answer, whatever its status (transport failures
+        raised as seedless errors).
+
+        The body is ``json_body``, or ``form`` fields plus ``files``: url-encoded unless there
+        are files or ``multipart`` asks for ``multipart/form-data`` anyway.
+        """
+        kwargs: dict[str, Any] = {"headers": dict(headers), "params": params}
+        parts = [(f.name, (f.filename, f.data, f.content_type)) for f in files]
+        if json_body is not None:
+            kwargs["json"] = json_body
+        elif multipart or parts:
+            fields = [(name, (None, value)) for name, value in (form or {}).items()]
+            kwargs["files"] = fields + parts
+        elif form is not None:
+            kwargs["data"] = dict(form)
+        with self._transport_errors(provider):
+            return await self.client().request(method, url, **kwargs)
+        raise AssertionError("unreachable")  # pragma: no cover
+
     async def send(
         self,
         method: str,
@@ -181,42 +282,20 @@ class HttpSession:
         files: Iterable[WireFile] = (),
         multipart: bool = False,
     ) -> httpx.Response:
-        """Send one API call; a 2xx answer is returned, anything else raised.
-
-        The body is ``json_body``, or ``form`` fields plus ``files``: url-encoded unless there
-        are files or ``multipart`` asks for ``multipart/form-data`` anyway. Error answers go
-        through ``error`` (the provider's translator); a redirect is refused, naming the base
-        URL (API calls never follow one).
+        """Send one API call (see :meth:`request`); a 2xx answer is returned, anything else
+        raised. Error answers go through ``error`` (the provider's translator); a redirect is
+        refused, naming the base URL (API calls never follow one).
         """
-        kwargs: dict[str, Any] = {"headers": dict(headers)}
-        parts = [(f.name, (f.filename, f.data, f.content_type)) for f in files]
-        if json_body is not None:
-            kwargs["json"] = json_body
-        elif multipart or parts:
-            fields = [(name, (None, value)) for name, value in (form or {}).items()]
-            kwargs["files"] = fields + parts
-        elif form is not None:
-            kwargs["data"] = dict(form)
-        try:
-            response = await self.client().request(method, url, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise SeedlessTimeoutError(
-                f"{provider} did not answer within {self.timeout:g}s "
-                f"({type(exc).__name__}). Raise Endpoint(timeout=...) for slow models.",
-                provider=provider,
-            ) from exc
-        except httpx.UnsupportedProtocol as exc:
-            raise ConfigurationError(
-                redact(
-                    f"Endpoint {self.endpoint_name!r} has base_url {self.root!r}, which is not "
-                    "an http(s) URL."
-                )
-            ) from exc
-        except httpx.TransportError as exc:
-            raise ServerError(
-                f"{provider}: the connection failed ({type(exc).__name__}: {exc}).",
-                provider=provider,
-            ) from exc
+        response = await self.request(
+            method,
+            url,
+            headers=headers,
+            provider=provider,
+            json_body=json_body,
+            form=form,
+            files=files,
+            multipart=multipart,
+        )
         if response.status_code >= 400:
             raise error(response)
         if response.status_code >= 300:
@@ -229,10 +308,29 @@ class HttpSession:
             )
         return response
 
-    def json_object(self, response: httpx.Response, provider: str) -> dict[str, Any]:
-        """The answer's JSON object; ServerError for a body that is not one (truncated?)."""
+    async def fetch(
+        self,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        provider: str,
+        params: Mapping[str, str] | None = None,
+        what: str,
+    ) -> httpx.Response:
+        """``GET url`` with its body read under :attr:`max_download_bytes` (refused past it,
+        naming ``what``), whatever its status; transport failures as in :meth:`request`."""
+        with self._transport_errors(provider):
+            async with self.client().stream("GET", url, headers=headers, params=params) as got:
+                content = await self._read_capped(got, provider, what)
+                return httpx.Response(
+                    got.status_code, headers=got.headers, content=content, request=got.request
+                )
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def json(self, response: httpx.Response, provider: str) -> Any:
+        """The answer's JSON; ServerError for a body that is not JSON (truncated?)."""
         try:
-            payload = response.json()
+            return response.json()
         except ValueError as exc:
             raise ServerError(
                 f"{provider} answered HTTP {response.status_code} with a body that is not JSON "
@@ -240,6 +338,10 @@ class HttpSession:
                 provider=provider,
                 status=response.status_code,
             ) from exc
+
+    def json_object(self, response: httpx.Response, provider: str) -> dict[str, Any]:
+        """The answer's JSON object; ServerError for a body that is not one (truncated?)."""
+        payload = self.json(response, provider)
         if not isinstance(payload, dict):
             raise ServerError(
                 f"{provider} answered with JSON that is not an object.",
@@ -327,27 +429,32 @@ class HttpSession:
                 status=status,
                 retry_after=parse_retry_after(response.headers),
             )
+        data = await self._read_capped(response, provider, f"the image at {host}")
+        content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        fallback = content_type if content_type.startswith("image/") else None
+        return RawImage(data=data, mime_type=image_mime(data, fallback, provider))
+
+    async def _read_capped(self, response: httpx.Response, provider: str, what: str) -> bytes:
+        """A streamed body, refused past :attr:`max_download_bytes`: at once when the declared
+        Content-Length is over it, else as soon as the bytes counted are."""
         cap = self.max_download_bytes
         declared = response.headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > cap:
-            raise self._too_large(host, provider, int(declared))
+            raise self._too_large(what, provider, int(declared))
         chunks: list[bytes] = []
         total = 0
         async for chunk in response.aiter_bytes():
             total += len(chunk)
             if total > cap:
-                raise self._too_large(host, provider, None)
+                raise self._too_large(what, provider, None)
             chunks.append(chunk)
-        data = b"".join(chunks)
-        content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        fallback = content_type if content_type.startswith("image/") else None
-        return RawImage(data=data, mime_type=image_mime(data, fallback, provider))
+        return b"".join(chunks)
 
-    def _too_large(self, host: str, provider: str, size: int | None) -> ProviderError:
-        what = f"{size:,} bytes" if size is not None else "more than that"
+    def _too_large(self, what: str, provider: str, size: int | None) -> ProviderError:
+        said = f" ({size:,} bytes)" if size is not None else ""
         return ProviderError(
-            f"Refused the image from {host}: the download is capped at "
-            f"{self.max_download_bytes:,} bytes and it is {what}. Raise "
+            f"{provider} served more than {self.max_download_bytes:,} bytes for {what}{said}: "
+            f"refused, as downloads are capped at {self.max_download_bytes:,} bytes. Raise "
             f"{self.owner}(max_download_bytes=...) if you expect such images.",
             provider=provider,
         )

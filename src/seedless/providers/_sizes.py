@@ -1,10 +1,11 @@
 """From a request's size and aspect ratio to the pixels a free-size model is asked for.
 
 Pure functions shared by the providers whose services take explicit ``width``/``height`` or
-``WxH`` sizes (OpenAI-style hosts, BFL): a size class (``"1K"``) becomes about that many
-pixels at the requested ratio, within the model's :class:`~seedless.capabilities.SizeRule`
-(edge multiples, edge and pixel limits, the widest ratio); an explicit ``WxH`` is checked
-against the rule; a model with a fixed list of sizes gets the closest entry.
+``WxH`` sizes (OpenAI-style hosts, BFL, the self-hosted Forge and ComfyUI): a size class
+(``"1K"``) becomes about that many pixels at the requested ratio, within the model's
+:class:`~seedless.capabilities.SizeRule` (edge multiples, edge and pixel limits, the widest
+ratio); an explicit ``WxH`` is checked against the rule; a model with a fixed list of sizes
+gets the closest entry.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ __all__ = [
     "dims_for",
     "parse_ratio",
     "parse_wxh",
+    "pixel_size",
     "size_fields",
     "size_rule",
 ]
@@ -40,9 +42,10 @@ _RATIO_RE = re.compile(r"^(\d+):(\d+)$")
 _DEFAULT_RULE = SizeRule()
 
 
-def size_rule(spec: ModelSpec) -> SizeRule:
-    """The matrix's pixel rule for a free-size model (``ModelSpec.size_rule``)."""
-    return spec.size_rule or _DEFAULT_RULE
+def size_rule(spec: ModelSpec, default: SizeRule = _DEFAULT_RULE) -> SizeRule:
+    """The matrix's pixel rule for a free-size model (``ModelSpec.size_rule``), else
+    ``default``."""
+    return spec.size_rule or default
 
 
 def parse_ratio(ratio: str) -> float:
@@ -147,12 +150,33 @@ def size_fields(
     return fields
 
 
+def pixel_size(
+    request: ImageRequest, spec: ModelSpec, default: SizeRule = _DEFAULT_RULE
+) -> tuple[int, int] | None:
+    """The width and height ``request`` asks for with its ``size`` and ``aspect_ratio``, or
+    None when it gives neither (the server, or the workflow, decides).
+
+    ``size="WxH"`` is taken as is, checked against the row's size rule; a size class, or an
+    aspect ratio alone (``"1K"`` then), becomes about that many pixels at the ratio within the
+    rule (``default`` for a row without one).
+    """
+    asked = request.size
+    found = _requested_dims(spec, asked, asked, request.aspect_ratio, (None, None), default)
+    if found is None:
+        return None
+    dims, explicit = found
+    if explicit:
+        check_size_rule(spec, *dims)
+    return dims
+
+
 def _requested_dims(
     spec: ModelSpec,
     asked: str | None,
     size: str | None,
     ratio_text: str | None,
     pixels: tuple[Any, Any],
+    default: SizeRule = _DEFAULT_RULE,
 ) -> tuple[tuple[int, int], bool] | None:
     """(width, height) and whether the caller gave them explicitly: from the ``width`` and
     ``height`` options, a ``WxH`` size, a size class at the ratio, or the ratio alone."""
@@ -176,10 +200,10 @@ def _requested_dims(
             return wxh, True
         if size in SIZE_CLASSES:
             ratio = parse_ratio(ratio_text) if ratio_text else 1.0
-            return dims_for(ratio, size, size_rule(spec)), False
+            return dims_for(ratio, size, size_rule(spec, default)), False
         raise RequestError(
             f"size {size!r} is neither 'WxH' nor a size class ({', '.join(SIZE_CLASSES)})."
         )
     if ratio_text is not None:
-        return dims_for(parse_ratio(ratio_text), "1K", size_rule(spec)), False
+        return dims_for(parse_ratio(ratio_text), "1K", size_rule(spec, default)), False
     return None

@@ -26,7 +26,8 @@ is the default, with automatic failover), or any ``base_url``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 import httpx
@@ -42,15 +43,16 @@ from ..errors import (
     RateLimitError,
     ServerError,
     error_for_status,
-    is_secret_header,
     redact,
 )
 from ..retry import honour_should_retry, parse_retry_after
+from ._hosted import HttpProvider, KeyHeader
 from ._http import (
     DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_MAX_DOWNLOAD_BYTES,
-    USER_AGENT,
-    HttpSession,
+    error_json,
+    error_text,
+    fastapi_detail,
     origin,
     short,
 )
@@ -111,7 +113,7 @@ def _site(host: str) -> str | None:
     return ".".join(labels[-2:])
 
 
-class BFLProvider:
+class BFLProvider(HttpProvider):
     """One BFL endpoint: a pooled httpx client, its key and its base URL.
 
     Args:
@@ -121,6 +123,9 @@ class BFLProvider:
         transport: an httpx transport (``httpx.MockTransport`` in unit tests).
     """
 
+    key_header: ClassVar[KeyHeader] = KeyHeader("x-key", "", "BFL_API_KEY", "bfl")
+    fixed_headers: ClassVar[Mapping[str, str]] = {"Accept": "application/json"}
+
     def __init__(
         self,
         endpoint: Endpoint,
@@ -129,20 +134,14 @@ class BFLProvider:
         download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.endpoint = endpoint
-        self.root = bfl_root(endpoint)
-        self._session = HttpSession(
-            endpoint_name=endpoint.name,
-            root=self.root,
+        super().__init__(
+            endpoint,
+            root=bfl_root(endpoint),
             timeout=endpoint.timeout or DEFAULT_TIMEOUT,
-            owner=type(self).__name__,
             max_download_bytes=max_download_bytes,
             download_timeout=download_timeout,
             transport=transport,
         )
-
-    def __repr__(self) -> str:
-        return f"<BFLProvider {self.endpoint.name} {redact(self.root)}>"
 
     # ------------------------------------------------------------------ planning (no I/O)
 
@@ -197,14 +196,6 @@ class BFLProvider:
             check_size_rule(spec, fields["width"], fields["height"])
         return fields
 
-    def _shown_headers(self) -> dict[str, str]:
-        """The headers sent besides httpx's own, credentials shown as ``[secure]``."""
-        shown = {"User-Agent": USER_AGENT, "Accept": "application/json"}
-        for name, value in self.endpoint.headers.items():
-            shown[name] = "[secure]" if is_secret_header(name) else value
-        shown.setdefault("x-key", "[secure]")
-        return shown
-
     def _poll_wire(
         self, submitted: WireRequest, task: str, polling_url: Any, usage: dict[str, Any]
     ) -> WireRequest:
@@ -241,15 +232,6 @@ class BFLProvider:
         )
 
     # ------------------------------------------------------------------ sending
-
-    def _credentials(self) -> dict[str, str]:
-        """Endpoint headers plus ``x-key`` (for the API's own site only)."""
-        headers = dict(self.endpoint.headers)
-        headers["Accept"] = "application/json"
-        if not any(name.lower() == "x-key" for name in headers):
-            env = ("BFL_API_KEY",) if self.endpoint.name == "bfl" else ()
-            headers["x-key"] = self.endpoint.require_key(*env)
-        return headers
 
     async def send(self, wire: WireRequest, spec: ModelSpec) -> ProviderReply:
         """Submit a planned generation (the reply says what to poll), or send a planned poll
@@ -313,12 +295,7 @@ class BFLProvider:
                 f"{provider} reported the task Ready without an image URL (result.sample).",
                 provider=provider,
             )
-        home = origin(httpx.URL(self.root))
-        image = await self._session.download(
-            sample,
-            provider,
-            lambda target: self._credentials() if origin(target) == home else {},
-        )
+        image = await self.download(sample, provider)
         assert isinstance(result, dict)
         seed = result.get("seed")
         if isinstance(seed, int) and not isinstance(seed, bool):
@@ -388,33 +365,8 @@ class BFLProvider:
             exc = error_for_status(status, message, provider=provider, retry_after=retry_after)
         return honour_should_retry(exc, response.headers)
 
-    async def call(self, request: ImageRequest, spec: ModelSpec) -> ProviderReply:
-        """Plan and submit in one go (the reply's ``follow`` is the poll to send)."""
-        return await self.send(self.plan(request, spec), spec)
-
-    # ------------------------------------------------------------------ lifetime
-
-    async def aclose(self) -> None:
-        """Close the pooled connections (the client's context manager calls this)."""
-        await self._session.aclose()
-
 
 def _detail(response: httpx.Response) -> str:
-    """FastAPI's error ``detail``: text, or validation errors as ``loc: msg`` lines."""
-    try:
-        payload: Any = response.json()
-    except ValueError:
-        payload = None
-    detail = payload.get("detail") if isinstance(payload, dict) else None
-    if isinstance(detail, list):
-        parts = []
-        for item in detail:
-            if isinstance(item, dict):
-                loc = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
-                parts.append(f"{loc}: {item.get('msg', '')}" if loc else str(item.get("msg")))
-        text = "; ".join(parts)
-    elif isinstance(detail, str):
-        text = detail
-    else:
-        text = response.text.strip() or response.reason_phrase
-    return short(text, 400)
+    """FastAPI's error ``detail`` (text, or validation errors as ``loc: msg``), else the body."""
+    detail = fastapi_detail(error_json(response))
+    return short(detail) if detail is not None else error_text(response)

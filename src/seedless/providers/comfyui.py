@@ -50,7 +50,9 @@ from ..errors import (
     redact,
 )
 from ..images import sniff_mime
-from ._selfhosted import DEFAULT_MAX_DOWNLOAD_BYTES, SelfHostedHTTP, pixel_size, short
+from ._http import error_json, error_text, short
+from ._selfhosted import DEFAULT_MAX_DOWNLOAD_BYTES, SD_SIZE_RULE, SelfHostedHTTP
+from ._sizes import pixel_size
 from .base import ProviderReply, RawImage, WireFile, WireRequest
 
 if TYPE_CHECKING:
@@ -238,7 +240,13 @@ class ComfyUIProvider:
     ) -> None:
         self.endpoint = endpoint
         self.max_download_bytes = max_download_bytes
-        self.http = SelfHostedHTTP(endpoint, default_url=DEFAULT_COMFYUI_URL, transport=transport)
+        self.http = SelfHostedHTTP(
+            endpoint,
+            default_url=DEFAULT_COMFYUI_URL,
+            owner=type(self).__name__,
+            max_download_bytes=max_download_bytes,
+            transport=transport,
+        )
 
     def __repr__(self) -> str:
         return f"<ComfyUIProvider {self.http!r}>"
@@ -264,7 +272,7 @@ class ComfyUIProvider:
         elif "seed" in plan.targets:  # the workflow's own seed is the one used: record it
             seed = plan.flow.value(plan.targets["seed"][0])
             sent["seed"] = seed
-        dims = pixel_size(request, spec)
+        dims = pixel_size(request, spec, SD_SIZE_RULE)
         if dims is not None:
             plan.place("width", dims[0], why="the request gives a size")
             plan.place("height", dims[1], why="the request gives a size")
@@ -351,8 +359,8 @@ class ComfyUIProvider:
                 "POST",
                 "/upload/image",
                 provider=provider,
-                data={"type": "input", "overwrite": "true"},
-                files={"image": (part.filename, part.data, part.content_type)},
+                form={"type": "input", "overwrite": "true"},
+                files=(part,),
             )
             answer = self._answer(response, provider)
             name = answer.get("name") if isinstance(answer, dict) else None
@@ -399,9 +407,7 @@ class ComfyUIProvider:
 
     async def _view(self, item: dict[str, Any], provider: str) -> RawImage:
         params = {k: str(item.get(k) or "") for k in ("filename", "subfolder", "type")}
-        response = await self.http.download(
-            "/view", provider=provider, params=params, limit=self.max_download_bytes
-        )
+        response = await self.http.download("/view", provider=provider, params=params)
         if response.status_code != 200:
             raise self._error(response, provider)
         data = response.content
@@ -454,17 +460,14 @@ class ComfyUIProvider:
     def _answer(self, response: httpx.Response, provider: str) -> Any:
         if response.status_code >= 300:
             raise self._error(response, provider)
-        return self.http.json(response, provider)
+        return self.http.session.json(response, provider)
 
     def _error(self, response: httpx.Response, provider: str) -> ProviderError:
         status = response.status_code
-        try:
-            payload: Any = response.json()
-        except ValueError:
-            payload = None
+        payload = error_json(response)
         if isinstance(payload, dict) and "node_errors" in payload:
             return _validation_error(payload, provider, status)
-        text = short(response.text) if response.text.strip() else response.reason_phrase
+        text = error_text(response)
         if status == 404:
             return ProviderError(
                 f"{provider} answered 404 for {response.request.url.path}: {text}. Is "

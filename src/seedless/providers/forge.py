@@ -27,17 +27,16 @@ API's own paths says to start the server with ``--api``.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from ..errors import NoImageError, ProviderError, RequestError, ServerError, redact
-from ..images import sniff_mime
-from ._selfhosted import SelfHostedHTTP, pixel_size, short
-from .base import ProviderReply, RawImage, WireRequest
+from ..errors import NoImageError, ProviderError, RequestError, redact
+from ._http import decode_base64, error_json, error_text, fastapi_detail, image_mime, short
+from ._selfhosted import SD_SIZE_RULE, SelfHostedHTTP
+from ._sizes import pixel_size
+from .base import ProviderReply, RawImage, WireRequest, instruction
 
 if TYPE_CHECKING:
     from ..capabilities import ModelSpec
@@ -77,7 +76,9 @@ class ForgeProvider:
         self, endpoint: Endpoint, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         self.endpoint = endpoint
-        self.http = SelfHostedHTTP(endpoint, default_url=DEFAULT_FORGE_URL, transport=transport)
+        self.http = SelfHostedHTTP(
+            endpoint, default_url=DEFAULT_FORGE_URL, owner=type(self).__name__, transport=transport
+        )
 
     def __repr__(self) -> str:
         return f"<ForgeProvider {self.http!r}>"
@@ -105,11 +106,11 @@ class ForgeProvider:
         """
         sent: dict[str, Any] = {}
         body: dict[str, Any] = dict(self.endpoint.extra_fields)
-        body["prompt"] = _prompt(request, sent)
+        body["prompt"] = instruction(request, sent)
         if request.negative_prompt:
             body["negative_prompt"] = request.negative_prompt
         body["seed"] = request.seed if request.seed is not None else -1
-        dims = pixel_size(request, spec)
+        dims = pixel_size(request, spec, SD_SIZE_RULE)
         if dims is not None:
             body["width"], body["height"] = dims
             sent.update(width=dims[0], height=dims[1])
@@ -146,11 +147,7 @@ class ForgeProvider:
         response = await self.http.request("POST", wire.path, provider=provider, json=wire.body())
         if response.status_code >= 300:
             raise self._error(response, provider)
-        payload = self.http.json(response, provider)
-        if not isinstance(payload, dict):
-            raise ServerError(
-                f"{provider} answered with JSON that is not an object.", provider=provider
-            )
+        payload = self.http.session.json_object(response, provider)
         info = _info(payload.get("info"))
         _check_checkpoint(wire.chosen.get("checkpoint"), info, provider)
         images = _images(payload.get("images"), info, provider)
@@ -214,7 +211,7 @@ class ForgeProvider:
         response = await self.http.request("GET", path, provider=provider)
         if response.status_code >= 300:
             raise self._error(response, provider)
-        return self.http.json(response, provider)
+        return self.http.session.json(response, provider)
 
     # ------------------------------------------------------------------ errors
 
@@ -239,16 +236,6 @@ class ForgeProvider:
     async def aclose(self) -> None:
         """Close the pooled connections (the client's context manager calls this)."""
         await self.http.aclose()
-
-
-def _prompt(request: ImageRequest, sent: dict[str, Any]) -> str:
-    """The prompt, or for an edit without one, its effect described in words (recorded)."""
-    if request.prompt:
-        return request.prompt
-    effect = getattr(request, "effect", None)
-    text = str(effect.describe()) if effect is not None else ""
-    sent["prompt_from_effect"] = text
-    return text
 
 
 def _info(raw: Any) -> dict[str, Any]:
@@ -279,20 +266,8 @@ def _images(raw: Any, info: dict[str, Any], provider: str) -> list[RawImage]:
         if not isinstance(item, str):
             continue
         encoded = item.split(",", 1)[1] if item.startswith("data:") else item
-        try:
-            data = base64.b64decode("".join(encoded.split()), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ServerError(
-                f"{provider} sent an image that is not valid base64 (truncated?).",
-                provider=provider,
-            ) from exc
-        mime = sniff_mime(data)
-        if mime == "application/octet-stream":
-            raise NoImageError(
-                f"{provider} answered with {len(data)} bytes that are not a recognisable image.",
-                provider=provider,
-            )
-        found.append(RawImage(data=data, mime_type=mime))
+        data = decode_base64(encoded, provider, "an image")
+        found.append(RawImage(data=data, mime_type=image_mime(data, None, provider)))
     return found
 
 
@@ -336,24 +311,13 @@ def _check_checkpoint(named: Any, info: dict[str, Any], provider: str) -> None:
 
 
 def _error_text(response: httpx.Response) -> str:
-    """The message of an error answer: A1111's ``detail``/``errors``, FastAPI's ``detail``
-    (a list of validation errors for a 422), else the body."""
-    try:
-        payload: Any = response.json()
-    except ValueError:
-        payload = None
-    if isinstance(payload, dict):
-        detail = payload.get("detail")
-        if isinstance(detail, list):  # FastAPI's validation errors
-            parts = []
-            for item in detail:
-                if isinstance(item, dict):
-                    where = ".".join(str(p) for p in item.get("loc", []) if p != "body")
-                    parts.append(f"{where}: {item.get('msg', '')}".strip(": "))
-            return short("; ".join(parts) or "the request was not valid")
-        if isinstance(detail, str) and detail:
-            return short(detail)
-        for key in ("errors", "error"):
-            if isinstance(payload.get(key), str) and payload[key]:
-                return short(payload[key])
-    return short(response.text) if response.text.strip() else response.reason_phrase
+    """The message of an error answer: FastAPI's ``detail`` (a list of validation errors for
+    a 422), A1111's ``errors``/``error``, else the body."""
+    payload = error_json(response)
+    detail = fastapi_detail(payload)
+    if detail is not None:
+        return short(detail)
+    for key in ("errors", "error"):
+        if isinstance(payload, dict) and isinstance(payload.get(key), str) and payload[key]:
+            return short(payload[key])
+    return error_text(response)

@@ -21,7 +21,7 @@ import base64
 import contextlib
 import re
 from collections.abc import AsyncIterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
@@ -34,20 +34,17 @@ from ..errors import (
     ServerError,
     UnsupportedCapabilityError,
     error_for_status,
-    is_secret_header,
     redact,
 )
 from ..errors import TimeoutError as SeedlessTimeoutError
 from ..retry import honour_should_retry, parse_retry_after
+from ._hosted import HttpProvider, KeyHeader
 from ._http import (
     DEFAULT_DOWNLOAD_TIMEOUT,
     DEFAULT_MAX_DOWNLOAD_BYTES,
-    USER_AGENT,
-    HttpSession,
     decode_base64,
     form_value,
     image_mime,
-    origin,
     short,
 )
 from ._sizes import SIZE_CLASSES, size_fields
@@ -114,7 +111,7 @@ def api_url(root: str, path: str) -> str:
 # --------------------------------------------------------------------------------- provider
 
 
-class OpenAIProvider:
+class OpenAIProvider(HttpProvider):
     """One OpenAI-style endpoint: a pooled httpx client, its key, headers and field names.
 
     Args:
@@ -124,6 +121,10 @@ class OpenAIProvider:
         transport: an httpx transport (``httpx.MockTransport`` in unit tests).
     """
 
+    key_header: ClassVar[KeyHeader] = KeyHeader(
+        "Authorization", "Bearer ", "OPENAI_API_KEY", "openai", _AUTH_HEADERS
+    )
+
     def __init__(
         self,
         endpoint: Endpoint,
@@ -132,14 +133,11 @@ class OpenAIProvider:
         download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.endpoint = endpoint
         self.timeout = endpoint.timeout or DEFAULT_TIMEOUT
-        self.root = api_root(endpoint.base_url)
-        self._session = HttpSession(
-            endpoint_name=endpoint.name,
-            root=self.root,
+        super().__init__(
+            endpoint,
+            root=api_root(endpoint.base_url),
             timeout=self.timeout,
-            owner=type(self).__name__,
             max_download_bytes=max_download_bytes,
             download_timeout=download_timeout,
             transport=transport,
@@ -154,9 +152,6 @@ class OpenAIProvider:
     def download_timeout(self) -> float:
         """Seconds a ``url`` download may take, redirects included."""
         return self._session.download_timeout
-
-    def __repr__(self) -> str:
-        return f"<OpenAIProvider {self.endpoint.name} {redact(self.root)}>"
 
     # ------------------------------------------------------------------ building (no I/O)
 
@@ -257,15 +252,6 @@ class OpenAIProvider:
         :meth:`plan` gives it. No I/O."""
         return self._plan(request, spec, json_edit=True)
 
-    def _shown_headers(self) -> dict[str, str]:
-        """The headers sent besides httpx's own, credentials shown as ``[secure]``."""
-        shown = {"User-Agent": USER_AGENT}
-        for name, value in self.endpoint.headers.items():
-            shown[name] = "[secure]" if is_secret_header(name) else value
-        if not any(name.lower() in _AUTH_HEADERS for name in self.endpoint.headers):
-            shown["Authorization"] = "Bearer [secure]"
-        return shown
-
     def _size_fields(
         self,
         request: ImageRequest,
@@ -295,14 +281,6 @@ class OpenAIProvider:
         return host
 
     # ------------------------------------------------------------------ sending
-
-    def _credentials(self) -> dict[str, str]:
-        """Endpoint headers plus ``Authorization: Bearer KEY`` (for the API's origin only)."""
-        headers = dict(self.endpoint.headers)
-        if not any(name.lower() in _AUTH_HEADERS for name in headers):
-            env = ("OPENAI_API_KEY",) if self.endpoint.name == "openai" else ()
-            headers["Authorization"] = f"Bearer {self.endpoint.require_key(*env)}"
-        return headers
 
     async def send(self, wire: WireRequest, spec: ModelSpec) -> ProviderReply:
         """Send one planned request and return its images (``url`` answers downloaded)."""
@@ -347,10 +325,6 @@ class OpenAIProvider:
             text=text,
             usage=dict(usage) if isinstance(usage, dict) else {},
         )
-
-    async def call(self, request: ImageRequest, spec: ModelSpec) -> ProviderReply:
-        """Plan and send in one go."""
-        return await self.send(self.plan(request, spec), spec)
 
     async def _post(
         self, wire: WireRequest, headers: dict[str, str], provider: str
@@ -425,15 +399,7 @@ class OpenAIProvider:
             )
         if response.status_code >= 400:
             raise self._error(response, provider)
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise ServerError(
-                f"{provider} answered HTTP {response.status_code} with a body that is not "
-                f"JSON: {short(response.text, 200)!r}",
-                provider=provider,
-                status=response.status_code,
-            ) from exc
+        return self._session.json(response, provider)
 
     async def download_to(self, path: str, handle: Any) -> int:
         """Stream the body of ``GET path`` (a file's ``/content``) into the binary ``handle``,
@@ -479,27 +445,6 @@ class OpenAIProvider:
         if isinstance(url, str) and url:
             return await self.download(url, provider)
         return None
-
-    async def download(self, url: str, provider: str | None = None) -> RawImage:
-        """Fetch the image of a ``url`` answer with the pooled client, safely.
-
-        http(s) (and base64 ``data:``) URLs only; at most three redirects, each checked the
-        same way; the endpoint's key and headers only to the base URL's own
-        origin; at most :attr:`max_download_bytes`, counted while streaming; at most
-        :attr:`download_timeout` seconds in all.
-        """
-        home = origin(httpx.URL(self.root))
-        return await self._session.download(
-            url,
-            provider or self.endpoint.name,
-            lambda target: self._credentials() if origin(target) == home else {},
-        )
-
-    # ------------------------------------------------------------------ lifetime
-
-    async def aclose(self) -> None:
-        """Close the pooled connections (the client's context manager calls this)."""
-        await self._session.aclose()
 
 
 def _response_formats(spec: ModelSpec) -> tuple[str, ...]:

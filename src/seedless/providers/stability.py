@@ -25,7 +25,8 @@ the wait the service asks for, or 60 s.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
@@ -37,18 +38,11 @@ from ..errors import (
     RateLimitError,
     UnsupportedCapabilityError,
     error_for_status,
-    is_secret_header,
     redact,
 )
 from ..retry import honour_should_retry, parse_retry_after
-from ._http import (
-    USER_AGENT,
-    HttpSession,
-    decode_base64,
-    form_value,
-    image_mime,
-    short,
-)
+from ._hosted import HttpProvider, KeyHeader
+from ._http import decode_base64, error_json, error_text, form_value, image_mime, short
 from .base import ProviderReply, RawImage, WireFile, WireRequest, instruction, used_seed
 
 if TYPE_CHECKING:
@@ -83,7 +77,7 @@ def service_of(model_id: str) -> tuple[str, str | None]:
     return "sd3", model_id
 
 
-class StabilityProvider:
+class StabilityProvider(HttpProvider):
     """One Stability AI endpoint: a pooled httpx client, its key and its base URL.
 
     Args:
@@ -91,24 +85,27 @@ class StabilityProvider:
         transport: an httpx transport (``httpx.MockTransport`` in unit tests).
     """
 
+    key_header: ClassVar[KeyHeader] = KeyHeader(
+        "Authorization", "Bearer ", "STABILITY_API_KEY", "stability"
+    )
+    fixed_headers: ClassVar[Mapping[str, str]] = {
+        "Accept": "application/json",
+        "stability-client-id": "seedless",
+        "stability-client-version": __version__,
+    }
+
     def __init__(
         self,
         endpoint: Endpoint,
         *,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.endpoint = endpoint
-        self.root = (endpoint.base_url or DEFAULT_BASE_URL).strip().rstrip("/")
-        self._session = HttpSession(
-            endpoint_name=endpoint.name,
-            root=self.root,
+        super().__init__(
+            endpoint,
+            root=(endpoint.base_url or DEFAULT_BASE_URL).strip().rstrip("/"),
             timeout=endpoint.timeout or DEFAULT_TIMEOUT,
-            owner=type(self).__name__,
             transport=transport,
         )
-
-    def __repr__(self) -> str:
-        return f"<StabilityProvider {self.endpoint.name} {redact(self.root)}>"
 
     # ------------------------------------------------------------------ planning (no I/O)
 
@@ -177,33 +174,7 @@ class StabilityProvider:
         name = image.name or "image" + _EXTENSIONS.get(image.mime_type, "")
         return (WireFile("image", name, image.mime_type, image.data),)
 
-    def _shown_headers(self) -> dict[str, str]:
-        """The headers sent besides httpx's own, credentials shown as ``[secure]``."""
-        shown = {
-            "User-Agent": USER_AGENT,
-            "Accept": "application/json",
-            "stability-client-id": "seedless",
-            "stability-client-version": __version__,
-        }
-        for name, value in self.endpoint.headers.items():
-            shown[name] = "[secure]" if is_secret_header(name) else value
-        if not any(name.lower() == "authorization" for name in self.endpoint.headers):
-            shown["Authorization"] = "Bearer [secure]"
-        return shown
-
     # ------------------------------------------------------------------ sending
-
-    def _credentials(self) -> dict[str, str]:
-        headers = {
-            "Accept": "application/json",
-            "stability-client-id": "seedless",
-            "stability-client-version": __version__,
-            **self.endpoint.headers,
-        }
-        if not any(name.lower() == "authorization" for name in headers):
-            env = ("STABILITY_API_KEY",) if self.endpoint.name == "stability" else ()
-            headers["Authorization"] = f"Bearer {self.endpoint.require_key(*env)}"
-        return headers
 
     async def send(self, wire: WireRequest, spec: ModelSpec) -> ProviderReply:
         """Send one planned request and return its image, with the seed Stability used."""
@@ -289,23 +260,10 @@ class StabilityProvider:
             exc = error_for_status(status, message, provider=provider, retry_after=retry_after)
         return honour_should_retry(exc, response.headers)
 
-    async def call(self, request: ImageRequest, spec: ModelSpec) -> ProviderReply:
-        """Plan and send in one go."""
-        return await self.send(self.plan(request, spec), spec)
-
-    # ------------------------------------------------------------------ lifetime
-
-    async def aclose(self) -> None:
-        """Close the pooled connections (the client's context manager calls this)."""
-        await self._session.aclose()
-
 
 def _error_fields(response: httpx.Response) -> tuple[str | None, str]:
     """(name, message) of an error answer, tolerant of any body shape."""
-    try:
-        payload: Any = response.json()
-    except ValueError:
-        payload = None
+    payload = error_json(response)
     if isinstance(payload, dict):
         name = payload.get("name")
         errors = payload.get("errors")
@@ -315,5 +273,4 @@ def _error_fields(response: httpx.Response) -> tuple[str | None, str]:
             message = str(payload.get("message") or "")
         if message:
             return (str(name) if name else None), short(message)
-    text = response.text.strip() or response.reason_phrase
-    return None, short(text)
+    return None, error_text(response)

@@ -54,7 +54,7 @@ from ._images import (
     render,
     seeded_rng,
 )
-from ._server import Incoming, Refusal, Reply, ServiceEmulator, format_seconds, json_reply
+from ._server import Incoming, Refusal, Reply, ServiceEmulator, json_reply, retry_headers
 
 __all__ = ["BFL_INPUTS", "DEFAULT_BFL_API_KEY", "BFLDeliveryEmulator", "BFLEmulator"]
 
@@ -232,8 +232,9 @@ class BFLDeliveryEmulator(ServiceEmulator):
             '<?xml version="1.0" encoding="utf-8"?><Error>'
             f"<Code>{code}</Code><Message>{text}</Message></Error>"
         ).encode()
-        headers = {"retry-after": format_seconds(retry_after)} if retry_after else {}
-        return Reply(status, body, content_type="application/xml", headers=headers)
+        return Reply(
+            status, body, content_type="application/xml", headers=retry_headers(retry_after)
+        )
 
     def route(self, incoming: Incoming) -> Reply:
         path = incoming.path
@@ -305,8 +306,7 @@ class BFLEmulator(ServiceEmulator):
         **extra: Any,
     ) -> Reply:  # fmt: skip
         detail: Any = extra.get("detail") or message or _MESSAGES.get(status, "Request failed")
-        headers = {"retry-after": format_seconds(retry_after)} if retry_after is not None else {}
-        return json_reply(status, {"detail": detail}, headers)
+        return json_reply(status, {"detail": detail}, retry_headers(retry_after))
 
     def _invalid(self, field_name: str, message: str, kind: str) -> Refusal:
         detail = [{"loc": ["body", field_name], "msg": message, "type": kind}]

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ._comfy_graph import GraphChecker, GraphRunner, NodeFailed, node_error
-from ._server import FilePart, Incoming, Reply, ServiceEmulator, json_reply
+from ._server import FilePart, Incoming, Reply, ServiceEmulator, json_reply, retry_headers
 
 __all__ = ["ComfyUIEmulator"]
 
@@ -100,9 +100,11 @@ class ComfyUIEmulator(ServiceEmulator):
     ) -> Reply:
         """aiohttp's plain answers (``500: Internal Server Error``) for scripted faults."""
         text = message or f"{status}: {'Internal Server Error' if status >= 500 else 'Error'}"
-        headers = {"retry-after": str(retry_after)} if retry_after is not None else {}
         return Reply(
-            status, text.encode(), content_type="text/plain; charset=utf-8", headers=headers
+            status,
+            text.encode(),
+            content_type="text/plain; charset=utf-8",
+            headers=retry_headers(retry_after),
         )
 
     # -- routing ---------------------------------------------------------------------------

@@ -35,7 +35,7 @@ import time
 from typing import Any, ClassVar, Literal
 
 from ._images import decode, encode, fit, long_side_for, ratio_size, render, seeded_rng
-from ._server import Incoming, Reply, ServiceEmulator, format_seconds, json_reply
+from ._server import Incoming, Reply, ServiceEmulator, json_reply, retry_headers
 
 __all__ = ["DEFAULT_CHECKPOINTS", "SDAPI_FIELDS", "ForgeEmulator"]
 
@@ -180,9 +180,9 @@ class ForgeEmulator(ServiceEmulator):
         text = message or {500: "Internal Server Error", 503: "Service Unavailable"}.get(
             status, "Error"
         )
-        headers = {"www-authenticate": "Basic"} if status == 401 else {}
-        if retry_after is not None:
-            headers["retry-after"] = format_seconds(retry_after)
+        headers = retry_headers(retry_after)
+        if status == 401:
+            headers["www-authenticate"] = "Basic"
         if detail is not None:  # FastAPI's own answers (validation, routing): both flavours
             return json_reply(status, {"detail": detail}, headers)
         if self.flavour == "a1111":

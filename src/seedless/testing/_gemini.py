@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from ._catalog import EmulatedModel
 from ._gemini_batch import GeminiBatchMode
-from ._google import GoogleService, generate_content, page
+from ._google import GoogleService, page, page_reply
 from ._server import Incoming, Reply, json_reply
 from ._surfaces import GEMINI_API
 
@@ -119,27 +119,12 @@ class GeminiEmulator(GoogleService):
             model = self.lookup(model_id)
             if model is None or "generateContent" not in model.methods:
                 return self._not_found(model_id, version, method)
-            fault = self.take_fault(model_id)
-            stream = None
-            if method == "streamGenerateContent":
-                stream = "sse" if incoming.query.get("alt") == "sse" else "json"
-            return generate_content(
-                self,
-                model,
-                incoming.json_ok,
-                incoming.json_body,
-                fault,
-                vertex=False,
-                surface=GEMINI_API[version],
-                stream=stream,
+            return self.serve_generate(
+                incoming, model, method, vertex=False, surface=GEMINI_API[version]
             )
         if incoming.method == "GET" and _LIST.match(incoming.path):
             self._authenticate(incoming)
-            models, token = page(self, self.served_models(), incoming.query)
-            payload: dict[str, Any] = {"models": [self.describe(m) for m in models]}
-            if token:
-                payload["nextPageToken"] = token
-            return json_reply(200, payload)
+            return page_reply(self, "models", self.served_models(), self.describe, incoming.query)
         got = _GET.match(incoming.path)
         if incoming.method == "GET" and got:
             self._authenticate(incoming)

@@ -23,9 +23,10 @@ import binascii
 import datetime
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from hashlib import sha256
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from PIL import Image
 
@@ -42,10 +43,19 @@ from ._images import (
     render,
     seeded_rng,
 )
-from ._server import Reply, ServiceEmulator, format_seconds, json_reply
+from ._server import Incoming, Reply, ServiceEmulator, format_seconds, json_reply
 from ._surfaces import Surface
 
-__all__ = ["ASPECT_RATIOS", "GoogleService", "generate_content", "page", "status_reply"]
+__all__ = [
+    "ASPECT_RATIOS",
+    "GoogleService",
+    "generate_content",
+    "page",
+    "page_reply",
+    "status_reply",
+]
+
+T = TypeVar("T")
 
 #: HTTP status -> google.rpc.Code name, as Google's JSON APIs pair them.
 GOOGLE_STATUS: dict[int, str] = {
@@ -125,6 +135,21 @@ class GoogleService(ServiceEmulator):
     ) -> Reply:
         text = message or self.default_messages.get(status) or _generic_message(status)
         return status_reply(status, text, retry_after=retry_after, details=details)
+
+    def serve_generate(
+        self, incoming: Incoming, model: EmulatedModel, method: str, *, vertex: bool,
+        surface: Surface,
+    ) -> Reply:  # fmt: skip
+        """A ``generateContent`` (or ``streamGenerateContent``: SSE for ``?alt=sse``, else a
+        JSON array) call on ``model``, after its scripted fault is taken."""
+        fault = self.take_fault(model.id)
+        stream = None
+        if method == "streamGenerateContent":
+            stream = "sse" if incoming.query.get("alt") == "sse" else "json"
+        return generate_content(
+            self, model, incoming.json_ok, incoming.json_body, fault, vertex=vertex,
+            surface=surface, stream=stream,
+        )  # fmt: skip
 
     def too_large(self) -> Reply:
         limit = self.max_body_bytes
@@ -483,6 +508,23 @@ def _picture(
     if source is None:
         return render(request.instruction, rng, size)
     return service.transform(fit(source, size), request.instruction, rng)
+
+
+def page_reply(
+    service: GoogleService,
+    key: str,
+    items: list[T],
+    describe: Callable[[T], dict[str, Any]],
+    query: dict[str, str],
+    default_size: int = 50,
+) -> Reply:
+    """A list answer: one page of ``items`` (see :func:`page`), described, under ``key``,
+    with ``nextPageToken`` when more follow."""
+    chunk, token = page(service, items, query, default_size)
+    payload: dict[str, Any] = {key: [describe(item) for item in chunk]}
+    if token:
+        payload["nextPageToken"] = token
+    return json_reply(200, payload)
 
 
 def page(

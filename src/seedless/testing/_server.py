@@ -52,6 +52,7 @@ __all__ = [
     "counter",
     "format_seconds",
     "json_reply",
+    "retry_headers",
 ]
 
 logger = logging.getLogger("seedless.testing")
@@ -211,6 +212,11 @@ def format_seconds(seconds: float) -> str:
     if seconds == math.floor(seconds):
         return str(int(seconds))
     return f"{seconds:.3f}".rstrip("0")
+
+
+def retry_headers(seconds: float | None) -> dict[str, str]:
+    """``{"retry-after": "2"}`` for a scripted wait, or no header without one."""
+    return {} if seconds is None else {"retry-after": format_seconds(seconds)}
 
 
 def parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from ._images import (
     render,
     seeded_rng,
 )
-from ._server import FilePart, Incoming, Reply, ServiceEmulator, format_seconds, json_reply
+from ._server import FilePart, Incoming, Reply, ServiceEmulator, json_reply, retry_headers
 
 __all__ = ["DEFAULT_STABILITY_API_KEY", "STABILITY_FIELDS", "StabilityEmulator"]
 
@@ -149,8 +149,7 @@ class StabilityEmulator(ServiceEmulator):
             "name": extra.get("name") or name,
             "errors": [message or default],
         }
-        headers = {"retry-after": format_seconds(retry_after)} if retry_after is not None else {}
-        return json_reply(status, body, headers)
+        return json_reply(status, body, retry_headers(retry_after))
 
     def route(self, incoming: Incoming) -> Reply:
         path, method = incoming.path, incoming.method

@@ -252,8 +252,8 @@ class AsyncClient:
         """The matrix row for a model string, as this client's endpoint serves it: addressed
         by the endpoint's name, with the field names the endpoint declares. A model no one
         can call (no public API) is refused here, before any endpoint is looked up."""
-        protocols = {name: ep.protocol for name, ep in self.endpoints.items()}
-        spec = self.matrix.resolve(model, protocols=protocols)
+        profiles = {name: ep.row_providers() for name, ep in self.endpoints.items()}
+        spec = self.matrix.resolve(model, profiles=profiles)
         check_available(spec, self.matrix, today=self.clock())  # before any endpoint is needed
         endpoint = self.endpoints.get(spec.provider)
         if endpoint is None:

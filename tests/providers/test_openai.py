@@ -79,7 +79,8 @@ def _endpoint(emu: Emulator, **kwargs: Any) -> Endpoint:
 
 
 def _spec(model: str) -> Any:
-    return capabilities().resolve(model)
+    """The row as an ``openai`` endpoint pointing at a relay serves it (Flux: the relay's)."""
+    return capabilities().resolve(model, profiles={"openai": ("openai", "relay")})
 
 
 # ------------------------------------------------------------------ a tiny second origin
@@ -351,7 +352,7 @@ async def test_dall_e_3_with_a_seed_is_refused_with_nothing_on_the_wire(emu: Emu
             with pytest.raises(UnsupportedCapabilityError) as info:
                 await client.generate("a fox", model=model, seed=7, allow_retired=True)
             assert info.value.capability == "seed" and info.value.model == model
-            assert "openai:flux-dev" in info.value.alternatives
+            assert "relay:flux-dev" in info.value.alternatives
         with pytest.raises(UnsupportedCapabilityError):
             await client.generate("a fox", model="openai:gpt-image-2", seed=7)
         with pytest.raises(UnsupportedCapabilityError):
@@ -431,24 +432,24 @@ async def test_dropped_and_truncated_answers_are_retried(emu: Emulator) -> None:
 async def test_two_endpoint_profiles_in_one_client() -> None:
     with Emulator(openai_api_key=KEY) as first, Emulator(openai_api_key=KEY[::-1]) as second:
         openai = _endpoint(first)
-        together = Endpoint(
-            name="together",
+        myrelay = Endpoint(
+            name="myrelay",
             protocol="openai",
             base_url=second.openai.origin,  # no /v1: added
             api_key=SecretStr(KEY[::-1]),
-            headers={"X-Relay": "together"},
+            headers={"X-Relay": "myrelay"},
             field_names={"guidance": "guidance"},
             extra_fields={"output_format": "png"},
             prices={"flux-dev": 0.0125},
         )
-        async with _client(openai, together) as client:
+        async with _client(openai, myrelay) as client:
             a = await client.generate(
                 "a fox", model="openai:flux-dev", seed=7, options={"guidance": 3.5}
             )
             b = await client.generate(
-                "a fox", model="together:flux-dev", seed=7, options={"guidance": 3.5}
+                "a fox", model="myrelay:flux-dev", seed=7, options={"guidance": 3.5}
             )
-            providers = [client.provider("openai"), client.provider("together")]
+            providers = [client.provider("openai"), client.provider("myrelay")]
             assert providers[0] is not providers[1]
         for provider in providers:
             assert isinstance(provider, OpenAIProvider) and provider._session._client is None
@@ -457,8 +458,8 @@ async def test_two_endpoint_profiles_in_one_client() -> None:
     assert one.path == two.path == "/v1/images/generations"
     assert one.body["guidance_scale"] == 3.5 and "guidance" not in one.body
     assert two.body["guidance"] == 3.5 and two.body["output_format"] == "png"
-    assert two.headers["x-relay"] == "together" and "x-relay" not in one.headers
-    assert (a.image.provider, b.image.provider) == ("openai", "together")
+    assert two.headers["x-relay"] == "myrelay" and "x-relay" not in one.headers
+    assert (a.image.provider, b.image.provider) == ("openai", "myrelay")
     assert (a.image.cost_usd, b.image.cost_usd) == (0.02, 0.0125)
     assert a.image.data == b.image.data  # same model, prompt, seed, size: same picture
 
@@ -660,10 +661,12 @@ def _provider(**kwargs: Any) -> OpenAIProvider:
 @pytest.mark.parametrize(
     ("model", "aspect_ratio", "size", "expected"),
     [
-        ("flux-dev", "16:9", None, {"width": 1360, "height": 768}),
-        ("flux-dev", "9:16", "2K", {"width": 1536, "height": 2736}),
+        # BFL's FLUX.1 [dev]: multiples of 32, 256..1440 (a relay passes sizes on unchanged)
+        ("flux-dev", "16:9", None, {"width": 1376, "height": 768}),
+        ("flux-dev", "9:16", "2K", {"width": 800, "height": 1440}),
         ("flux-dev", None, "1K", {"width": 1024, "height": 1024}),
-        ("flux-dev", None, "1000x700", {"width": 1000, "height": 700}),
+        ("flux-dev", None, "1024x736", {"width": 1024, "height": 736}),
+        ("flux-schnell", "16:9", None, {"width": 1360, "height": 768}),  # no published rule
         ("flux-2-pro", "3:2", "512", {"width": 624, "height": 416}),
         ("dall-e-3", None, None, {"size": "1024x1024"}),
         ("dall-e-3", "9:16", None, {"size": "1024x1792"}),

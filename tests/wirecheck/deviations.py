@@ -38,17 +38,8 @@ class Deviation:
         )
 
 
-_FLUX = "together openapi"  # Flux generations are checked against Together's definition
-
 KNOWN: tuple[Deviation, ...] = (
     # -- what seedless (or the SDK under it) sends --------------------------------------------
-    Deviation(
-        item="Flux response_format 'b64_json' (OpenAI's spelling); Together takes base64|url",
-        side="provider",
-        definition=_FLUX,
-        path="$.response_format",
-        message="'b64_json' is not one of",
-    ),
     Deviation(
         item="google-genai 3.6.1 passes nested parts of its config through unconverted, so "
         "inlineData.mime_type and thinkingConfig.thinking_level travel with proto field names "
@@ -69,15 +60,6 @@ KNOWN: tuple[Deviation, ...] = (
         message="deprecated in this revision",
     ),
     # -- what the emulator accepts or answers ---------------------------------------------------
-    Deviation(
-        item="the OpenAI-style emulator accepts any field on Flux models (size, guidance, "
-        "steps/num_inference_steps ...): Flux requests are checked against Together's "
-        "definition whatever host profile sent them (host profiles: phase B)",
-        side="emulator",
-        definition=_FLUX,
-        path="$.*",
-        message="unknown field",
-    ),
     Deviation(
         item="GPT image answers carry sizes outside the enum of OpenAI's ImagesResponse.size "
         "(the definition lags the models: gpt-image-2 takes any WxH); noted, not copied",
@@ -109,15 +91,6 @@ KNOWN: tuple[Deviation, ...] = (
         path="$",
         message="no such method in the definition",
         where="* /*batch*",
-    ),
-    Deviation(
-        item="the OpenAI-style emulator serves host-style model ids with a slash "
-        "(GET /v1/models/black-forest-labs/FLUX.1-schnell); OpenAI's {model} has none",
-        side="emulator",
-        definition="openai-openapi",
-        path="$",
-        message="no such operation",
-        where="GET /v1/models/*/*",
     ),
     Deviation(
         item="the Stability emulator answers 401 (its v2beta error shape) to a missing or wrong "

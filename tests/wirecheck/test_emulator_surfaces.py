@@ -4,10 +4,22 @@ from __future__ import annotations
 
 import pytest
 
-from seedless.testing._openai import EDIT_PARAMETERS, GENERATION_PARAMETERS
-from seedless.testing._surfaces import GEMINI_API, VERTEX, Surface
+from seedless.testing._surfaces import (
+    DEEPINFRA_IMAGES,
+    EDIT_PARAMETERS,
+    GEMINI_API,
+    GENERATION_PARAMETERS,
+    RELAY_EXTENSIONS,
+    RELAY_IMAGES,
+    TOGETHER_IMAGES,
+    VERTEX,
+    ImagesSurface,
+    Surface,
+)
 from wirecheck import DEFINITIONS
+from wirecheck.definitions import _load
 from wirecheck.google import GoogleDoc
+from wirecheck.openapi import OpenAPIDoc
 
 _MESSAGES = {
     "request": "GenerateContentRequest",
@@ -61,3 +73,48 @@ def test_openai_parameters_equal_the_definition() -> None:
     assert frozenset(schemas["CreateImageRequest"]["properties"]) == GENERATION_PARAMETERS
     edit = frozenset(schemas["CreateImageEditRequest"]["properties"])
     assert edit | {"image[]"} == EDIT_PARAMETERS  # image[]: openai-python's array spelling
+
+
+def _request(doc: OpenAPIDoc, path: str, content: str = "application/json") -> dict[str, object]:
+    route = doc.route("POST", path)
+    assert route is not None, path
+    return doc.resolve(doc.request_schema(route[1], content))
+
+
+def _enum(schema: dict[str, object], name: str) -> tuple[str, ...]:
+    props = schema["properties"]
+    assert isinstance(props, dict)
+    return tuple(props[name]["enum"])
+
+
+def test_relay_fields_are_openais_plus_the_overlay() -> None:
+    overlay = _load("relay.overlay.json")["properties"]
+    assert frozenset(overlay["CreateImageRequest"]) == RELAY_EXTENSIONS
+    assert frozenset(overlay["CreateImageEditRequest"]) == RELAY_EXTENSIONS
+    relay = DEFINITIONS.relay
+    generation = _request(relay, "/v1/images/generations")
+    edit = _request(relay, "/v1/images/edits", "multipart/form-data")
+    assert frozenset(generation["properties"]) == RELAY_IMAGES.generation  # type: ignore[arg-type]
+    assert RELAY_IMAGES.edit is not None
+    assert frozenset(edit["properties"]) | {"image[]"} == RELAY_IMAGES.edit  # type: ignore[arg-type]
+    assert set(_enum(generation, "response_format")) == set(RELAY_IMAGES.response_formats)
+    assert set(_enum(generation, "output_format")) == set(RELAY_IMAGES.output_formats)
+
+
+@pytest.mark.parametrize(
+    ("surface", "doc", "path"),
+    [
+        (TOGETHER_IMAGES, DEFINITIONS.together, "/v1/images/generations"),
+        (DEEPINFRA_IMAGES, DEFINITIONS.deepinfra, "/v1/openai/images/generations"),
+    ],
+    ids=["together", "deepinfra"],
+)
+def test_flux_hosts_equal_their_definitions(
+    surface: ImagesSurface, doc: OpenAPIDoc, path: str
+) -> None:
+    schema = _request(doc, path)
+    assert frozenset(schema["properties"]) == surface.generation  # type: ignore[arg-type]
+    assert set(_enum(schema, "response_format")) == set(surface.response_formats)
+    assert surface.edit is None and doc.route("POST", path.replace("generations", "edits")) is None
+    if "output_format" in surface.generation:
+        assert set(_enum(schema, "output_format")) == set(surface.output_formats)

@@ -32,6 +32,12 @@ from ._emulator import Emulator, static_credentials, static_credentials_class
 from ._faults import Fault
 from ._forge import ForgeEmulator
 from ._gemini import DEFAULT_GEMINI_API_KEY, GeminiEmulator
+from ._hosts import (
+    DEFAULT_DEEPINFRA_API_KEY,
+    DEFAULT_TOGETHER_API_KEY,
+    DeepInfraEmulator,
+    TogetherEmulator,
+)
 from ._images import DARKEN_JITTER, DARKEN_TARGET, SIZE_CLASSES, EditTransform, darken
 from ._openai import DEFAULT_OPENAI_API_KEY, OpenAIEmulator
 from ._server import MASK, FilePart, RecordedAnswer, RecordedRequest, ServiceEmulator
@@ -48,11 +54,13 @@ __all__ = [
     "DARKEN_JITTER",
     "DARKEN_TARGET",
     "DEFAULT_BFL_API_KEY",
+    "DEFAULT_DEEPINFRA_API_KEY",
     "DEFAULT_GEMINI_API_KEY",
     "DEFAULT_LOCATION",
     "DEFAULT_OPENAI_API_KEY",
     "DEFAULT_PROJECT",
     "DEFAULT_STABILITY_API_KEY",
+    "DEFAULT_TOGETHER_API_KEY",
     "DEFAULT_VERTEX_TOKEN",
     "MASK",
     "RAI_FILTERED_REASON",
@@ -60,6 +68,7 @@ __all__ = [
     "BFLDeliveryEmulator",
     "BFLEmulator",
     "ComfyUIEmulator",
+    "DeepInfraEmulator",
     "EditTransform",
     "EmulatedModel",
     "Emulator",
@@ -74,6 +83,7 @@ __all__ = [
     "ServiceEmulator",
     "StabilityEmulator",
     "StaticCredentials",
+    "TogetherEmulator",
     "VertexEmulator",
     "darken",
     "default_models",

@@ -118,3 +118,19 @@ def test_flux_hosts_equal_their_definitions(
     assert surface.edit is None and doc.route("POST", path.replace("generations", "edits")) is None
     if "output_format" in surface.generation:
         assert set(_enum(schema, "output_format")) == set(surface.output_formats)
+
+
+def test_the_revisions_the_emulator_names_are_the_vendored_ones() -> None:
+    """seedless.testing.REVISIONS (what users read) names the files the wire check reads."""
+    from seedless.testing import REVISIONS
+
+    vendored = {
+        "gemini": _load("generativelanguage.v1beta.json")["x-vendored"]["commit"][:8],
+        "vertex": _load("aiplatform.v1.json")["x-vendored"]["revision"],
+        "openai": _load("openai.openapi.json")["x-vendored"]["commit"][:8],
+        "together": _load("together.openapi.json")["x-vendored"]["commit"][:8],
+        "deepinfra": _load("deepinfra.openapi.json")["x-vendored"]["retrieved"],
+    }
+    for api, revision in vendored.items():
+        assert revision in REVISIONS[api], (api, revision)
+    assert _load("relay.overlay.json")["x-vendored"]["revision"] in REVISIONS["openai"]

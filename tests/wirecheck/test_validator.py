@@ -284,3 +284,18 @@ def test_planned_wire_requests_are_checked_before_io(seedless_emulator: Emulator
         ]
     assert seedless_emulator.requests == []  # planned, not sent
     assert found == [[]] * len(requests)
+
+
+def test_the_allowed_deviations_are_narrow() -> None:
+    """The SDK's proto names are allowed where google-genai puts them, and nowhere else: a
+    snake_case field seedless itself sent would still fail."""
+    from wirecheck.deviations import explained_by
+
+    def casing(path: str) -> Problem:
+        message = "wrong casing: the wire name is 'x' (proto3 JSON names)"
+        return Problem("request", f"POST {GENERATE}", path, message, "generativelanguage v1")
+
+    assert explained_by(casing("$.contents[0].parts[1].inlineData.mime_type")) is not None
+    assert explained_by(casing("$.generationConfig.thinkingConfig.thinking_level")) is not None
+    assert explained_by(casing("$.generation_config")) is None
+    assert explained_by(casing("$.generationConfig.image_config")) is None

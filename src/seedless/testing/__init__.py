@@ -1,5 +1,6 @@
-"""Loopback emulators of the Gemini API, Vertex AI, OpenAI-style image APIs, self-hosted
-servers (Forge/AUTOMATIC1111, ComfyUI), Black Forest Labs' API and Stability AI's, for tests.
+"""Loopback emulators of the Gemini API, Vertex AI, OpenAI-style image APIs (OpenAI, a Flux
+relay, Together, DeepInfra), self-hosted servers (Forge/AUTOMATIC1111, ComfyUI), Black Forest
+Labs' API and Stability AI's, for tests.
 
 ``seedless.testing`` runs real HTTP servers on 127.0.0.1 that speak each provider's wire
 protocol, so the real google-genai SDK, the OpenAI SDK, plain httpx, and seedless itself can
@@ -19,6 +20,12 @@ Seeded models (Imagen, Flux, Stable Diffusion) are deterministic in prompt, seed
 unseeded ones (Gemini, GPT image) give a fresh picture every call. The ``seedless_emulator``
 pytest fixture comes from :mod:`seedless.testing.pytest_plugin`. Importing this package
 imports neither google-genai nor google-auth.
+
+Which definitions the emulators follow: each takes exactly the request fields of its
+provider's published definition, per operation and API version, and answers in its shape
+(:data:`REVISIONS` names them, with their revisions; seedless's own test suite checks every
+request and answer against those files). So a test that passes against the emulator proves
+the bodies conform to these revisions; it cannot prove what a service does beyond them.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ from ._images import DARKEN_JITTER, DARKEN_TARGET, SIZE_CLASSES, EditTransform, 
 from ._openai import DEFAULT_OPENAI_API_KEY, OpenAIEmulator
 from ._server import MASK, FilePart, RecordedAnswer, RecordedRequest, ServiceEmulator
 from ._stability import DEFAULT_STABILITY_API_KEY, StabilityEmulator
+from ._surfaces import REVISIONS
 from ._vertex import (
     DEFAULT_LOCATION,
     DEFAULT_PROJECT,
@@ -64,6 +72,7 @@ __all__ = [
     "DEFAULT_VERTEX_TOKEN",
     "MASK",
     "RAI_FILTERED_REASON",
+    "REVISIONS",
     "SIZE_CLASSES",
     "BFLDeliveryEmulator",
     "BFLEmulator",

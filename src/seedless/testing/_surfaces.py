@@ -29,11 +29,24 @@ __all__ = [
     "OPENAI_IMAGES",
     "RELAY_EXTENSIONS",
     "RELAY_IMAGES",
+    "REVISIONS",
     "TOGETHER_IMAGES",
     "VERTEX",
     "ImagesSurface",
     "Surface",
 ]
+
+#: The published definitions the emulators follow, by emulated API, with their revisions
+#: (the files are vendored in the repository's tests/definitions; a test keeps this in step).
+REVISIONS: dict[str, str] = {
+    "gemini": "Gemini API protos, googleapis/googleapis f8291d2b (2026-08-22), plus the fields "
+    "google-genai 3.6.1 sends that they lack; v1alpha served and checked as v1beta",
+    "vertex": "aiplatform v1 and v1beta1 discovery documents, revision 20261106",
+    "openai": "openai/openai-openapi f85dbe22 (2026-08-21); Flux as a relay: those plus "
+    "relay.overlay.json (seedless relay 1)",
+    "together": "togethercomputer/openapi 090263aa (2026-04-28)",
+    "deepinfra": "DeepInfra's model pages (OpenAI-compatible images API), as read 2026-12-05",
+}
 
 
 @dataclass(frozen=True)

@@ -134,3 +134,42 @@ def test_the_revisions_the_emulator_names_are_the_vendored_ones() -> None:
     for api, revision in vendored.items():
         assert revision in REVISIONS[api], (api, revision)
     assert _load("relay.overlay.json")["x-vendored"]["revision"] in REVISIONS["openai"]
+
+
+def _host_fields(provider: str, operation: str) -> frozenset[str]:
+    """The request fields the definition of ``provider``'s host takes for ``operation``."""
+    if provider == "together":
+        return frozenset(_request(DEFINITIONS.together, "/v1/images/generations")["properties"])  # type: ignore[arg-type]
+    if provider == "deepinfra":
+        path = "/v1/openai/images/generations"
+        return frozenset(_request(DEFINITIONS.deepinfra, path)["properties"])  # type: ignore[arg-type]
+    doc = DEFINITIONS.relay if provider == "relay" else DEFINITIONS.openai
+    if operation == "generate":
+        return frozenset(_request(doc, "/v1/images/generations")["properties"])  # type: ignore[arg-type]
+    edit = _request(doc, "/v1/images/edits", "multipart/form-data")
+    return frozenset(edit["properties"])  # type: ignore[arg-type]
+
+
+def test_the_matrix_options_of_images_rows_are_their_hosts_fields() -> None:
+    """Every option an images row accepts, and every request field it renames, travels under a
+    name its host's definition defines for that operation (the option sets are taken from the
+    definitions; the emulator takes the same sets)."""
+    import seedless
+
+    checked = 0
+    for row in seedless.capabilities():
+        if row.wire != "images" or row.provider not in ("openai", "relay", "together", "deepinfra"):
+            continue
+        for operation in sorted(row.operations):
+            as_generation = operation == "generate" or row.image_input in (
+                "image_url",
+                "reference_images",
+            )
+            fields = _host_fields(row.provider, "generate" if as_generation else "edit")
+            names = {row.fields.get(name, name) for name in row.accepted_options(operation)}
+            names |= {host for host in row.fields.values() if host}
+            if row.image_input in ("image_url", "reference_images"):
+                names.add(row.image_input)
+            assert names <= fields, (row.key, operation, sorted(names - fields))
+            checked += 1
+    assert checked > 40

@@ -340,21 +340,21 @@ class Emulator:
                 api_key=SecretStr(self.stability.api_key),
                 base_url=self.stability.url,
             ),
+            *self._flux_endpoints(),
+        ]
+
+    def _flux_endpoints(self) -> list[Endpoint]:
+        """``relay`` (the OpenAI-style service again), ``together`` and ``deepinfra``."""
+        from pydantic import SecretStr  # as in endpoints(): only when endpoints are asked for
+
+        from seedless.config import Endpoint
+
+        hosts = [("relay", self.openai), *((host.name, host) for host in self.flux_hosts)]
+        return [
             Endpoint(
-                name="relay",
-                protocol="openai",
-                api_key=SecretStr(self.openai.api_key),
-                base_url=self.openai.url,
-            ),
-            *(
-                Endpoint(
-                    name=host.name,
-                    protocol="openai",
-                    api_key=SecretStr(host.api_key),
-                    base_url=host.url,
-                )
-                for host in self.flux_hosts
-            ),
+                name=name, protocol="openai", api_key=SecretStr(host.api_key), base_url=host.url
+            )
+            for name, host in hosts
         ]
 
     def client(self, **kwargs: Any) -> Client:

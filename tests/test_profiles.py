@@ -220,3 +220,17 @@ def test_the_relay_keeps_the_openai_style_flux_fields(no_network: None) -> None:
         client.prepare(generate_request("a fox", model="relay:flux-dev", size="1000x700"))
     edit = client.prepare(edit_request([_png()], "darker", model="relay:flux-kontext-pro"))
     assert edit.calls[0].wire.path == "/v1/images/edits"  # only the relay takes multipart edits
+
+
+def test_models_check_reads_a_hosts_own_ids_back() -> None:
+    """`seedless models check` on Together: the rows' wire ids stand for the matrix ids."""
+    from datetime import date
+
+    from seedless.drift import check
+
+    together = default_endpoints({})["together"]
+    served = ["black-forest-labs/FLUX.1-dev", "black-forest-labs/FLUX.1-schnell", "meta/llama"]
+    drift = check(seedless.capabilities(), together, served, today=date(2026, 11, 25))
+    assert "flux-dev" not in drift.missing and "flux-schnell" not in drift.missing
+    assert "flux-2-pro" in drift.missing  # a Together row the listing lacks
+    assert not any(m.startswith("black-forest-labs/") for m in drift.unknown)

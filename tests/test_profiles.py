@@ -234,3 +234,12 @@ def test_models_check_reads_a_hosts_own_ids_back() -> None:
     assert "flux-dev" not in drift.missing and "flux-schnell" not in drift.missing
     assert "flux-2-pro" in drift.missing  # a Together row the listing lacks
     assert not any(m.startswith("black-forest-labs/") for m in drift.unknown)
+
+
+async def test_listing_the_relay_without_a_url_says_so(no_network: None) -> None:
+    from seedless.drift import list_models
+
+    with pytest.raises(ConfigurationError, match="SEEDLESS_RELAY_URL"):
+        await list_models(default_endpoints({})["relay"])
+    with pytest.raises(ConfigurationError, match="TOGETHER_API_KEY"):
+        await list_models(default_endpoints({})["together"])

@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any
 
 from .capabilities import Matrix, ModelSpec
-from .config import Endpoint
+from .config import DEFAULTS, Endpoint, missing_base_url
 from .errors import ConfigurationError, ProviderError, error_for_status, redact
 
 __all__ = ["Drift", "check", "list_models"]
@@ -94,12 +94,17 @@ async def list_models(endpoint: Endpoint, *, timeout: float = 30.0) -> list[str]
         if endpoint.protocol == "openai":
             from .providers.openai import api_root, api_url
 
-            key = endpoint.require_key("OPENAI_API_KEY")
+            unreachable = missing_base_url(endpoint)
+            if unreachable:
+                raise ConfigurationError(unreachable)
+            default = DEFAULTS.get(endpoint.name)
+            key = endpoint.require_key(*(default.key_env if default else ("OPENAI_API_KEY",)))
             root = api_root(endpoint.base_url)
             data = await _get_json(
                 http, api_url(root, "/models"), {**headers, "authorization": f"Bearer {key}"}, {}
             )
-            return [str(m.get("id")) for m in data.get("data", [])]
+            items = data if isinstance(data, list) else data.get("data", [])  # Together: a list
+            return [str(m.get("id")) for m in items if isinstance(m, dict)]
     from .providers import create_provider  # imports the provider's module only now
 
     provider = create_provider(endpoint)

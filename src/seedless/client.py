@@ -27,7 +27,6 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
-from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -313,10 +312,9 @@ class AsyncClient:
         endpoint = self.endpoints[spec.provider]
         if endpoint.protocol != spec.batch.engine or endpoint.batch_engine is False:
             return None
-        if endpoint.batch_engine is None and spec.batch.engine == "openai":
-            host = _host(endpoint.base_url)
-            if host not in (None, "api.openai.com"):
-                return None
+        openai_itself = endpoint.goes_to_openai
+        if endpoint.batch_engine is None and spec.batch.engine == "openai" and not openai_itself:
+            return None
         return spec.batch.engine
 
     def batch_price(self, spec: ModelSpec, size: str | None) -> float | None:
@@ -657,13 +655,6 @@ def _results(
         )
         for index, image in enumerate(reply.images)
     ]
-
-
-def _host(url: str | None) -> str | None:
-    """The lower-cased host of a base URL (None for no URL)."""
-    if not url:
-        return None
-    return (urlsplit(url).hostname or "").lower() or None
 
 
 def call_results(

@@ -33,7 +33,7 @@ def test_openai_batch_only_on_openai_itself_or_when_declared() -> None:
     declared = client(Endpoint(name="openai", protocol="openai", base_url="https://relay.example",
                                batch_engine=True))  # fmt: skip
     assert declared.batch_engine(declared.resolve("openai:gpt-image-2")) == "openai"
-    assert own.batch_engine(own.resolve("openai:flux-dev")) is None  # Flux relays: none
+    assert relay.batch_engine(relay.resolve("openai:flux-dev")) is None  # Flux relays: none
     assert own.batch_engine(own.resolve("local:pillow")) is None
     off = client(Endpoint(name="gemini", protocol="gemini", batch_engine=False))
     assert off.batch_engine(off.resolve("gemini:gemini-3-pro-image")) is None

@@ -51,9 +51,9 @@ def test_columns_go_before_lines_are_cut(monkeypatch: pytest.MonkeyPatch,
 
 def test_the_matrix_is_subscriptable_and_an_html_table() -> None:
     caps = capabilities()
-    assert caps["openai:flux-dev"].seed == "seeded"
-    assert caps["flux-dev"].key == "openai:flux-dev"
-    with pytest.raises(KeyError, match=r"Did you mean 'openai:flux-dev'"):
-        caps["openai:flux-devv"]
+    assert caps["relay:flux-dev"].seed == "seeded"
+    assert caps["flux-dev"].key == "relay:flux-dev"
+    with pytest.raises(KeyError, match=r"Did you mean 'relay:flux-dev'"):
+        caps["relay:flux-devv"]
     html = caps._repr_html_()
     assert html.count("<tr>") == len(caps) + 1 and "&lt;" not in html.split("<tbody>")[0]

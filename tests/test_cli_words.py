@@ -178,7 +178,7 @@ def test_a_missing_key_and_a_missing_effect_are_named_in_flag_words(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
-    assert main(["generate", "x", "-m", "openai:flux-dev", "-o", str(tmp_path), *TODAY]) == 1
+    assert main(["generate", "x", "-m", "openai:gpt-image-2", "-o", str(tmp_path), *TODAY]) == 1
     err = capsys.readouterr().err
     assert "Set OPENAI_API_KEY" in err and "[[endpoint]] table" in err
     assert "--model local:pillow" in err

@@ -17,7 +17,7 @@ CELLS = [
     # warnings become errors in the kernel, so a fallback that warns would fail its cell
     "import warnings\nwarnings.simplefilter('error')\nimport seedless\n"
     "caps = seedless.capabilities()\ncaps",
-    "caps['openai:flux-dev'].seed, caps['flux-dev'].key",
+    "caps['relay:flux-dev'].seed, caps['flux-dev'].key",
     "from seedless.errors import ModelRetiredError, Remedy\n"
     "ModelRetiredError('x was shut down.', model='x', shutdown=None, successor=None,\n"
     "                  remedy=Remedy('Pass {}.', allow_retired=True))",
@@ -43,9 +43,9 @@ def test_the_matrix_and_friends_in_a_notebook() -> None:
     matrix, row, error, progress = run_notebook(CELLS)
     result = next(o for o in matrix if o["output_type"] == "execute_result")
     html = result["data"]["text/html"]
-    assert html.startswith('<table class="seedless-matrix">') and "openai:flux-dev" in html
+    assert html.startswith('<table class="seedless-matrix">') and "relay:flux-dev" in html
     assert "<th>seed</th>" in html
-    assert row[0]["data"]["text/plain"] == "('seeded', 'openai:flux-dev')"
+    assert row[0]["data"]["text/plain"] == "('seeded', 'relay:flux-dev')"
     assert error[0]["data"]["text/plain"] == (
         "ModelRetiredError('x was shut down. Pass allow_retired=True.')"
     )

@@ -31,6 +31,7 @@ LOCALAI = Endpoint(
     base_url="http://127.0.0.1:9/v1",
     field_names={"seed": "", "width": "", "height": ""},
 )
+RELAY = Endpoint(name="relay", protocol="openai", base_url="http://127.0.0.1:9/v1")
 
 
 def _g(model: str, **kw: Any) -> ImageRequest:
@@ -44,7 +45,18 @@ def _e(model: str, prompt: str | None = "darker", **kw: Any) -> ImageRequest:
 #: refusal -> (request, the error class, a phrase of the message)
 REFUSALS: dict[str, tuple[ImageRequest, type[Exception], str]] = {
     # the matrix
-    "unknown model": (_g("openai:flux-9"), ConfigurationError, "Unknown model"),
+    "unknown model": (_g("relay:flux-9"), ConfigurationError, "Unknown model"),
+    "Flux on OpenAI itself": (_g("openai:flux-dev"), ConfigurationError, "together:flux-dev"),
+    "an output format the host lacks": (
+        _g("together:flux-dev", output_mime_type="image/webp"),
+        RequestError,
+        "image/jpeg, image/png",
+    ),
+    "a seed on a host that takes none": (
+        _g("deepinfra:flux-dev", seed=1),
+        RequestError,
+        "together:flux-dev",
+    ),
     "retired model": (
         _g("vertex:imagen-4.0-generate-001"),
         seedless.ModelRetiredError,
@@ -67,7 +79,7 @@ REFUSALS: dict[str, tuple[ImageRequest, type[Exception], str]] = {
         RequestError,
         "always watermarks",
     ),
-    "watermark on": (_g("openai:flux-dev", add_watermark=True), RequestError, "no watermark"),
+    "watermark on": (_g("relay:flux-dev", add_watermark=True), RequestError, "no watermark"),
     "too many references": (
         edit_request([PNG] * 15, "darker", model="gemini:gemini-3-pro-image"),
         RequestError,
@@ -85,12 +97,12 @@ REFUSALS: dict[str, tuple[ImageRequest, type[Exception], str]] = {
     ),
     "local edit without an effect": (_e("local:pillow"), RequestError, "exact effect"),
     "AI edit without an instruction": (
-        _e("openai:flux-2-flex", prompt=None),
+        _e("relay:flux-2-flex", prompt=None),
         RequestError,
         "instruction",
     ),
     "unknown option (did you mean)": (
-        _g("openai:flux-2-pro", options={"stpes": 20}),
+        _g("relay:flux-2-pro", options={"stpes": 20}),
         RequestError,
         "does not take option 'stpes'",
     ),
@@ -104,7 +116,7 @@ REFUSALS: dict[str, tuple[ImageRequest, type[Exception], str]] = {
         RequestError,
         "generate requests only",
     ),
-    "option type": (_g("openai:flux-dev", options={"steps": "many"}), RequestError, "steps"),
+    "option type": (_g("relay:flux-dev", options={"steps": "many"}), RequestError, "steps"),
     "option value": (
         _g("gemini:gemini-3-pro-image", options={"thinking_level": "EXTREME"}),
         RequestError,
@@ -132,11 +144,11 @@ REFUSALS: dict[str, tuple[ImageRequest, type[Exception], str]] = {
     ),
     # the providers' plans
     "width with a size": (
-        _g("openai:flux-dev", size="1K", options={"width": 512, "height": 512}),
+        _g("relay:flux-dev", size="1K", options={"width": 512, "height": 512}),
         RequestError,
         "width and height together",
     ),
-    "size neither WxH nor a class": (_g("openai:flux-dev", size="huge"), RequestError, "huge"),
+    "size neither WxH nor a class": (_g("relay:flux-dev", size="huge"), RequestError, "huge"),
     "a field the endpoint drops": (_g("localai:flux-dev", seed=4), RequestError, "drops"),
     "modalities without IMAGE": (
         _g("gemini:gemini-3-pro-image", options={"response_modalities": ["TEXT"]}),
@@ -173,7 +185,10 @@ def test_every_refusal_comes_from_prepare_with_nothing_sent(
 ) -> None:
     request, error, phrase = REFUSALS[name]
     client = seedless.AsyncClient(
-        endpoints=[LOCALAI], clock=lambda: today, allow_retired=name in RETIRED_OK
+        endpoints=[LOCALAI, RELAY],
+        clock=lambda: today,
+        allow_retired=name in RETIRED_OK,
+        environ={},
     )
     with pytest.raises(error) as info:
         client.prepare(request)
@@ -186,8 +201,8 @@ def test_a_batch_dry_run_counts_refused_jobs_as_invalid_and_costs_nothing(
 ) -> None:
     jobs = tmp_path / "jobs.jsonl"
     lines = [
-        {"id": "typo", "prompt": "a fox", "model": "openai:flux-2-pro", "options": {"stpes": 20}},
-        {"id": "ok", "prompt": "a fox", "model": "openai:flux-2-pro", "seed": 1},
+        {"id": "typo", "prompt": "a fox", "model": "together:flux-2-pro", "options": {"stpes": 20}},
+        {"id": "ok", "prompt": "a fox", "model": "together:flux-2-pro", "seed": 1},
     ]
     jobs.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     assert main(["batch", str(jobs), "-o", str(tmp_path / "out"), "--dry-run"]) == 0

@@ -62,19 +62,19 @@ def test_refused_without_any_endpoint_configured(no_sockets: list[Any]) -> None:
 
 def test_the_fact_is_general_not_a_special_case(no_sockets: list[Any]) -> None:
     seedless.register_model(
-        {"provider": "openai", "id": "flux-dev", "unavailable": "this relay withdrew it"}
+        {"provider": "relay", "id": "flux-dev", "unavailable": "this relay withdrew it"}
     )
     with (
         seedless.Client(clock=lambda: TODAY) as client,
         pytest.raises(UnsupportedCapabilityError, match="this relay withdrew it"),
     ):
-        client.generate("x", model="openai:flux-dev", seed=1)
+        client.generate("x", model="relay:flux-dev", seed=1)
     matrix = seedless.capabilities()
-    spec = matrix.get("openai:flux-pro-1.1")
+    spec = matrix.get("relay:flux-pro-1.1")
     assert spec is not None
     check_available(spec, matrix)  # rows without the fact pass
     alternatives = matrix.alternatives(spec, capability="seed", operation="generate")
-    assert "openai:flux-dev" not in alternatives and "midjourney:midjourney" not in alternatives
+    assert "relay:flux-dev" not in alternatives and "midjourney:midjourney" not in alternatives
 
 
 def test_listings_show_the_row_as_unavailable() -> None:

@@ -20,7 +20,6 @@ import warnings
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -234,8 +233,8 @@ class AsyncClient:
         """The matrix row for a model string, as this client's endpoint serves it: addressed
         by the endpoint's name, with the field names the endpoint declares. A model no one
         can call (no public API) is refused here, before any endpoint is looked up."""
-        protocols = {name: ep.protocol for name, ep in self.endpoints.items()}
-        spec = self.matrix.resolve(model, protocols=protocols)
+        profiles = {name: ep.row_providers() for name, ep in self.endpoints.items()}
+        spec = self.matrix.resolve(model, profiles=profiles)
         check_available(spec, self.matrix, today=self.clock())  # before any endpoint is needed
         endpoint = self.endpoints.get(spec.provider)
         if endpoint is None:
@@ -295,10 +294,9 @@ class AsyncClient:
         endpoint = self.endpoints[spec.provider]
         if endpoint.protocol != spec.batch.engine or endpoint.batch_engine is False:
             return None
-        if endpoint.batch_engine is None and spec.batch.engine == "openai":
-            host = _host(endpoint.base_url)
-            if host not in (None, "api.openai.com"):
-                return None
+        openai_itself = endpoint.goes_to_openai
+        if endpoint.batch_engine is None and spec.batch.engine == "openai" and not openai_itself:
+            return None
         return spec.batch.engine
 
     def batch_price(self, spec: ModelSpec, size: str | None) -> float | None:
@@ -603,13 +601,6 @@ class AsyncClient:
 
     def __repr__(self) -> str:
         return f"<AsyncClient endpoints={sorted(self.endpoints)}>"
-
-
-def _host(url: str | None) -> str | None:
-    """The lower-cased host of a base URL (None for no URL)."""
-    if not url:
-        return None
-    return (urlsplit(url).hostname or "").lower() or None
 
 
 def _first(*values: bool | None) -> bool:

@@ -1,8 +1,8 @@
 """The capability matrix: an immutable set of :class:`ModelSpec` rows, with lookups and queries.
 
 Rows are found by ``"provider:model"``, by id or by alias (``nano-banana-pro``), through the
-endpoints a client has configured (``"myrelay:flux-dev"`` finds the ``openai`` row when
-``myrelay`` speaks that protocol). Filters answer "which models can do X", and every refusal
+endpoints a client has configured (``"myrelay:flux-dev"`` finds the ``relay`` row when
+``myrelay`` serves that profile). Filters answer "which models can do X", and every refusal
 elsewhere in seedless asks :meth:`Matrix.alternatives` for the models to use instead.
 """
 
@@ -78,38 +78,41 @@ class Matrix:
         self,
         name: str,
         *,
-        protocols: Mapping[str, str] | None = None,
+        profiles: Mapping[str, Sequence[str]] | None = None,
     ) -> ModelSpec:
         """Find the row for ``"provider:model"``, ``"model"`` or an alias.
 
-        ``protocols`` maps endpoint names to their protocol, so ``"myrelay:flux-dev"`` finds
-        the row of ``myrelay`` if the user gave one, else the ``openai`` row of flux-dev.
-        Raises ConfigurationError with "did you mean" suggestions.
+        ``profiles`` maps each configured endpoint name to the providers whose rows it serves,
+        in lookup order (:meth:`seedless.Endpoint.row_providers`): ``"myrelay:flux-dev"`` finds
+        the row of ``myrelay`` if the user gave one, else the row of its profile (``relay``),
+        addressed by the endpoint's name. A model other providers serve but the endpoint does
+        not (``openai:flux-dev`` on OpenAI itself) is refused naming those that serve it.
+        Raises ConfigurationError, with "did you mean" suggestions for unknown names.
         """
         provider, _, model = name.rpartition(":")
-        lookups: list[str | None] = [provider or None]
-        protocol = (protocols or {}).get(provider)
-        if provider and protocol and protocol != provider:
-            lookups.append(protocol)
+        served = (profiles or {}).get(provider) if provider else None
+        lookups: list[str | None] = list(served) if served else [provider or None]
         for lookup in lookups:
             key = self._aliases.get((lookup, model))
             if key is not None:
                 row = self._rows[key]
                 if provider and row.provider != provider:
-                    # found through the endpoint's protocol: address it by the endpoint's name
+                    # found through the endpoint's profile: address it by the endpoint's name
                     row = row.model_copy(update={"provider": provider})
                 return row
         if (
             provider
-            and protocols is not None
-            and provider not in protocols
+            and profiles is not None
+            and provider not in profiles
             and provider not in self.providers
         ):
-            known = sorted(set(self.providers) | set(protocols or ()))
+            known = sorted(set(self.providers) | set(profiles or ()))
             raise ConfigurationError(
                 f"Unknown provider {provider!r} in {name!r}. Known providers and endpoints: "
                 f"{', '.join(known)}."
             )
+        if provider:
+            self._refuse_unserved(name, provider, model, [p for p in lookups if p])
         everything = sorted({k for k in self._rows} | {a for _, a in self._aliases})
         close = difflib.get_close_matches(
             name, everything, n=3, cutoff=0.6
@@ -118,6 +121,28 @@ class Matrix:
         raise ConfigurationError(
             f"Unknown model {name!r}.{hint} `seedless capabilities` lists every model; "
             "seedless.register_model() or a models.toml file adds your own."
+        )
+
+    def _refuse_unserved(self, name: str, provider: str, model: str, looked: list[str]) -> None:
+        """Raise when ``model`` has rows, but none on the providers ``provider`` serves."""
+        elsewhere = [
+            self._rows[key]
+            for other in self.providers
+            if other not in looked and (key := self._aliases.get((other, model))) is not None
+        ]
+        if not elsewhere:
+            return
+        keys = ", ".join(row.key for row in elsewhere)
+        shown = elsewhere[0].id
+        hint = ""
+        if any(row.provider == "relay" for row in elsewhere):
+            hint = (
+                " For a host of your own that speaks the OpenAI style: Endpoint(name='myhost', "
+                "protocol='openai', base_url=..., profile='relay')."
+            )
+        raise ConfigurationError(
+            f"{name!r}: endpoint {provider!r} does not serve {shown} (it serves the rows of "
+            f"{', '.join(looked)}). {shown} is served as {keys}.{hint}"
         )
 
     # -- queries
@@ -172,7 +197,8 @@ class Matrix:
         where: Callable[[ModelSpec], bool] | None = None,
     ) -> list[str]:
         """Active models anyone can call that can do ``capability`` (and ``operation``, and
-        satisfy ``where``), nearest first."""
+        satisfy ``where``), nearest first: the same model on other hosts, then models of the
+        same wire shape."""
         day = today or date.today()
         rows = [
             row
@@ -182,7 +208,17 @@ class Matrix:
             and row.unavailable is None
             and (where is None or where(row))
         ]
-        rows.sort(key=lambda r: (r.provider != spec.provider, r.status(day) != "active", r.key))
+        # the same model on another host first, then models spoken to the same way (the same
+        # host's first), then the rest
+        rows.sort(
+            key=lambda r: (
+                r.id != spec.id,
+                r.wire != spec.wire,
+                r.provider != spec.provider,
+                r.status(day) != "active",
+                r.key,
+            )
+        )
         return [row.key for row in rows[:limit]]
 
     # -- output

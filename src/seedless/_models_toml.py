@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ._dirs import user_config_dir
 from ._specs import (
     BatchSupport,
+    ImageInput,
     Lifecycle,
     ModelSpec,
     OptionSpec,
@@ -55,6 +56,8 @@ class _TomlFields(BaseModel):
     aliases: list[str] | None = None
     operations: list[Literal["generate", "edit"]] | None = None
     wire: WireShape | None = None
+    wire_id: str | None = None
+    image_input: ImageInput | None = None
     seed: SeedSupport | None = None
     seed_range: tuple[int, int] | None = None
     host_exact: bool | None = None
@@ -232,8 +235,23 @@ def merge_rows(layers: Iterable[Iterable[dict[str, Any]]]) -> list[ModelSpec]:
             field = ".".join(str(p) for p in first["loc"])
             raise ConfigurationError(
                 f"{lines[key]}: model {key}: field {field}: {first['msg']}"
+                + _not_a_row(key, row, merged, first["type"])
             ) from exc
     return specs
+
+
+def _not_a_row(key: str, row: Mapping[str, Any], merged: Mapping[str, Any], error: str) -> str:
+    """A hint for a partial table that meant to change a row that does not exist (Flux rows
+    are per host: relay:flux-dev, not openai:flux-dev)."""
+    if error != "missing":
+        return ""
+    others = sorted(k for k, other in merged.items() if other["id"] == row["id"] and k != key)
+    if not others:
+        return ""
+    return (
+        f" ({key} is not a built-in row, so this table must describe a whole row; the rows of "
+        f"{row['id']} are {', '.join(others)}: name one of their providers to change it)"
+    )
 
 
 def user_models_path(environ: Mapping[str, str] | None = None) -> Path | None:

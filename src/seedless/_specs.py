@@ -21,6 +21,7 @@ __all__ = [
     "REQUEST_FIELDS",
     "BatchEngineName",
     "BatchSupport",
+    "ImageInput",
     "Lifecycle",
     "ModelSpec",
     "Operation",
@@ -58,6 +59,11 @@ WireShape = Literal[
 Operation = Literal["generate", "edit"]
 #: The providers' own batch engines seedless drives: Gemini Batch Mode, the OpenAI Batch API.
 BatchEngineName = Literal["gemini", "openai"]
+#: How an edit's input images travel on the ``images`` wire: ``edits`` (multipart
+#: ``POST /images/edits``, OpenAI's way), ``image_url`` (one image, as a data URL, in the
+#: generation body: Together's Kontext) or ``reference_images`` (every image, as data URLs, in
+#: the generation body's array: Together's FLUX.2).
+ImageInput = Literal["edits", "image_url", "reference_images"]
 OptionType = Literal["any", "string", "integer", "number", "boolean", "array", "object"]
 #: Request fields that travel under names from ``ModelSpec.fields`` but are not options.
 REQUEST_FIELDS = frozenset({"seed", "negative_prompt", "aspect_ratio", "output_format", "size"})
@@ -257,6 +263,16 @@ class ModelSpec(BaseModel):
     operations: frozenset[Operation]
     wire: WireShape | None = Field(
         default=None, description="the wire shape; None: the provider's only one"
+    )
+    wire_id: str | None = Field(
+        default=None,
+        description="the host's own name for the model (black-forest-labs/FLUX.1-dev on "
+        "Together); None: the id. An endpoint's model_ids win over it",
+    )
+    image_input: ImageInput | None = Field(
+        default=None,
+        description="how an edit's input images travel on the images wire; None: edits "
+        "(multipart POST /images/edits)",
     )
     seed: SeedSupport = "none"
     seed_range: tuple[int, int] | None = None

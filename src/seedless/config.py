@@ -1,24 +1,30 @@
 """Where keys, base URLs and per-endpoint settings come from: :class:`Endpoint` profiles.
 
 An endpoint is something a user names before the colon of a model string (``gemini``,
-``vertex``, ``openai``, ``bfl``, ``stability``, or their own ``myrelay``) and speaks one wire
-``protocol``. The built-in endpoints are named after their protocols and read each
-ecosystem's own environment variables (``BFL_API_KEY`` and ``STABILITY_API_KEY`` for Black
-Forest Labs and Stability AI, whose base URLs ``SEEDLESS_BFL_URL`` and
-``SEEDLESS_STABILITY_URL`` can move); explicit values always win over the environment. One
-program may use two relays of the same protocol at once by giving them different names. The
-self-hosted servers (``forge``: AUTOMATIC1111/Forge, ``comfyui``) read their address from
-``SEEDLESS_FORGE_URL`` and ``SEEDLESS_COMFYUI_URL``, and optional HTTP basic auth
-(``user:password``) from ``SEEDLESS_FORGE_AUTH`` and ``SEEDLESS_COMFYUI_AUTH`` or the URL
-itself.
+``vertex``, ``openai``, ``bfl``, ``stability``, ``together``, or their own ``myrelay``) and
+speaks one wire ``protocol``. The built-in endpoints (:data:`DEFAULTS`) read each ecosystem's
+own environment variables (``BFL_API_KEY`` and ``STABILITY_API_KEY`` for Black Forest Labs and
+Stability AI, whose base URLs ``SEEDLESS_BFL_URL`` and ``SEEDLESS_STABILITY_URL`` can move);
+explicit values always win over the environment. One program may use two relays of the same
+protocol at once by giving them different names. The self-hosted servers (``forge``:
+AUTOMATIC1111/Forge, ``comfyui``) read their address from ``SEEDLESS_FORGE_URL`` and
+``SEEDLESS_COMFYUI_URL``, and optional HTTP basic auth (``user:password``) from
+``SEEDLESS_FORGE_AUTH`` and ``SEEDLESS_COMFYUI_AUTH`` or the URL itself.
+
+Which matrix rows an endpoint serves: its own (rows whose provider is its name), then those of
+its ``profile``. The OpenAI-style Flux hosts are built-in endpoints with rows of their own
+(``together``, ``deepinfra``, and ``relay`` for a generic OpenAI-style relay), each spelling
+the wire as its host publishes it; an endpoint of your own names the host it resembles with
+``Endpoint(profile="relay")``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
@@ -35,17 +41,22 @@ from .errors import (
 
 __all__ = [
     "DEFAULTS",
+    "OPENAI_HOST",
     "PROTOCOLS",
     "SELF_HOSTED",
     "Endpoint",
     "default_endpoints",
     "merge_endpoints",
+    "missing_base_url",
 ]
 
 #: The wire protocols seedless speaks, each implemented by one module in ``seedless.providers``.
 PROTOCOLS = ("gemini", "vertex", "openai", "local", "forge", "comfyui", "bfl", "stability")
 #: Protocols of servers people run themselves (their endpoints default to a local address).
 SELF_HOSTED = ("forge", "comfyui")
+#: The host of OpenAI's own API: an ``openai`` endpoint that goes there serves OpenAI's models
+#: only (OpenAI serves no Flux).
+OPENAI_HOST = "api.openai.com"
 
 
 class Endpoint(BaseModel):
@@ -69,6 +80,13 @@ class Endpoint(BaseModel):
         default_factory=dict,
         description="The host's own names for matrix models, e.g. "
         "{'flux-dev': 'black-forest-labs/FLUX.1-dev'} on a Together-style host.",
+    )
+    profile: tuple[str, ...] | None = Field(
+        default=None,
+        description="whose built-in matrix rows this endpoint serves besides its own: "
+        "provider names such as 'relay' or 'together'. None: the protocol's rows; for "
+        "protocol openai, 'openai' and 'relay', or only 'openai' when it goes to OpenAI "
+        "itself (no base_url, or api.openai.com)",
     )
     prices: dict[str, float] = Field(default_factory=dict)
     batch_prices: dict[str, float] = Field(
@@ -101,12 +119,18 @@ class Endpoint(BaseModel):
             extra_fields: Mapping[str, Any] = ...,
             field_names: Mapping[str, str] = ...,
             model_ids: Mapping[str, str] = ...,
+            profile: str | Sequence[str] | None = None,
             prices: Mapping[str, float] = ...,
             batch_prices: Mapping[str, float] = ...,
             batch_engine: bool | None = None,
             allow_retired: bool | None = None,
             timeout: float | None = None,
         ) -> None: ...
+
+    @field_validator("profile", mode="before")
+    @classmethod
+    def _profile_names(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
 
     @field_validator("protocol")
     @classmethod
@@ -130,9 +154,31 @@ class Endpoint(BaseModel):
         for name, value in super().__repr_args__():
             yield name, redact(value) if name == "base_url" and value else value
 
-    def wire_model(self, model_id: str) -> str:
-        """The name this endpoint's host uses for the matrix model ``model_id``."""
-        return self.model_ids.get(model_id, model_id)
+    def wire_model(self, model_id: str, wire_id: str | None = None) -> str:
+        """The name this endpoint's host uses for the matrix model ``model_id``: the endpoint's
+        own ``model_ids``, else the matrix row's ``wire_id``, else the id itself."""
+        return self.model_ids.get(model_id) or wire_id or model_id
+
+    @property
+    def goes_to_openai(self) -> bool:
+        """Whether this is an ``openai`` endpoint that reaches OpenAI itself (no base URL, or
+        OpenAI's), which serves OpenAI's models and no Flux."""
+        if self.protocol != "openai":
+            return False
+        if not self.base_url:
+            return self.name not in DEFAULTS or not DEFAULTS[self.name].needs_base_url
+        return _host(self.base_url) == OPENAI_HOST
+
+    def row_providers(self) -> tuple[str, ...]:
+        """Whose matrix rows this endpoint serves, in lookup order: its own name's, then its
+        ``profile``'s (by default the protocol's; see :attr:`profile`)."""
+        if self.profile is not None:
+            profile = self.profile
+        elif self.protocol == "openai":
+            profile = ("openai",) if self.goes_to_openai else ("openai", "relay")
+        else:
+            profile = (self.protocol,)
+        return tuple(dict.fromkeys((self.name, *profile)))
 
     def key(self) -> str | None:
         """The API key as a plain string, for the provider that sends it (never for display)."""
@@ -164,9 +210,14 @@ def _env(environ: Mapping[str, str], *names: str) -> str | None:
     return None
 
 
+def _host(url: str) -> str:
+    """The lower-cased host of ``url`` ("" if it has none)."""
+    return (urlsplit(url.strip()).hostname or "").lower()
+
+
 @dataclass(frozen=True)
 class _Default:
-    """A built-in endpoint: its protocol and the environment variables it reads."""
+    """A built-in endpoint: its protocol, the environment variables it reads, its defaults."""
 
     protocol: str
     key_env: tuple[str, ...] = ()
@@ -174,10 +225,15 @@ class _Default:
     project_env: tuple[str, ...] = ()
     location_env: tuple[str, ...] = ()
     location: str | None = None
+    base_url: str | None = None
+    profile: tuple[str, ...] | None = None
+    needs_base_url: bool = False  # no usable default: refused (before I/O) until one is set
 
 
-#: The built-in endpoints (named after their protocols) and each ecosystem's own variables,
-#: in the order that ecosystem reads them (google-genai reads GOOGLE_API_KEY first).
+#: The built-in endpoints and each ecosystem's own variables, in the order that ecosystem
+#: reads them (google-genai reads GOOGLE_API_KEY first). ``together``, ``deepinfra`` and
+#: ``relay`` are OpenAI-style Flux hosts with matrix rows of their own (their hosts' field
+#: names, formats, sizes and model ids).
 DEFAULTS: dict[str, _Default] = {
     "local": _Default("local"),
     "gemini": _Default(
@@ -193,6 +249,26 @@ DEFAULTS: dict[str, _Default] = {
         location="global",
     ),
     "openai": _Default("openai", key_env=("OPENAI_API_KEY",), base_url_env=("OPENAI_BASE_URL",)),
+    "together": _Default(
+        "openai",
+        key_env=("TOGETHER_API_KEY",),
+        base_url_env=("TOGETHER_BASE_URL",),
+        base_url="https://api.together.ai/v1",
+        profile=("together",),
+    ),
+    "deepinfra": _Default(
+        "openai",
+        key_env=("DEEPINFRA_API_KEY", "DEEPINFRA_TOKEN"),
+        base_url_env=("DEEPINFRA_BASE_URL",),
+        base_url="https://api.deepinfra.com/v1/openai",
+        profile=("deepinfra",),
+    ),
+    "relay": _Default(
+        "openai",
+        key_env=("SEEDLESS_RELAY_API_KEY",),
+        base_url_env=("SEEDLESS_RELAY_URL",),
+        needs_base_url=True,
+    ),
     # self-hosted: the key is optional HTTP basic auth, "user:password" (A1111's --api-auth)
     "forge": _Default(
         "forge", key_env=("SEEDLESS_FORGE_AUTH",), base_url_env=("SEEDLESS_FORGE_URL",)
@@ -210,6 +286,22 @@ DEFAULTS: dict[str, _Default] = {
 }
 
 
+def missing_base_url(endpoint: Endpoint) -> str | None:
+    """Why ``endpoint`` cannot be reached, when it is a built-in one that has no default base
+    URL (``relay``) and none was set; None when it has one or needs none."""
+    default = DEFAULTS.get(endpoint.name)
+    if endpoint.base_url or default is None or not default.needs_base_url:
+        return None
+    if default.protocol != endpoint.protocol:
+        return None
+    names = " or ".join(default.base_url_env)
+    return (
+        f"Endpoint {endpoint.name!r} has no base URL. Set {names} to your host's URL, or pass "
+        f"Endpoint(name={endpoint.name!r}, protocol={endpoint.protocol!r}, base_url=...) to "
+        "the Client."
+    )
+
+
 def default_endpoints(environ: Mapping[str, str] | None = None) -> dict[str, Endpoint]:
     """The built-in endpoints, configured from the environment (read at Client creation)."""
     env = os.environ if environ is None else environ
@@ -220,9 +312,10 @@ def default_endpoints(environ: Mapping[str, str] | None = None) -> dict[str, End
             name=name,
             protocol=default.protocol,
             api_key=SecretStr(key) if key else None,
-            base_url=_env(env, *default.base_url_env),
+            base_url=_env(env, *default.base_url_env) or default.base_url,
             project=_env(env, *default.project_env),
             location=_env(env, *default.location_env) or default.location,
+            profile=default.profile,
         )
     return endpoints
 
@@ -249,4 +342,4 @@ def merge_endpoints(base: Mapping[str, Endpoint], extra: Iterable[Endpoint]) -> 
     return merged
 
 
-_INHERITED = ("api_key", "base_url", "project", "location", "credentials")
+_INHERITED = ("api_key", "base_url", "project", "location", "credentials", "profile")

@@ -18,7 +18,7 @@ from datetime import date
 from typing import Any
 
 from .capabilities import Matrix, ModelSpec
-from .config import Endpoint
+from .config import DEFAULTS, Endpoint, missing_base_url
 from .errors import ConfigurationError, ProviderError, error_for_status, redact
 
 __all__ = ["Drift", "check", "list_models"]
@@ -94,12 +94,17 @@ async def list_models(endpoint: Endpoint, *, timeout: float = 30.0) -> list[str]
         if endpoint.protocol == "openai":
             from .providers.openai import api_root, api_url
 
-            key = endpoint.require_key("OPENAI_API_KEY")
+            unreachable = missing_base_url(endpoint)
+            if unreachable:
+                raise ConfigurationError(unreachable)
+            default = DEFAULTS.get(endpoint.name)
+            key = endpoint.require_key(*(default.key_env if default else ("OPENAI_API_KEY",)))
             root = api_root(endpoint.base_url)
             data = await _get_json(
                 http, api_url(root, "/models"), {**headers, "authorization": f"Bearer {key}"}, {}
             )
-            return [str(m.get("id")) for m in data.get("data", [])]
+            items = data if isinstance(data, list) else data.get("data", [])  # Together: a list
+            return [str(m.get("id")) for m in items if isinstance(m, dict)]
     from .providers import create_provider  # imports the provider's module only now
 
     provider = create_provider(endpoint)
@@ -130,15 +135,19 @@ async def _get_json(http: Any, url: str, headers: dict[str, str], params: dict[s
 def check(matrix: Matrix, endpoint: Endpoint, served: list[str] | None, *, today: date) -> Drift:
     """Compare the matrix rows of ``endpoint`` with what it serves (None: dates only).
 
-    The host's own names (``Endpoint.model_ids``) are read back as the matrix ids they stand for.
+    The rows are those the endpoint serves (its own, then its profile's); the host's own names
+    (the rows' ``wire_id``, ``Endpoint.model_ids``) are read back as the matrix ids they stand
+    for.
     """
-    if served is not None:
-        matrix_ids = {wire: model_id for model_id, wire in endpoint.model_ids.items()}
-        served = [matrix_ids.get(model_id, model_id) for model_id in served]
     rows: dict[str, ModelSpec] = {}
-    for row in matrix:
-        if row.provider in (endpoint.name, endpoint.protocol):
-            rows.setdefault(row.id, row)
+    for provider in endpoint.row_providers():
+        for row in matrix:
+            if row.provider == provider:
+                rows.setdefault(row.id, row)
+    if served is not None:
+        matrix_ids = {row.wire_id: model_id for model_id, row in rows.items() if row.wire_id}
+        matrix_ids.update({wire: model_id for model_id, wire in endpoint.model_ids.items()})
+        served = [matrix_ids.get(model_id, model_id) for model_id in served]
     known = set(rows) | {alias for row in rows.values() for alias in row.aliases}
     generic = _GENERIC_ROWS.get(endpoint.protocol)
     if generic is not None:  # a self-hosted server: every checkpoint it has is served

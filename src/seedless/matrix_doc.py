@@ -108,6 +108,31 @@ def _facts(row: ModelSpec) -> list[str]:
     return [*out, ""]
 
 
+def _hosts(group: list[ModelSpec]) -> list[str]:
+    """How each host spells the model on the wire, when the rows of ``group`` differ there."""
+    facts = [
+        (
+            row.provider,
+            row.wire_id or row.id,
+            row.seed,
+            ", ".join(f"{k}→{v}" for k, v in row.fields.items() if v) or "size",
+            ", ".join(row.response_formats or ()) or "—",
+            row.image_input or ("edits" if "edit" in row.operations else "—"),
+            _sizes(row),
+        )
+        for row in group
+    ]
+    if len({fact[1:] for fact in facts}) < 2:
+        return []
+    out = [
+        "",
+        "| provider | model on the wire | seed | fields | response_format | edit input | sizes |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    out += ["| " + " | ".join(_cell(cell) for cell in fact) + " |" for fact in facts]
+    return out
+
+
 def render_markdown(matrix: Matrix) -> str:
     """The docs/capabilities.md page: a summary table, then every model's facts and sources."""
     rows = sorted(matrix, key=lambda r: (r.provider, r.id))
@@ -173,6 +198,7 @@ def _section(model_id: str, group: list[ModelSpec]) -> list[str]:
             f"{_cell(life.deprecated)} | {shutdown} | {_cell(life.successor)} | "
             f"{_links(life.sources)} |"
         )
+    out += _hosts(group)
     notes = [f"{row.provider}: {row.lifecycle.notes}" for row in group if row.lifecycle.notes]
     notes += [_batch(row) for row in group if row.batch is not None]
     if notes:

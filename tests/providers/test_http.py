@@ -125,9 +125,7 @@ def test_fastapi_detail_reads_text_and_validation_errors() -> None:
 
 
 class _Keyed(HttpProvider):
-    key_header: ClassVar[KeyHeader] = KeyHeader(
-        "x-key", "Token ", "SVC_KEY", "svc", frozenset({"api-key"})
-    )
+    key_header: ClassVar[KeyHeader] = KeyHeader("x-key", "Token ", frozenset({"api-key"}))
     fixed_headers: ClassVar[dict[str, str]] = {"Accept": "application/json"}
 
 
@@ -153,8 +151,17 @@ def test_the_key_header_is_shown_masked_and_sent_only_when_not_given() -> None:
 
 
 def test_a_missing_key_names_the_environment_variable_of_the_built_in_endpoint() -> None:
-    for name, says in (("svc", "Set SVC_KEY"), ("other", "Set an environment variable")):
-        provider = _Keyed(Endpoint(name=name, protocol="openai"), root=ROOT, timeout=5)
+    """The variables come from the built-in endpoint table (seedless.config.DEFAULTS)."""
+    cases = (
+        ("openai", "openai", "Set OPENAI_API_KEY"),
+        ("together", "openai", "Set TOGETHER_API_KEY"),
+        ("bfl", "bfl", "Set BFL_API_KEY"),
+        ("bfl", "openai", "Set an environment variable"),  # not the built-in bfl endpoint
+        ("other", "openai", "Set an environment variable"),
+    )
+    for name, protocol, says in cases:
+        endpoint = Endpoint(name=name, protocol=protocol)
+        provider = _Keyed(endpoint, root=ROOT, timeout=5)
         with pytest.raises(ConfigurationError, match=says):
             provider._credentials()
 

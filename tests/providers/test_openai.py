@@ -79,7 +79,8 @@ def _endpoint(emu: Emulator, **kwargs: Any) -> Endpoint:
 
 
 def _spec(model: str) -> Any:
-    return capabilities().resolve(model)
+    """The row as an ``openai`` endpoint pointing at a relay serves it (Flux: the relay's)."""
+    return capabilities().resolve(model, profiles={"openai": ("openai", "relay")})
 
 
 # ------------------------------------------------------------------ a tiny second origin
@@ -351,7 +352,7 @@ async def test_dall_e_3_with_a_seed_is_refused_with_nothing_on_the_wire(emu: Emu
             with pytest.raises(UnsupportedCapabilityError) as info:
                 await client.generate("a fox", model=model, seed=7, allow_retired=True)
             assert info.value.capability == "seed" and info.value.model == model
-            assert "openai:flux-dev" in info.value.alternatives
+            assert "relay:flux-dev" in info.value.alternatives
         with pytest.raises(UnsupportedCapabilityError):
             await client.generate("a fox", model="openai:gpt-image-2", seed=7)
         with pytest.raises(UnsupportedCapabilityError):
@@ -378,10 +379,11 @@ async def test_kontext_edit_sends_multipart_with_the_image(emu: Emulator) -> Non
     assert (recorded.method, recorded.path) == ("POST", "/v1/images/edits")
     assert recorded.headers["content-type"].startswith("multipart/form-data; boundary=")
     assert recorded.body is None and recorded.form is not None
-    image = recorded.form.pop("image")
+    form = dict(recorded.form)  # a copy: the wire check reads the recorded one after the test
+    image = form.pop("image")
     assert isinstance(image, FilePart)
     assert (image.content_type, image.data) == ("image/png", PNG)
-    assert recorded.form == {
+    assert form == {
         "model": "flux-kontext-pro",
         "prompt": "make it darker",
         "n": "1",
@@ -429,38 +431,42 @@ async def test_dropped_and_truncated_answers_are_retried(emu: Emulator) -> None:
 
 
 async def test_two_endpoint_profiles_in_one_client() -> None:
-    with Emulator(openai_api_key=KEY) as first, Emulator(openai_api_key=KEY[::-1]) as second:
+    """Two OpenAI-style endpoints in one client, each with its key, headers, prices and its
+    host's spellings: a relay, and a host of the user's own that follows Together's."""
+    with Emulator(openai_api_key=KEY) as first, Emulator(together_api_key=KEY[::-1]) as second:
         openai = _endpoint(first)
-        together = Endpoint(
-            name="together",
+        myhost = Endpoint(
+            name="myhost",
             protocol="openai",
-            base_url=second.openai.origin,  # no /v1: added
+            base_url=second.together.origin,  # no /v1: added
             api_key=SecretStr(KEY[::-1]),
-            headers={"X-Relay": "together"},
-            field_names={"guidance": "guidance"},
+            headers={"X-Relay": "myhost"},
+            profile="together",
             extra_fields={"output_format": "png"},
             prices={"flux-dev": 0.0125},
         )
-        async with _client(openai, together) as client:
+        async with _client(openai, myhost) as client:
             a = await client.generate(
                 "a fox", model="openai:flux-dev", seed=7, options={"guidance": 3.5}
             )
             b = await client.generate(
-                "a fox", model="together:flux-dev", seed=7, options={"guidance": 3.5}
+                "a fox", model="myhost:flux-dev", seed=7, options={"guidance": 3.5}
             )
-            providers = [client.provider("openai"), client.provider("together")]
+            providers = [client.provider("openai"), client.provider("myhost")]
             assert providers[0] is not providers[1]
         for provider in providers:
             assert isinstance(provider, OpenAIProvider) and provider._session._client is None
     (one,) = first.openai.requests
-    (two,) = second.openai.requests
+    (two,) = second.together.requests
     assert one.path == two.path == "/v1/images/generations"
-    assert one.body["guidance_scale"] == 3.5 and "guidance" not in one.body
-    assert two.body["guidance"] == 3.5 and two.body["output_format"] == "png"
-    assert two.headers["x-relay"] == "together" and "x-relay" not in one.headers
-    assert (a.image.provider, b.image.provider) == ("openai", "together")
+    assert one.body["model"] == "flux-dev" and one.body["response_format"] == "b64_json"
+    assert two.body["model"] == "black-forest-labs/FLUX.1-dev"
+    assert two.body["response_format"] == "base64" and two.body["output_format"] == "png"
+    assert one.body["guidance_scale"] == two.body["guidance_scale"] == 3.5
+    assert two.headers["x-relay"] == "myhost" and "x-relay" not in one.headers
+    assert (a.image.provider, b.image.provider) == ("openai", "myhost")
     assert (a.image.cost_usd, b.image.cost_usd) == (0.02, 0.0125)
-    assert a.image.data == b.image.data  # same model, prompt, seed, size: same picture
+    assert a.image.mime_type == b.image.mime_type == "image/png"
 
 
 def test_sync_client_through_the_emulator(emu: Emulator) -> None:
@@ -660,10 +666,12 @@ def _provider(**kwargs: Any) -> OpenAIProvider:
 @pytest.mark.parametrize(
     ("model", "aspect_ratio", "size", "expected"),
     [
-        ("flux-dev", "16:9", None, {"width": 1360, "height": 768}),
-        ("flux-dev", "9:16", "2K", {"width": 1536, "height": 2736}),
+        # BFL's FLUX.1 [dev]: multiples of 32, 256..1440 (a relay passes sizes on unchanged)
+        ("flux-dev", "16:9", None, {"width": 1376, "height": 768}),
+        ("flux-dev", "9:16", "2K", {"width": 800, "height": 1440}),
         ("flux-dev", None, "1K", {"width": 1024, "height": 1024}),
-        ("flux-dev", None, "1000x700", {"width": 1000, "height": 700}),
+        ("flux-dev", None, "1024x736", {"width": 1024, "height": 736}),
+        ("flux-schnell", "16:9", None, {"width": 1360, "height": 768}),  # no published rule
         ("flux-2-pro", "3:2", "512", {"width": 624, "height": 416}),
         ("dall-e-3", None, None, {"size": "1024x1024"}),
         ("dall-e-3", "9:16", None, {"size": "1024x1792"}),
@@ -870,11 +878,12 @@ async def test_one_pooled_client_closed_by_aclose(emu: Emulator) -> None:
 
 
 async def test_endpoint_model_ids_send_the_hosts_own_name(emu: Emulator) -> None:
-    host_id = "black-forest-labs/FLUX.1-schnell"
-    relay = _endpoint(emu, name="together", model_ids={"flux-schnell": host_id})
+    host_id = "my-relay/flux-schnell"
+    emu.openai.add_model(host_id)
+    relay = _endpoint(emu, name="myrelay", model_ids={"flux-schnell": host_id})
     async with _client(relay) as client:
-        out = await client.generate("a fox", model="together:flux-schnell", seed=3)
+        out = await client.generate("a fox", model="myrelay:flux-schnell", seed=3)
     (sent,) = emu.openai.requests
     assert sent.body["model"] == host_id
     assert out.image.model == "flux-schnell" and out.image.sent["model"] == host_id
-    assert out.image.request["model"] == "together:flux-schnell"
+    assert out.image.request["model"] == "myrelay:flux-schnell"

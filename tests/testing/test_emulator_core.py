@@ -292,7 +292,10 @@ def test_multipart_parser() -> None:
 
 def test_endpoints_and_client(emu: Emulator) -> None:
     gemini, vertex, openai, *others = emu.endpoints()
-    assert [e.name for e in others] == ["forge", "comfyui", "bfl", "stability"]
+    assert [e.name for e in others] == [
+        "forge", "comfyui", "bfl", "stability", "relay", "together", "deepinfra"
+    ]
+    relay, together, deepinfra = others[-3:]
     assert (gemini.name, gemini.protocol, gemini.base_url) == ("gemini", "gemini", emu.gemini.url)
     assert gemini.api_key is not None
     assert gemini.api_key.get_secret_value() == emu.gemini.api_key
@@ -304,6 +307,9 @@ def test_endpoints_and_client(emu: Emulator) -> None:
     if vertex.credentials is not None:
         assert vertex.credentials.token == emu.vertex.token
     assert (openai.protocol, openai.base_url) == ("openai", emu.openai.url)
+    assert relay.base_url == emu.openai.url and openai.row_providers() == ("openai", "relay")
+    assert (together.base_url, deepinfra.base_url) == (emu.together.url, emu.deepinfra.url)
+    assert deepinfra.base_url.endswith("/v1/openai")
     with emu.client() as client:
         assert client.endpoints["gemini"].base_url == emu.gemini.url
         assert client.endpoints["openai"].base_url == emu.openai.url

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from dataclasses import dataclass
@@ -13,6 +14,10 @@ from .google import GoogleDoc
 from .openapi import OpenAPIDoc
 
 FOLDER = Path(__file__).resolve().parents[1] / "definitions"
+#: Gemini API versions checked against another version's definition: v1alpha's own protos
+#: (googleapis, last changed 2025-02-28) lack imageConfig and thinkingConfig, which the service
+#: takes there as in v1beta; the emulator serves v1alpha with v1beta's fields too.
+GEMINI_ALIASES = {"v1alpha": "v1beta"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,13 @@ class Definitions:
             doc = _load(f"generativelanguage.{version}.json")
             label = f"generativelanguage {version} ({_revision(doc)} + generativelanguage.live)"
             docs[version] = GoogleDoc(label, doc, overlay.get(version))
+        for alias, version in GEMINI_ALIASES.items():
+            doc = _load(f"generativelanguage.{version}.json")
+            label = (
+                f"generativelanguage {alias} checked as {version} ({_revision(doc)} + "
+                "generativelanguage.live)"
+            )
+            docs[alias] = GoogleDoc(label, doc, overlay.get(version))
         return docs
 
     @cached_property
@@ -103,6 +115,24 @@ class Definitions:
         return OpenAPIDoc(
             f"stability openapi ({_revision(doc)})", doc, error="ContentModerationResponse"
         )
+
+    @cached_property
+    def relay(self) -> OpenAPIDoc:
+        """A generic OpenAI-style Flux relay: OpenAI's description with the relay's extension
+        fields added to its image requests (``relay.overlay.json``, seedless's convention)."""
+        doc = copy.deepcopy(_load("openai.openapi.json"))
+        overlay = _load("relay.overlay.json")
+        for name, extra in overlay["properties"].items():
+            doc["components"]["schemas"][name]["properties"].update(extra)
+        label = f"openai-openapi ({_revision(doc)}) + relay.overlay ({_revision(overlay)})"
+        return OpenAPIDoc(label, doc, error="ErrorResponse")
+
+    @cached_property
+    def deepinfra(self) -> OpenAPIDoc:
+        """DeepInfra's OpenAI-compatible images API, transcribed from its model pages."""
+        doc = _load("deepinfra.openapi.json")
+        label = f"deepinfra (transcribed, {_revision(doc)})"
+        return OpenAPIDoc(label, doc, error="ErrorResponse")
 
 
 DEFINITIONS = Definitions()

@@ -9,9 +9,11 @@ Which definition applies:
   every route under ``/api`` too, checked as the route without it;
 - ``openai`` service: OpenAI's own description for OpenAI's models (gpt-image-*,
   chatgpt-image-*, dall-e-*) and for calls that name no model (listing, files, batches);
-  Together's description for other models' generations (the published Flux host definition);
-  none for other models' edits (no host publishes one). Answers of the OpenAI-style emulator
-  are OpenAI's shape for every model and are checked against OpenAI's description.
+  for other models (Flux behind a generic relay) OpenAI's description plus the relay's
+  extension fields (``relay.overlay.json``: no relay publishes a definition). Its answers are
+  OpenAI's shape for every model and are checked against OpenAI's description.
+- ``together`` service: Together's OpenAPI description, requests and answers.
+- ``deepinfra`` service: DeepInfra's images API as transcribed from its model pages.
 - ``bfl`` service: BFL's description (submissions, ``get_result``, ``credits``; a 422 is its
   ``HTTPValidationError``; other error bodies, FastAPI's ``{"detail": ...}``, it does not
   define); ``bfl-delivery``, the result host, is not an API;
@@ -30,11 +32,12 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 from seedless.providers.base import WireRequest
 from seedless.testing import FilePart, RecordedAnswer, RecordedRequest
 
-from .definitions import DEFINITIONS, Problem, api_version
+from .definitions import DEFINITIONS, GEMINI_ALIASES, Problem, api_version
 from .google import GoogleDoc
 from .openapi import OpenAPIDoc
 
@@ -48,6 +51,8 @@ GOOGLE_CODES = frozenset(
     }
 )  # fmt: skip
 _OPENAI_FAMILY = ("gpt-image", "chatgpt-image", "dall-e")
+#: Services of the OpenAI images style, each with its host's definition.
+_IMAGES = ("openai", "together", "deepinfra")
 
 
 def check_exchange(
@@ -57,7 +62,7 @@ def check_exchange(
     judge = _accepted(answer)
     if request.service in ("gemini", "vertex"):
         return list(_google(request, answer, casing, judge))
-    if request.service == "openai":
+    if request.service in _IMAGES:
         return list(_openai(request, answer, judge))
     if request.service in ("forge", "comfyui"):
         return list(_selfhosted(request, answer, judge))
@@ -66,9 +71,17 @@ def check_exchange(
     return []
 
 
-def check_planned(wire: WireRequest, *, casing: str = "camel") -> list[Problem]:
+def check_planned(
+    wire: WireRequest, *, casing: str = "camel", service: str | None = None
+) -> list[Problem]:
     """Every difference between a planned :class:`~seedless.providers.base.WireRequest` (what
-    ``client.prepare()`` keeps, before any I/O) and its endpoint's definition."""
+    ``client.prepare()`` keeps, before any I/O) and its endpoint's definition.
+
+    ``service`` names the host whose definition applies (``openai``, ``together``,
+    ``deepinfra``, ``gemini``, ``vertex``); by default the built-in endpoint the request was
+    planned for, else the wire shape's usual host. The path is the URL's (DeepInfra's API
+    lives under ``/v1/openai``).
+    """
     if wire.shape in ("sdapi", "comfy_prompt"):
         service = "forge" if wire.shape == "sdapi" else "comfyui"
         planned = RecordedRequest(
@@ -77,11 +90,11 @@ def check_planned(wire: WireRequest, *, casing: str = "camel") -> list[Problem]:
         )  # fmt: skip
         return list(_selfhosted(planned, None, True))
     if wire.shape == "images":
-        service = "openai"
+        service = service or (wire.provider if wire.provider in _IMAGES else "openai")
     elif wire.shape in ("generate_content", "predict"):
-        service = "vertex" if "/projects/" in wire.path else "gemini"
+        service = service or ("vertex" if "/projects/" in wire.path else "gemini")
     elif wire.shape in ("bfl", "stable_image"):
-        service = "bfl" if wire.shape == "bfl" else "stability"
+        service = service or ("bfl" if wire.shape == "bfl" else "stability")
     else:
         return []
     form: dict[str, Any] | None = None
@@ -91,15 +104,24 @@ def check_planned(wire: WireRequest, *, casing: str = "camel") -> list[Problem]:
             previous = form.get(part.name)
             value = FilePart(part.filename, part.content_type, len(part.data), part.sha256, b"")
             form[part.name] = value if previous is None else [*_listed(previous), value]
+    path = urlsplit(wire.url).path if wire.shape == "images" else wire.path
     request = RecordedRequest(
-        service=service, method=wire.method, path=wire.path, query={}, headers={},
-        body=wire.body() if form is None else None, form=form, model=wire.model,
+        service=service, method=wire.method, path=path, query={}, headers={},
+        body=wire.body() if form is None else None, form=form, model=_wire_model(wire),
     )  # fmt: skip
-    if service == "openai":
+    if service in _IMAGES:
         return list(_openai(request, None, True))
     if service in ("bfl", "stability"):
         return list(_hosted(request, None, True))
     return list(_google(request, None, casing, True))
+
+
+def _wire_model(wire: WireRequest) -> str | None:
+    """The model the body names (the host's id), else the matrix key's id."""
+    source = wire.json if wire.json is not None else wire.form
+    if isinstance(source, dict) and isinstance(source.get("model"), str):
+        return str(source["model"])
+    return wire.model.rpartition(":")[2] or None
 
 
 def _listed(value: Any) -> list[Any]:
@@ -128,7 +150,11 @@ def _google(
 ) -> Iterator[Problem]:
     where = _where(request)
     doc = _google_doc(request)
-    route = doc.route(request.method, request.path) if doc else None
+    path = request.path
+    version = api_version(path) or ""
+    if request.service == "gemini" and version in GEMINI_ALIASES:
+        path = f"/{GEMINI_ALIASES[version]}/" + path.removeprefix(f"/{version}/")
+    route = doc.route(request.method, path) if doc else None
     if doc is None or route is None:
         if judge:
             api = "generativelanguage" if request.service == "gemini" else "aiplatform"
@@ -208,15 +234,15 @@ def _google_error(answer: RecordedAnswer, where: str, label: str) -> Iterator[Pr
 
 def _openai_docs(request: RecordedRequest) -> tuple[OpenAPIDoc | None, OpenAPIDoc]:
     """The definition of the request, and the one of the answer."""
+    if request.service == "together":
+        return DEFINITIONS.together, DEFINITIONS.together
+    if request.service == "deepinfra":
+        return DEFINITIONS.deepinfra, DEFINITIONS.deepinfra
     model = request.model or ""
     own = (
         not model or model.startswith(_OPENAI_FAMILY) or not request.path.startswith("/v1/images/")
     )
-    if own:
-        return DEFINITIONS.openai, DEFINITIONS.openai
-    if request.path == "/v1/images/generations":
-        return DEFINITIONS.together, DEFINITIONS.openai
-    return None, DEFINITIONS.openai
+    return (DEFINITIONS.openai if own else DEFINITIONS.relay), DEFINITIONS.openai
 
 
 def _openai(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -111,7 +112,11 @@ def test_proto_names_pass_when_allowed() -> None:
 def test_paths_methods_and_versions() -> None:
     assert _shown(_gemini({}, method="PUT")) == [("$", "no such method in the definition")]
     v1alpha = _exchange("gemini", "/v1alpha/models/x:generateContent", {"contents": _contents()})
-    assert v1alpha[0].definition == "generativelanguage (no vendored definition of this version)"
+    assert v1alpha == []  # checked against v1beta (its own protos lag the service)
+    v1alpha = _exchange("gemini", "/v1alpha/models/x:generateContent", {"labels": {}})
+    assert v1alpha[0].definition.startswith("generativelanguage v1alpha checked as v1beta")
+    v2 = _exchange("gemini", "/v2/models/x:generateContent", {"contents": _contents()})
+    assert v2[0].definition == "generativelanguage (no vendored definition of this version)"
     # a refusal of what the definition lacks is the emulator being strict: no problem
     assert _gemini({"labels": {}}, status=400, answer=_google_error(400)) == []
 
@@ -164,21 +169,50 @@ def test_openai_option_sets_differ_per_operation() -> None:
     assert edit[0].definition.endswith("CreateImageEditRequest")
 
 
-def test_flux_generations_follow_together_and_edits_nothing() -> None:
-    body = {"model": "flux-dev", "prompt": "a fox", "seed": 7, "width": 1024, "height": 768,
-            "steps": 28, "guidance_scale": 3.5, "response_format": "base64"}  # fmt: skip
-    ok = _exchange(
-        "openai", "/v1/images/generations", body, model="flux-dev", answer={"created": 1}
-    )
-    assert ok == []
+def test_flux_requests_follow_their_hosts_definitions() -> None:
+    """Together's requests and answers follow Together's description; a relay's, OpenAI's plus
+    the relay's extension fields (edits too: no host publishes Flux edits); DeepInfra's, its
+    transcribed page."""
+    body = {"model": "black-forest-labs/FLUX.1-dev", "prompt": "a fox", "seed": 7,
+            "width": 1024, "height": 768, "steps": 28, "guidance_scale": 3.5,
+            "response_format": "base64"}  # fmt: skip
+    answer = {"id": "x", "model": body["model"], "object": "list",
+              "data": [{"index": 0, "b64_json": "AAAA", "type": "b64_json"}]}  # fmt: skip
+    assert _exchange("together", "/v1/images/generations", body, answer=answer) == []
     body.update(response_format="b64_json", output_format="webp")
-    problems = _exchange("openai", "/v1/images/generations", body, model="flux-dev")
-    assert [p.path for p in problems] == ["$.response_format", "$.output_format", "$"]
+    problems = _exchange("together", "/v1/images/generations", body, answer={"created": 1})
+    assert _shown(problems)[:2] == [
+        ("$.response_format", "'b64_json' is not one of ['base64', 'url']"),
+        ("$.output_format", "'webp' is not one of ['jpeg', 'png']"),
+    ]
     assert problems[0].definition.startswith("together openapi (togethercomputer/openapi@090263a)")
-    assert problems[2].side == "answer"  # the emulator's answer follows OpenAI's ImagesResponse
-    edit = _exchange("openai", "/v1/images/edits", form={"anything": "goes"}, model="flux-dev",
-                     answer={"created": 1})  # fmt: skip
-    assert edit == []
+    # OpenAI's answer shape is not Together's ImageResponse
+    assert ("answer", "$.created", "unknown field") in [
+        (p.side, p.path, p.message) for p in problems
+    ]
+    relay = {"model": "flux-dev", "prompt": "a fox", "seed": 7, "width": 1024, "height": 768,
+             "steps": 28, "guidance_scale": 3.5, "response_format": "b64_json"}  # fmt: skip
+    ok = _exchange("openai", "/v1/images/generations", relay, model="flux-dev",
+                   answer={"created": 1})  # fmt: skip
+    assert ok == []
+    relay["guidance"] = 3.5
+    (wrong,) = _exchange(
+        "openai", "/v1/images/generations", relay, model="flux-dev", answer={"created": 1}
+    )
+    assert (wrong.path, wrong.message) == ("$.guidance", "unknown field")
+    assert "relay.overlay" in wrong.definition
+    edit = _exchange("openai", "/v1/images/edits", form={"prompt": "x", "anything": "goes"},
+                     model="flux-2-pro", answer={"created": 1})  # fmt: skip
+    assert _shown(edit) == [
+        ("$", "'image' is a required property"),
+        ("$.anything", "unknown field"),
+    ]
+    deepinfra = {"model": "black-forest-labs/FLUX-1-dev", "prompt": "x", "size": "1024x768",
+                 "seed": 1}  # fmt: skip
+    (seed,) = _exchange("deepinfra", "/v1/openai/images/generations", deepinfra,
+                        answer={"created": 1, "data": [{"b64_json": "AAAA"}]})  # fmt: skip
+    assert (seed.path, seed.message) == ("$.seed", "unknown field")
+    assert seed.definition.startswith("deepinfra (transcribed")
 
 
 def test_openai_errors_follow_error_response() -> None:
@@ -209,8 +243,9 @@ async def test_a_wrong_field_in_a_provider_is_named(
         with pytest.raises(seedless.SeedlessError, match="input_fidelity"):
             await client.generate("a fox", model="openai:gpt-image-2")
         new_problems()  # the emulator refused it: nothing for the wire check to add
-        lax = _openai.GENERATION_PARAMETERS | {"input_fidelity"}
-        monkeypatch.setattr(_openai, "GENERATION_PARAMETERS", lax)
+        surface = _openai.OPENAI_IMAGES
+        lax = replace(surface, generation=surface.generation | {"input_fidelity"})
+        monkeypatch.setattr(_openai, "OPENAI_IMAGES", lax)
         await client.generate("a fox", model="openai:gpt-image-2")
     problems = new_problems()
     assert [(p.side, p.path, p.message) for p in problems] == [
@@ -233,6 +268,14 @@ def test_planned_wire_requests_are_checked_before_io(seedless_emulator: Emulator
             options={"input_fidelity": "high"},
         ),
         seedless.GenerateRequest(prompt="a fox", model="openai:flux-dev", seed=7),
+        seedless.GenerateRequest(prompt="a fox", model="together:flux-dev", seed=7),
+        seedless.EditRequest(
+            prompt="darker", model="together:flux-kontext-pro", images=[buffer.getvalue()]
+        ),
+        seedless.GenerateRequest(prompt="a fox", model="deepinfra:flux-dev", size="1K"),
+        seedless.EditRequest(
+            prompt="darker", model="relay:flux-2-pro", images=[buffer.getvalue()] * 2, seed=3
+        ),
     ]  # fmt: skip
     with seedless_emulator.client() as client:
         found = [
@@ -240,5 +283,19 @@ def test_planned_wire_requests_are_checked_before_io(seedless_emulator: Emulator
             for r in requests
         ]
     assert seedless_emulator.requests == []  # planned, not sent
-    flux = [("$.response_format", "'b64_json' is not one of ['base64', 'url']")]  # a deviation
-    assert found == [[], [], [], [], flux]
+    assert found == [[]] * len(requests)
+
+
+def test_the_allowed_deviations_are_narrow() -> None:
+    """The SDK's proto names are allowed where google-genai puts them, and nowhere else: a
+    snake_case field seedless itself sent would still fail."""
+    from wirecheck.deviations import explained_by
+
+    def casing(path: str) -> Problem:
+        message = "wrong casing: the wire name is 'x' (proto3 JSON names)"
+        return Problem("request", f"POST {GENERATE}", path, message, "generativelanguage v1")
+
+    assert explained_by(casing("$.contents[0].parts[1].inlineData.mime_type")) is not None
+    assert explained_by(casing("$.generationConfig.thinkingConfig.thinking_level")) is not None
+    assert explained_by(casing("$.generation_config")) is None
+    assert explained_by(casing("$.generationConfig.image_config")) is None

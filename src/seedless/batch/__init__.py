@@ -4,7 +4,7 @@
 
     from seedless.batch import Job, run_batch
 
-    jobs = [Job.generate(f"a fox, take {i}", model="openai:flux-dev", seed=i) for i in range(400)]
+    jobs = [Job.generate(f"a fox, take {i}", model="together:flux-dev", seed=i) for i in range(400)]
     report = await run_batch(client, jobs, "out/", budget=10.0, max_concurrency=16)
 
 The modules: :mod:`~seedless.batch.jobs` (the job model and the JSONL/CSV/folder loaders),

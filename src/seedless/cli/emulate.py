@@ -3,9 +3,9 @@
 Servers on 127.0.0.1: Google's APIs (the Gemini API and Vertex AI share one port, as their
 paths never overlap) on ``--port``, the OpenAI-style images API on ``--port`` + 1, the
 self-hosted Forge and ComfyUI on + 2 and + 3, Black Forest Labs' API on + 4 (its result
-images on + 5), Stability AI's on + 6. ``--port 0`` (the default) picks free ports. The
-command prints the URLs and the ``export`` lines that point the standard SDKs, and
-seedless, at the emulator.
+images on + 5), Stability AI's on + 6, the Flux hosts Together and DeepInfra on + 7 and + 8.
+``--port 0`` (the default) picks free ports. The command prints the URLs and the ``export``
+lines that point the standard SDKs, and seedless, at the emulator.
 """
 
 from __future__ import annotations
@@ -25,13 +25,13 @@ if TYPE_CHECKING:
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "emulate",
-        help="Run loopback emulators of the Gemini, Vertex AI, OpenAI, BFL and Stability image "
-        "APIs.",
+        help="Run loopback emulators of the Gemini, Vertex AI, OpenAI, BFL, Stability, Together "
+        "and DeepInfra image APIs.",
         description="Serve emulators of the Gemini API, Vertex AI (Imagen and Gemini), an "
-        "OpenAI-style images API, Black Forest Labs' API and Stability AI's on 127.0.0.1 until "
-        "Ctrl-C, and print the environment that points the standard SDKs (and seedless) at "
-        "them. Google's APIs listen on PORT, OpenAI's on PORT+1, BFL's on PORT+2 (its result "
-        "images on PORT+3), Stability's on PORT+4.",
+        "OpenAI-style images API (OpenAI's models and a Flux relay), Black Forest Labs' API, "
+        "Stability AI's and the Flux hosts Together and DeepInfra on 127.0.0.1 until Ctrl-C, "
+        "and print the environment that points the standard SDKs (and seedless) at them. "
+        "Google's APIs listen on PORT, OpenAI's on PORT+1, the others on the ports after it.",
     )
     parser.add_argument(
         "--port",
@@ -85,12 +85,13 @@ def describe(emulator: Emulator) -> str:
         f"  Gemini API  {gemini.url:<32} x-goog-api-key: {gemini.api_key}",
         f"  Vertex AI   {vertex.url:<32} bearer token: {vertex.token}, project: "
         f"{vertex.project}, location: {vertex.location}",
-        f"  OpenAI      {openai.url:<32} bearer key: {openai.api_key}",
+        f"  OpenAI      {openai.url:<32} bearer key: {openai.api_key} (and the Flux relay)",
     ]
     lines += [f"  {s.name:<11} {s.url:<32} self-hosted, no key" for s in emulator.self_hosted]
     lines += [
         f"  BFL         {bfl.url:<32} x-key: {bfl.api_key} (results on {bfl.delivery.url})",
         f"  Stability   {emulator.stability.url:<32} bearer key: {emulator.stability.api_key}",
+        *(f"  {h.name:<11} {h.url:<32} bearer key: {h.api_key}" for h in emulator.flux_hosts),
         "",
         "# Point the standard SDKs and seedless at it:",
     ]

@@ -40,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     from ..client import AsyncClient
-    from ..config import SELF_HOSTED
+    from ..config import SELF_HOSTED, missing_base_url
     from ..drift import check, list_models
     from ..errors import SeedlessError
 
@@ -49,8 +49,10 @@ def run(args: argparse.Namespace) -> int:
     names = args.provider or [
         name
         for name, e in client.endpoints.items()
-        if e.protocol != "local" and (e.protocol not in SELF_HOSTED or e.base_url)
-    ]  # a self-hosted server is checked when its address is set (or --provider names it)
+        if e.protocol != "local"
+        and (e.protocol not in SELF_HOSTED or e.base_url)
+        and missing_base_url(e) is None
+    ]  # a self-hosted server or the relay is checked when its address is set (or --provider)
     reports = []
     status = 0
     for name in names:

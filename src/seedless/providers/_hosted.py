@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import httpx
 
+from ..config import DEFAULTS
 from ..errors import is_secret_header, redact
 from ._http import (
     DEFAULT_DOWNLOAD_TIMEOUT,
@@ -36,15 +37,14 @@ __all__ = ["HttpProvider", "KeyHeader"]
 class KeyHeader:
     """Where a hosted API takes its key: ``name: prefix + key``.
 
-    The key is the endpoint's own, or for the built-in endpoint called ``endpoint`` the
-    environment variable ``env``. An endpoint whose headers already hold ``name`` or one of
-    ``given_by`` (lower-case header names) brings its own credentials: no key is asked for.
+    The key is the endpoint's own (a built-in endpoint reads it from the variables its
+    :data:`seedless.config.DEFAULTS` entry names). An endpoint whose headers already hold
+    ``name`` or one of ``given_by`` (lower-case header names) brings its own credentials: no
+    key is asked for.
     """
 
     name: str
     prefix: str = ""
-    env: str = ""
-    endpoint: str = ""
     given_by: frozenset[str] = frozenset()
 
     def given(self, headers: Mapping[str, str]) -> bool:
@@ -120,7 +120,9 @@ class HttpProvider:
         headers = {**self.fixed_headers, **self.endpoint.headers}
         key = self.key_header
         if not key.given(headers):
-            env = (key.env,) if key.env and self.endpoint.name == key.endpoint else ()
+            default = DEFAULTS.get(self.endpoint.name)
+            ours = default is not None and default.protocol == self.endpoint.protocol
+            env = default.key_env if default is not None and ours else ()
             headers[key.name] = key.prefix + self.endpoint.require_key(*env)
         return headers
 

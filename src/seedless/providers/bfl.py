@@ -123,7 +123,7 @@ class BFLProvider(HttpProvider):
         transport: an httpx transport (``httpx.MockTransport`` in unit tests).
     """
 
-    key_header: ClassVar[KeyHeader] = KeyHeader("x-key", "", "BFL_API_KEY", "bfl")
+    key_header: ClassVar[KeyHeader] = KeyHeader("x-key", "")
     fixed_headers: ClassVar[Mapping[str, str]] = {"Accept": "application/json"}
 
     def __init__(

@@ -1,10 +1,14 @@
 """The ``openai`` provider: any OpenAI-style images endpoint, spoken with httpx (no vendor SDK).
 
-One module serves OpenAI itself, Flux relays, Together-style hosts and LocalAI: they share
-``POST /v1/images/generations`` (a JSON body) and ``POST /v1/images/edits`` (multipart), and
-differ in the extension fields they take (``seed``, ``width``/``height``, ``steps``,
-``guidance`` ...). Those names come from the model's matrix row (``fields``) and can be
-renamed per endpoint (``Endpoint.field_names``); ``Endpoint.extra_fields`` go on every request.
+One module serves OpenAI itself, Flux relays, Together, DeepInfra and LocalAI: they share
+``POST /v1/images/generations`` (a JSON body) and, where the host has one,
+``POST /v1/images/edits`` (multipart), and differ in the extension fields they take
+(``seed``, ``width``/``height``, ``steps``, ``guidance_scale`` ...), their response formats
+and their model names. All of that is the model's matrix row on the host's provider
+(``fields``, ``response_formats``, ``wire_id``, ``image_input``: an edit on Together is a
+generation carrying its input images as data URLs), and can be adjusted per endpoint
+(``Endpoint.field_names``, ``Endpoint.model_ids``); ``Endpoint.extra_fields`` go on every
+request.
 
 The provider only translates. :meth:`OpenAIProvider.plan` turns a validated request into the
 exact :class:`~seedless.providers.base.WireRequest` (method, path, JSON body or multipart parts)
@@ -25,7 +29,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
+from ..config import missing_base_url
 from ..errors import (
+    ConfigurationError,
     ContentBlockedError,
     ModelNotFoundError,
     NoImageError,
@@ -78,6 +84,8 @@ _CONTENT_POLICY = frozenset(
 _AUTH_HEADERS = frozenset({"authorization", "api-key", "x-api-key"})
 _VERSION_SEGMENT = re.compile(r"^v\d+[a-z0-9]*$")
 _OUTPUT_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
+#: ``ModelSpec.image_input`` values that put an edit's images in a generation body.
+_INLINE_INPUTS = ("image_url", "reference_images")
 _FORMAT_MIMES = {
     "png": "image/png",
     "jpeg": "image/jpeg",
@@ -90,14 +98,14 @@ _FORMAT_MIMES = {
 def api_root(base_url: str | None) -> str:
     """The URL that ``/images/generations`` is appended to.
 
-    A base URL whose last path segment is a version (``/v1``, ``/v2beta``) is used as is, as
-    the OpenAI SDK does with OPENAI_BASE_URL; any other gets ``/v1`` appended, so both
-    ``https://relay.example`` and ``https://relay.example/v1`` work.
+    A base URL with a version among its path segments (``/v1``, ``/v2beta``, DeepInfra's
+    ``/v1/openai``) is used as is, as the OpenAI SDK does with OPENAI_BASE_URL; any other gets
+    ``/v1`` appended, so both ``https://relay.example`` and ``https://relay.example/v1`` work.
     """
     base, mark, query = (base_url or DEFAULT_BASE_URL).strip().partition("?")
     base = base.rstrip("/")
-    last = httpx.URL(base).path.rstrip("/").rsplit("/", 1)[-1]
-    root = base if _VERSION_SEGMENT.match(last) else base + "/v1"
+    segments = httpx.URL(base).path.split("/")
+    root = base if any(_VERSION_SEGMENT.match(part) for part in segments) else base + "/v1"
     return root + mark + query
 
 
@@ -121,9 +129,7 @@ class OpenAIProvider(HttpProvider):
         transport: an httpx transport (``httpx.MockTransport`` in unit tests).
     """
 
-    key_header: ClassVar[KeyHeader] = KeyHeader(
-        "Authorization", "Bearer ", "OPENAI_API_KEY", "openai", _AUTH_HEADERS
-    )
+    key_header: ClassVar[KeyHeader] = KeyHeader("Authorization", "Bearer ", _AUTH_HEADERS)
 
     def __init__(
         self,
@@ -174,11 +180,14 @@ class OpenAIProvider(HttpProvider):
         return self._plan(request, spec, json_edit=False)
 
     def _plan(self, request: ImageRequest, spec: ModelSpec, *, json_edit: bool) -> WireRequest:
+        unreachable = missing_base_url(self.endpoint)
+        if unreachable:
+            raise ConfigurationError(unreachable)
         names = self.field_names(spec)
         options = dict(request.options)
         sent: dict[str, Any] = {}
         body: dict[str, Any] = dict(self.endpoint.extra_fields)
-        model = self.endpoint.wire_model(spec.id)
+        model = self.endpoint.wire_model(spec.id, spec.wire_id)
         if model != spec.id:
             sent["model"] = model
         body.update(model=model, prompt=instruction(request, sent), n=request.n)
@@ -212,8 +221,17 @@ class OpenAIProvider(HttpProvider):
         self, request: ImageRequest, spec: ModelSpec, body: dict[str, Any], sent: dict[str, Any],
         *, json_edit: bool = False,
     ) -> WireRequest:  # fmt: skip
-        """The request line, headers (credentials masked) and the body as JSON or a form."""
-        path = "/v1/images/generations" if request.operation == "generate" else "/v1/images/edits"
+        """The request line, headers (credentials masked) and the body as JSON or a form.
+
+        An edit goes to ``/images/edits`` as multipart (or, for a batch line, its JSON form),
+        unless the row's ``image_input`` says the host takes the input images in a generation
+        body (as data URLs).
+        """
+        inline = request.operation == "edit" and spec.image_input in _INLINE_INPUTS
+        if inline:
+            body.update(self._inline_images(request, spec))
+        as_generation = request.operation == "generate" or inline
+        path = "/v1/images/generations" if as_generation else "/v1/images/edits"
         common: dict[str, Any] = {
             "provider": spec.provider,
             "model": spec.key,
@@ -224,7 +242,7 @@ class OpenAIProvider(HttpProvider):
             "headers": self._shown_headers(),
             "chosen": sent,
         }
-        if request.operation == "generate":
+        if as_generation:
             return WireRequest(json=body, **common)
         images = getattr(request, "images", ())
         if json_edit:
@@ -251,6 +269,17 @@ class OpenAIProvider(HttpProvider):
         ``EditImageBodyJsonParam``), what a provider batch line must carry; a generation as
         :meth:`plan` gives it. No I/O."""
         return self._plan(request, spec, json_edit=True)
+
+    def _inline_images(self, request: ImageRequest, spec: ModelSpec) -> dict[str, Any]:
+        """An edit's input images as data URLs, under the host's field for them: one
+        ``image_url``, or every image in ``reference_images`` (source first)."""
+        kind = str(spec.image_input)
+        field = self.field_names(spec).get(kind, kind)
+        urls = [
+            f"data:{image.mime_type};base64,{base64.b64encode(image.data).decode()}"
+            for image in getattr(request, "images", ())
+        ]
+        return {field: urls[0] if kind == "image_url" else urls}
 
     def _size_fields(
         self,

@@ -85,9 +85,7 @@ class StabilityProvider(HttpProvider):
         transport: an httpx transport (``httpx.MockTransport`` in unit tests).
     """
 
-    key_header: ClassVar[KeyHeader] = KeyHeader(
-        "Authorization", "Bearer ", "STABILITY_API_KEY", "stability"
-    )
+    key_header: ClassVar[KeyHeader] = KeyHeader("Authorization", "Bearer ")
     fixed_headers: ClassVar[Mapping[str, str]] = {
         "Accept": "application/json",
         "stability-client-id": "seedless",

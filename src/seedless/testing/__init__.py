@@ -1,5 +1,6 @@
-"""Loopback emulators of the Gemini API, Vertex AI, OpenAI-style image APIs, self-hosted
-servers (Forge/AUTOMATIC1111, ComfyUI), Black Forest Labs' API and Stability AI's, for tests.
+"""Loopback emulators of the Gemini API, Vertex AI, OpenAI-style image APIs (OpenAI, a Flux
+relay, Together, DeepInfra), self-hosted servers (Forge/AUTOMATIC1111, ComfyUI), Black Forest
+Labs' API and Stability AI's, for tests.
 
 ``seedless.testing`` runs real HTTP servers on 127.0.0.1 that speak each provider's wire
 protocol, so the real google-genai SDK, the OpenAI SDK, plain httpx, and seedless itself can
@@ -19,6 +20,12 @@ Seeded models (Imagen, Flux, Stable Diffusion) are deterministic in prompt, seed
 unseeded ones (Gemini, GPT image) give a fresh picture every call. The ``seedless_emulator``
 pytest fixture comes from :mod:`seedless.testing.pytest_plugin`. Importing this package
 imports neither google-genai nor google-auth.
+
+Which definitions the emulators follow: each takes exactly the request fields of its
+provider's published definition, per operation and API version, and answers in its shape
+(:data:`REVISIONS` names them, with their revisions; seedless's own test suite checks every
+request and answer against those files). So a test that passes against the emulator proves
+the bodies conform to these revisions; it cannot prove what a service does beyond them.
 """
 
 from __future__ import annotations
@@ -32,10 +39,17 @@ from ._emulator import Emulator, static_credentials, static_credentials_class
 from ._faults import Fault
 from ._forge import ForgeEmulator
 from ._gemini import DEFAULT_GEMINI_API_KEY, GeminiEmulator
+from ._hosts import (
+    DEFAULT_DEEPINFRA_API_KEY,
+    DEFAULT_TOGETHER_API_KEY,
+    DeepInfraEmulator,
+    TogetherEmulator,
+)
 from ._images import DARKEN_JITTER, DARKEN_TARGET, SIZE_CLASSES, EditTransform, darken
 from ._openai import DEFAULT_OPENAI_API_KEY, OpenAIEmulator
 from ._server import MASK, FilePart, RecordedAnswer, RecordedRequest, ServiceEmulator
 from ._stability import DEFAULT_STABILITY_API_KEY, StabilityEmulator
+from ._surfaces import REVISIONS
 from ._vertex import (
     DEFAULT_LOCATION,
     DEFAULT_PROJECT,
@@ -48,18 +62,22 @@ __all__ = [
     "DARKEN_JITTER",
     "DARKEN_TARGET",
     "DEFAULT_BFL_API_KEY",
+    "DEFAULT_DEEPINFRA_API_KEY",
     "DEFAULT_GEMINI_API_KEY",
     "DEFAULT_LOCATION",
     "DEFAULT_OPENAI_API_KEY",
     "DEFAULT_PROJECT",
     "DEFAULT_STABILITY_API_KEY",
+    "DEFAULT_TOGETHER_API_KEY",
     "DEFAULT_VERTEX_TOKEN",
     "MASK",
     "RAI_FILTERED_REASON",
+    "REVISIONS",
     "SIZE_CLASSES",
     "BFLDeliveryEmulator",
     "BFLEmulator",
     "ComfyUIEmulator",
+    "DeepInfraEmulator",
     "EditTransform",
     "EmulatedModel",
     "Emulator",
@@ -74,6 +92,7 @@ __all__ = [
     "ServiceEmulator",
     "StabilityEmulator",
     "StaticCredentials",
+    "TogetherEmulator",
     "VertexEmulator",
     "darken",
     "default_models",

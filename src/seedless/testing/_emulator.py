@@ -3,12 +3,14 @@
 Port scheme: servers on 127.0.0.1. One hosts Google's APIs, the Gemini API and Vertex AI
 together (their paths never overlap, and google-genai can then be pointed at either by
 ``GOOGLE_GEMINI_BASE_URL`` or ``GOOGLE_VERTEX_BASE_URL`` whichever mode it ends up in). The
-next hosts the OpenAI-style API (whose ``GET /v1/models`` would clash with Gemini's). The
-self-hosted servers follow, one each, as they run on their own machines: Forge/AUTOMATIC1111
-and ComfyUI. Then Black Forest Labs' API, BFL's result host (images are served from another
-origin than the API, as at BFL) and Stability AI's. With ``port=0`` every port is
-ephemeral; with ``port=N`` Google's is N, OpenAI's N+1, Forge's N+2, ComfyUI's N+3,
-BFL's N+4, its results' N+5 and Stability's N+6.
+next hosts the OpenAI-style API (whose ``GET /v1/models`` would clash with Gemini's): OpenAI's
+own models and Flux behind a generic relay. The self-hosted servers follow, one each, as they
+run on their own machines: Forge/AUTOMATIC1111 and ComfyUI. Then Black Forest Labs' API, BFL's
+result host (images are served from another origin than the API, as at BFL), Stability AI's,
+and the OpenAI-style Flux hosts that spell the API their own way, at their hosts' own paths:
+Together and DeepInfra. With ``port=0`` every port is ephemeral; with ``port=N`` Google's is
+N, OpenAI's N+1, Forge's N+2, ComfyUI's N+3, BFL's N+4, its results' N+5, Stability's N+6,
+Together's N+7 and DeepInfra's N+8.
 """
 
 from __future__ import annotations
@@ -25,6 +27,12 @@ from ._bfl import DEFAULT_BFL_API_KEY, BFLEmulator
 from ._comfyui import ComfyUIEmulator
 from ._forge import ForgeEmulator
 from ._gemini import DEFAULT_GEMINI_API_KEY, GeminiEmulator
+from ._hosts import (
+    DEFAULT_DEEPINFRA_API_KEY,
+    DEFAULT_TOGETHER_API_KEY,
+    DeepInfraEmulator,
+    TogetherEmulator,
+)
 from ._openai import DEFAULT_OPENAI_API_KEY, OpenAIEmulator
 from ._server import (
     DEFAULT_MAX_BODY_BYTES,
@@ -44,7 +52,10 @@ if TYPE_CHECKING:
 __all__ = ["Emulator", "static_credentials", "static_credentials_class"]
 
 #: The loopback servers an emulator runs, in port order (N, N+1, ... with ``port=N``).
-SERVERS = ("google", "openai", "forge", "comfyui", "bfl", "bfl-delivery", "stability")
+SERVERS = (
+    "google", "openai", "forge", "comfyui", "bfl", "bfl-delivery", "stability", "together",
+    "deepinfra",
+)  # fmt: skip
 
 _STATIC_CLASS: type[Any] | None = None
 _STATIC_LOCK = threading.Lock()
@@ -86,8 +97,9 @@ def static_credentials(token: str = DEFAULT_VERTEX_TOKEN) -> Any:
 
 
 class Emulator:
-    """Loopback emulators of the Gemini API, Vertex AI, an OpenAI-style images API, Black Forest
-    Labs' API (``emu.bfl``, its result host ``emu.bfl.delivery``) and Stability AI's.
+    """Loopback emulators of the Gemini API, Vertex AI, an OpenAI-style images API (OpenAI's
+    models and a Flux relay), Black Forest Labs' API (``emu.bfl``, its result host
+    ``emu.bfl.delivery``), Stability AI's, and the Flux hosts Together and DeepInfra.
 
     ::
 
@@ -113,6 +125,8 @@ class Emulator:
         openai_api_key: str = DEFAULT_OPENAI_API_KEY,
         bfl_api_key: str = DEFAULT_BFL_API_KEY,
         stability_api_key: str = DEFAULT_STABILITY_API_KEY,
+        together_api_key: str = DEFAULT_TOGETHER_API_KEY,
+        deepinfra_api_key: str = DEFAULT_DEEPINFRA_API_KEY,
         project: str = DEFAULT_PROJECT,
         location: str = DEFAULT_LOCATION,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -132,6 +146,8 @@ class Emulator:
         self.comfyui = ComfyUIEmulator(max_body_bytes=max_body_bytes)
         self.bfl = BFLEmulator(api_key=bfl_api_key, max_body_bytes=max_body_bytes)
         self.stability = StabilityEmulator(api_key=stability_api_key)
+        self.together = TogetherEmulator(api_key=together_api_key, max_body_bytes=max_body_bytes)
+        self.deepinfra = DeepInfraEmulator(api_key=deepinfra_api_key, max_body_bytes=max_body_bytes)
         self._latency = 0.0
         self.latency = latency
         self._servers: list[LoopbackServer] = []
@@ -159,6 +175,7 @@ class Emulator:
             [self.bfl.delivery],
             [self.stability],
         ]
+        hosted.extend([host] for host in self.flux_hosts)
         try:
             for offset, services in enumerate(hosted):
                 port = self.requested_port + offset if self.requested_port else 0
@@ -206,7 +223,8 @@ class Emulator:
         hosted = " ".join(f"{s.name}={s.origin}" for s in self.self_hosted)
         return (
             f"<Emulator google={self.gemini.origin} openai={self.openai.origin} {hosted} "
-            f"bfl={self.bfl.origin} stability={self.stability.origin}>"
+            f"bfl={self.bfl.origin} stability={self.stability.origin} "
+            f"together={self.together.origin} deepinfra={self.deepinfra.origin}>"
         )
 
     # -- shared settings -------------------------------------------------------------------
@@ -215,6 +233,11 @@ class Emulator:
     def self_hosted(self) -> tuple[ServiceEmulator, ...]:
         """The self-hosted servers (Forge, ComfyUI), each on its own port."""
         return self.forge, self.comfyui
+
+    @property
+    def flux_hosts(self) -> tuple[OpenAIEmulator, ...]:
+        """The OpenAI-style Flux hosts with spellings of their own (Together, DeepInfra)."""
+        return self.together, self.deepinfra
 
     @property
     def services(self) -> tuple[ServiceEmulator, ...]:
@@ -227,6 +250,7 @@ class Emulator:
             self.bfl,
             self.bfl.delivery,
             self.stability,
+            *self.flux_hosts,
         )
 
     @property
@@ -263,8 +287,10 @@ class Emulator:
     # -- wiring clients --------------------------------------------------------------------
 
     def endpoints(self) -> list[Endpoint]:
-        """seedless endpoints named gemini, vertex, openai, forge, comfyui, bfl and stability,
-        pointing at this emulator (forge with the emulator's basic auth, if it asks for one)."""
+        """seedless endpoints pointing at this emulator: gemini, vertex, openai (OpenAI's
+        models, and Flux through the relay profile), forge, comfyui (forge with the emulator's
+        basic auth, if it asks for one), bfl, stability, relay (the OpenAI-style service again),
+        together and deepinfra."""
         from pydantic import SecretStr
 
         from seedless.config import Endpoint
@@ -314,6 +340,21 @@ class Emulator:
                 api_key=SecretStr(self.stability.api_key),
                 base_url=self.stability.url,
             ),
+            *self._flux_endpoints(),
+        ]
+
+    def _flux_endpoints(self) -> list[Endpoint]:
+        """``relay`` (the OpenAI-style service again), ``together`` and ``deepinfra``."""
+        from pydantic import SecretStr  # as in endpoints(): only when endpoints are asked for
+
+        from seedless.config import Endpoint
+
+        hosts = [("relay", self.openai), *((host.name, host) for host in self.flux_hosts)]
+        return [
+            Endpoint(
+                name=name, protocol="openai", api_key=SecretStr(host.api_key), base_url=host.url
+            )
+            for name, host in hosts
         ]
 
     def client(self, **kwargs: Any) -> Client:
@@ -329,7 +370,9 @@ class Emulator:
         ``GOOGLE_VERTEX_BASE_URL``, project, location, and an Application Default Credentials
         file holding the emulator's token), the OpenAI SDK (``OPENAI_BASE_URL`` ends in
         ``/v1``) and seedless's BFL and Stability endpoints (``BFL_API_KEY``,
-        ``SEEDLESS_BFL_URL``, ``STABILITY_API_KEY``, ``SEEDLESS_STABILITY_URL``). It does not set
+        ``SEEDLESS_BFL_URL``, ``STABILITY_API_KEY``, ``SEEDLESS_STABILITY_URL``) and built-in Flux
+        hosts (``SEEDLESS_RELAY_URL``, ``TOGETHER_BASE_URL``, ``DEEPINFRA_BASE_URL`` and their
+        keys). It does not set
         ``GOOGLE_GENAI_USE_VERTEXAI``.
         """
         if not self.running:
@@ -352,6 +395,12 @@ class Emulator:
             "SEEDLESS_BFL_URL": self.bfl.url,
             "STABILITY_API_KEY": self.stability.api_key,
             "SEEDLESS_STABILITY_URL": self.stability.url,
+            "SEEDLESS_RELAY_API_KEY": self.openai.api_key,
+            "SEEDLESS_RELAY_URL": self.openai.url,
+            "TOGETHER_API_KEY": self.together.api_key,
+            "TOGETHER_BASE_URL": self.together.url,
+            "DEEPINFRA_API_KEY": self.deepinfra.api_key,
+            "DEEPINFRA_BASE_URL": self.deepinfra.url,
         }
 
     def _adc_file(self) -> str:

@@ -566,7 +566,7 @@ class ServiceEmulator:
             policy = "honoured" if seeded else "ignored"
         fields.setdefault("methods", default_methods(self.name, model_id))
         fields.setdefault("display_name", model_id)
-        if self.name == "openai":
+        if self.name in ("openai", "together", "deepinfra"):
             fields.setdefault("owned_by", "system")
         self.models[model_id] = EmulatedModel(model_id, policy, **fields)
 

@@ -29,7 +29,10 @@ raised with ``.partial``: the images the other calls delivered (paid), so none i
 
 Messages are written for the person reading them: what happened and what to do. No error
 message ever contains an API key or token: providers build messages from the service's own
-error text, passed through :func:`redact`.
+error text, passed through :func:`redact`. This module is the one place secrets are removed:
+:func:`redact` for text, and :func:`install_log_redaction` for the log records of seedless and
+of the HTTP stacks it drives (httpx, httpcore, google-genai, google-auth), which would
+otherwise print a ``?key=`` or a ``user:password@`` of a base URL at INFO or DEBUG.
 
 When a setting would let a refused request through, the error carries it as a
 :class:`Remedy` (``.remedy``) instead of spelling it inside the message: the library names it
@@ -40,10 +43,13 @@ as a keyword argument (``allow_retired=True``), and a caller that speaks other w
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
+import threading
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 if TYPE_CHECKING:
@@ -72,6 +78,7 @@ __all__ = [
     "UnsupportedCapabilityError",
     "WorkflowError",
     "error_for_status",
+    "install_log_redaction",
     "is_secret_header",
     "naming",
     "redact",
@@ -420,3 +427,58 @@ def redact(text: str) -> str:
         else:
             text = pattern.sub("[secure]", text)
     return text
+
+
+#: Loggers (and their children) whose records :func:`install_log_redaction` scrubs: seedless's
+#: own and those of the HTTP stacks it drives.
+REDACTED_LOGGERS = ("seedless", "httpx", "httpcore", "google_genai", "google.genai", "google.auth")
+_install_lock = threading.Lock()
+_installed = False
+
+
+def _scrubbed(name: str) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in REDACTED_LOGGERS)
+
+
+def _scrub(record: logging.LogRecord) -> None:
+    """Redact a record's message, and its traceback when that carries a secret."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a malformed record: logging reports it itself when it formats it
+        return
+    clean = redact(message)
+    if clean != message:
+        record.msg, record.args = clean, None
+    if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+        text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+        clean = redact(text)
+        if clean != text:
+            record.exc_text = clean  # what logging.Formatter prints instead of formatting it
+
+
+def install_log_redaction() -> None:
+    """Scrub secrets from the log records of :data:`REDACTED_LOGGERS`, once per process.
+
+    httpx logs every request's URL at INFO (a relay's ``?key=`` and a base URL's
+    ``user:password@`` included) and its child loggers, like google-genai's, are created by
+    the libraries themselves, so a filter on named loggers would miss some. seedless wraps the
+    log record factory instead, keeping the one that was set (another library's keeps working):
+    records of those loggers are redacted as they are made, which happens only for the levels
+    a logger is enabled for. Called when an :class:`~seedless.Endpoint` is made.
+    """
+    global _installed
+    if _installed:
+        return
+    with _install_lock:
+        if _installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            if _scrubbed(record.name):
+                _scrub(record)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _installed = True

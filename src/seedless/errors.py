@@ -20,7 +20,8 @@
      │    ├── NoImageError                 the model answered without an image (.text)
      │    └── WorkflowError                a self-hosted server refused or failed a workflow
      │                                     (.node_errors: what went wrong, by node id)
-     └── BudgetExceededError           the next call would cross the budget cap
+     ├── BudgetExceededError           the next call would cross the budget cap
+     └── DiskFullError                 no room left to write outputs or the ledger (an OSError too)
 
     HostChangedWarning                 a self-hosted server is not the stack a recipe was made on
 
@@ -43,6 +44,7 @@ as a keyword argument (``allow_retired=True``), and a caller that speaks other w
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import re
 import threading
@@ -61,6 +63,7 @@ __all__ = [
     "ClientClosedError",
     "ConfigurationError",
     "ContentBlockedError",
+    "DiskFullError",
     "HostChangedWarning",
     "InvalidImageError",
     "ModelNotFoundError",
@@ -336,6 +339,35 @@ class BudgetExceededError(SeedlessError):
         self.spent = spent
         self.cap = cap
         self.next_cost = next_cost
+
+
+class DiskFullError(SeedlessError, OSError):
+    """The disk (or quota, or file-size limit) that holds the outputs and the ledger is full.
+
+    Also an :class:`OSError` (``errno`` ENOSPC). A batch stops on it with its ledger consistent;
+    free some space and run it again to resume.
+    """
+
+    def __str__(self) -> str:
+        return str(self.strerror)  # the message, without OSError's "[Errno 28]" in front
+
+
+#: errno values that mean "no room to write": no space, over quota, over the file-size limit.
+_FULL_ERRNOS = frozenset(
+    code for code in (getattr(errno, name, None) for name in ("ENOSPC", "EDQUOT", "EFBIG")) if code
+)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says there is no room to write (an OSError, or SQLite's SQLITE_FULL)."""
+    if isinstance(exc, DiskFullError):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in _FULL_ERRNOS
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:  # SQLITE_FULL; SQLITE_IOERR_WRITE is how SQLite reports EFBIG
+        return bool(code & 0xFF == 13 or code == 778)
+    return "database or disk is full" in str(exc)
 
 
 _STATUS_TABLE: dict[int, type[ProviderError]] = {

@@ -523,14 +523,14 @@ async def test_the_interrupt_log_counts_only_jobs_left_interrupted(
     from seedless.batch import writing as runner
 
     writing, release = threading.Event(), threading.Event()
-    write_files = runner._write_files
+    write_files = runner.spool.spool
 
-    def held(blobs: list[tuple[str, bytes]]) -> None:
+    def held(blobs: list[tuple[str, bytes, str]]) -> list[tuple[str, str]]:
         writing.set()
         release.wait(30)
-        write_files(blobs)
+        return write_files(blobs)
 
-    monkeypatch.setattr(runner, "_write_files", held)
+    monkeypatch.setattr(runner.spool, "spool", held)
     client = make_client(Fake())
     task = asyncio.create_task(run_batch(client, jobs_of(1), tmp_path, progress=False))
     assert await asyncio.to_thread(writing.wait, 30)
@@ -565,15 +565,15 @@ async def test_a_job_cancelled_part_way_keeps_what_it_paid_for_and_resumes_the_r
         return await fake(request, spec)
 
     writing, release = threading.Event(), threading.Event()
-    write_files = runner._write_files
+    write_files = runner.spool.spool
 
-    def slow_write(blobs: list[tuple[str, bytes]]) -> None:
+    def slow_write(blobs: list[tuple[str, bytes, str]]) -> list[tuple[str, str]]:
         writing.set()
         release.wait(30)
-        write_files(blobs)
+        return write_files(blobs)
 
     if again:  # a second Ctrl-C lands while the paid-for image is being written
-        monkeypatch.setattr(runner, "_write_files", slow_write)
+        monkeypatch.setattr(runner.spool, "spool", slow_write)
     client = make_client(fake)
     client._providers["fake"] = FunctionProvider(provider)
     client.listeners.append(lambda event: event.kind == "done" and answered.set())

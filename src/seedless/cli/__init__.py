@@ -135,8 +135,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         except KeyboardInterrupt:
             print("seedless: interrupted", file=sys.stderr)
+            if argv is None:  # the process's own command line: it is about to exit
+                _ignore_further_interrupts()
             return 130
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _ignore_further_interrupts() -> None:
+    """After Ctrl-C was handled, another one must not cut the exit short: Python would end
+    by the signal (status -2, not 130) while it waits for threads and worker processes."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def listeners(args: argparse.Namespace) -> list[Any]:

@@ -125,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             job_file=getattr(args, "job_file_words", False), words=getattr(args, "words", None)
         )
         stack.enter_context(naming(namer))
+        stack.enter_context(_raw_file_names(sys.stdout))
         try:
             return int(args.func(args) or 0)
         except BrokenPipeError:  # `| head`: the reader has seen enough
@@ -139,6 +140,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _ignore_further_interrupts()
             return 130
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextlib.contextmanager
+def _raw_file_names(stream: Any) -> Iterator[None]:
+    """Print file names that are not UTF-8 as the bytes they are (as ``ls`` does), instead of
+    failing on them, while a command runs: stdout's ``errors`` becomes ``surrogateescape``."""
+    errors = getattr(stream, "errors", None)
+    reconfigure = getattr(stream, "reconfigure", None)
+    if errors != "strict" or not callable(reconfigure):
+        yield
+        return
+    reconfigure(errors="surrogateescape")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):  # the stream was closed meanwhile
+            reconfigure(errors=errors)
 
 
 def _ignore_further_interrupts() -> None:

@@ -32,6 +32,7 @@ __all__ = [
     "ImageInfo",
     "ImageSource",
     "atomic_write",
+    "check_editable",
     "decode",
     "editable",
     "encode",
@@ -129,8 +130,14 @@ def _plugins() -> None:
     from PIL import TiffImagePlugin, WebPImagePlugin  # noqa: F401
 
 
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"))
+
+
 def _looks_like(data: bytes) -> str:
     """What bytes that are no image seem to hold, in a few words, for a message."""
+    for magic, kind in _MAGIC:
+        if data.startswith(magic[: len(data)]) or data.startswith(magic):
+            return f"{len(data)} byte(s) of a {kind} file cut short"
     if data[4:8] == b"ftyp":
         return f"an ISO media file (brand {data[8:12].decode('latin-1')!r}: HEIC, AVIF or video)"
     if data.startswith(b"%PDF"):
@@ -256,11 +263,17 @@ def editable(image: Image.Image, *, name: str | None = None) -> Image.Image:
     """
     if image.mode in ("P", "PA", "1"):
         return image.convert("RGBA" if image.has_transparency_data else "RGB")
-    if image.mode in EDITABLE_MODES:
-        return image
-    label = name or getattr(image, "filename", None) or None
+    check_editable(image.mode, name=name or getattr(image, "filename", None) or None)
+    return image
+
+
+def check_editable(mode: str, *, name: str | None = None) -> None:
+    """Refuse (InvalidImageError naming the file) an image mode :func:`editable` refuses: the
+    same rule from a header (:attr:`ImageInfo.mode`), before anything is decoded."""
+    if mode in EDITABLE_MODES or mode in ("P", "PA", "1"):
+        return
     raise InvalidImageError(
-        f"cannot edit {_what(label)}: its pixels are in mode {image.mode}, and seedless edits "
+        f"cannot edit {_what(name)}: its pixels are in mode {mode}, and seedless edits "
         "RGB, RGBA, greyscale (L, LA) and palette images; convert it first "
         "(Pillow: image.convert('RGB'))"
     )

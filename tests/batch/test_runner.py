@@ -866,3 +866,23 @@ def test_works_from_the_sync_client(tmp_path: Path) -> None:
     ) as client:
         report: Callable[..., Any] = _sync_batch
         assert report(client, jobs_of(3), tmp_path).done == 3
+
+
+async def test_no_image_is_left_to_retry_and_money_has_no_float_noise(tmp_path: Path) -> None:
+    from seedless.errors import NoImageError
+
+    fake = Fake()
+    fake.faults["prompt 3"] = [NoImageError("the model answered in words; try again")]
+    matrix_rows = [row.model_copy(update={"prices": {"*": 0.1}}) for row in MATRIX_ROWS[:1]]
+    pillow = seedless.capabilities().get("local:pillow")
+    assert pillow is not None
+    client = seedless.AsyncClient(
+        providers={"fake": FunctionProvider(fake)}, matrix=seedless.Matrix([*matrix_rows, pillow]),
+        clock=lambda: TODAY, retry=FAST_RETRY,
+    )  # fmt: skip
+    report = await run_batch(client, jobs_of(4), tmp_path, progress=False)
+    assert report.cost_usd == 0.3 and report.spent_usd == 0.3  # not 0.30000000000000004
+    by_id = {r["job_id"]: r for r in rows(tmp_path)}
+    assert by_id["job-0003"]["status"] == "retryable"  # its message says try again
+    again = await run_batch(client, jobs_of(4), tmp_path, progress=False)
+    assert again.done == 1 and again.ok

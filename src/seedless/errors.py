@@ -52,7 +52,7 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from .models import ImageResult
@@ -85,6 +85,8 @@ __all__ = [
     "is_secret_header",
     "naming",
     "redact",
+    "scrub_cause",
+    "scrub_url",
 ]
 
 
@@ -446,6 +448,31 @@ def register_url_secrets(url: str | None) -> None:
         if is_secret_header(name):
             register_secret(value)
             register_secret(quote(value, safe=""))
+
+
+def scrub_url(url: str) -> str:
+    """``url`` without its userinfo (a password, or a token as user name) and with the values
+    of credential-like query parameters redacted."""
+    parts = urlsplit(url)
+    return redact(urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])))
+
+
+def scrub_cause(exc: BaseException) -> None:
+    """Scrub the requests the exceptions of ``exc``'s chain carry: an httpx error keeps the
+    request it failed on (its URL with a ``?key=`` or a password, its headers with the
+    key), and error trackers walk ``__cause__``. Each is replaced by a request for the
+    scrubbed URL (:func:`scrub_url`) with no headers. Duck-typed: nothing is imported."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for owner in (current, getattr(current, "response", None)):
+            request = getattr(owner, "_request", None)
+            if request is not None and hasattr(request, "method") and hasattr(request, "url"):
+                scrubbed = scrub_url(str(request.url))
+                with contextlib.suppress(Exception):  # not an httpx request after all: leave it
+                    owner.request = type(request)(request.method, scrubbed)  # type: ignore[union-attr]
+        current = current.__cause__ or current.__context__
 
 
 def redact(text: str) -> str:

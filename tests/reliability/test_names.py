@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from _imagebytes import photo
+from seedless import ImageInput
 from seedless.batch.ledger import LEDGER_NAME
+from seedless.testing import Emulator
 
 LATIN1 = b"caf\xe9.jpg"  # "café.jpg" written by a Latin-1 system: not UTF-8
 
@@ -76,3 +79,12 @@ def test_apply_skips_bad_entries_by_name_and_never_blocks_on_a_fifo(
     assert b"notes.jpg" in run.stderr and b"pipe.jpg" in run.stderr
     assert (out / "ok.jpg").is_file()
     assert len([p for p in out.iterdir() if p.suffix == ".jpg"]) == 2
+
+
+def test_an_openai_style_edit_uploads_a_non_utf8_name(seedless_emulator: Emulator) -> None:
+    raw = ImageInput(data=photo(), mime_type="image/jpeg", name=os.fsdecode(LATIN1))
+    with seedless_emulator.client() as client:  # httpx's multipart code raised on it
+        out = client.edit(raw, "make it moody", model="openai:gpt-image-2")
+    assert out.image.data
+    (upload,) = seedless_emulator.openai.requests
+    assert upload.path == "/v1/images/edits"

@@ -1,7 +1,7 @@
 """Paid image bytes reach the disk before the ledger says they were paid: spool files.
 
 A job's images are written first as spool files beside the outputs they become
-(``.<name>.<tag>.spool``, fsynced), then recorded in the ledger, then renamed into place. The
+(``.<name>.<tag>.spool``), then recorded in the ledger, then fsynced and renamed into place. The
 tag is the first 16 hex digits of ``sha256(job hash, image sha256)``, so a spool file proves by
 its own bytes which job it belongs to and that it is whole (a file cut short by a kill, or left
 by an earlier version of the job, does not match and is removed).
@@ -44,8 +44,13 @@ def spool_path(path: str, image_tag: str) -> str:
 
 
 def spool(blobs: Iterable[tuple[str, bytes, str]]) -> list[tuple[str, str]]:
-    """Write each ``(output path, bytes, tag)`` to its spool file and fsync it; returns the
-    (spool, output) pairs for :func:`publish`. A spool cut short by an error is removed."""
+    """Write each ``(output path, bytes, tag)`` to its spool file; returns the (spool, output)
+    pairs for :func:`publish`. A spool cut short by an error is removed.
+
+    Not fsynced here: once ``write`` returns, a killed process loses nothing (the bytes are
+    the kernel's), and a spool that a power cut damaged does not prove itself and is dropped.
+    :func:`publish` fsyncs before it renames, so no output is ever a damaged file.
+    """
     spooled = []
     for path, data, image_tag in blobs:
         target = spool_path(path, image_tag)
@@ -53,8 +58,6 @@ def spool(blobs: Iterable[tuple[str, bytes, str]]) -> list[tuple[str, str]]:
         try:
             with open(target, "wb") as handle:
                 handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
             os.chmod(target, 0o666 & ~_UMASK)
         except BaseException:
             with contextlib.suppress(OSError):
@@ -65,8 +68,14 @@ def spool(blobs: Iterable[tuple[str, bytes, str]]) -> list[tuple[str, str]]:
 
 
 def publish(spooled: Sequence[tuple[str, str]]) -> None:
-    """Rename spool files into place (atomic), then fsync their folders once each."""
+    """Fsync spool files and rename them into place (atomic), then fsync their folders once
+    each: after a power cut an output is the whole image or absent, never a damaged file."""
     for source, target in spooled:
+        fd = os.open(source, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         os.replace(source, target)
     if not hasattr(os, "O_DIRECTORY"):  # pragma: no cover - Windows
         return

@@ -1,6 +1,6 @@
 """A batch job's write path: the images a job paid for become files, and nothing is lost.
 
-Paid images are spooled to disk first (:mod:`seedless.batch.spool`: fsynced files that prove
+Paid images are spooled to disk first (:mod:`seedless.batch.spool`: files that prove
 which job they belong to), then recorded in the ledger (committed), then renamed into place,
 then recorded done; a process killed anywhere after the spool write never pays for them again.
 A job that failed part-way, or was cancelled while some of its wire calls had answered, keeps
@@ -153,8 +153,8 @@ class JobWriter:
         record: Callable[..., None],
         *args: Any,
     ) -> None:
-        """Paid for, so: spooled (the bytes on disk, fsynced), then recorded (committed), then
-        renamed into place; a cancellation waits for all three. On a full disk the ledger's
+        """Paid for, so: spooled (the bytes on disk), then recorded (committed), then fsynced
+        and renamed into place; a cancellation waits for all three. On a full disk the ledger's
         reserve is given up and the spool written again into the room it leaves."""
 
         async def steps() -> None:

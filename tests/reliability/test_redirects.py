@@ -125,3 +125,18 @@ def test_public_addresses_pass_the_check() -> None:
     for address in ("93.184.216.34", "8.8.8.8", "2606:4700:4700::1111"):
         assert _why_refused(address) is None
     assert _why_refused("::ffff:169.254.169.254") is not None  # an IPv4 behind IPv6
+
+
+def test_a_name_is_resolved_and_its_addresses_checked(relay: Relay) -> None:
+    endpoint = seedless.Endpoint(
+        name="relay",
+        protocol="openai",
+        base_url=f"http://127.0.0.1:{relay.port}/v1",  # its own host is now 127.0.0.1
+        api_key=SecretStr("sk-relay-0123456789"),
+    )
+    relay.answer_url = f"http://localhost:{relay.port}/x.png"  # a name for a loopback address
+    once = seedless.RetryPolicy(max_attempts=1)
+    client = seedless.Client(endpoints=[endpoint], retry=once)
+    with client, pytest.raises(seedless.ProviderError, match=r"localhost .*loopback"):
+        client.generate("a fox", model="relay:flux-dev", seed=1)
+    assert relay.paths == []

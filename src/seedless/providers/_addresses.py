@@ -59,14 +59,20 @@ def _literal(host: str) -> bool:
     return True
 
 
-async def check_target(url: httpx.URL, home_host: str, provider: str) -> Target:
+async def check_target(
+    url: httpx.URL, home_host: str, provider: str, *, resolve: bool = True
+) -> Target:
     """``url`` checked (ProviderError if refused, before any connection), pinned to the
-    address that was checked when its host is a name. The endpoint's own host is trusted."""
+    address that was checked when its host is a name. The endpoint's own host is trusted.
+    ``resolve=False`` (a transport of the caller's own, a test double, that does not connect
+    by name) checks addresses written as such and leaves names as they are."""
     host = url.host.lower()
     if host == home_host.lower():
         return Target(url, {}, {})
     if _literal(host):
         addresses = [host]
+    elif not resolve:
+        return Target(url, {}, {})
     else:
         port = url.port or (443 if url.scheme == "https" else 80)
         try:

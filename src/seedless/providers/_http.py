@@ -393,7 +393,9 @@ class HttpSession:
                     provider=provider,
                 )
             headers = dict(credentials(target))
-            checked = await check_target(target, httpx.URL(self.root).host, provider)
+            checked = await check_target(
+                target, httpx.URL(self.root).host, provider, resolve=self._transport is None
+            )
             headers.update(checked.headers)  # checked before connecting, and pinned
             try:
                 async with client.stream(

@@ -26,6 +26,7 @@ from .errors import InvalidImageError, redact
 
 __all__ = [
     "EDITABLE_MODES",
+    "FILE_MODE",
     "MAX_PIXELS",
     "READABLE",
     "TEMP_FILE",
@@ -37,6 +38,8 @@ __all__ = [
     "editable",
     "encode",
     "extension_for",
+    "fsync_folder",
+    "fsync_path",
     "inspect",
     "load_image",
     "printable",
@@ -468,12 +471,30 @@ def write_atomic(path: str, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    fsync_folder(folder)
+
+
+#: The permissions of files seedless writes: what a plain open() would give them.
+FILE_MODE = 0o666 & ~_UMASK
+
+
+def fsync_path(path: str) -> None:
+    """Flush a written file's bytes to the disk (before it is renamed into place)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_folder(folder: str) -> None:
+    """Make a rename in ``folder`` durable (best effort; not on Windows)."""
     if hasattr(os, "O_DIRECTORY"):
         with contextlib.suppress(OSError):
             dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)

@@ -22,14 +22,12 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..images import mime_for_path
+from ..images import FILE_MODE, fsync_folder, fsync_path, mime_for_path
 
 __all__ = ["Adopted", "adopt", "find", "publish", "spool", "spool_path", "tag"]
 
 SUFFIX = ".spool"
 _IMAGE_EXTENSIONS = ("jpg", "png", "webp", "tif", "gif", "bmp", "bin")
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 
 def tag(job_hash: str, sha256: str) -> str:
@@ -58,7 +56,7 @@ def spool(blobs: Iterable[tuple[str, bytes, str]]) -> list[tuple[str, str]]:
         try:
             with open(target, "wb") as handle:
                 handle.write(data)
-            os.chmod(target, 0o666 & ~_UMASK)
+            os.chmod(target, FILE_MODE)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(target)
@@ -71,21 +69,10 @@ def publish(spooled: Sequence[tuple[str, str]]) -> None:
     """Fsync spool files and rename them into place (atomic), then fsync their folders once
     each: after a power cut an output is the whole image or absent, never a damaged file."""
     for source, target in spooled:
-        fd = os.open(source, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_path(source)
         os.replace(source, target)
-    if not hasattr(os, "O_DIRECTORY"):  # pragma: no cover - Windows
-        return
     for folder in {os.path.dirname(target) or "." for _, target in spooled}:
-        with contextlib.suppress(OSError):
-            fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+        fsync_folder(folder)
 
 
 @dataclass(frozen=True)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import io
 import warnings
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 import seedless
 from seedless import Adjust, FunctionProvider, ModelSpec, ProviderReply, RawImage
@@ -107,7 +109,9 @@ def test_plan_uses_the_client_it_is_given_or_says_so(photos: list[Path]) -> None
 
 def test_a_prepared_request_shows_its_text_in_a_notebook() -> None:
     client = seedless.Client(clock=lambda: TODAY)
-    prepared = client.prepare(seedless.EditRequest(images=[b"\x89PNG"], effect=Adjust(),
+    photo = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(photo, format="PNG")
+    prepared = client.prepare(seedless.EditRequest(images=[photo.getvalue()], effect=Adjust(),
                                                    model="local:pillow"))  # fmt: skip
 
     class Printer:

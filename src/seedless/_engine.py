@@ -519,6 +519,11 @@ class AsyncClient:
         task to poll, poll it (each poll retried, the submission never sent again)."""
         spec, policy = prepared.spec, self.retry
         provider = self.provider(spec.provider)
+        endpoint = self.endpoints.get(spec.provider)
+        # a deadline for each whole attempt, however slowly an answer trickles in
+        attempt_timeout = (endpoint.timeout if endpoint is not None else None) or getattr(
+            provider, "timeout", None
+        )
 
         async def attempt(wire: WireRequest) -> ProviderReply:
             if hooks is not None and hooks.before_attempt is not None:
@@ -531,6 +536,7 @@ class AsyncClient:
                 policy,
                 describe=spec.key,
                 on_retry=lambda exc, delay: emit("retry", error=exc, delay=delay),
+                attempt_timeout=attempt_timeout,
             )
 
         reply = await send(call.wire)

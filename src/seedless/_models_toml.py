@@ -75,6 +75,7 @@ class _TomlFields(BaseModel):
     options: dict[str, OptionSpec] | None = None
     response_formats: list[str] | None = None
     output_mime_types: list[str] | None = None
+    input_mime_types: list[str] | None = None
     response_modalities: list[str] | None = None
     prices: dict[str, float] | None = None
     batch: BatchSupport | None = None

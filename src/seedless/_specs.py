@@ -64,6 +64,18 @@ BatchEngineName = Literal["gemini", "openai"]
 #: generation body: Together's Kontext) or ``reference_images`` (every image, as data URLs, in
 #: the generation body's array: Together's FLUX.2).
 ImageInput = Literal["edits", "image_url", "reference_images"]
+#: The input image formats each remote wire shape takes, for rows that do not list their own
+#: (``input_mime_types``); shapes not listed take any image seedless reads. Gemini:
+#: https://docs.cloud.google.com/vertex-ai/docs/generative-ai/image/image-captioning (V: PNG,
+#: JPEG, WebP, HEIC, HEIF); OpenAI-style edits: https://platform.openai.com/docs/api-reference
+#: /images/createEdit (V: png, webp or jpg); Imagen :predict edits:
+#: https://cloud.google.com/vertex-ai/generative-ai/docs/model-reference/imagen-api (V: PNG,
+#: JPEG).
+WIRE_INPUT_MIME_TYPES: dict[str, tuple[str, ...]] = {
+    "generate_content": ("image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"),
+    "images": ("image/png", "image/jpeg", "image/webp"),
+    "predict": ("image/png", "image/jpeg"),
+}
 OptionType = Literal["any", "string", "integer", "number", "boolean", "array", "object"]
 #: Request fields that travel under names from ``ModelSpec.fields`` but are not options.
 REQUEST_FIELDS = frozenset({"seed", "negative_prompt", "aspect_ratio", "output_format", "size"})
@@ -309,6 +321,11 @@ class ModelSpec(BaseModel):
     output_mime_types: tuple[str, ...] | None = Field(
         default=None, description="formats the caller may ask for; None: the service picks"
     )
+    input_mime_types: tuple[str, ...] | None = Field(
+        default=None,
+        description="input image formats an edit may send; None: those of its wire shape "
+        "(WIRE_INPUT_MIME_TYPES), or any image seedless reads",
+    )
     response_modalities: tuple[str, ...] | None = Field(
         default=None, description="generateContent responseModalities sent by default"
     )
@@ -353,6 +370,12 @@ class ModelSpec(BaseModel):
         if self.seed in ("deterministic", "seeded"):
             return True
         return self.seed == "best_effort" and policy == "best_effort"
+
+    def accepted_inputs(self) -> tuple[str, ...] | None:
+        """The input image formats this row's edits take (None: any image seedless reads)."""
+        if self.input_mime_types is not None:
+            return self.input_mime_types
+        return WIRE_INPUT_MIME_TYPES.get(self.wire or "")
 
     def accepted_options(self, operation: Operation | None = None) -> dict[str, OptionSpec]:
         """The options this row takes (for ``operation``, if given): its ``options``, plus

@@ -25,6 +25,7 @@ from ._matrix import Matrix
 from ._specs import ModelSpec, Operation, SeedPolicy
 from .errors import (
     Code,
+    InvalidImageError,
     ModelRetiredError,
     Remedy,
     SeedlessDeprecationWarning,
@@ -184,7 +185,24 @@ def _check_shape(request: Any, spec: ModelSpec, refuse: _Refusals) -> None:
             )
 
 
+def _check_inputs(request: Any, spec: ModelSpec) -> None:
+    """Refuse an input image in a format the model's wire does not take (GIF, BMP or TIFF to
+    Gemini ...), naming the file, before it is uploaded."""
+    accepted = spec.accepted_inputs()
+    if accepted is None:
+        return
+    for image in request.images:
+        if image.mime_type not in accepted:
+            names = ", ".join(mime.split("/")[1].upper() for mime in accepted)
+            label = f"image {image.name!r}" if image.name else "an input image"
+            raise InvalidImageError(
+                f"{spec.key} does not take {image.mime_type} inputs, and {label} is one; it "
+                f"takes {names}. Convert it first (Pillow: image.save('x.png'))"
+            )
+
+
 def _check_edit(request: Any, spec: ModelSpec, refuse: _Refusals) -> None:
+    _check_inputs(request, spec)
     count = len(request.images)
     limit = max(spec.max_reference_images, 1 if "edit" in spec.operations else 0)
     if count > limit:

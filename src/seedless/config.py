@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer, field_validator
 
 from ._registry import known_protocols
 from .errors import (
     Code,
     ConfigurationError,
     Remedy,
+    install_log_redaction,
     is_secret_header,
     redact,
     register_secret,
@@ -143,12 +144,22 @@ class Endpoint(BaseModel):
         return value
 
     def model_post_init(self, __context: Any) -> None:
+        install_log_redaction()
         if self.api_key is not None:
             register_secret(self.api_key.get_secret_value())
         for key, value in self.headers.items():
             if is_secret_header(key):
                 register_secret(value.split(" ", 1)[-1])
         register_url_secrets(self.base_url)
+
+    @field_serializer("headers")
+    def _dump_headers(self, headers: dict[str, str]) -> dict[str, str]:
+        """Credential headers dump as ``[secure]``, as the key does (``model_dump()``, JSON)."""
+        return {k: "[secure]" if is_secret_header(k) else v for k, v in headers.items()}
+
+    @field_serializer("base_url")
+    def _dump_base_url(self, base_url: str | None) -> str | None:
+        return redact(base_url) if base_url else base_url
 
     def __repr_args__(self) -> Any:
         for name, value in super().__repr_args__():

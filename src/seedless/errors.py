@@ -20,7 +20,8 @@
      │    ├── NoImageError                 the model answered without an image (.text)
      │    └── WorkflowError                a self-hosted server refused or failed a workflow
      │                                     (.node_errors: what went wrong, by node id)
-     └── BudgetExceededError           the next call would cross the budget cap
+     ├── BudgetExceededError           the next call would cross the budget cap
+     └── DiskFullError                 no room left to write outputs or the ledger (an OSError too)
 
     HostChangedWarning                 a self-hosted server is not the stack a recipe was made on
 
@@ -29,7 +30,10 @@ raised with ``.partial``: the images the other calls delivered (paid), so none i
 
 Messages are written for the person reading them: what happened and what to do. No error
 message ever contains an API key or token: providers build messages from the service's own
-error text, passed through :func:`redact`.
+error text, passed through :func:`redact`. This module is the one place secrets are removed:
+:func:`redact` for text, and :func:`install_log_redaction` for the log records of seedless and
+of the HTTP stacks it drives (httpx, httpcore, google-genai, google-auth), which would
+otherwise print a ``?key=`` or a ``user:password@`` of a base URL at INFO or DEBUG.
 
 When a setting would let a refused request through, the error carries it as a
 :class:`Remedy` (``.remedy``) instead of spelling it inside the message: the library names it
@@ -40,11 +44,15 @@ as a keyword argument (``allow_retired=True``), and a caller that speaks other w
 from __future__ import annotations
 
 import contextlib
+import errno
+import logging
 import re
+import threading
+import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from .models import ImageResult
@@ -55,6 +63,7 @@ __all__ = [
     "ClientClosedError",
     "ConfigurationError",
     "ContentBlockedError",
+    "DiskFullError",
     "HostChangedWarning",
     "InvalidImageError",
     "ModelNotFoundError",
@@ -72,9 +81,12 @@ __all__ = [
     "UnsupportedCapabilityError",
     "WorkflowError",
     "error_for_status",
+    "install_log_redaction",
     "is_secret_header",
     "naming",
     "redact",
+    "scrub_cause",
+    "scrub_url",
 ]
 
 
@@ -331,6 +343,35 @@ class BudgetExceededError(SeedlessError):
         self.next_cost = next_cost
 
 
+class DiskFullError(SeedlessError, OSError):
+    """The disk (or quota, or file-size limit) that holds the outputs and the ledger is full.
+
+    Also an :class:`OSError` (``errno`` ENOSPC). A batch stops on it with its ledger consistent;
+    free some space and run it again to resume.
+    """
+
+    def __str__(self) -> str:
+        return str(self.strerror)  # the message, without OSError's "[Errno 28]" in front
+
+
+#: errno values that mean "no room to write": no space, over quota, over the file-size limit.
+_FULL_ERRNOS = frozenset(
+    code for code in (getattr(errno, name, None) for name in ("ENOSPC", "EDQUOT", "EFBIG")) if code
+)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says there is no room to write (an OSError, or SQLite's SQLITE_FULL)."""
+    if isinstance(exc, DiskFullError):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in _FULL_ERRNOS
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:  # SQLITE_FULL; SQLITE_IOERR_WRITE is how SQLite reports EFBIG
+        return bool(code & 0xFF == 13 or code == 778)
+    return "database or disk is full" in str(exc)
+
+
 _STATUS_TABLE: dict[int, type[ProviderError]] = {
     401: AuthenticationError,
     403: AuthenticationError,
@@ -409,6 +450,31 @@ def register_url_secrets(url: str | None) -> None:
             register_secret(quote(value, safe=""))
 
 
+def scrub_url(url: str) -> str:
+    """``url`` without its userinfo (a password, or a token as user name) and with the values
+    of credential-like query parameters redacted."""
+    parts = urlsplit(url)
+    return redact(urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])))
+
+
+def scrub_cause(exc: BaseException) -> None:
+    """Scrub the requests the exceptions of ``exc``'s chain carry: an httpx error keeps the
+    request it failed on (its URL with a ``?key=`` or a password, its headers with the
+    key), and error trackers walk ``__cause__``. Each is replaced by a request for the
+    scrubbed URL (:func:`scrub_url`) with no headers. Duck-typed: nothing is imported."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for owner in (current, getattr(current, "response", None)):
+            request = getattr(owner, "_request", None)
+            if request is not None and hasattr(request, "method") and hasattr(request, "url"):
+                scrubbed = scrub_url(str(request.url))
+                with contextlib.suppress(Exception):  # not an httpx request after all: leave it
+                    owner.request = type(request)(request.method, scrubbed)  # type: ignore[union-attr]
+        current = current.__cause__ or current.__context__
+
+
 def redact(text: str) -> str:
     """Remove API keys and tokens from ``text``: known configured secrets and common key shapes."""
     for secret in _known_secrets:
@@ -420,3 +486,58 @@ def redact(text: str) -> str:
         else:
             text = pattern.sub("[secure]", text)
     return text
+
+
+#: Loggers (and their children) whose records :func:`install_log_redaction` scrubs: seedless's
+#: own and those of the HTTP stacks it drives.
+REDACTED_LOGGERS = ("seedless", "httpx", "httpcore", "google_genai", "google.genai", "google.auth")
+_install_lock = threading.Lock()
+_installed = False
+
+
+def _scrubbed(name: str) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in REDACTED_LOGGERS)
+
+
+def _scrub(record: logging.LogRecord) -> None:
+    """Redact a record's message, and its traceback when that carries a secret."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a malformed record: logging reports it itself when it formats it
+        return
+    clean = redact(message)
+    if clean != message:
+        record.msg, record.args = clean, None
+    if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+        text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+        clean = redact(text)
+        if clean != text:
+            record.exc_text = clean  # what logging.Formatter prints instead of formatting it
+
+
+def install_log_redaction() -> None:
+    """Scrub secrets from the log records of :data:`REDACTED_LOGGERS`, once per process.
+
+    httpx logs every request's URL at INFO (a relay's ``?key=`` and a base URL's
+    ``user:password@`` included) and its child loggers, like google-genai's, are created by
+    the libraries themselves, so a filter on named loggers would miss some. seedless wraps the
+    log record factory instead, keeping the one that was set (another library's keeps working):
+    records of those loggers are redacted as they are made, which happens only for the levels
+    a logger is enabled for. Called when an :class:`~seedless.Endpoint` is made.
+    """
+    global _installed
+    if _installed:
+        return
+    with _install_lock:
+        if _installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            if _scrubbed(record.name):
+                _scrub(record)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _installed = True

@@ -13,7 +13,7 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeAlias, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -63,28 +63,26 @@ class ImageInput(BaseModel):
 
     @classmethod
     def of(cls, source: ImageLike) -> ImageInput:
-        """Build from a path, raw bytes, a PIL image, an ImageResult or an ImageInput."""
-        from .images import sniff_mime
+        """Build from a path, bytes, a binary file open for reading (or BytesIO), a PIL image,
+        an ImageResult or an ImageInput: the one input coercion of every entry point.
 
+        Bytes are checked before anything is sent (:func:`seedless.images.inspect`): empty,
+        truncated or non-image data, images over the pixel cap and animations are refused with
+        :class:`~seedless.InvalidImageError` naming the file; a URL is refused, not downloaded.
+        """
         if isinstance(source, ImageInput):
             return source
         if isinstance(source, ImageResult):
             return cls(data=source.data, mime_type=source.mime_type)
-        if isinstance(source, (str, os.PathLike)):
-            path = Path(source)
-            data = path.read_bytes()
-            return cls(data=data, mime_type=sniff_mime(data), name=path.name)
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            data = bytes(source)
-            return cls(data=data, mime_type=sniff_mime(data))
         from PIL import Image as PILImage
 
-        if isinstance(source, PILImage.Image):
-            from .images import encode
+        from .images import encode, inspect, read_source
 
+        if isinstance(source, PILImage.Image):
             data, mime = encode(source, "image/png")
             return cls(data=data, mime_type=mime)
-        raise TypeError(f"cannot use {type(source).__name__} as an image")
+        data, name = read_source(source)
+        return cls(data=data, mime_type=inspect(data, name=name).mime, name=name)
 
     @property
     def sha256(self) -> str:
@@ -97,9 +95,10 @@ class ImageInput(BaseModel):
         return f"ImageInput({self.mime_type}, {_short_bytes(self.data)}, name={self.name!r})"
 
 
-#: Anything seedless accepts as an image: a path, raw bytes, a PIL image, an input or a result.
+#: Anything seedless accepts as an image: a path, bytes, a binary file open for reading (or
+#: BytesIO), a PIL image, an input or a result.
 ImageLike: TypeAlias = Union[
-    str, "os.PathLike[str]", bytes, "Image.Image", "ImageInput", "ImageResult"
+    str, "os.PathLike[str]", bytes, BinaryIO, "Image.Image", "ImageInput", "ImageResult"
 ]
 
 

@@ -7,7 +7,14 @@ provider it comes from. Backoff is exponential from ``initial`` seconds, capped 
 ``max_backoff``, with jitter; a ``Retry-After`` from the service is honoured, and one longer
 than ``max_retry_after`` stops retrying (waiting that long inside a call helps no one; the
 error says how long the service asked for). Attempts and the total time spent are both
-capped. Provider SDKs' own retries are turned off, so the two never multiply.
+capped, and both are deadlines: an attempt that runs past its own timeout (the endpoint's
+``timeout``: the whole attempt, however slowly the answer trickles in) or past what is left of
+``total_timeout`` is cut and raises :class:`~seedless.TimeoutError`. Provider SDKs' own
+retries are turned off, so the two never multiply.
+
+Every failure leaves here with the requests its cause chain carries scrubbed
+(:func:`seedless.errors.scrub_cause`), so an error tracker that walks ``__cause__`` finds no
+``?key=`` or password in a URL.
 
 Asynchronous services (a task is accepted, then polled until it is ready) are polled by the
 client at ``poll_interval`` (or the interval the service asks for) for at most
@@ -16,9 +23,11 @@ client at ``poll_interval`` (or the interval the service asks for) for at most
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -33,7 +42,7 @@ from tenacity import (
     stop_after_delay,
 )
 
-from .errors import ProviderError
+from .errors import ProviderError, TimeoutError, scrub_cause
 
 __all__ = [
     "RetryPolicy",
@@ -94,8 +103,14 @@ async def call_with_retry(
     *,
     describe: str = "call",
     on_retry: Callable[[BaseException, float], None] | None = None,
+    attempt_timeout: float | None = None,
 ) -> T:
-    """Await ``fn()`` under ``policy``; re-raise the last error when attempts run out."""
+    """Await ``fn()`` under ``policy``; re-raise the last error when attempts run out.
+
+    Each attempt has a deadline: ``attempt_timeout`` seconds (None: none of its own), and never
+    past the policy's ``total_timeout`` counted from the first attempt.
+    """
+    started = time.monotonic()
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
@@ -123,7 +138,7 @@ async def call_with_retry(
     try:
         async for attempt in retrying:
             with attempt:
-                return await fn()
+                return await _attempt(fn, policy, started, attempt_timeout, describe)
     except ProviderError as exc:
         if is_retryable(exc) and _waits_too_long(exc, policy):
             exc.args = (
@@ -133,6 +148,36 @@ async def call_with_retry(
             )
         raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+async def _attempt(
+    fn: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    started: float,
+    attempt_timeout: float | None,
+    describe: str,
+) -> T:
+    """One attempt, cut at its deadline; its failure's cause chain scrubbed of secrets."""
+    left = policy.total_timeout - (time.monotonic() - started)
+    limit = left if attempt_timeout is None else min(attempt_timeout, left)
+    try:
+        return await asyncio.wait_for(fn(), max(limit, 0.001))
+    except asyncio.TimeoutError as exc:
+        overall = attempt_timeout is None or left <= attempt_timeout
+        why = (
+            f"the retry policy's total_timeout of {policy.total_timeout:g}s ran out; raise "
+            "RetryPolicy(total_timeout=...) for slow models"
+            if overall
+            else f"no complete answer within {attempt_timeout:g}s, the endpoint's timeout for "
+            "a whole attempt; raise Endpoint(timeout=...) for slow models"
+        )
+        error = TimeoutError(
+            f"{describe}: {why}.", provider=describe.partition(":")[0], retryable=not overall
+        )
+        raise error from exc
+    except BaseException as exc:
+        scrub_cause(exc)
+        raise
 
 
 def parse_retry_after(

@@ -8,7 +8,9 @@
     report = await run_batch(client, jobs, "out/", budget=10.0, max_concurrency=16)
 
 The modules: :mod:`~seedless.batch.jobs` (the job model and the JSONL/CSV/folder loaders),
-:mod:`~seedless.batch.ledger` (the SQLite ledger), :mod:`~seedless.batch.limits`
+:mod:`~seedless.batch.ledger` (the SQLite ledger), :mod:`~seedless.batch.store` (its storage:
+transactions, room to finish on a full disk), :mod:`~seedless.batch.spool` (paid bytes on disk
+before they are recorded), :mod:`~seedless.batch.limits`
 (per-provider concurrency and rate), :mod:`~seedless.batch.progress` (the tqdm bar),
 :mod:`~seedless.batch.estimate` (the pre-flight :func:`estimate`),
 :mod:`~seedless.batch.outputs` (output names and what earlier runs left),
@@ -23,7 +25,17 @@ collect), :mod:`~seedless.batch.provider_ledger` (the ledger's shard records) an
 from __future__ import annotations
 
 from .estimate import BatchEstimate, EstimateLine, estimate
-from .jobs import BestOf, Job, JobSource, folder_jobs, load_jobs, read_csv, read_jsonl
+from .jobs import (
+    BestOf,
+    Job,
+    JobEntry,
+    JobProblem,
+    JobSource,
+    folder_jobs,
+    load_jobs,
+    read_csv,
+    read_jsonl,
+)
 from .ledger import LEDGER_NAME, Ledger, RunSummary, Status
 from .limits import Limits, RateLimiter
 from .provider_status import (
@@ -43,6 +55,8 @@ __all__ = [
     "BestOf",
     "EstimateLine",
     "Job",
+    "JobEntry",
+    "JobProblem",
     "JobSource",
     "Ledger",
     "Limits",

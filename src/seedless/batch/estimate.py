@@ -20,7 +20,8 @@ from ..errors import (
     SeedlessError,
 )
 from ..strategies._run import AnyClient, aio
-from .jobs import Job, iter_jobs
+from . import spool
+from .jobs import Job, JobEntry, JobProblem, iter_jobs
 from .ledger import Ledger, Status
 from .outputs import claim_outputs, default_run, done_before, kept_outputs, remaining_calls
 
@@ -186,7 +187,7 @@ def job_cost(client: AsyncClient, prepared: PreparedRequest) -> tuple[float | No
 
 def estimate_jobs(
     client: AsyncClient,
-    jobs: Iterable[Job],
+    jobs: Iterable[JobEntry],
     *,
     ledger: Ledger | None,
     run: str,
@@ -194,6 +195,7 @@ def estimate_jobs(
     retry_failed: bool,
     budget: float | None,
     engine: str = "direct",
+    spools: dict[str, list[str]] | None = None,
 ) -> BatchEstimate:
     result = BatchEstimate(budget_usd=budget, engine=engine)
     if ledger is not None:
@@ -201,6 +203,14 @@ def estimate_jobs(
     owners: dict[str, str] = {}
     ids: set[str] = set()
     for job in jobs:
+        if isinstance(job, JobProblem):  # an image that cannot be read: refused, at no cost
+            if job.id not in ids:
+                ids.add(job.id)
+                result.jobs += 1
+                result.invalid += 1
+                if len(result.problems) < MAX_EXAMPLES:
+                    result.problems.append(f"{job.id}: {type(job.error).__name__}: {job.error}")
+            continue
         if not claim_outputs(owners, ids, job, out_dir):
             continue
         result.jobs += 1
@@ -223,8 +233,9 @@ def estimate_jobs(
             if len(result.problems) < MAX_EXAMPLES:
                 result.problems.append(f"{job.id}: {type(exc).__name__}: {exc}")
             continue
-        if ledger is not None and out_dir is not None:  # a job that failed part-way
-            prepared, _ = remaining_calls(prepared, kept_outputs(ledger, run, job, out_dir)[0])
+        if ledger is not None and out_dir is not None:  # failed part-way, or spooled
+            kept = kept_outputs(ledger, run, job, out_dir, spools, dry_run=True)[0]
+            prepared, _ = remaining_calls(prepared, kept)
         _count(client, result, job, prepared, engine)
     return result
 
@@ -254,7 +265,7 @@ def _count(
 
 def estimate(
     client: AnyClient,
-    jobs: Iterable[Job] | str | os.PathLike[str],
+    jobs: Iterable[JobEntry] | str | os.PathLike[str],
     *,
     out_dir: str | os.PathLike[str] | None = None,
     run: str | None = None,
@@ -284,6 +295,7 @@ def estimate(
             retry_failed=retry_failed,
             budget=budget,
             engine=engine,
+            spools=spool.find(os.fspath(folder)) if out_dir is not None else None,
         )
     finally:
         if ledger is not None:

@@ -31,6 +31,7 @@ class JobContext:
     paid: float = 0.0
     unpriced: bool = False
     holds_slot: bool = True
+    task: asyncio.Task[None] | None = None
     # the outputs an earlier attempt paid for and wrote, what they cost, and the index of
     # the first output of each of prepared.calls (which then are the missing ones only)
     kept: list[OutputRecord] = field(default_factory=list)

@@ -19,6 +19,7 @@ from ..errors import (
     ConfigurationError,
 )
 from ..images import extension_for, mime_for_path
+from . import spool
 from .jobs import Job
 from .ledger import Ledger, OutputRecord, Status
 
@@ -79,25 +80,43 @@ def output_count(job: Job) -> int:
 
 
 def kept_outputs(
-    ledger: Ledger, run: str, job: Job, out_dir: Path
+    ledger: Ledger,
+    run: str,
+    job: Job,
+    out_dir: Path,
+    spools: dict[str, list[str]] | None = None,
+    *,
+    dry_run: bool = False,
 ) -> tuple[list[OutputRecord], float]:
-    """The outputs an unfinished earlier attempt of this very job paid for and left on disk
-    (a job that failed part-way), and what the job has paid for them (0 if none)."""
-    if job.best_of is not None:
-        return [], 0.0
+    """The outputs an unfinished earlier attempt of this very job paid for and left: recorded
+    ones on disk (a job that failed part-way), and spooled ones (a process stopped between an
+    answer and its record: adopted, see :mod:`seedless.batch.spool`; ``spools`` is
+    :func:`seedless.batch.spool.find`'s index); and what the job paid for them (for spooled
+    ones, its estimate when it was sent; 0 if unknown). ``dry_run`` adopts nothing."""
     row = ledger.job(run, job.id)
-    if row is None or row["job_hash"] != job.hash or row["status"] == Status.DONE:
+    same = row is not None and row["job_hash"] == job.hash
+    if row is not None and same and row["status"] == Status.DONE:
         return [], 0.0
     stems = output_stems(job, output_count(job))
-    kept = [
-        record
-        for record in ledger.present_outputs(run, job.id, out_dir)
-        if record.index is not None
-        and record.index < len(stems)
-        and record.path == stems[record.index] + extension_for(record.mime_type)
-    ]
-    cost = row["cost_usd"]
-    return kept, float(cost) if kept and cost is not None else 0.0
+    kept: dict[int, OutputRecord] = {}
+    cost = 0.0
+    if row is not None and same and job.best_of is None:  # candidates are never outputs
+        for record in ledger.present_outputs(run, job.id, out_dir):
+            index = record.index
+            fits = index is not None and index < len(stems)
+            if fits and record.path == stems[index or 0] + extension_for(record.mime_type):
+                kept[index or 0] = record
+        cost = float(row["cost_usd"]) if kept and row["cost_usd"] is not None else 0.0
+    missing = [(index, stem) for index, stem in enumerate(stems) if index not in kept]
+    if spools and missing:
+        root = os.fspath(out_dir)
+        for found in spool.adopt(root, spools, missing, job.hash, dry_run=dry_run):
+            kept[found.index] = OutputRecord(
+                found.path, found.sha256, found.mime_type, found.bytes, index=found.index
+            )
+            if row is not None and same and row["estimate_usd"] is not None:
+                cost += float(row["estimate_usd"]) / len(stems)
+    return [kept[index] for index in sorted(kept)], cost
 
 
 def remaining_calls(

@@ -45,7 +45,7 @@ from ..client import CallEvent, call_results
 from ..errors import ConfigurationError, ProviderError, SeedlessError, ServerError
 from .engines import BatchEngine, RemoteBatch, engine_for
 from .estimate import batch_engine_of, batch_priced, job_cost, prepare_job
-from .jobs import Job
+from .jobs import Job, JobEntry, JobProblem
 from .jobstate import JobContext
 from .outputs import remaining_calls
 from .provider_ledger import ShardState
@@ -118,17 +118,17 @@ class _Results:
 class _Filtered:
     """The jobs of a re-iterable source that ``keep`` accepts, read afresh on each pass."""
 
-    def __init__(self, source: Iterable[Job], keep: Callable[[Job], bool]) -> None:
+    def __init__(self, source: Iterable[JobEntry], keep: Callable[[JobEntry], bool]) -> None:
         self.source = source
         self.keep = keep
 
-    def __iter__(self) -> Iterator[Job]:
+    def __iter__(self) -> Iterator[JobEntry]:
         return (job for job in self.source if self.keep(job))
 
 
 async def run_with_provider_engines(
     runner: _Runner,
-    source: Iterable[Job],
+    source: Iterable[JobEntry],
     *,
     auto: bool,
     shard_size: int | None,
@@ -139,7 +139,9 @@ async def run_with_provider_engines(
     direct (``runner``'s own loop)."""
     client = runner.client
 
-    def eligible(job: Job) -> bool:
+    def eligible(job: JobEntry) -> bool:
+        if isinstance(job, JobProblem):
+            return False  # an image that cannot be read: recorded by the direct loop
         try:
             prepared = prepare_job(client, job)
         except SeedlessError:
@@ -147,9 +149,11 @@ async def run_with_provider_engines(
         return batch_engine_of(client, job, prepared) is not None
 
     run = ProviderRun(runner, shard_size=shard_size, wait=wait, poll_interval=poll_interval)
-    await run.execute(_Filtered(source, eligible))
+    await run.execute(_Filtered(source, eligible))  # type: ignore[arg-type]  # Jobs only
     if auto:
         await runner.execute(_Filtered(source, lambda job: not eligible(job)))
+    else:  # entries that never became jobs are recorded as failed all the same
+        await runner.execute(_Filtered(source, lambda job: isinstance(job, JobProblem)))
 
 
 class ProviderRun:

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .estimate import BatchEstimate
-from .jobs import Job
+from .jobs import JobEntry
 
 if TYPE_CHECKING:
     pass
@@ -69,7 +69,7 @@ class BatchReport:
             or self.waiting
         )
 
-    def _failure(self, job: Job, exc: BaseException) -> None:
+    def _failure(self, job: JobEntry, exc: BaseException) -> None:
         name = type(exc).__name__
         self.failures[name] = self.failures.get(name, 0) + 1
         if len(self.examples) < MAX_EXAMPLES:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -41,6 +42,7 @@ import sys
 import time
 import uuid
 from collections.abc import Coroutine, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -49,15 +51,19 @@ from ..errors import (
     AuthenticationError,
     BudgetExceededError,
     ConfigurationError,
+    DiskFullError,
+    NoImageError,
     ProviderError,
     QuotaExceededError,
     SeedlessError,
+    is_disk_full,
 )
 from ..images import remove_temp_files
 from ..strategies._run import AnyClient, aio
 from ..strategies.best_of import best_of_async
+from . import spool
 from .estimate import estimate, estimate_jobs, job_cost, prepare_job
-from .jobs import Job, default_scorer, iter_jobs
+from .jobs import Job, JobEntry, JobProblem, default_scorer, iter_jobs
 from .jobstate import JobContext, LedgerThread
 from .ledger import Ledger, OutputRecord, Status
 from .limits import Limits, with_published_limits
@@ -65,6 +71,7 @@ from .outputs import (
     default_run,
     done_before,
     kept_outputs,
+    output_count,
     remaining_calls,
 )
 from .progress import Progress
@@ -94,6 +101,8 @@ def _resume_retryable(exc: BaseException) -> bool:
     """Whether a resumed run should try a job that failed with ``exc`` again."""
     if isinstance(exc, (ConfigurationError, AuthenticationError, QuotaExceededError, OSError)):
         return True  # fixable setup (a key, billing, a disk), not the job itself
+    if isinstance(exc, NoImageError):
+        return True  # the model answered in words this time; its message says try again
     if isinstance(exc, ProviderError):
         return exc.retryable
     return not isinstance(exc, SeedlessError)
@@ -112,8 +121,10 @@ class _Runner:
         limits: Limits,
         progress: Progress,
         retry_failed: bool,
+        spools: dict[str, list[str]] | None = None,
     ) -> None:
         self.client = client
+        self.spools = spools if spools is not None else {}  # spool.find(): adopted on dispatch
         self.db = db
         self.ledger = db.ledger
         self.report = report
@@ -122,7 +133,7 @@ class _Runner:
         self.budget = budget
         self.limits = limits
         self.progress = progress
-        self.writer = JobWriter(db, report, progress)
+        self.writer = JobWriter(db, report, progress, on_disk_full=self._on_disk_full)
         self.retry_failed = retry_failed
         self.invocation = uuid.uuid4().hex
         # wire calls in flight; a job gives its slot back as soon as its images arrive
@@ -135,13 +146,15 @@ class _Runner:
         self._spent_before = spent
         self._broken: dict[str, BaseException] = {}
         self._fatal: BaseException | None = None
+        self._disk_full: BaseException | None = None
 
     # ------------------------------------------------------------------ main loop
 
-    async def execute(self, jobs: Iterable[Job]) -> None:
+    async def execute(self, jobs: Iterable[JobEntry]) -> None:
         try:
             try:
                 for job in jobs:
+                    self._check_disk()
                     if self.report.stopped or self._fatal is not None:
                         break
                     await self._dispatch(job)
@@ -159,12 +172,51 @@ class _Runner:
                 await self._cancel_in_flight()
                 raise
         finally:
-            await self.db(self.ledger.commit)  # flushes everything queued before it
-            self.report.spent_usd = self._spent - self._spent_before
+            try:
+                await self.db(self.ledger.commit)  # flushes everything queued before it
+            except DiskFullError as exc:
+                self._disk_full = self._disk_full or exc
+            self.report.spent_usd = round(self._spent - self._spent_before, 6)
+        for error in (self._fatal, self.db.error, self.ledger.full):
+            if error is not None and is_disk_full(error):
+                self._disk_full = self._disk_full or error
+        if self._disk_full is not None:
+            raise self._stopped_by_disk() from self._disk_full
         if self._fatal is not None:
             raise self._fatal
         if self.db.error is not None:
             raise self.db.error
+
+    def _check_disk(self) -> None:
+        """Stop the run when a write found the disk full (here, or in the ledger's thread)."""
+        full = self.ledger.full
+        if full is not None and self._disk_full is None:
+            self._on_disk_full(full)
+
+    def _on_disk_full(self, exc: BaseException, spare: asyncio.Task[None] | None = None) -> None:
+        """The disk is full: dispatch nothing more and cancel the calls in flight (their
+        answers could not be written; they are recorded interrupted, run again on resume).
+        Jobs already writing what they were paid for finish, in the reserve's room."""
+        if self._disk_full is not None:
+            return
+        self._disk_full = exc
+        self.report.stopped = f"the disk is full: {exc}"
+        spared = {asyncio.current_task(), spare}
+        for task in list(self._tasks):
+            if task not in spared:
+                task.cancel()
+
+    def _stopped_by_disk(self) -> DiskFullError:
+        why = getattr(self._disk_full, "strerror", None) or self._disk_full
+        report = self.report
+        left = report.retryable + report.interrupted + report.skipped
+        return DiskFullError(
+            errno.ENOSPC,
+            f"the disk holding {self.out_dir} is full ({why}): the batch stopped; "
+            f"{report.done} job(s) done in this run, {left} left to run again, each recorded "
+            "in its ledger. Free some space and run the same command again: it resumes, and "
+            "nothing done is paid for again",
+        )
 
     async def _drain(self) -> None:
         while self._tasks:
@@ -200,15 +252,21 @@ class _Runner:
         self, job: Job
     ) -> tuple[str | None, str | None, bool, tuple[list[OutputRecord], float]]:
         """(invocation that last touched the job, done/failed if settled, hash changed,
-        outputs kept from an attempt that failed part-way and their cost)."""
+        outputs kept from an attempt that failed part-way or spooled, and their cost)."""
         row = self.ledger.job(self.run, job.id)
-        if row is None:
-            return None, None, False, ([], 0.0)
-        settled = done_before(self.ledger, self.run, job, self.out_dir)
-        kept = kept_outputs(self.ledger, self.run, job, self.out_dir)
-        return row["invocation"], settled, row["job_hash"] != job.hash, kept
+        settled = None if row is None else done_before(self.ledger, self.run, job, self.out_dir)
+        invocation = None if row is None else row["invocation"]
+        skip = settled == Status.DONE or (settled == Status.FAILED and not self.retry_failed)
+        if skip or invocation == self.invocation:
+            return invocation, settled, False, ([], 0.0)
+        kept = kept_outputs(self.ledger, self.run, job, self.out_dir, self.spools)
+        changed = row is not None and row["job_hash"] != job.hash
+        return invocation, settled, changed, kept
 
-    async def _dispatch(self, job: Job) -> None:
+    async def _dispatch(self, job: JobEntry) -> None:
+        if isinstance(job, JobProblem):
+            await self._dispatch_problem(job)
+            return
         report = self.report
         report.seen += 1
         invocation, settled, changed, (kept, kept_cost) = await self.db(self._lookup, job)
@@ -237,6 +295,8 @@ class _Runner:
             await self._refuse(job, exc, status, retryable=retryable)
             return
         prepared, offsets = remaining_calls(prepared, kept)  # only what is missing
+        if len(kept) >= output_count(job):  # all there (spooled by a stopped run): no call
+            prepared, offsets = replace(prepared, calls=()), ()
         cost, _ = job_cost(self.client, prepared)
         await self._alive.acquire()
         try:
@@ -244,6 +304,10 @@ class _Runner:
         except BaseException:
             self._alive.release()
             raise
+        if report.stopped:  # the budget or the disk stopped the run while this one waited
+            self._slots.release()
+            self._alive.release()
+            return
         context = JobContext(
             job, prepared, attempt=0, slots=self._slots, kept=kept, kept_cost=kept_cost,
             offsets=offsets,
@@ -284,9 +348,22 @@ class _Runner:
             source=job.source,
             invocation=self.invocation,
         )
-        task = asyncio.create_task(self._run_job(context, cost or 0.0))
+        task = context.task = asyncio.create_task(self._run_job(context, cost or 0.0))
         self._tasks.add(task)
         task.add_done_callback(lambda done: self._task_done(done, context))
+
+    async def _dispatch_problem(self, problem: JobProblem) -> None:
+        """A source entry that could not become a job: recorded as failed, the rest runs."""
+        self.report.seen += 1
+        row = await self.db(self.ledger.job, self.run, problem.id)
+        if row is not None and row["invocation"] == self.invocation:
+            self.report.duplicates += 1
+            return
+        same = row is not None and row["job_hash"] == problem.hash
+        if same and row is not None and row["status"] == Status.FAILED and not self.retry_failed:
+            self.report.already_failed += 1  # the same problem as last time
+            return
+        await self._refuse(problem, problem.error, Status.FAILED, retryable=False)
 
     def _start(self, context: JobContext, **fields: Any) -> None:
         """In the ledger thread: record the job as running and learn its attempt number."""
@@ -337,7 +414,7 @@ class _Runner:
 
     async def _refuse(
         self,
-        job: Job,
+        job: JobEntry,
         exc: BaseException,
         status: str,
         *,
@@ -356,7 +433,7 @@ class _Runner:
             retryable=retryable,
             invocation=self.invocation,
             source=job.source,
-            model=model or job.request.model,
+            model=model or job.model,
         )
         if status == Status.SKIPPED:
             self.report.skipped += 1
@@ -373,9 +450,12 @@ class _Runner:
     async def _run_job(self, context: JobContext, reserved: float) -> None:
         job, prepared = context.job, context.prepared
         started = time.perf_counter()
+        images: tuple[ImageResult, ...] = ()
+        score = None
         try:
-            async with self.limits.slot(prepared.spec.provider):
-                images, score = await self._generate(context)
+            if prepared.calls:  # none when every output was kept or spooled before
+                async with self.limits.slot(prepared.spec.provider):
+                    images, score = await self._generate(context)
         except asyncio.CancelledError as cancelled:
             latency = time.perf_counter() - started
             partial = getattr(cancelled, "partial", ())
@@ -456,6 +536,9 @@ class _Runner:
 
     async def _failed(self, context: JobContext, exc: Exception, latency: float) -> None:
         job, spec = context.job, context.prepared.spec
+        full = is_disk_full(exc)
+        if full:
+            self._on_disk_full(exc, context.task)
         retryable = _resume_retryable(exc)
         status = Status.RETRYABLE if retryable else Status.FAILED
         if not isinstance(exc, SeedlessError) and not isinstance(exc, OSError):
@@ -468,7 +551,8 @@ class _Runner:
             self.report.failed += 1
         self.report._failure(job, exc)
         self.progress.job_failed()
-        log.warning(
+        log.log(
+            logging.INFO if full else logging.WARNING,  # the run's stop says it once
             "batch %s: job %s %s: %s: %s",
             self.run,
             job.id,
@@ -526,13 +610,13 @@ def _clean_temp_files(ledger: Ledger, out_dir: Path) -> int:
     return sum(remove_temp_files(os.path.join(root, path)) for path in ledger.writing_paths())
 
 
-def _reiterable(jobs: Iterable[Job]) -> bool:
+def _reiterable(jobs: Iterable[JobEntry]) -> bool:
     return iter(jobs) is not jobs
 
 
 async def run_batch_async(
     client: AnyClient,
-    jobs: Iterable[Job] | str | os.PathLike[str],
+    jobs: Iterable[JobEntry] | str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     *,
     run: str | None = None,
@@ -604,7 +688,7 @@ async def run_batch_async(
     ledger = Ledger.open(out)
     db = LedgerThread(ledger)
     try:
-        report = await _begin(
+        report, spools = await _begin(
             client, db, source, run_name, out, budget=budget, retry_failed=retry_failed,
             settings=settings, show_estimate=progress if show_estimate is None else show_estimate,
             engine=engine,
@@ -616,6 +700,7 @@ async def run_batch_async(
         runner = _Runner(
             client, db, report, budget=budget, spent=await db(ledger.spent, run_name),
             max_concurrency=limit, limits=limits, progress=bar, retry_failed=retry_failed,
+            spools=spools,
         )  # fmt: skip
         try:
             if engine == "direct":
@@ -673,7 +758,7 @@ def _limits(
 async def _begin(
     client: AsyncClient,
     db: LedgerThread,
-    source: Iterable[Job],
+    source: Iterable[JobEntry],
     run_name: str,
     out: Path,
     *,
@@ -682,18 +767,21 @@ async def _begin(
     settings: dict[str, Any],
     show_estimate: bool,
     engine: Engine = "direct",
-) -> BatchReport:
-    """Lock the ledger, tidy what a killed run left, estimate (a re-iterable source), refuse
-    jobs no provider batch engine takes (``engine="provider"``) and record the run's start."""
+) -> tuple[BatchReport, dict[str, list[str]]]:
+    """Lock the ledger, keep room for a full disk, tidy what a killed run left (and find the
+    spool files it left), estimate (a re-iterable source), refuse jobs no provider batch
+    engine takes (``engine="provider"``) and record the run's start."""
     ledger = db.ledger
     await db(ledger.lock)
+    await db(ledger.reserve)  # room to end cleanly, should the disk fill up
     report = BatchReport(run=run_name, out_dir=out, ledger_path=ledger.path)
     report.temp_files_removed = await db(_clean_temp_files, ledger, out)
     report.recovered, _ = await db(ledger.recover, out)
+    spools = await db(spool.find, os.fspath(out))
     if _reiterable(source):  # a bad job file stops here, before anything is recorded
         report.estimate = await db(
             estimate_jobs, client, source, ledger=ledger, run=run_name, out_dir=out,
-            retry_failed=retry_failed, budget=budget, engine=engine,
+            retry_failed=retry_failed, budget=budget, engine=engine, spools=spools,
         )  # fmt: skip
         if show_estimate:
             print(report.estimate, file=sys.stderr, flush=True)
@@ -706,13 +794,13 @@ async def _begin(
         "batch %s: starting into %s%s", run_name, out, worst,
         extra={"seedless_event": "batch.start", "seedless_run": run_name},
     )  # fmt: skip
-    return report
+    return report, spools
 
 
 @overload
 def run_batch(
     client: Client,
-    jobs: Iterable[Job] | str | os.PathLike[str],
+    jobs: Iterable[JobEntry] | str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     **kwargs: Any,
 ) -> BatchReport: ...
@@ -721,7 +809,7 @@ def run_batch(
 @overload
 def run_batch(
     client: AsyncClient,
-    jobs: Iterable[Job] | str | os.PathLike[str],
+    jobs: Iterable[JobEntry] | str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     **kwargs: Any,
 ) -> Coroutine[Any, Any, BatchReport]: ...
@@ -729,7 +817,7 @@ def run_batch(
 
 def run_batch(
     client: AnyClient,
-    jobs: Iterable[Job] | str | os.PathLike[str],
+    jobs: Iterable[JobEntry] | str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
     **kwargs: Any,
 ) -> BatchReport | Coroutine[Any, Any, BatchReport]:

@@ -1,9 +1,13 @@
 """A batch job's write path: the images a job paid for become files, and nothing is lost.
 
-Paid images are recorded in the ledger (committed) before a byte is written, written
-atomically (temp file, fsync, rename), then recorded done. A job that failed part-way, or was
-cancelled while some of its wire calls had answered, keeps the images those calls delivered
-as its outputs, so a resumed run asks only for the rest.
+Paid images are spooled to disk first (:mod:`seedless.batch.spool`: files that prove
+which job they belong to), then recorded in the ledger (committed), then renamed into place,
+then recorded done; a process killed anywhere after the spool write never pays for them again.
+A job that failed part-way, or was cancelled while some of its wire calls had answered, keeps
+the images those calls delivered as its outputs, so a resumed run asks only for the rest.
+
+On a full disk, the ledger's reserve is given up for the answers in hand and the run is told
+to stop (``on_disk_full``).
 """
 
 from __future__ import annotations
@@ -12,9 +16,11 @@ import asyncio
 import logging
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..images import extension_for, write_atomic
+from ..errors import is_disk_full
+from ..images import extension_for
+from . import spool
 from .jobs import Job
 from .jobstate import JobContext, LedgerThread
 from .ledger import OutputRecord
@@ -30,19 +36,23 @@ __all__ = ["JobWriter"]
 log = logging.getLogger("seedless.batch")
 
 
-def _write_files(blobs: list[tuple[str, bytes]]) -> None:
-    for path, data in blobs:
-        write_atomic(path, data)
-
-
 class JobWriter:
     """Writes what jobs paid for, through the run's ledger thread, and counts it done.
 
     :meth:`write` raises the OSError of a failed write (a full disk), after which the runner
-    records the job as failed.
+    records the job as failed; ``on_disk_full`` is told first, once per full disk found.
     """
 
-    def __init__(self, db: LedgerThread, report: BatchReport, progress: Progress) -> None:
+    def __init__(
+        self,
+        db: LedgerThread,
+        report: BatchReport,
+        progress: Progress,
+        on_disk_full: Callable[[BaseException, asyncio.Task[None] | None], None] = (
+            lambda exc, task: None
+        ),
+    ) -> None:
+        self.on_disk_full = on_disk_full
         self.db = db
         self.ledger = db.ledger
         self.report = report
@@ -52,9 +62,10 @@ class JobWriter:
 
     def outputs(
         self, context: JobContext, images: Sequence[ImageResult]
-    ) -> tuple[list[OutputRecord], list[tuple[str, bytes]]]:
+    ) -> tuple[list[OutputRecord], list[tuple[str, bytes, str]]]:
         """The job's output records (those kept from an earlier attempt, and ``images`` at
-        the indexes of the wire calls they came from), and the files to write for ``images``."""
+        the indexes of the wire calls they came from), and the files to write for ``images``
+        (path, bytes, the spool tag binding them to the job)."""
         job = context.job
         if job.best_of is not None:
             placed = [(0, image) for image in images]  # the winner
@@ -70,7 +81,7 @@ class JobWriter:
                 path, image.sha256, image.mime_type, len(image.data), image.seed, image.cached,
                 index=index,
             )  # fmt: skip
-            blobs.append((os.path.join(root, path), image.data))
+            blobs.append((os.path.join(root, path), image.data, spool.tag(job.hash, image.sha256)))
         return [records[index] for index in sorted(records)], blobs
 
     def _record_kept(self, job: Job, records: list[OutputRecord], cost: float | None) -> None:
@@ -84,14 +95,7 @@ class JobWriter:
         job = context.job
         records, blobs = self.outputs(context, images)
         cost = None if context.unpriced else context.kept_cost + context.paid
-        await self.db(self._record_kept, job, records, cost)  # recorded before a byte
-        writing = asyncio.ensure_future(asyncio.to_thread(_write_files, blobs))
-        del blobs
-        try:
-            await asyncio.shield(writing)
-        except asyncio.CancelledError:
-            await writing  # already paid for: let the files land
-            raise
+        await self._persist(context, blobs, self._record_kept, job, records, cost)
         log.info(
             "batch %s: job %s failed part-way; kept %d paid image(s) of %d",
             self.run, job.id, len(records), output_count(job),
@@ -133,27 +137,45 @@ class JobWriter:
         cost = None if context.unpriced else context.kept_cost + context.paid
         cached = all(record.cached for record in records)
         del images
-        # paid for, so recorded (committed) before a byte is written, then written, then done
-        recorded = asyncio.ensure_future(
-            self.db(self._record_writing, job, records, cost, latency, cached, score)
-        )
-        writing = asyncio.ensure_future(self._after(recorded, _write_files, blobs))
-        del blobs
         try:
-            await asyncio.shield(writing)
+            await self._persist(
+                context, blobs, self._record_writing, job, records, cost, latency, cached, score
+            )
         except asyncio.CancelledError:
-            await writing  # already paid for: let the files land, then record them
-            await self.finish(context, cost, cached, latency)
+            await self.finish(context, cost, cached, latency)  # the files did land
             raise
         await self.finish(context, cost, cached, latency)
 
-    @staticmethod
-    async def _after(
-        first: asyncio.Future[None], fn: Callable[[list[tuple[str, bytes]]], None],
-        blobs: list[tuple[str, bytes]],
-    ) -> None:  # fmt: skip
-        await first
-        await asyncio.to_thread(fn, blobs)
+    async def _persist(
+        self,
+        context: JobContext,
+        blobs: list[tuple[str, bytes, str]],
+        record: Callable[..., None],
+        *args: Any,
+    ) -> None:
+        """Paid for, so: spooled (the bytes on disk), then recorded (committed), then fsynced
+        and renamed into place; a cancellation waits for all three. On a full disk the ledger's
+        reserve is given up and the spool written again into the room it leaves."""
+
+        async def steps() -> None:
+            try:
+                spooled = await asyncio.to_thread(spool.spool, blobs)
+            except OSError as exc:
+                if not is_disk_full(exc):
+                    raise
+                await self.db(self.ledger.release_reserve)  # room for the answers in hand
+                self.on_disk_full(exc, context.task)
+                spooled = await asyncio.to_thread(spool.spool, blobs)
+            blobs.clear()  # the bytes are on disk: let them go
+            await self.db(record, *args)
+            await asyncio.to_thread(spool.publish, spooled)
+
+        persisting = asyncio.ensure_future(steps())
+        try:
+            await asyncio.shield(persisting)
+        except asyncio.CancelledError:
+            await persisting  # already paid for: let the files land
+            raise
 
     def _record_done(self, job: Job) -> None:
         self.ledger.mark_done(self.run, job.id)
@@ -166,7 +188,7 @@ class JobWriter:
         now = None if cost is None else context.paid  # not what an earlier run paid
         self.report.done += 1
         self.report.cached += int(cached)
-        self.report.cost_usd += now or 0.0
+        self.report.cost_usd = round(self.report.cost_usd + (now or 0.0), 6)  # no float noise
         self.progress.job_done(now, cached=cached)
         log.debug(
             "batch %s: job %s done (%s, $%.4f, %.2fs%s)",

@@ -125,6 +125,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             job_file=getattr(args, "job_file_words", False), words=getattr(args, "words", None)
         )
         stack.enter_context(naming(namer))
+        stack.enter_context(_raw_file_names(sys.stdout))
         try:
             return int(args.func(args) or 0)
         except BrokenPipeError:  # `| head`: the reader has seen enough
@@ -135,8 +136,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         except KeyboardInterrupt:
             print("seedless: interrupted", file=sys.stderr)
+            if argv is None:  # the process's own command line: it is about to exit
+                _ignore_further_interrupts()
             return 130
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+@contextlib.contextmanager
+def _raw_file_names(stream: Any) -> Iterator[None]:
+    """Print file names that are not UTF-8 as the bytes they are (as ``ls`` does), instead of
+    failing on them, while a command runs: stdout's ``errors`` becomes ``surrogateescape``."""
+    errors = getattr(stream, "errors", None)
+    reconfigure = getattr(stream, "reconfigure", None)
+    if errors != "strict" or not callable(reconfigure):
+        yield
+        return
+    reconfigure(errors="surrogateescape")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):  # the stream was closed meanwhile
+            reconfigure(errors=errors)
+
+
+def _ignore_further_interrupts() -> None:
+    """After Ctrl-C was handled, another one must not cut the exit short: Python would end
+    by the signal (status -2, not 130) while it waits for threads and worker processes."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def listeners(args: argparse.Namespace) -> list[Any]:

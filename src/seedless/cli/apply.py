@@ -207,8 +207,7 @@ def run(args: argparse.Namespace) -> int:
                             failures.append((*futures[future], problem))
                     bar.update(1)
             except KeyboardInterrupt:
-                # Files not started are dropped; those in hand finish (each write is atomic).
-                pool.shutdown(wait=True, cancel_futures=True)
+                _stop(pool, targets)
                 raise
     # Every worker has exited. A file of a broken pool was either renamed into place before
     # its worker was stopped (a new file: whole) or not written at all; a temp file of a
@@ -225,6 +224,25 @@ def run(args: argparse.Namespace) -> int:
     for source, _, message in sorted(failures):
         print(f"seedless: failed {source}: {message}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _stop(pool: Any, targets: list[Path]) -> None:
+    """Ctrl-C: files not started are dropped and those in hand finish (each write is atomic).
+    A second Ctrl-C while they finish stops the workers at once and removes their temp files:
+    either way no worker process outlives the command (one left waiting would hang its exit)."""
+    from ..images import remove_temp_files
+
+    try:
+        pool.shutdown(wait=True, cancel_futures=True)
+    except KeyboardInterrupt:
+        # ProcessPoolExecutor keeps its workers in _processes (terminate_workers() is 3.14+).
+        workers = list((getattr(pool, "_processes", None) or {}).values())
+        for worker in workers:
+            worker.terminate()
+        for worker in workers:
+            worker.join(5)
+        for target in targets:
+            remove_temp_files(target)
 
 
 @contextlib.contextmanager

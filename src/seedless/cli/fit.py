@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         atomic_write(output, effect.model_dump_json(indent=2).encode("utf-8"))
 
-    written = [_apply_one(effect, source, target) for source, target in jobs]
+    written, failed = _apply_all(effect, jobs)
     report = effect.report
     assert report is not None
     if args.json:
@@ -76,9 +76,10 @@ def run(args: argparse.Namespace) -> int:
             "report": report.model_dump(mode="json"),
             "describe": effect.describe(),
             "applied": [str(path) for path in written],
+            "failed": [{"file": str(source), "error": error} for source, error in failed],
         }
         print(json.dumps(payload, indent=2))
-        return 0 if report.is_global else 1
+        return 0 if report.is_global and not failed else 1
     verdict = "global" if report.is_global else "NOT global"
     print(f"saved {output} ({effect.size}^3 LUT)")
     print(f"fit: {report.psnr_db:.1f} dB PSNR on the pair, colour coverage {report.coverage:.0%}")
@@ -86,8 +87,10 @@ def run(args: argparse.Namespace) -> int:
     for note in report.notes:
         print(f"note: {note}")
     print(f"edit in numbers: {effect.describe()}")
-    if written:
+    if jobs:
         print(f"wrote {len(written)} image(s) to {args.apply_out}")
+    for source, error in failed:
+        print(f"seedless: failed {source}: {error}", file=sys.stderr)
     if not report.is_global:
         print(
             "seedless: warning: the LUT reproduces only the global colour part of this edit "
@@ -97,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
-    return 0
+    return 1 if failed else 0
 
 
 def _plan(inputs: list[Path], out_dir: Path, protected: set[Path]) -> list[tuple[Path, Path]]:
@@ -121,10 +124,28 @@ def _plan(inputs: list[Path], out_dir: Path, protected: set[Path]) -> list[tuple
     return list(zip(files, targets, strict=True))
 
 
+def _apply_all(
+    effect: Any, jobs: list[tuple[Path, Path]]
+) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Edit every file: the ones written, and the ones that could not be (with why); one bad
+    file does not stop the others."""
+    from ..errors import SeedlessError
+
+    written: list[Path] = []
+    failed: list[tuple[Path, str]] = []
+    for source, target in jobs:
+        try:
+            written.append(_apply_one(effect, source, target))
+        except (SeedlessError, OSError) as exc:
+            failed.append((source, str(exc)))
+    return written, failed
+
+
 def _apply_one(effect: Any, source: Path, target: Path) -> Path:
     """Edit one image file into ``target``, keeping its format and metadata, atomically."""
-    from ..images import atomic_write, decode, encode
+    from ..images import atomic_write, decode, encode, read_source
 
-    image = decode(source.read_bytes(), name=str(source))
+    data, name = read_source(source)  # a FIFO named like an image is refused, not waited on
+    image = decode(data, name=name)
     data, _ = encode(effect.apply(image), like=image)
     return atomic_write(target, data)

@@ -173,7 +173,9 @@ def run_export(args: argparse.Namespace) -> int:
     with ledger:
         rows = ledger.attempt_rows(run) if args.attempts else ledger.rows(run)
         handle = (
-            args.out.open("w", encoding="utf-8", newline="") if args.out is not None else sys.stdout
+            args.out.open("w", encoding="utf-8", errors="surrogateescape", newline="")
+            if args.out is not None
+            else sys.stdout
         )
         try:
             if args.format == "csv":

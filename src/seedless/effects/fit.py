@@ -48,12 +48,13 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .. import images as _images
 from .cube import identity_table, read_cube, write_cube
 
 __all__ = ["FitReport", "FittedEffect", "ImageSource", "fit_effect"]
 
 #: What :func:`fit_effect` accepts for an image: a PIL image, encoded bytes, or a path.
-ImageSource: TypeAlias = "Image.Image | bytes | str | os.PathLike[str]"
+ImageSource: TypeAlias = "Image.Image | _images.ImageSource"
 
 Array: TypeAlias = "np.ndarray"
 
@@ -229,20 +230,15 @@ class FittedEffect(BaseModel):
 
     # ------------------------------------------------------------- pixels
 
-    def apply(self, image: Image.Image) -> Image.Image:
+    def apply(self, image: ImageSource) -> Image.Image:
         """Return the edited image (same size; same mode, like Adjust). Deterministic.
+
+        ``image`` is a PIL image, or a path, bytes or binary file (decoded and turned upright).
 
         Alpha is split off and put back untouched. Greyscale (L, LA) images stay greyscale
         when the LUT keeps greys grey (within 1.5 levels), and become RGB(A) when it tints them.
         """
-        from ..errors import InvalidImageError
-
-        if image.mode in ("P", "PA", "1"):
-            image = image.convert("RGBA" if image.has_transparency_data else "RGB")
-        if image.mode not in ("RGB", "RGBA", "L", "LA"):
-            raise InvalidImageError(
-                f"cannot edit images in mode {image.mode}; convert to RGB first"
-            )
+        image = _images.editable(_images.load_image(image))
         alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
         colour = image.convert(image.mode[:-1]) if alpha is not None else image
         if self.is_identity:
@@ -331,23 +327,16 @@ class _Pair:
 
 
 def _open(source: ImageSource, name: str) -> Image.Image:
+    """The original or edited image, upright, under the one rule of editable modes."""
     from ..errors import InvalidImageError
-    from ..images import decode
 
-    if isinstance(source, Image.Image):
-        image = source
-    elif isinstance(source, bytes | bytearray | memoryview):
-        image = decode(bytes(source), name=name)
-    elif isinstance(source, str | os.PathLike):
-        path = Path(source)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InvalidImageError(f"cannot read the {name} image {str(path)!r}: {exc}") from exc
-        image = decode(data, name=str(path))
-    else:
-        raise TypeError(f"the {name} image must be a PIL image, bytes or a path")
-    return ImageOps.exif_transpose(image)
+    try:
+        image = _images.editable(_images.load_image(source))
+    except OSError as exc:
+        raise InvalidImageError(f"cannot read the {name} image: {exc}") from exc
+    except InvalidImageError as exc:
+        raise InvalidImageError(f"the {name} image: {exc}") from exc
+    return ImageOps.exif_transpose(image) if isinstance(source, Image.Image) else image
 
 
 def _split(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:

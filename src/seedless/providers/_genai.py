@@ -171,9 +171,7 @@ class GenaiClient:
     a client is merely created (or never used).
     """
 
-    def __init__(
-        self, endpoint: Endpoint, *, vertex: bool, api_version: str | None = None
-    ) -> None:
+    def __init__(self, endpoint: Endpoint, *, vertex: bool, api_version: str | None = None) -> None:
         self.endpoint = endpoint
         self.vertex = vertex
         #: An API version for this client's calls (Batch Mode and the Files API are

@@ -7,8 +7,10 @@ transport failures (timeouts, refused connections, non-http base URLs) onto
 :mod:`seedless.errors` and hands error answers to the provider's own translator, the one
 place each provider knows its service's error bodies. :meth:`~HttpSession.download` fetches
 an image an answer points at: http(s) (and base64 ``data:``) URLs only, redirects followed by
-hand and each checked the same way, credentials only where the provider says (its API's own
-origin), a size cap counted while streaming and one deadline for the whole download.
+hand and each checked the same way, public addresses or the endpoint's own host only (checked
+before connecting: :mod:`seedless.providers._addresses`), credentials only where the provider
+says (its API's own origin), a size cap counted while streaming and one deadline for the
+whole download.
 
 :meth:`~HttpSession.request` sends without judging the status (the self-hosted providers,
 which read their servers' error bodies first) and :meth:`~HttpSession.fetch` reads a GET's
@@ -43,6 +45,7 @@ from ..errors import (
 from ..errors import TimeoutError as SeedlessTimeoutError
 from ..images import sniff_mime
 from ..retry import parse_retry_after
+from ._addresses import check_target
 from .base import RawImage, WireFile
 
 __all__ = [
@@ -390,8 +393,14 @@ class HttpSession:
                     provider=provider,
                 )
             headers = dict(credentials(target))
+            checked = await check_target(
+                target, httpx.URL(self.root).host, provider, resolve=self._transport is None
+            )
+            headers.update(checked.headers)  # checked before connecting, and pinned
             try:
-                async with client.stream("GET", target, headers=headers) as response:
+                async with client.stream(
+                    "GET", checked.url, headers=headers, extensions=checked.extensions
+                ) as response:
                     if response.is_redirect:
                         location = response.headers.get("location", "")
                         current = str(target.join(location))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from ..images import decode, encode
+from ..images import check_editable, decode, encode, inspect
 from .base import ProviderReply, RawImage, WireFile, WireRequest
 
 if TYPE_CHECKING:
@@ -40,9 +40,12 @@ class LocalProvider:
         self.endpoint = endpoint
 
     def plan(self, request: ImageRequest, spec: ModelSpec) -> WireRequest:
-        """The edit to make (validation has made sure it has an effect and one image)."""
+        """The edit to make (validation has made sure it has an effect and one image); an
+        image in a mode the effects do not edit (CMYK, 16-bit ...) is refused here, from its
+        header, naming the file."""
         effect: Any = getattr(request, "effect", None)
         source: ImageInput = request.images[0]  # type: ignore[union-attr]
+        check_editable(inspect(source.data, name=source.name).mode, name=source.name)
         body: dict[str, Any] = {"effect": effect.kind if effect is not None else None}
         if request.output_mime_type:
             body["output_mime_type"] = request.output_mime_type

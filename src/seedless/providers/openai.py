@@ -43,6 +43,7 @@ from ..errors import (
     redact,
 )
 from ..errors import TimeoutError as SeedlessTimeoutError
+from ..images import printable
 from ..retry import honour_should_retry, parse_retry_after
 from ._hosted import HttpProvider, KeyHeader
 from ._http import (
@@ -255,8 +256,8 @@ class OpenAIProvider(HttpProvider):
         field = "image" if len(images) == 1 else "image[]"  # openai-python's array convention
         files = tuple(
             WireFile(
-                field, image.name or f"image{index}{_extension(image.mime_type)}", image.mime_type,
-                image.data,
+                field, printable(image.name or f"image{index}{_extension(image.mime_type)}"),
+                image.mime_type, image.data,
             )
             for index, image in enumerate(images)
         )  # fmt: skip

@@ -248,9 +248,7 @@ class OpenAIEmulator(ServiceEmulator):
         """Answer a generation's JSON body (a direct call or a batch line)."""
         return self._images(body, "generate")
 
-    def edit_json(
-        self, body: dict[str, Any], file_bytes: Callable[[str], bytes | None]
-    ) -> Reply:
+    def edit_json(self, body: dict[str, Any], file_bytes: Callable[[str], bytes | None]) -> Reply:
         """Answer the JSON form of an edit: ``images`` are ``{"image_url": "data:..."}``
         (base64 data URLs) or ``{"file_id"}`` of an uploaded file; the first is edited."""
         images = body.get("images")

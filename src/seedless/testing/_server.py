@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from PIL import Image
 
-from seedless.errors import is_secret_header
+from seedless.errors import is_secret_header, redact
 
 from ._catalog import EmulatedModel, default_methods, default_models, guess_seed_policy
 from ._faults import Fault, FaultQueue
@@ -313,7 +313,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s " + format, self.address_string(), *args)
+        # the request line carries the query: a ?key= must not reach the access log
+        logger.debug("%s %s", self.address_string(), redact(format % args))
 
     def _read_body(self, limit: int) -> bytes:
         if "chunked" in self.headers.get("transfer-encoding", "").lower():

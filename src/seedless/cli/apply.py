@@ -6,7 +6,9 @@ import argparse
 import contextlib
 import itertools
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -149,9 +151,6 @@ def _apply_one(run: int, source: Path, target: Path, mime: str | None) -> str | 
 
 
 def run(args: argparse.Namespace) -> int:
-    from concurrent.futures import as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
     from .._parallel import cpu_pool
     from .._progress import progress_bar
     from ..errors import ConfigurationError
@@ -195,20 +194,11 @@ def run(args: argparse.Namespace) -> int:
             for s, t in zip(files, targets, strict=True)
         }
         bar = progress_bar(len(files), desc="seedless apply", unit="img", enabled=not args.quiet)
-        with bar:
-            try:
-                for future in as_completed(futures):
-                    try:
-                        problem = future.result()
-                    except BrokenProcessPool:
-                        lost.append(futures[future])
-                    else:
-                        if problem is not None:
-                            failures.append((*futures[future], problem))
-                    bar.update(1)
-            except KeyboardInterrupt:
-                _stop(pool, targets)
-                raise
+        with bar, _Interrupts(pool) as interrupts:
+            _collect(futures, bar, interrupts, failures, lost)
+            if interrupts.interrupted:
+                _stop(pool, targets, interrupts)
+                raise KeyboardInterrupt
     # Every worker has exited. A file of a broken pool was either renamed into place before
     # its worker was stopped (a new file: whole) or not written at all; a temp file of a
     # worker stopped mid-write goes.
@@ -226,21 +216,81 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _stop(pool: Any, targets: list[Path]) -> None:
-    """Ctrl-C: files not started are dropped and those in hand finish (each write is atomic).
-    A second Ctrl-C while they finish stops the workers at once and removes their temp files:
-    either way no worker process outlives the command (one left waiting would hang its exit)."""
+def _collect(
+    futures: dict[Any, tuple[Path, Path]],
+    bar: Any,
+    interrupts: _Interrupts,
+    failures: list[tuple[Path, Path, str]],
+    lost: list[tuple[Path, Path]],
+) -> None:
+    """Wait for the workers' results (a file's problem, or a dead worker), until all are in
+    or Ctrl-C is counted."""
+    from concurrent.futures import FIRST_COMPLETED, wait  # lazy: keeps --help quick
+    from concurrent.futures.process import BrokenProcessPool
+
+    pending = set(futures)
+    while pending and not interrupts.interrupted:
+        finished, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+        for future in finished:
+            try:
+                problem = future.result()
+            except BrokenProcessPool:
+                lost.append(futures[future])
+            else:
+                if problem is not None:
+                    failures.append((*futures[future], problem))
+            bar.update(1)
+
+
+class _Interrupts:
+    """Ctrl-C while workers run, without KeyboardInterrupt: a signal handler that only counts
+    (the first) or terminates the workers (the second).
+
+    A KeyboardInterrupt can land anywhere, also between a lock's acquire and the ``try`` that
+    releases it: in the pool's futures (``as_completed`` holds all their locks at once) that
+    leaves a lock held forever and the command hung at shutdown, or failing with "release
+    unlocked lock". The handler takes no lock either (no ``Event.set``): a second signal may
+    interrupt the first handler, and a lock it held would deadlock the second. The loop polls
+    the count.
+    """
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.count = 0  # written only by the handler, in the main thread
+        self._previous: Any = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.count > 0
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count > 1:
+            # ProcessPoolExecutor keeps its workers in _processes (terminate_workers() is
+            # 3.14+); terminate() is a kill(2), no lock.
+            for worker in list((getattr(self.pool, "_processes", None) or {}).values()):
+                worker.terminate()
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # After a Ctrl-C the handler stays (the command is ending; another one must not raise
+        # in the middle of the exit); otherwise the caller's own handler comes back.
+        if self._previous is not None and not self.interrupted:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _stop(pool: Any, targets: list[Path], interrupts: _Interrupts) -> None:
+    """After Ctrl-C: files not started are dropped and those in hand finish (each write is
+    atomic). A second Ctrl-C while they finish terminates the workers at once (the handler)
+    and their temp files are removed: either way no worker process outlives the command."""
     from ..images import remove_temp_files
 
-    try:
-        pool.shutdown(wait=True, cancel_futures=True)
-    except KeyboardInterrupt:
-        # ProcessPoolExecutor keeps its workers in _processes (terminate_workers() is 3.14+).
-        workers = list((getattr(pool, "_processes", None) or {}).values())
-        for worker in workers:
-            worker.terminate()
-        for worker in workers:
-            worker.join(5)
+    pool.shutdown(wait=True, cancel_futures=True)
+    if interrupts.count > 1:
         for target in targets:
             remove_temp_files(target)
 

@@ -186,7 +186,7 @@ class ProviderRun:
             # again below (so it is not counted as left to retry)
             await self._round(jobs, count_released=False)
             # jobs still out with a provider hold their estimate under the budget
-            runner._reserved += await self.db(self.ledger.reserved_in_shards, self.run)
+            runner.reserved += await self.db(self.ledger.reserved_in_shards, self.run)
             for job in jobs:
                 if self.report.stopped:
                     break
@@ -212,7 +212,7 @@ class ProviderRun:
                     await engine.aclose()
             await self.db(self.ledger.commit)
             self.report.waiting += len([j for row in await self.db(self._live) for j in row])
-            self.report.spent_usd = runner._spent - runner._spent_before
+            self.report.spent_usd = runner.spent - runner.spent_before
         if runner.db.error is not None:
             raise runner.db.error
 
@@ -278,7 +278,7 @@ class ProviderRun:
     async def _dispatch(self, job: Job) -> None:
         runner, report = self.runner, self.report
         report.seen += 1
-        _, settled, _, (kept, _) = await self.db(runner._lookup, job)
+        _, settled, _, (kept, _) = await self.db(runner.lookup, job)
         if settled == "submitted":
             return  # out with a provider: counted as waiting at the end
         if settled == "done":
@@ -291,7 +291,7 @@ class ProviderRun:
         prepared, offsets = remaining_calls(prepared, kept)
         prepared = batch_priced(self.client, prepared)
         cost, _ = job_cost(self.client, prepared)
-        if not await runner._reserve(job, prepared, cost):
+        if not await runner.reserve(job, prepared, cost):
             return
         engine = self._engine(prepared.spec.provider, str(batch_engine_of(self.client, job,
                                                                           prepared)))  # fmt: skip
@@ -395,7 +395,7 @@ class ProviderRun:
                 log.error("batch %s: provider batch %s was not created (%s); its %d job(s) "
                           "are left to retry", self.run, shard, exc, released)  # fmt: skip
                 if not isinstance(exc, ProviderError) or not exc.retryable:
-                    self.runner._broken.setdefault(spec.provider, exc)
+                    self.runner.broken.setdefault(spec.provider, exc)
                 return
             remote = found
         await self._submitted(shard, remote)
@@ -508,7 +508,7 @@ class ProviderRun:
         if record is None or record["job_hash"] != job.hash:
             return  # changed since it was submitted: released below, and run again
         lines = await self.db(self.ledger.lines_of, self.run, job.id, row["shard"])
-        _, _, _, (kept, kept_cost) = await self.db(runner._lookup, job)
+        _, _, _, (kept, kept_cost) = await self.db(runner.lookup, job)
         prepared, offsets = remaining_calls(prepare_job(self.client, job), kept)
         prepared = batch_priced(self.client, prepared)
         context = JobContext(
@@ -524,7 +524,7 @@ class ProviderRun:
             return
         if images:
             await runner.writer.keep(context, images, latency)
-        await runner._failed(context, error, latency)
+        await runner.failed(context, error, latency)
 
     async def _answers(
         self, context: JobContext, found: _Results, lines: list[tuple[str, int]],
@@ -572,7 +572,7 @@ class ProviderRun:
         call = context.prepared.calls[index]
         event = CallEvent(kind, context.prepared.spec.key, call.request_hash(), call=index,
                           seed=call.seed, **fields)  # fmt: skip
-        self.runner._on_event(context, event)
+        self.runner.on_event(context, event)
 
 
 def _since(stamp: str | None) -> float:

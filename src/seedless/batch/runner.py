@@ -109,6 +109,15 @@ def _resume_retryable(exc: BaseException) -> bool:
 
 
 class _Runner:
+    """The direct engine: dispatches jobs under the budget and the limits, records them.
+
+    The provider engine (:mod:`seedless.batch.provider_run`) runs beside it in the same run
+    and shares its bookkeeping through the public part: :meth:`lookup` (what the ledger knows
+    of a job), :meth:`reserve` (a budget reservation), :meth:`failed` (a job's failure),
+    :meth:`on_event` (a wire call's attempt row), and the ``spent``, ``reserved`` and
+    ``broken`` (endpoints with a bad key or no credit) accounts.
+    """
+
     def __init__(
         self,
         client: AsyncClient,
@@ -141,10 +150,10 @@ class _Runner:
         # jobs alive (calling, or writing what they received): bounds memory
         self._alive = asyncio.Semaphore(2 * max_concurrency)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._reserved = 0.0
-        self._spent = spent
-        self._spent_before = spent
-        self._broken: dict[str, BaseException] = {}
+        self.reserved = 0.0
+        self.spent = spent
+        self.spent_before = spent
+        self.broken: dict[str, BaseException] = {}
         self._fatal: BaseException | None = None
         self._disk_full: BaseException | None = None
 
@@ -176,7 +185,7 @@ class _Runner:
                 await self.db(self.ledger.commit)  # flushes everything queued before it
             except DiskFullError as exc:
                 self._disk_full = self._disk_full or exc
-            self.report.spent_usd = round(self._spent - self._spent_before, 6)
+            self.report.spent_usd = round(self.spent - self.spent_before, 6)
         for error in (self._fatal, self.db.error, self.ledger.full):
             if error is not None and is_disk_full(error):
                 self._disk_full = self._disk_full or error
@@ -248,7 +257,7 @@ class _Runner:
 
     # ------------------------------------------------------------------ dispatch
 
-    def _lookup(
+    def lookup(
         self, job: Job
     ) -> tuple[str | None, str | None, bool, tuple[list[OutputRecord], float]]:
         """(invocation that last touched the job, done/failed if settled, hash changed,
@@ -269,7 +278,7 @@ class _Runner:
             return
         report = self.report
         report.seen += 1
-        invocation, settled, changed, (kept, kept_cost) = await self.db(self._lookup, job)
+        invocation, settled, changed, (kept, kept_cost) = await self.db(self.lookup, job)
         if invocation == self.invocation:
             report.duplicates += 1
             log.warning("batch %s: job id %r appears twice; ignoring the second", self.run, job.id)
@@ -313,14 +322,14 @@ class _Runner:
             offsets=offsets,
         )  # fmt: skip
         try:
-            broken = self._broken.get(prepared.spec.provider)
+            broken = self.broken.get(prepared.spec.provider)
             if broken is not None:  # a bad key: record the job, do not send it
                 await self._refuse(
                     job, broken, Status.RETRYABLE, retryable=True, model=prepared.spec.key
                 )
                 ok = False
             else:
-                ok = await self._reserve(job, prepared, cost)
+                ok = await self.reserve(job, prepared, cost)
         except BaseException:
             context.release_slot()
             self._alive.release()
@@ -369,7 +378,7 @@ class _Runner:
         """In the ledger thread: record the job as running and learn its attempt number."""
         context.attempt = self.ledger.start(self.run, **fields)
 
-    async def _reserve(self, job: Job, prepared: PreparedRequest, cost: float | None) -> bool:
+    async def reserve(self, job: Job, prepared: PreparedRequest, cost: float | None) -> bool:
         """Reserve the job's worst case under the budget, waiting for in-flight jobs to
         settle if that helps; False (job recorded as skipped) if it cannot fit."""
         if self.budget is None:
@@ -378,21 +387,21 @@ class _Runner:
             exc = BudgetExceededError(
                 f"{prepared.spec.key} has no known price, so a budget cannot bound it; give "
                 "its endpoint a price (Endpoint(prices={model_id: usd})) or run without a budget",
-                spent=self._spent,
+                spent=self.spent,
                 cap=self.budget,
                 next_cost=float("nan"),
             )
             await self._refuse(job, exc, Status.SKIPPED, retryable=True, model=prepared.spec.key)
             return False
-        while self._spent + self._reserved + cost > self.budget + 1e-9:
+        while self.spent + self.reserved + cost > self.budget + 1e-9:
             if self._tasks:
                 await asyncio.wait(set(self._tasks), return_when=asyncio.FIRST_COMPLETED)
                 continue
             exc = BudgetExceededError(
                 f"the next job ({job.id}, ${cost:.4f}) would take the run's spending from "
-                f"${self._spent:.4f} past its budget of ${self.budget:.4f}; nothing more was "
+                f"${self.spent:.4f} past its budget of ${self.budget:.4f}; nothing more was "
                 "dispatched. Raise the budget and run the batch again to continue.",
-                spent=self._spent,
+                spent=self.spent,
                 cap=self.budget,
                 next_cost=cost,
             )
@@ -405,7 +414,7 @@ class _Runner:
                 extra={"seedless_event": "batch.budget", "seedless_run": self.run},
             )
             return False
-        self._reserved += cost
+        self.reserved += cost
         return True
 
     def _record_unstarted(self, **fields: Any) -> None:
@@ -476,23 +485,23 @@ class _Runner:
                         "batch %s: job %s could not write the images it paid for: %s",
                         self.run, job.id, write_error,
                     )  # fmt: skip
-            await self._failed(context, exc, latency)
+            await self.failed(context, exc, latency)
             return
         finally:
-            self._reserved -= reserved
+            self.reserved -= reserved
             context.release_slot()  # the next job may call while this one is written
         latency = time.perf_counter() - started
         try:
             await self.writer.write(context, images, score, latency)
         except OSError as exc:  # a full disk: the job is recorded as failed (retryable)
-            await self._failed(context, exc, latency)
+            await self.failed(context, exc, latency)
 
     async def _generate(self, context: JobContext) -> tuple[tuple[ImageResult, ...], float | None]:
         """The job's images (best-of: the winner) and the winner's score."""
         job, prepared = context.job, context.prepared
         hooks = ExecuteHooks(
             before_attempt=lambda _prepared, _call: self.limits.call(prepared.spec.provider),
-            on_event=lambda event: self._on_event(context, event),
+            on_event=lambda event: self.on_event(context, event),
         )
         if job.best_of is None:
             return (await self.client.execute(prepared, hooks=hooks)).images, None
@@ -534,7 +543,7 @@ class _Runner:
         )
         self.ledger.commit()
 
-    async def _failed(self, context: JobContext, exc: Exception, latency: float) -> None:
+    async def failed(self, context: JobContext, exc: Exception, latency: float) -> None:
         job, spec = context.job, context.prepared.spec
         full = is_disk_full(exc)
         if full:
@@ -544,7 +553,7 @@ class _Runner:
         if not isinstance(exc, SeedlessError) and not isinstance(exc, OSError):
             log.error("batch %s: job %s raised an unexpected error", self.run, job.id, exc_info=exc)
         if isinstance(exc, (AuthenticationError, QuotaExceededError, ConfigurationError)):
-            self._broken.setdefault(spec.provider, exc)
+            self.broken.setdefault(spec.provider, exc)
         if retryable:
             self.report.retryable += 1
         else:
@@ -574,7 +583,7 @@ class _Runner:
 
     # ------------------------------------------------------------------ wire events
 
-    def _on_event(self, context: JobContext, event: CallEvent) -> None:
+    def on_event(self, context: JobContext, event: CallEvent) -> None:
         """A wire call of this job ended, failed or is retried: an attempt row (queued)."""
         spec = context.prepared.spec
         common: dict[str, Any] = {
@@ -586,7 +595,7 @@ class _Runner:
         if event.kind == "done":
             if event.cost_usd is None:
                 context.unpriced = True
-            self._spent += event.cost_usd or 0.0
+            self.spent += event.cost_usd or 0.0
             context.paid += event.cost_usd or 0.0
             common.update(cost=event.cost_usd, latency=event.latency, cached=event.cached)
         elif event.kind == "retry":

@@ -25,13 +25,16 @@ if TYPE_CHECKING:
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "emulate",
-        help="Run loopback emulators of the Gemini, Vertex AI, OpenAI, BFL, Stability, Together "
-        "and DeepInfra image APIs.",
+        help="Run loopback emulators of the Gemini, Vertex AI, OpenAI, Forge, ComfyUI, BFL, "
+        "Stability, Together and DeepInfra image APIs.",
         description="Serve emulators of the Gemini API, Vertex AI (Imagen and Gemini), an "
-        "OpenAI-style images API (OpenAI's models and a Flux relay), Black Forest Labs' API, "
-        "Stability AI's and the Flux hosts Together and DeepInfra on 127.0.0.1 until Ctrl-C, "
-        "and print the environment that points the standard SDKs (and seedless) at them. "
-        "Google's APIs listen on PORT, OpenAI's on PORT+1, the others on the ports after it.",
+        "OpenAI-style images API (OpenAI's models and a Flux relay), self-hosted Forge "
+        "(AUTOMATIC1111's API) and ComfyUI, Black Forest Labs' API, Stability AI's and the Flux "
+        "hosts Together and DeepInfra on 127.0.0.1 until Ctrl-C, and print the environment that "
+        "points the standard SDKs (and seedless) at them. Google's APIs listen on PORT, "
+        "OpenAI's on PORT+1, Forge and ComfyUI on PORT+2 and PORT+3, BFL on PORT+4 (its "
+        "result images on PORT+5), Stability on PORT+6, Together and DeepInfra on PORT+7 and "
+        "PORT+8.",
     )
     parser.add_argument(
         "--port",

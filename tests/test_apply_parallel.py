@@ -162,8 +162,11 @@ def test_an_unreadable_file_is_named_and_the_others_are_written(
         (["apply", "{p}", "-o", "{o}", "--brightness", "20"], "brightness"),
         (["apply", "{p}", "-o", "{o}", "--effect", "{bad}"], "bad.json: brightness"),
         (["apply", "{no}", "-o", "{o}", "--brightness", "2"], "no such file or folder"),
-        (["fit", "{p}", "{p}", "-o", "{o}/look.cube", "--size", "99"], "2..65"),
-        (["fit", "{p}", "{p}", "-o", "{o}/l.cube", "--apply", "{no}", "--out", "{o}"], "no such"),
+        (["fit", "{p}", "{p}", "-o", "{o}/look.cube", "--points", "99"], "2..65"),
+        (
+            ["fit", "{p}", "{p}", "-o", "{o}/l.cube", "--apply", "{no}", "--apply-out", "{o}"],
+            "no such",
+        ),
     ],
 )
 def test_bad_arguments_are_reported_not_raised(

@@ -44,11 +44,15 @@ def test_matrix_has_the_required_rows() -> None:
         "vertex:imagen-4.0-generate-001",
         "vertex:imagen-4.0-fast-generate-001",
         "vertex:imagen-4.0-ultra-generate-001",
-        "openai:flux-dev",
-        "openai:flux-schnell",
-        "openai:flux-pro-1.1",
-        "openai:flux-kontext-pro",
-        "openai:flux-2-pro",
+        "relay:flux-dev",
+        "relay:flux-schnell",
+        "relay:flux-pro-1.1",
+        "relay:flux-kontext-pro",
+        "relay:flux-2-pro",
+        "together:flux-dev",
+        "together:flux-kontext-pro",
+        "together:flux-2-pro",
+        "deepinfra:flux-schnell",
         "openai:gpt-image-2",
         "openai:dall-e-3",
         "openai:gpt-image-1",
@@ -72,7 +76,7 @@ def test_every_row_is_sourced_and_successors_exist() -> None:
 def test_reproducibility_is_derived_from_seed_support() -> None:
     matrix = seedless.capabilities()
     assert matrix.get("local:pillow").reproducibility == "exact"  # type: ignore[union-attr]
-    assert matrix.get("openai:flux-dev").reproducibility == "seeded"  # type: ignore[union-attr]
+    assert matrix.get("relay:flux-dev").reproducibility == "seeded"  # type: ignore[union-attr]
     assert matrix.get("gemini:gemini-3-pro-image").reproducibility == "none"  # type: ignore[union-attr]
     assert matrix.get("openai:gpt-image-2").seed == "none"  # type: ignore[union-attr]
 
@@ -85,7 +89,8 @@ def test_reproducibility_is_derived_from_seed_support() -> None:
         ("nano-banana-2.1", "gemini:gemini-nano-banana-2.1"),
         ("vertex:nano-banana-pro", "vertex:gemini-3-pro-image"),
         ("imagen-3", "vertex:imagen-3.0-generate-002"),
-        ("flux-dev", "openai:flux-dev"),
+        ("flux-dev", "relay:flux-dev"),
+        ("together:flux-1-dev", "together:flux-dev"),
         ("gemini:gemini-3-pro-image", "gemini:gemini-3-pro-image"),
         ("local:pillow", "local:pillow"),
     ],
@@ -94,10 +99,24 @@ def test_resolve_names_and_aliases(name: str, key: str) -> None:
     assert seedless.capabilities().resolve(name).key == key
 
 
-def test_resolve_through_an_endpoint_protocol() -> None:
-    spec = seedless.capabilities().resolve("myrelay:flux-dev", protocols={"myrelay": "openai"})
+def test_resolve_through_an_endpoint_profile() -> None:
+    matrix = seedless.capabilities()
+    spec = matrix.resolve("myrelay:flux-dev", profiles={"myrelay": ("myrelay", "relay")})
     assert spec.key == "myrelay:flux-dev"
-    assert spec.seed == "seeded"
+    assert spec.seed == "seeded" and spec.fields["guidance"] == "guidance_scale"
+    spec = matrix.resolve("mine:flux-dev", profiles={"mine": ("mine", "together")})
+    assert spec.wire_id == "black-forest-labs/FLUX.1-dev" and spec.response_formats[0] == "base64"
+
+
+def test_a_model_the_endpoint_does_not_serve_names_those_that_do() -> None:
+    """OpenAI itself serves no Flux: openai:flux-dev on it names the profiles that do."""
+    with pytest.raises(ConfigurationError) as info:
+        seedless.capabilities().resolve("openai:flux-1-dev", profiles={"openai": ("openai",)})
+    message = str(info.value)
+    assert "endpoint 'openai' does not serve flux-dev" in message
+    for key in ("together:flux-dev", "deepinfra:flux-dev", "relay:flux-dev"):
+        assert key in message
+    assert "profile='relay'" in message
 
 
 def test_unknown_model_suggests_close_names() -> None:
@@ -108,7 +127,8 @@ def test_unknown_model_suggests_close_names() -> None:
 def test_supports_filters_rows() -> None:
     seeded = seedless.capabilities().supports("seed")
     keys = {row.key for row in seeded}
-    assert "openai:flux-dev" in keys and "local:pillow" in keys
+    assert "relay:flux-dev" in keys and "local:pillow" in keys
+    assert "deepinfra:flux-dev" not in keys  # DeepInfra's OpenAI-style API takes no seed
     assert not any(key.startswith("gemini:") for key in keys)
     assert "openai:gpt-image-2" not in keys
 
@@ -298,7 +318,7 @@ def test_register_model_is_usable_at_once() -> None:
     )
     assert seedless.capabilities().resolve("openai:flux-relay-special") == spec
     override = seedless.register_model(
-        {"provider": "openai", "id": "flux-dev", "prices": {"*": 0.001}}
+        {"provider": "relay", "id": "flux-dev", "prices": {"*": 0.001}}
     )
     assert override.price_for("1K") == 0.001 and override.seed == "seeded"
 
@@ -362,7 +382,7 @@ def test_watermark_refusal_names_models_that_can_turn_it_off() -> None:
 
 
 def test_register_model_with_a_full_spec_replaces_the_row() -> None:
-    old = _spec("openai:flux-2-pro")
+    old = _spec("relay:flux-2-pro")
     assert "1K" in old.prices and "width" in old.fields
     new = old.model_copy(update={"prices": {"*": 0.05}, "fields": {"seed": "seed"}})
     got = seedless.register_model(new)
@@ -380,3 +400,62 @@ def test_openai_ids_named_in_the_landscape_get_a_clear_answer() -> None:
     with pytest.raises(ModelRetiredError, match="2026-05-12") as info:
         check_lifecycle(matrix.resolve("dall-e-2"), matrix, today=TODAY)
     assert info.value.successor == "openai:gpt-image-2"
+
+
+def test_a_user_row_declares_an_extra_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A models.toml adds an option to a built-in row (merged with its own), and a new row
+    takes a built-in option set; both are checked before anything is sent."""
+    path = tmp_path / "models.toml"
+    path.write_text(
+        """
+[[model]]
+id = "flux-dev"
+providers = ["relay"]
+[model.options.lora_scale]
+type = "number"
+minimum = 0
+maximum = 2
+
+[[model]]
+id = "my-gpt"
+providers = ["openai"]
+operations = ["generate", "edit"]
+wire = "images"
+option_sets = ["openai_images", "gpt_image"]
+response_formats = []
+prices = { "*" = 0.01 }
+""",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SEEDLESS_MODELS", str(path))
+    monkeypatch.setenv("SEEDLESS_RELAY_URL", "https://relay.example/v1")
+    _reset_registry_for_tests()
+    client = seedless.Client(clock=lambda: TODAY)
+    request = GenerateRequest(prompt="a fox", model="relay:flux-dev", options={"lora_scale": 0.8})
+    wire = client.prepare(request).calls[0].wire
+    assert wire.json["lora_scale"] == 0.8 and "steps" in client.resolve("flux-dev").options
+    with pytest.raises(UnsupportedCapabilityError, match="at most 2"):
+        client.prepare(request.model_copy(update={"options": {"lora_scale": 5}}))
+    mine = client.resolve("openai:my-gpt")
+    assert {"quality", "moderation", "input_fidelity"} <= set(mine.options)
+    with pytest.raises(UnsupportedCapabilityError, match="edit requests only"):
+        client.prepare(
+            GenerateRequest(prompt="x", model="openai:my-gpt", options={"input_fidelity": "high"})
+        )
+
+
+def test_an_unknown_option_set_names_the_file_and_the_sets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "models.toml"
+    path.write_text(
+        '[[model]]\nid = "x"\nproviders = ["openai"]\noperations = ["generate"]\n'
+        'option_sets = ["gpt_imaeg"]\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("SEEDLESS_MODELS", str(path))
+    _reset_registry_for_tests()
+    with pytest.raises(ConfigurationError, match=r"models.toml:1: .*'gpt_imaeg'.*gpt_image"):
+        seedless.capabilities()

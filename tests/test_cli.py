@@ -189,3 +189,28 @@ def test_every_option_has_help() -> None:
                 yield f"{path} {action.option_strings[-1]}"
 
     assert list(walk(build_parser(), "seedless")) == []
+
+
+def test_fit_apply_writes_the_good_files_and_names_the_bad_ones(
+    photos: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from seedless import Adjust
+
+    original = next(p for p in photos if p.name == "coffee.jpg")
+    with Image.open(original) as image:
+        Adjust(brightness=0.9).apply(image.convert("RGB")).save(tmp_path / "approved.png")
+    folder = tmp_path / "todo"
+    folder.mkdir()
+    (folder / "a-notes.jpg").write_text("not a photo")  # first: it stopped everything
+    for photo in photos[:2]:
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    out = tmp_path / "edited"
+    code = main(
+        ["fit", str(original), str(tmp_path / "approved.png"), "-o", str(tmp_path / "l.cube"),
+         "--apply", str(folder), "--apply-out", str(out)]
+    )  # fmt: skip
+    assert code == 1
+    captured = capsys.readouterr()
+    assert f"wrote 2 image(s) to {out}" in captured.out
+    assert "failed" in captured.err and "a-notes.jpg" in captured.err
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in photos[:2])

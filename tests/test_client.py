@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import seedless
-from seedless import Adjust, FunctionProvider, ModelSpec, ProviderReply, RawImage
+from seedless import Adjust, FunctionProvider, ModelSpec, ProviderReply, RawImage, RetryPolicy
 from seedless.client import derive_seed
 from seedless.errors import (
     ConfigurationError,
@@ -87,12 +87,25 @@ def test_seed_on_gemini_refused_with_no_socket(no_sockets: list[Any]) -> None:
 def test_missing_provider_is_a_configuration_error_not_importerror(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from seedless import providers
+    from importlib import metadata
 
-    monkeypatch.setitem(providers.BUILTIN, "gemini", ("seedless.providers.nonexistent:X", "gemini"))
+    from seedless import _registry
+
+    broken = metadata.EntryPoint("gemini", "seedless.providers.nonexistent:X", _registry.GROUP)
+    monkeypatch.setattr(_registry, "_entry_points", lambda: {"gemini": broken})
     client = seedless.Client(clock=lambda: TODAY)
-    with pytest.raises(ConfigurationError, match="not available"):
+    with pytest.raises(ConfigurationError, match="could not be imported") as info:
         client.generate("a fox", model="gemini:gemini-3-pro-image")
+    assert "seedless.providers.nonexistent" in str(info.value)
+
+
+def test_builtin_providers_register_as_entry_points() -> None:
+    from seedless import _registry
+
+    assert {"local", "gemini", "vertex", "openai"} <= set(_registry.known_protocols())
+    from seedless.providers.openai import OpenAIProvider
+
+    assert _registry.load_factory("openai") is OpenAIProvider
 
 
 def _fake_client(**kwargs: Any) -> tuple[seedless.AsyncClient, FunctionProvider]:
@@ -232,8 +245,8 @@ def test_explicit_endpoint_keeps_the_environment_key() -> None:
 def test_sync_batch_runs_and_resumes(photos: list[Path], tmp_path: Path) -> None:
     jobs = [seedless.Job.edit(p, effect=Adjust(brightness=0.9), output=p.name) for p in photos]
     with seedless.Client(clock=lambda: TODAY) as client:
-        first = client.batch(jobs, tmp_path / "out", progress=False)
-        again = client.batch(jobs, tmp_path / "out", progress=False)
+        first = seedless.run_batch(client, jobs, tmp_path / "out", progress=False)
+        again = seedless.run_batch(client, jobs, tmp_path / "out", progress=False)
     assert first.done == len(photos) and again.already_done == len(photos) and again.done == 0
     written = sorted(
         p.name for p in (tmp_path / "out").iterdir() if not p.name.startswith((".", "seedless-"))
@@ -386,3 +399,86 @@ async def test_gather_keeping_cancelled_keeps_the_images_of_the_calls_that_finis
     with pytest.raises(asyncio.CancelledError) as info:
         await task
     assert [i.data for i in info.value.partial] == [b"a", b"own", b"b"]  # paid for, not lost
+
+
+# ---------------------------------------------------------------- retry policy and polling
+
+
+class _Polled:
+    """A two-phase provider for an asynchronous service: a submission, then polls."""
+
+    def __init__(self, pending: int, fail_first_poll: bool = False) -> None:
+        self.pending = pending
+        self.fail_first_poll = fail_first_poll
+        self.sent: list[str] = []
+
+    def plan(self, request: Any, spec: ModelSpec) -> seedless.WireRequest:
+        return seedless.WireRequest(
+            provider=spec.provider, model=spec.key, shape="task", method="POST",
+            url="https://tasks.example/v1/submit", path="/v1/submit", json={"prompt": "x"},
+        )  # fmt: skip
+
+    async def send(self, wire: seedless.WireRequest, spec: ModelSpec) -> ProviderReply:
+        self.sent.append(wire.path)
+        if wire.path == "/v1/poll" and self.fail_first_poll:
+            self.fail_first_poll = False
+            raise seedless.ServerError("poll dropped", provider=spec.provider)
+        if self.pending > 0:
+            self.pending -= 1
+            poll = seedless.WireRequest(
+                provider=spec.provider, model=spec.key, shape="task", method="GET",
+                url="https://tasks.example/v1/poll", path="/v1/poll",
+            )  # fmt: skip
+            return ProviderReply(images=[], follow=poll, poll_after=0.0)
+        return ProviderReply(images=[RawImage(data=b"done", mime_type="image/png")])
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_an_accepted_task_is_polled_until_ready_and_never_resubmitted() -> None:
+    polled = _Polled(pending=2, fail_first_poll=True)
+    retry = RetryPolicy(initial=0.001, max_backoff=0.001)
+    with seedless.Client(
+        providers={"fake": polled}, matrix=_FAKE_MATRIX, clock=lambda: TODAY, retry=retry
+    ) as client:
+        out = client.generate("x", model="fake:m")
+    assert out.image.data == b"done"
+    # one submission; the dropped poll was retried as a poll
+    assert polled.sent == ["/v1/submit", "/v1/poll", "/v1/poll", "/v1/poll"]
+
+
+def test_polling_stops_at_the_policys_poll_timeout() -> None:
+    polled = _Polled(pending=10**6)
+    retry = RetryPolicy(poll_interval=0.01, poll_timeout=0.05)
+    with seedless.Client(
+        providers={"fake": polled}, matrix=_FAKE_MATRIX, clock=lambda: TODAY, retry=retry
+    ) as client, pytest.raises(seedless.TimeoutError, match="poll_timeout"):
+        client.generate("x", model="fake:m")
+    assert polled.sent.count("/v1/submit") == 1
+
+
+def test_a_retry_after_longer_than_the_cap_is_not_waited_for() -> None:
+    calls: list[int] = []
+
+    def busy(request: Any, spec: ModelSpec) -> ProviderReply:
+        calls.append(1)
+        raise seedless.RateLimitError("slow down", provider="fake", retry_after=3600)
+
+    retry = RetryPolicy(max_retry_after=60)
+    with seedless.Client(
+        providers={"fake": FunctionProvider(busy)}, matrix=_FAKE_MATRIX, clock=lambda: TODAY,
+        retry=retry,
+    ) as client, pytest.raises(seedless.RateLimitError, match="3600s") as info:  # fmt: skip
+        client.generate("x", model="fake:m")
+    assert len(calls) == 1 and "max_retry_after=60" in str(info.value)
+
+
+def test_x_should_retry_is_honoured_for_every_provider() -> None:
+    from seedless.retry import honour_should_retry
+
+    server = seedless.ServerError("busy", provider="p")
+    assert honour_should_retry(server, {"X-Should-Retry": "false"}).retryable is False
+    client_error = seedless.ProviderError("bad", provider="p", status=400)
+    assert honour_should_retry(client_error, {"x-should-retry": "true"}).retryable is True
+    assert honour_should_retry(seedless.ServerError("x"), {}).retryable is True

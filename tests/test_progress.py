@@ -43,6 +43,10 @@ def test_a_bar_on_a_terminal_and_in_jupyter(monkeypatch: pytest.MonkeyPatch) -> 
     assert "\r" in terminal.getvalue() and "1/3" in terminal.getvalue()
     # in a notebook stderr is no terminal, yet the bar (a widget) is what is wanted
     monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    ipython = types.ModuleType("IPython")
+    kernel = types.SimpleNamespace(config={"IPKernelApp": {}})
+    ipython.get_ipython = lambda: kernel  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "IPython", ipython)
     notebook = io.StringIO()
     progress = Progress(3, file=notebook)
     progress.job_done(0.02, cached=False)

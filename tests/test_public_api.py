@@ -11,9 +11,21 @@ import seedless
 from seedless.errors import ProviderError, error_for_status, redact
 
 
-def test_all_is_sorted_and_complete() -> None:
+def test_all_is_exactly_the_public_names_and_sorted() -> None:
+    """As httpx's test_exported_members: every public name the package defines is exported,
+    and only those (the lazily imported names count as defined)."""
+    import types
+
+    defined = {
+        name
+        for name, value in vars(seedless).items()
+        if not name.startswith("_") and not isinstance(value, types.ModuleType)
+    }
+    defined.discard("annotations")  # from __future__ import annotations
+    lazy = set(seedless._LAZY)
+    assert set(seedless.__all__) == defined | lazy | {"__version__"}
     names = [name for name in seedless.__all__ if name != "__version__"]
-    assert names == sorted(names, key=str.casefold) or names == sorted(names)
+    assert names == sorted(names)
     for name in seedless.__all__:
         assert hasattr(seedless, name)
 

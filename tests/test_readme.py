@@ -36,3 +36,17 @@ def test_capabilities_page_is_in_sync() -> None:
         "docs/capabilities.md is stale: "
         "run `seedless capabilities --markdown > docs/capabilities.md`"
     )
+
+
+def test_readme_links_work_on_the_package_index() -> None:
+    """PyPI shows the README without the repository around it: links must be absolute."""
+    readme = (ROOT / "README.md").read_text()
+    links = re.findall(r"\]\(([^)]+)\)", readme)
+    assert links
+    relative = [link for link in links if not re.match(r"https?://", link)]
+    assert relative == []
+    prefix = "https://github.com/seedless-dev/seedless/"
+    for link in links:
+        if link.startswith(prefix):
+            path = link[len(prefix) :].split("/", 2)[2]  # after blob/main or tree/main
+            assert (ROOT / path).exists(), link

@@ -1,8 +1,9 @@
 """Progress for ``seedless apply`` and batches: a bar where one can be drawn, lines elsewhere.
 
-- a terminal (the stream is a TTY), or Jupyter (``ipykernel`` is loaded: its stderr is no
-  TTY, yet it shows a widget): a ``tqdm.auto`` bar, without the monitor thread tqdm starts
-  otherwise (a process that runs threads is not forked: see :mod:`seedless._parallel`);
+- a terminal (the stream is a TTY), or a Jupyter kernel (its stderr is no TTY, yet it shows a
+  widget, or without ipywidgets a text bar, and no warning): a tqdm bar, without the monitor
+  thread tqdm starts otherwise (a process that runs threads is not forked: see
+  :mod:`seedless._parallel`);
 - anything else (a CI log, ``> log 2>&1``): a plain line every tenth of the way, or every
   :data:`LINE_INTERVAL` seconds, and a last one at the end; never a carriage return, so a
   log is not filled with ten redraws a second;
@@ -13,6 +14,7 @@ tqdm is imported only when a bar is drawn, so importing seedless stays light.
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 import time
 from collections.abc import Callable
@@ -37,12 +39,29 @@ def progress_bar(
     if not enabled:
         return _NoBar()
     stream = file if file is not None else sys.stderr
-    if "ipykernel" in sys.modules or _is_terminal(stream):
-        from tqdm.auto import tqdm
-
-        bar = type("SeedlessBar", (tqdm,), {"monitor_interval": 0})
+    if _in_jupyter() or _is_terminal(stream):
+        bar = type("SeedlessBar", (_tqdm(),), {"monitor_interval": 0})
         return bar(total=total, desc=desc, unit=unit, file=file, dynamic_ncols=True)
     return _Lines(total, desc=desc, unit=unit, file=stream)
+
+
+def _in_jupyter() -> bool:
+    """Whether this runs in a Jupyter kernel (not merely beside an imported ipykernel)."""
+    ipython = sys.modules.get("IPython")
+    if "ipykernel" not in sys.modules or ipython is None:
+        return False
+    shell = ipython.get_ipython()
+    return shell is not None and "IPKernelApp" in getattr(shell, "config", {})
+
+
+def _tqdm() -> Any:
+    """tqdm's widget bar in Jupyter when ipywidgets is there to draw it, its text bar
+    otherwise (``tqdm.auto`` would warn "IProgress not found" and fall back the same way)."""
+    if _in_jupyter() and importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
+    return tqdm
 
 
 def _is_terminal(stream: TextIO) -> bool:

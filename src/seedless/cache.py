@@ -32,7 +32,6 @@ import logging
 import os
 import re
 import shutil
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -40,6 +39,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from ._dirs import user_cache_dir
 from .models import ImageResult
 
 __all__ = ["DiskCache", "default_cache_dir"]
@@ -52,16 +52,7 @@ _HEX = re.compile(r"^[0-9a-f]{16,128}$")
 
 def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     """Where the cache lives by default: ``$SEEDLESS_CACHE_DIR``, else the user cache dir."""
-    env = os.environ if environ is None else environ
-    explicit = env.get("SEEDLESS_CACHE_DIR")
-    if explicit:
-        return Path(explicit).expanduser()
-    if sys.platform == "win32":
-        base = Path(env.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-        return base / "seedless" / "Cache"
-    if sys.platform == "darwin":
-        return Path.home() / "Library" / "Caches" / "seedless"
-    return Path(env.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "seedless"
+    return user_cache_dir(environ)
 
 
 def _publish(path: str, data: bytes) -> None:

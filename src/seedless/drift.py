@@ -1,10 +1,14 @@
 """Check the capability matrix against what an endpoint really serves (``seedless models check``).
 
 Lists the endpoint's models (Gemini API ``GET /v1beta/models``, paged; OpenAI-style
-``GET /v1/models``) and compares them with the matrix rows of that endpoint: served image
-models the matrix lacks, matrix models the endpoint no longer lists, and rows whose dates
-have passed (a shutdown date passed while the endpoint still lists the model, or a
-deprecation date passed).
+``GET /v1/models``; any provider with a ``served_models()`` method, as the self-hosted ones
+have: Forge's checkpoints from ``GET /sdapi/v1/sd-models``, ComfyUI's from
+``GET /models/checkpoints``) and compares them with the matrix rows of that endpoint: served
+image models the matrix lacks, matrix models the endpoint no longer lists, and rows whose
+dates have passed (a shutdown date passed while the endpoint still lists the model, or a
+deprecation date passed). A self-hosted server's generic row serves any checkpoint it has,
+so its listing is shown as it is: nothing there is "unknown", and only rows of your own that
+name a checkpoint can be "missing".
 """
 
 from __future__ import annotations
@@ -14,13 +18,15 @@ from datetime import date
 from typing import Any
 
 from .capabilities import Matrix, ModelSpec
-from .config import Endpoint
+from .config import DEFAULTS, Endpoint, missing_base_url
 from .errors import ConfigurationError, ProviderError, error_for_status, redact
 
 __all__ = ["Drift", "check", "list_models"]
 
 GEMINI_DEFAULT_BASE = "https://generativelanguage.googleapis.com"
 _IMAGE_HINTS = ("image", "imagen", "flux", "dall-e", "banana")
+#: The rows of self-hosted protocols that stand for whatever the server has (never missing).
+_GENERIC_ROWS = {"forge": "checkpoint", "comfyui": "workflow"}
 
 
 @dataclass
@@ -32,6 +38,7 @@ class Drift:
     unknown: list[str] = field(default_factory=list)  # served, not in the matrix
     missing: list[str] = field(default_factory=list)  # in the matrix (not retired), not served
     dated: list[str] = field(default_factory=list)  # rows whose dates have passed
+    open_ended: bool = False  # a self-hosted server: what it serves is listed as it is
 
     @property
     def clean(self) -> bool:
@@ -42,6 +49,9 @@ class Drift:
 
     def render(self) -> str:
         lines = [f"{self.endpoint}: {len(self.served)} image model(s) served"]
+        if self.open_ended:
+            lines[0] = f"{self.endpoint}: {len(self.served)} checkpoint(s) on the server"
+            lines += [f"    {name}" for name in self.served]
         for title, items in (
             ("served but not in the matrix (add a row: see docs/models.md)", self.unknown),
             ("in the matrix but not served", self.missing),
@@ -84,12 +94,26 @@ async def list_models(endpoint: Endpoint, *, timeout: float = 30.0) -> list[str]
         if endpoint.protocol == "openai":
             from .providers.openai import api_root, api_url
 
-            key = endpoint.require_key("OPENAI_API_KEY")
+            unreachable = missing_base_url(endpoint)
+            if unreachable:
+                raise ConfigurationError(unreachable)
+            default = DEFAULTS.get(endpoint.name)
+            key = endpoint.require_key(*(default.key_env if default else ("OPENAI_API_KEY",)))
             root = api_root(endpoint.base_url)
             data = await _get_json(
                 http, api_url(root, "/models"), {**headers, "authorization": f"Bearer {key}"}, {}
             )
-            return [str(m.get("id")) for m in data.get("data", [])]
+            items = data if isinstance(data, list) else data.get("data", [])  # Together: a list
+            return [str(m.get("id")) for m in items if isinstance(m, dict)]
+    from .providers import create_provider  # imports the provider's module only now
+
+    provider = create_provider(endpoint)
+    listing = getattr(provider, "served_models", None)
+    if listing is not None:
+        try:
+            return [str(name) for name in await listing()]
+        finally:
+            await provider.aclose()
     raise ConfigurationError(
         f"endpoint {endpoint.name!r} speaks {endpoint.protocol!r}, which has no model listing "
         "seedless can read (Vertex lists no per-project publisher models); only dates are checked"
@@ -111,20 +135,30 @@ async def _get_json(http: Any, url: str, headers: dict[str, str], params: dict[s
 def check(matrix: Matrix, endpoint: Endpoint, served: list[str] | None, *, today: date) -> Drift:
     """Compare the matrix rows of ``endpoint`` with what it serves (None: dates only).
 
-    The host's own names (``Endpoint.model_ids``) are read back as the matrix ids they stand for.
+    The rows are those the endpoint serves (its own, then its profile's); the host's own names
+    (the rows' ``wire_id``, ``Endpoint.model_ids``) are read back as the matrix ids they stand
+    for.
     """
-    if served is not None:
-        matrix_ids = {wire: model_id for model_id, wire in endpoint.model_ids.items()}
-        served = [matrix_ids.get(model_id, model_id) for model_id in served]
     rows: dict[str, ModelSpec] = {}
-    for row in matrix:
-        if row.provider in (endpoint.name, endpoint.protocol):
-            rows.setdefault(row.id, row)
-    known = set(rows) | {alias for row in rows.values() for alias in row.aliases}
-    image_served = sorted(m for m in (served or []) if _is_image_model(m) or m in known)
-    drift = Drift(endpoint=endpoint.name, served=image_served)
+    for provider in endpoint.row_providers():
+        for row in matrix:
+            if row.provider == provider:
+                rows.setdefault(row.id, row)
     if served is not None:
-        drift.unknown = [m for m in image_served if m not in known]
+        matrix_ids = {row.wire_id: model_id for model_id, row in rows.items() if row.wire_id}
+        matrix_ids.update({wire: model_id for model_id, wire in endpoint.model_ids.items()})
+        served = [matrix_ids.get(model_id, model_id) for model_id in served]
+    known = set(rows) | {alias for row in rows.values() for alias in row.aliases}
+    generic = _GENERIC_ROWS.get(endpoint.protocol)
+    if generic is not None:  # a self-hosted server: every checkpoint it has is served
+        drift = Drift(endpoint=endpoint.name, served=sorted(served or []), open_ended=True)
+        known.add(generic)
+        served = None if served is None else [*served, generic]
+    else:
+        image_served = sorted(m for m in (served or []) if _is_image_model(m) or m in known)
+        drift = Drift(endpoint=endpoint.name, served=image_served)
+    if served is not None:
+        drift.unknown = [m for m in drift.served if m not in known and generic is None]
         drift.missing = sorted(
             model_id
             for model_id, row in rows.items()

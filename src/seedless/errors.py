@@ -4,6 +4,7 @@
 
     SeedlessError
      ├── ConfigurationError            missing key/project, unknown provider or model, missing extra
+ ├── ClientClosedError             the client was closed: make a new one (also a RuntimeError)
      ├── RequestError                  refused before the network: nothing was sent, nothing spent
      │    ├── UnsupportedCapabilityError   .model .capability .alternatives
      │    ├── ModelRetiredError            .model .shutdown .successor .sources
@@ -16,23 +17,42 @@
      │    ├── TimeoutError                 no answer in time
      │    ├── ModelNotFoundError           404 for the model (.successors from the matrix)
      │    ├── ContentBlockedError          safety filter (.reason: IMAGE_SAFETY, an RAI reason ...)
-     │    └── NoImageError                 the model answered without an image (.text)
-     └── BudgetExceededError           the next call would cross the budget cap
+     │    ├── NoImageError                 the model answered without an image (.text)
+     │    └── WorkflowError                a self-hosted server refused or failed a workflow
+     │                                     (.node_errors: what went wrong, by node id)
+     ├── BudgetExceededError           the next call would cross the budget cap
+     └── DiskFullError                 no room left to write outputs or the ledger (an OSError too)
+
+    HostChangedWarning                 a self-hosted server is not the stack a recipe was made on
 
 A request split into several wire calls waits for all of them; if one fails, its error is
 raised with ``.partial``: the images the other calls delivered (paid), so none is lost.
 
 Messages are written for the person reading them: what happened and what to do. No error
 message ever contains an API key or token: providers build messages from the service's own
-error text, passed through :func:`redact`.
+error text, passed through :func:`redact`. This module is the one place secrets are removed:
+:func:`redact` for text, and :func:`install_log_redaction` for the log records of seedless and
+of the HTTP stacks it drives (httpx, httpcore, google-genai, google-auth), which would
+otherwise print a ``?key=`` or a ``user:password@`` of a base URL at INFO or DEBUG.
+
+When a setting would let a refused request through, the error carries it as a
+:class:`Remedy` (``.remedy``) instead of spelling it inside the message: the library names it
+as a keyword argument (``allow_retired=True``), and a caller that speaks other words (the
+``seedless`` command: ``--allow-retired``) renders it its own way under :func:`naming`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import logging
 import re
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, quote, unquote, urlsplit
+import threading
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 if TYPE_CHECKING:
     from .models import ImageResult
@@ -40,8 +60,11 @@ if TYPE_CHECKING:
 __all__ = [
     "AuthenticationError",
     "BudgetExceededError",
+    "ClientClosedError",
     "ConfigurationError",
     "ContentBlockedError",
+    "DiskFullError",
+    "HostChangedWarning",
     "InvalidImageError",
     "ModelNotFoundError",
     "ModelRetiredError",
@@ -49,16 +72,75 @@ __all__ = [
     "ProviderError",
     "QuotaExceededError",
     "RateLimitError",
+    "Remedy",
     "RequestError",
     "SeedlessDeprecationWarning",
     "SeedlessError",
     "ServerError",
     "TimeoutError",
     "UnsupportedCapabilityError",
+    "WorkflowError",
     "error_for_status",
+    "install_log_redaction",
     "is_secret_header",
+    "naming",
     "redact",
+    "scrub_cause",
+    "scrub_url",
 ]
+
+
+class Remedy:
+    """The settings that would let a refused request through, named in the reader's words.
+
+    ``text`` is the sentence, with ``{}`` where each setting is named, in order; ``settings``
+    are the library's keyword arguments (which job files share as fields) with the values to
+    give them. By default a setting reads as a keyword argument (``allow_retired=True``);
+    under :func:`naming`, as the caller names it (``--allow-retired``)::
+
+        Remedy("If your project or relay still serves it, pass {}.", allow_retired=True)
+    """
+
+    def __init__(self, text: str, /, **settings: object) -> None:
+        self.text = text
+        self.settings = settings
+
+    def render(self) -> str:
+        """The sentence, each setting named as the current :func:`naming` names it."""
+        namer = _namer.get()
+        return self.text.format(*(namer(name, value) for name, value in self.settings.items()))
+
+    def __repr__(self) -> str:
+        settings = ", ".join(keyword(*item) for item in self.settings.items())
+        return f"Remedy({self.text!r}, {settings})"
+
+
+class Code(str):
+    """A remedy's value shown as written (``seedless.Adjust(...)``), not as a quoted string."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def keyword(setting: str, value: object) -> str:
+    """A setting named as a keyword argument: ``allow_retired=True`` (the library's words)."""
+    return f"{setting}={value!r}"
+
+
+_namer: ContextVar[Callable[[str, object], str]] = ContextVar("seedless_namer", default=keyword)
+
+
+@contextlib.contextmanager
+def naming(namer: Callable[[str, object], str]) -> Iterator[None]:
+    """Within the block, errors name the settings of their remedies with ``namer(setting,
+    value)``: a command line names them as its flags."""
+    token = _namer.set(namer)
+    try:
+        yield
+    finally:
+        _namer.reset(token)
 
 
 class SeedlessError(Exception):
@@ -66,9 +148,24 @@ class SeedlessError(Exception):
 
     ``partial``: when a request was split into several wire calls and one failed, the images
     the other calls did deliver (and were paid for, see their ``cost_usd``); empty otherwise.
+    ``remedy``: the setting that would let the request through, if one would (its sentence
+    ends the message).
     """
 
     partial: tuple[ImageResult, ...] = ()
+    remedy: Remedy | None = None
+
+    def __init__(self, *args: object, remedy: Remedy | None = None) -> None:
+        super().__init__(*args)
+        if remedy is not None:
+            self.remedy = remedy
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        return text if self.remedy is None else f"{text} {self.remedy.render()}".lstrip()
+
+    def __repr__(self) -> str:  # the message as read, remedy included (a notebook shows it)
+        return f"{type(self).__name__}({str(self)!r})"
 
 
 class SeedlessDeprecationWarning(DeprecationWarning):
@@ -79,8 +176,22 @@ class SeedlessDeprecationWarning(DeprecationWarning):
     """
 
 
+class HostChangedWarning(UserWarning):
+    """The server a recipe replays on is not the stack the recipe was made on.
+
+    A self-hosted model (Forge, ComfyUI) gives the same bytes for the same seed only on the
+    same stack: checkpoint, server version, device. The warning names what changed; the
+    replay still runs (its images may differ).
+    """
+
+
 class ConfigurationError(SeedlessError):
     """seedless cannot be set up as asked: a missing key or project, an unknown model."""
+
+
+class ClientClosedError(SeedlessError, RuntimeError):
+    """The client was closed (``close()``, ``aclose()`` or the end of its ``with`` block): it
+    sends nothing more. Make a new client; a closed one is never silently reopened."""
 
 
 class RequestError(SeedlessError):
@@ -97,8 +208,9 @@ class UnsupportedCapabilityError(RequestError):
         model: str,
         capability: str,
         alternatives: Sequence[str] = (),
+        remedy: Remedy | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, remedy=remedy)
         self.model = model
         self.capability = capability
         self.alternatives = list(alternatives)
@@ -115,8 +227,9 @@ class ModelRetiredError(RequestError):
         shutdown: str | None,
         successor: str | None,
         sources: Sequence[str] = (),
+        remedy: Remedy | None = None,
     ) -> None:
-        super().__init__(message)
+        super().__init__(message, remedy=remedy)
         self.model = model
         self.shutdown = shutdown
         self.successor = successor
@@ -128,7 +241,12 @@ class InvalidImageError(RequestError):
 
 
 class ProviderError(SeedlessError):
-    """The backend answered, but not with images. ``status`` is the HTTP status, if any."""
+    """The backend answered, but not with images. ``status`` is the HTTP status, if any.
+
+    ``retryable``: worth another attempt (the class's judgement, a 5xx is and a 400 is not,
+    unless the service said otherwise with ``x-should-retry``); ``retry_after``: how long the
+    service asked us to wait.
+    """
 
     retryable: bool = False
 
@@ -204,6 +322,17 @@ class NoImageError(ProviderError):
         self.text = text
 
 
+class WorkflowError(ProviderError):
+    """A self-hosted server refused a workflow (400 with errors by node) or failed while running
+    it. ``node_errors`` maps each node id at fault to the messages about it."""
+
+    def __init__(
+        self, message: str, *, node_errors: dict[str, list[str]] | None = None, **kw: object
+    ) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.node_errors = dict(node_errors or {})
+
+
 class BudgetExceededError(SeedlessError):
     """Dispatching the next call would cross the budget cap; nothing more was spent."""
 
@@ -212,6 +341,35 @@ class BudgetExceededError(SeedlessError):
         self.spent = spent
         self.cap = cap
         self.next_cost = next_cost
+
+
+class DiskFullError(SeedlessError, OSError):
+    """The disk (or quota, or file-size limit) that holds the outputs and the ledger is full.
+
+    Also an :class:`OSError` (``errno`` ENOSPC). A batch stops on it with its ledger consistent;
+    free some space and run it again to resume.
+    """
+
+    def __str__(self) -> str:
+        return str(self.strerror)  # the message, without OSError's "[Errno 28]" in front
+
+
+#: errno values that mean "no room to write": no space, over quota, over the file-size limit.
+_FULL_ERRNOS = frozenset(
+    code for code in (getattr(errno, name, None) for name in ("ENOSPC", "EDQUOT", "EFBIG")) if code
+)
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says there is no room to write (an OSError, or SQLite's SQLITE_FULL)."""
+    if isinstance(exc, DiskFullError):
+        return True
+    if isinstance(exc, OSError):
+        return exc.errno in _FULL_ERRNOS
+    code = getattr(exc, "sqlite_errorcode", None)  # Python 3.11+
+    if code is not None:  # SQLITE_FULL; SQLITE_IOERR_WRITE is how SQLite reports EFBIG
+        return bool(code & 0xFF == 13 or code == 778)
+    return "database or disk is full" in str(exc)
 
 
 _STATUS_TABLE: dict[int, type[ProviderError]] = {
@@ -292,6 +450,31 @@ def register_url_secrets(url: str | None) -> None:
             register_secret(quote(value, safe=""))
 
 
+def scrub_url(url: str) -> str:
+    """``url`` without its userinfo (a password, or a token as user name) and with the values
+    of credential-like query parameters redacted."""
+    parts = urlsplit(url)
+    return redact(urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2])))
+
+
+def scrub_cause(exc: BaseException) -> None:
+    """Scrub the requests the exceptions of ``exc``'s chain carry: an httpx error keeps the
+    request it failed on (its URL with a ``?key=`` or a password, its headers with the
+    key), and error trackers walk ``__cause__``. Each is replaced by a request for the
+    scrubbed URL (:func:`scrub_url`) with no headers. Duck-typed: nothing is imported."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        for owner in (current, getattr(current, "response", None)):
+            request = getattr(owner, "_request", None)
+            if request is not None and hasattr(request, "method") and hasattr(request, "url"):
+                scrubbed = scrub_url(str(request.url))
+                with contextlib.suppress(Exception):  # not an httpx request after all: leave it
+                    owner.request = type(request)(request.method, scrubbed)  # type: ignore[union-attr]
+        current = current.__cause__ or current.__context__
+
+
 def redact(text: str) -> str:
     """Remove API keys and tokens from ``text``: known configured secrets and common key shapes."""
     for secret in _known_secrets:
@@ -303,3 +486,58 @@ def redact(text: str) -> str:
         else:
             text = pattern.sub("[secure]", text)
     return text
+
+
+#: Loggers (and their children) whose records :func:`install_log_redaction` scrubs: seedless's
+#: own and those of the HTTP stacks it drives.
+REDACTED_LOGGERS = ("seedless", "httpx", "httpcore", "google_genai", "google.genai", "google.auth")
+_install_lock = threading.Lock()
+_installed = False
+
+
+def _scrubbed(name: str) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in REDACTED_LOGGERS)
+
+
+def _scrub(record: logging.LogRecord) -> None:
+    """Redact a record's message, and its traceback when that carries a secret."""
+    try:
+        message = record.getMessage()
+    except Exception:  # a malformed record: logging reports it itself when it formats it
+        return
+    clean = redact(message)
+    if clean != message:
+        record.msg, record.args = clean, None
+    if record.exc_info and record.exc_info[1] is not None and not record.exc_text:
+        text = "".join(traceback.format_exception(*record.exc_info)).rstrip("\n")
+        clean = redact(text)
+        if clean != text:
+            record.exc_text = clean  # what logging.Formatter prints instead of formatting it
+
+
+def install_log_redaction() -> None:
+    """Scrub secrets from the log records of :data:`REDACTED_LOGGERS`, once per process.
+
+    httpx logs every request's URL at INFO (a relay's ``?key=`` and a base URL's
+    ``user:password@`` included) and its child loggers, like google-genai's, are created by
+    the libraries themselves, so a filter on named loggers would miss some. seedless wraps the
+    log record factory instead, keeping the one that was set (another library's keeps working):
+    records of those loggers are redacted as they are made, which happens only for the levels
+    a logger is enabled for. Called when an :class:`~seedless.Endpoint` is made.
+    """
+    global _installed
+    if _installed:
+        return
+    with _install_lock:
+        if _installed:
+            return
+        previous = logging.getLogRecordFactory()
+
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            if _scrubbed(record.name):
+                _scrub(record)
+            return record
+
+        logging.setLogRecordFactory(factory)
+        _installed = True

@@ -12,23 +12,38 @@ import contextlib
 import io
 import os
 import re
+import stat
+import struct
 import tempfile
-import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO, Union
 
-from PIL import Image, ImageDraw, JpegImagePlugin, PngImagePlugin
+from PIL import Image, ImageDraw, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin
 
-from .errors import InvalidImageError
+from .errors import InvalidImageError, redact
 
 __all__ = [
+    "EDITABLE_MODES",
+    "FILE_MODE",
     "MAX_PIXELS",
+    "READABLE",
     "TEMP_FILE",
+    "ImageInfo",
+    "ImageSource",
     "atomic_write",
+    "check_editable",
     "decode",
+    "editable",
     "encode",
     "extension_for",
+    "fsync_folder",
+    "fsync_path",
+    "inspect",
+    "load_image",
+    "printable",
+    "read_source",
     "remove_temp_files",
     "sniff_mime",
     "thumbnail_png",
@@ -39,8 +54,13 @@ __all__ = [
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
-#: Largest image seedless decodes (about 180 megapixels: a 16K x 11K panorama).
+#: Largest image seedless decodes: 180 megapixels (a 16K x 11K panorama; a 100 MP
+#: medium-format frame passes). Pillow's own threshold (``Image.MAX_IMAGE_PIXELS``, 89.5 MP)
+#: is not used: it is process-wide, and its warning would be a matter of filters.
 MAX_PIXELS = 180_000_000
+
+#: The formats seedless reads (Pillow plugin names), in the order it tries them.
+READABLE = ("JPEG", "PNG", "WEBP", "GIF", "TIFF", "BMP")
 
 _FORMAT_TO_MIME = {
     "JPEG": "image/jpeg",
@@ -82,36 +102,184 @@ def extension_for(mime: str) -> str:
     return _EXTENSIONS.get(mime, ".bin")
 
 
+def mime_for_suffix(path: str | os.PathLike[str]) -> str | None:
+    """The MIME type a file name's extension names (``.jpeg`` and ``.tiff`` too), or None."""
+    suffix = Path(path).suffix.lower()
+    suffix = {".jpeg": ".jpg", ".tiff": ".tif"}.get(suffix, suffix)
+    return next((mime for mime, ext in _EXTENSIONS.items() if suffix == ext), None)
+
+
 def mime_for_path(path: str | os.PathLike[str]) -> str:
     """The MIME type implied by a file name's extension (defaults to PNG)."""
-    suffix = Path(path).suffix.lower()
-    for mime, ext in _EXTENSIONS.items():
-        if suffix == ext:
-            return mime
-    return "image/jpeg" if suffix == ".jpeg" else "image/png"
+    return mime_for_suffix(path) or "image/png"
+
+
+def _what(name: str | None) -> str:
+    return f"image {name!r}" if name else "the image"
+
+
+def printable(name: str) -> str:
+    """A file name as text that can be printed and sent anywhere: bytes that are not UTF-8 (a
+    name made on another system) become U+FFFD, as ``ls`` shows them as ``?``."""
+    try:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a lone surrogate that did not come from the file system
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _plugins() -> None:
+    """Register the format plugins of :data:`READABLE` (importing a plugin registers it)."""
+    Image.preinit()  # JPEG, PNG, GIF, BMP
+    from PIL import TiffImagePlugin, WebPImagePlugin  # noqa: F401
+
+
+_MAGIC = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"))
+
+
+def _looks_like(data: bytes) -> str:
+    """What bytes that are no image seem to hold, in a few words, for a message."""
+    for magic, kind in _MAGIC:
+        if data.startswith(magic[: len(data)]) or data.startswith(magic):
+            return f"{len(data)} byte(s) of a {kind} file cut short"
+    if data[4:8] == b"ftyp":
+        return f"an ISO media file (brand {data[8:12].decode('latin-1')!r}: HEIC, AVIF or video)"
+    if data.startswith(b"%PDF"):
+        return "a PDF document"
+    head = data[:512]
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"unknown data starting {head[:8].hex(' ')}"
+    return "text (HTML)" if "<html" in text.lower() else "text"
+
+
+def _open(data: bytes, name: str | None) -> ImageFile.ImageFile:
+    """Parse the header of one of :data:`READABLE` (nothing decoded yet) without Pillow's
+    process-wide bomb threshold (``Image.MAX_IMAGE_PIXELS``) or warnings filters: each caller
+    checks its own cap, the same way in every thread."""
+    if not data:
+        raise InvalidImageError(f"{_what(name)} is empty (0 bytes)")
+    _plugins()
+    prefix = data[:16]
+    for fmt in READABLE:
+        factory, accept = Image.OPEN[fmt]
+        verdict = accept(prefix) if accept is not None else True
+        if not verdict or isinstance(verdict, str):
+            continue
+        try:
+            return factory(io.BytesIO(data), name or "")
+        except Image.DecompressionBombError as exc:  # WebP checks while it parses
+            raise InvalidImageError(
+                f"{_what(name)} refused as a decompression bomb: {exc}"
+            ) from exc
+        except (SyntaxError, OSError, ValueError, TypeError, IndexError, EOFError,
+                struct.error) as exc:  # fmt: skip
+            raise InvalidImageError(f"{_what(name)} cannot be read as {fmt}: {exc}") from exc
+    raise InvalidImageError(
+        f"{_what(name)} cannot be read: it is not a JPEG, PNG, WebP, GIF, TIFF or BMP image but "
+        f"{_looks_like(data)}"
+    )
+
+
+def _check(image: ImageFile.ImageFile, name: str | None, max_pixels: int) -> None:
+    """Refuse, from the header alone, images over ``max_pixels`` and animations."""
+    width, height = image.size
+    if width * height > max_pixels:
+        raise InvalidImageError(
+            f"{_what(name)} is {width}x{height} = {width * height:,} pixels, over the limit of "
+            f"{max_pixels:,}; refusing it as a possible decompression bomb"
+        )
+    # An MPO (a camera's JPEG with a preview or a second view) is a photo: its first frame
+    # is the picture. Other images with frames are animations (GIF, WebP, APNG) or pages.
+    frames = 1 if image.format == "MPO" else getattr(image, "n_frames", 1)
+    if frames > 1:
+        raise InvalidImageError(
+            f"{_what(name)} has {frames} frames ({image.format} animation or pages); seedless "
+            "edits still images and will not keep one frame and drop the rest silently. Save "
+            "the frame you want as its own file (Pillow: image.seek(i); image.copy())"
+        )
 
 
 def decode(data: bytes, *, max_pixels: int = MAX_PIXELS, name: str | None = None) -> Image.Image:
-    """Decode image bytes fully, refusing bombs and unreadable data with InvalidImageError."""
-    label = f" {name!r}" if name else ""
+    """Decode image bytes fully, refusing bombs (over ``max_pixels``), animations and
+    unreadable or truncated data with InvalidImageError naming ``name``.
+
+    Thread-safe: the cap is checked here, from the header, and Pillow's process-wide
+    threshold and the warnings filters are neither used nor changed.
+    """
+    image = _open(data, name)
+    _check(image, name, max_pixels)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            width, height = image.size
-            if width * height > max_pixels:
-                raise InvalidImageError(
-                    f"image{label} is {width}x{height} = {width * height:,} pixels, over the "
-                    f"limit of {max_pixels:,}; refusing it as a possible decompression bomb"
-                )
-            image.load()
-    except InvalidImageError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise InvalidImageError(f"image{label} refused as a decompression bomb: {exc}") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InvalidImageError(f"image{label} cannot be read: {exc}") from exc
+        image.load()
+    except Image.DecompressionBombError as exc:
+        raise InvalidImageError(f"{_what(name)} refused as a decompression bomb: {exc}") from exc
+    except (SyntaxError, OSError, ValueError, TypeError, IndexError, EOFError,
+            struct.error) as exc:  # fmt: skip
+        raise InvalidImageError(f"{_what(name)} cannot be read: {exc}") from exc
     return image
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What :func:`inspect` read from an image's header."""
+
+    mime: str
+    width: int
+    height: int
+    mode: str
+
+
+def inspect(data: bytes, *, name: str | None = None, max_pixels: int = MAX_PIXELS) -> ImageInfo:
+    """Check image bytes without decoding their pixels: a format seedless reads, within the
+    pixel cap, a still image, and complete (a JPEG's scan ends in its EOI marker, a PNG's
+    chunks are all there with their checksums, a WebP holds the size its header gives).
+
+    This is what every input goes through before it is sent anywhere (about a millisecond
+    for a 24-megapixel photo); a local edit decodes it fully afterwards anyway.
+    """
+    image = _open(data, name)
+    _check(image, name, max_pixels)
+    fmt = image.format or ""
+    complete = True
+    if fmt == "JPEG" and image.fp is not None:  # the parser stops after the start of scan
+        complete = data.rfind(b"\xff\xd9") >= image.fp.tell()
+    elif fmt == "WEBP":
+        complete = int.from_bytes(data[4:8], "little") + 8 <= len(data)
+    elif fmt == "PNG":
+        try:
+            image.verify()
+        except (SyntaxError, OSError, ValueError, struct.error, EOFError) as exc:
+            raise InvalidImageError(f"{_what(name)} is truncated or damaged: {exc}") from exc
+    if not complete:
+        raise InvalidImageError(f"{_what(name)} is truncated: its {fmt} data ends early")
+    return ImageInfo(_FORMAT_TO_MIME.get(fmt, "image/png"), image.width, image.height, image.mode)
+
+
+#: The image modes seedless's effects edit (palette and 1-bit images become RGB(A) first).
+EDITABLE_MODES = ("RGB", "RGBA", "L", "LA")
+
+
+def editable(image: Image.Image, *, name: str | None = None) -> Image.Image:
+    """The one rule for what an exact effect edits, shared by applying and fitting: RGB, RGBA
+    and greyscale (L, LA) as they are; palette (P, PA) and 1-bit images as RGB(A); any other
+    mode (CMYK, 16-bit or float greyscale I;16 / I / F, YCbCr, LAB ...) refused, naming the file.
+    """
+    if image.mode in ("P", "PA", "1"):
+        return image.convert("RGBA" if image.has_transparency_data else "RGB")
+    check_editable(image.mode, name=name or getattr(image, "filename", None) or None)
+    return image
+
+
+def check_editable(mode: str, *, name: str | None = None) -> None:
+    """Refuse (InvalidImageError naming the file) an image mode :func:`editable` refuses: the
+    same rule from a header (:attr:`ImageInfo.mode`), before anything is decoded."""
+    if mode in EDITABLE_MODES or mode in ("P", "PA", "1"):
+        return
+    raise InvalidImageError(
+        f"cannot edit {_what(name)}: its pixels are in mode {mode}, and seedless edits "
+        "RGB, RGBA, greyscale (L, LA) and palette images; convert it first "
+        "(Pillow: image.convert('RGB'))"
+    )
 
 
 def encode(
@@ -177,6 +345,83 @@ def encode(
     return buffer.getvalue(), mime
 
 
+#: What :func:`read_source` takes: a path, bytes, or a binary file open for reading (BytesIO).
+ImageSource = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview, BinaryIO]
+
+_URL = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*://|data:)")
+
+
+def read_source(source: ImageSource) -> tuple[bytes, str | None]:
+    """The one input coercion: the bytes of an image given as a path, bytes, or a binary file
+    open for reading (an open file, BytesIO), and its file name (printable) for messages.
+
+    A URL is refused (seedless does not download inputs), and so is anything at a path that
+    is not a regular file (a folder, a FIFO that would block forever, a device), with
+    InvalidImageError; a missing or unreadable file raises the OSError that names it.
+    """
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), None
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if _URL.match(path):
+            raise InvalidImageError(
+                f"{redact(path)[:200]!r} is a URL, and seedless reads images from files, bytes "
+                "or open binary files, never from the network: download it first (for example "
+                "httpx.get(url).content) and pass the bytes"
+            )
+        return _read_file(path), printable(os.path.basename(path)) or None
+    read = getattr(source, "read", None)
+    if callable(read):
+        data = read()
+        if isinstance(data, str):
+            raise TypeError("the file is open in text mode; open images with open(path, 'rb')")
+        name = getattr(source, "name", None)
+        label = printable(os.path.basename(name)) if isinstance(name, str) else None
+        return bytes(data), label or None
+    raise TypeError(
+        f"cannot use {type(source).__name__} as an image: give a path, bytes, a binary file "
+        "open for reading (or BytesIO), or a PIL image"
+    )
+
+
+_NOT_FILES = (
+    (stat.S_ISDIR, "a folder"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a device"),
+    (stat.S_ISBLK, "a device"),
+)
+
+
+def _read_file(path: str) -> bytes:
+    """A regular file's bytes. Opened without blocking, so a FIFO is refused, not waited on."""
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+    fd = os.open(path, flags)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((what for test, what in _NOT_FILES if test(mode)), "not a regular file")
+            raise InvalidImageError(f"{path!r} is {kind}, not an image file")
+        handle = open(fd, "rb")  # noqa: SIM115 - closed below, and it closes the descriptor
+    except BaseException:
+        os.close(fd)
+        raise
+    with handle:
+        return handle.read()
+
+
+def load_image(source: ImageSource | Image.Image) -> Image.Image:
+    """A PIL image as it is, or one decoded from a path, bytes or a binary file (see
+    :func:`read_source` and :func:`decode`) and turned upright by its EXIF orientation."""
+    if isinstance(source, Image.Image):
+        return source
+    data, name = read_source(source)
+    image = editable(decode(data, name=name), name=name)
+    return ImageOps.exif_transpose(image)
+
+
 # The payload one JPEG marker holds, and the PNG text keyword XMP is stored under.
 _JPEG_MARKER_BYTES = 65533
 _PNG_XMP = "XML:com.adobe.xmp"
@@ -226,12 +471,30 @@ def write_atomic(path: str, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    fsync_folder(folder)
+
+
+#: The permissions of files seedless writes: what a plain open() would give them.
+FILE_MODE = 0o666 & ~_UMASK
+
+
+def fsync_path(path: str) -> None:
+    """Flush a written file's bytes to the disk (before it is renamed into place)."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_folder(folder: str) -> None:
+    """Make a rename in ``folder`` durable (best effort; not on Windows)."""
     if hasattr(os, "O_DIRECTORY"):
         with contextlib.suppress(OSError):
             dir_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)

@@ -10,19 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias, Union
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeAlias, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from .effects import EffectField
+from .effects import Effect, EffectField
 
 if TYPE_CHECKING:
     from PIL import Image
-
-    from .strategies.recipe import Recipe
 
 __all__ = [
     "EditRequest",
@@ -65,28 +63,26 @@ class ImageInput(BaseModel):
 
     @classmethod
     def of(cls, source: ImageLike) -> ImageInput:
-        """Build from a path, raw bytes, a PIL image, an ImageResult or an ImageInput."""
-        from .images import sniff_mime
+        """Build from a path, bytes, a binary file open for reading (or BytesIO), a PIL image,
+        an ImageResult or an ImageInput: the one input coercion of every entry point.
 
+        Bytes are checked before anything is sent (:func:`seedless.images.inspect`): empty,
+        truncated or non-image data, images over the pixel cap and animations are refused with
+        :class:`~seedless.InvalidImageError` naming the file; a URL is refused, not downloaded.
+        """
         if isinstance(source, ImageInput):
             return source
         if isinstance(source, ImageResult):
             return cls(data=source.data, mime_type=source.mime_type)
-        if isinstance(source, (str, os.PathLike)):
-            path = Path(source)
-            data = path.read_bytes()
-            return cls(data=data, mime_type=sniff_mime(data), name=path.name)
-        if isinstance(source, (bytes, bytearray, memoryview)):
-            data = bytes(source)
-            return cls(data=data, mime_type=sniff_mime(data))
         from PIL import Image as PILImage
 
-        if isinstance(source, PILImage.Image):
-            from .images import encode
+        from .images import encode, inspect, read_source
 
+        if isinstance(source, PILImage.Image):
             data, mime = encode(source, "image/png")
             return cls(data=data, mime_type=mime)
-        raise TypeError(f"cannot use {type(source).__name__} as an image")
+        data, name = read_source(source)
+        return cls(data=data, mime_type=inspect(data, name=name).mime, name=name)
 
     @property
     def sha256(self) -> str:
@@ -99,9 +95,10 @@ class ImageInput(BaseModel):
         return f"ImageInput({self.mime_type}, {_short_bytes(self.data)}, name={self.name!r})"
 
 
-#: Anything seedless accepts as an image: a path, raw bytes, a PIL image, an input or a result.
+#: Anything seedless accepts as an image: a path, bytes, a binary file open for reading (or
+#: BytesIO), a PIL image, an input or a result.
 ImageLike: TypeAlias = Union[
-    str, "os.PathLike[str]", bytes, "Image.Image", "ImageInput", "ImageResult"
+    str, "os.PathLike[str]", bytes, BinaryIO, "Image.Image", "ImageInput", "ImageResult"
 ]
 
 
@@ -158,6 +155,25 @@ class EditRequest(_RequestBase):
     prompt: str | None = None
     effect: EffectField | None = None
 
+    if TYPE_CHECKING:  # what callers may pass: images as paths, bytes, PIL images, results
+
+        def __init__(
+            self,
+            *,
+            images: Sequence[ImageLike],
+            prompt: str | None = None,
+            effect: Effect | Mapping[str, Any] | None = None,
+            model: str | None = None,
+            n: int = 1,
+            seed: int | None = None,
+            aspect_ratio: str | None = None,
+            size: str | None = None,
+            negative_prompt: str | None = None,
+            add_watermark: bool | None = None,
+            output_mime_type: str | None = None,
+            options: Mapping[str, Any] = ...,
+        ) -> None: ...
+
     @field_validator("images", mode="before")
     @classmethod
     def _coerce_images(cls, value: Any) -> Any:
@@ -191,7 +207,8 @@ SeedMode = Literal["deterministic", "seeded", "best_effort"]
 
 
 class ImageResult(BaseModel):
-    """One image and how it was made (provider, model, request, seed, cost, latency, hashes)."""
+    """One image and how it was made (provider, model, request, seed, cost, latency, hashes,
+    and for self-hosted servers the ``host`` fingerprint)."""
 
     model_config = ConfigDict(
         frozen=True, extra="forbid", ser_json_bytes="base64", val_json_bytes="base64"
@@ -213,6 +230,11 @@ class ImageResult(BaseModel):
     sent: dict[str, Any] = Field(
         default_factory=dict, description="Settings seedless chose and sent (add_watermark ...)"
     )
+    host: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The fingerprint of the server that made the image, for self-hosted models "
+        "(checkpoint hash, server version, device): a seed replays exactly only on the same one",
+    )
     index: int = 0
     cached: bool = False
     created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
@@ -228,23 +250,50 @@ class ImageResult(BaseModel):
         return decode(self.data)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the image bytes atomically; a directory (or a path ending in a slash, created
-        if needed) gets a name from the hash and MIME type."""
-        from .images import atomic_write, extension_for
+        """Write the image atomically, in the format its name says.
+
+        A directory (or a path ending in a slash, created if needed) gets a name from the hash
+        and MIME type, and the bytes as they came. A name whose extension is another image
+        format's (``x.png`` for JPEG bytes) gets the image converted to that format, EXIF and
+        ICC profile kept; transparency is never dropped silently (saving it as JPEG is
+        refused), and a name without an image extension is refused, naming the right one.
+        """
+        from .errors import InvalidImageError
+        from .images import atomic_write, decode, encode, extension_for, mime_for_suffix
 
         target = Path(path)
         if os.fspath(path).endswith(("/", os.sep)):
             target.mkdir(parents=True, exist_ok=True)
         if target.is_dir():
             target = target / f"{self.sha256[:16]}{extension_for(self.mime_type)}"
-        atomic_write(target, self.data)
-        return target
+            return atomic_write(target, self.data)
+        wanted = mime_for_suffix(target)
+        if wanted is None:
+            raise ValueError(
+                f"cannot tell an image format from the name {target.name!r}: this image is "
+                f"{self.mime_type}, save it as {target.name}{extension_for(self.mime_type)} "
+                "(or .png, .jpg, .webp to convert)"
+            )
+        if wanted == self.mime_type:
+            return atomic_write(target, self.data)
+        image = decode(self.data)
+        if wanted == "image/jpeg" and image.has_transparency_data:
+            raise InvalidImageError(
+                f"this {self.mime_type} image has transparency, which JPEG cannot hold: save it "
+                f"as {target.with_suffix('.png').name} to keep it"
+            )
+        data, _ = encode(image, wanted, like=image)
+        return atomic_write(target, data)
 
-    def recipe(self, **kwargs: Any) -> Recipe:
-        """How this result was made, as a replayable :class:`~seedless.Recipe`."""
-        from .strategies.recipe import Recipe
+    if not TYPE_CHECKING:
 
-        return Recipe.from_result(self, **kwargs)
+        def __getattr__(self, name: str) -> Any:
+            if name == "recipe":
+                raise AttributeError(
+                    "ImageResult.recipe() moved: use seedless.Recipe.from_result(result) (the "
+                    "recipe lives a layer above the result; see CHANGELOG.md)"
+                )
+            return super().__getattr__(name)
 
     def _repr_png_(self) -> bytes:
         from .images import thumbnail_png

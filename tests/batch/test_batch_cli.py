@@ -148,3 +148,37 @@ def test_seed_policy_lets_a_batch_send_seeds_to_best_effort_models(
     assert "--seed-policy best_effort" in shown and "seed_policy=" not in shown
     assert main([*common[:-1], "--seed-policy", "best_effort", "--quiet"]) == 0
     assert emulated_env.gemini.requests[-1].body["generationConfig"]["seed"] == 3
+
+
+def test_provider_engine_from_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--engine provider --no-wait submits, --status shows, the same command collects,
+    ``ledger show`` lists the provider batches; jobs no engine takes are refused."""
+    with Emulator() as emu:
+        for name, value in emu.env().items():
+            monkeypatch.setenv(name, value)
+        emu.gemini.batches.engine.schedule.pending = 0.3
+        jobs = tmp_path / "jobs.jsonl"
+        lines = [{"id": f"fox-{i}", "model": "gemini:gemini-3-pro-image", "prompt": f"fox {i}"}
+                 for i in range(3)]  # fmt: skip
+        jobs.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        out = tmp_path / "out"
+        common = ["batch", str(jobs), "-o", str(out), "--engine", "provider", "--no-cache",
+                  "--poll-interval", "0.02"]  # fmt: skip
+        assert main([*common, "--no-wait"]) == 1  # submitted, not yet collected
+        err = capsys.readouterr().err
+        assert "3 job(s) submitted now in 1 provider batch" in err and "[batch]" in err
+        assert main(["batch", "--status", "-o", str(out)]) == 0
+        shown = capsys.readouterr().out
+        assert "batches/" in shown and "3 job(s) waiting" in shown
+        assert main(common) == 0
+        assert sorted(p.name for p in out.glob("*.png")) == ["fox-0.png", "fox-1.png", "fox-2.png"]
+        assert main(["ledger", "show", str(out)]) == 0
+        shown = capsys.readouterr().out
+        assert "provider batches" in shown and "collected" in shown
+        flux = tmp_path / "flux.jsonl"
+        flux.write_text(json.dumps({"model": "openai:flux-dev", "prompt": "x", "seed": 1}) + "\n")
+        assert main(["batch", str(flux), "-o", str(tmp_path / "o2"), "--engine", "provider"]) == 1
+        assert "--engine auto" in capsys.readouterr().err
+        assert len(emu.gemini.batches.created) == 1

@@ -59,7 +59,6 @@ def test_jsonl_jobs_are_read_lazily_with_paths_relative_to_the_file(
         ({"op": "edit", "model": "m", "prompt": "p"}, "needs 'image'"),
         ({"model": "m", "prompt": "p", "n": 0}, "field n"),
         ({"model": "m", "prompt": "p", "output": "../../etc/x"}, "relative path"),
-        ({"image": "missing.jpg", "effect": {"brightness": 0.8}}, "missing.jpg"),
     ],
 )
 def test_bad_job_lines_name_the_file_and_line(
@@ -69,6 +68,24 @@ def test_bad_job_lines_name_the_file_and_line(
     with pytest.raises(ConfigurationError, match=message) as info:
         list(read_jsonl(file))
     assert "jobs.jsonl:2" in str(info.value)
+
+
+def test_a_line_whose_image_cannot_be_read_is_a_problem_not_a_stop(tmp_path: Path) -> None:
+    from seedless.batch import JobProblem
+
+    (tmp_path / "notes.jpg").write_text("not a photo")
+    file = write_jsonl(
+        tmp_path / "jobs.jsonl",
+        {"image": "missing.jpg", "effect": {"brightness": 0.8}, "id": "gone"},
+        {"image": "notes.jpg", "effect": {"brightness": 0.8}},
+        {"model": "m", "prompt": "fine", "id": "fine"},
+    )
+    gone, notes, fine = list(read_jsonl(file))
+    assert isinstance(gone, JobProblem) and gone.id == "gone" and gone.source == f"{file}:1"
+    assert "missing.jpg" in str(gone.error) and "No such file" in str(gone.error)
+    assert isinstance(notes, JobProblem) and notes.id == f"{file}:2"
+    assert "'notes.jpg'" in str(notes.error) and "text" in str(notes.error)
+    assert not isinstance(fine, JobProblem) and fine.id == "fine"
 
 
 def test_invalid_json_is_reported_with_its_line(tmp_path: Path) -> None:

@@ -520,17 +520,17 @@ async def test_the_interrupt_log_counts_only_jobs_left_interrupted(
 ) -> None:
     import threading
 
-    from seedless.batch import runner
+    from seedless.batch import writing as runner
 
     writing, release = threading.Event(), threading.Event()
-    write_files = runner._write_files
+    write_files = runner.spool.spool
 
-    def held(blobs: list[tuple[str, bytes]]) -> None:
+    def held(blobs: list[tuple[str, bytes, str]]) -> list[tuple[str, str]]:
         writing.set()
         release.wait(30)
-        write_files(blobs)
+        return write_files(blobs)
 
-    monkeypatch.setattr(runner, "_write_files", held)
+    monkeypatch.setattr(runner.spool, "spool", held)
     client = make_client(Fake())
     task = asyncio.create_task(run_batch(client, jobs_of(1), tmp_path, progress=False))
     assert await asyncio.to_thread(writing.wait, 30)
@@ -552,7 +552,7 @@ async def test_a_job_cancelled_part_way_keeps_what_it_paid_for_and_resumes_the_r
 ) -> None:
     import threading
 
-    from seedless.batch import runner
+    from seedless.batch import writing as runner
 
     fake = Fake()
     held, answered = asyncio.Event(), asyncio.Event()
@@ -565,15 +565,15 @@ async def test_a_job_cancelled_part_way_keeps_what_it_paid_for_and_resumes_the_r
         return await fake(request, spec)
 
     writing, release = threading.Event(), threading.Event()
-    write_files = runner._write_files
+    write_files = runner.spool.spool
 
-    def slow_write(blobs: list[tuple[str, bytes]]) -> None:
+    def slow_write(blobs: list[tuple[str, bytes, str]]) -> list[tuple[str, str]]:
         writing.set()
         release.wait(30)
-        write_files(blobs)
+        return write_files(blobs)
 
     if again:  # a second Ctrl-C lands while the paid-for image is being written
-        monkeypatch.setattr(runner, "_write_files", slow_write)
+        monkeypatch.setattr(runner.spool, "spool", slow_write)
     client = make_client(fake)
     client._providers["fake"] = FunctionProvider(provider)
     client.listeners.append(lambda event: event.kind == "done" and answered.set())
@@ -866,3 +866,23 @@ def test_works_from_the_sync_client(tmp_path: Path) -> None:
     ) as client:
         report: Callable[..., Any] = _sync_batch
         assert report(client, jobs_of(3), tmp_path).done == 3
+
+
+async def test_no_image_is_left_to_retry_and_money_has_no_float_noise(tmp_path: Path) -> None:
+    from seedless.errors import NoImageError
+
+    fake = Fake()
+    fake.faults["prompt 3"] = [NoImageError("the model answered in words; try again")]
+    matrix_rows = [row.model_copy(update={"prices": {"*": 0.1}}) for row in MATRIX_ROWS[:1]]
+    pillow = seedless.capabilities().get("local:pillow")
+    assert pillow is not None
+    client = seedless.AsyncClient(
+        providers={"fake": FunctionProvider(fake)}, matrix=seedless.Matrix([*matrix_rows, pillow]),
+        clock=lambda: TODAY, retry=FAST_RETRY,
+    )  # fmt: skip
+    report = await run_batch(client, jobs_of(4), tmp_path, progress=False)
+    assert report.cost_usd == 0.3 and report.spent_usd == 0.3  # not 0.30000000000000004
+    by_id = {r["job_id"]: r for r in rows(tmp_path)}
+    assert by_id["job-0003"]["status"] == "retryable"  # its message says try again
+    again = await run_batch(client, jobs_of(4), tmp_path, progress=False)
+    assert again.done == 1 and again.ok

@@ -16,8 +16,11 @@ from seedless.retry import RetryPolicy
 from seedless.testing import Emulator
 
 TODAY = date(2026, 11, 25)
-#: Fast retries for tests: same semantics as the default policy, milliseconds instead of seconds.
-FAST_RETRY = RetryPolicy(max_attempts=4, initial=0.01, max_backoff=0.05, total_timeout=10)
+#: Fast retries for tests: same semantics as the default policy, milliseconds instead of seconds
+#: (polls of asynchronous services too).
+FAST_RETRY = RetryPolicy(
+    max_attempts=4, initial=0.01, max_backoff=0.05, total_timeout=10, poll_interval=0.01
+)
 
 ClientFactory = Callable[..., seedless.AsyncClient]
 

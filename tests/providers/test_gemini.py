@@ -342,7 +342,7 @@ async def test_options_are_checked_before_the_wire(
     with pytest.raises(RequestError, match="'steps'") as unknown:
         await client.generate("a cat", model=PRO, options={"steps": 30})
     assert "thinking_level" in str(unknown.value)  # names what it accepts
-    with pytest.raises(RequestError, match="Vertex AI only"):
+    with pytest.raises(RequestError, match="Models that can: vertex:gemini-3-pro-image"):
         await client.generate("a cat", model=PRO, options={"person_generation": "ALLOW_ALL"})
     with pytest.raises(UnsupportedCapabilityError) as mime:
         await client.generate("a cat", model=PRO, output_mime_type="image/jpeg")
@@ -375,9 +375,7 @@ async def test_one_size_model_gets_no_image_size_field(
     assert "imageConfig" not in emu.gemini.requests[0].body["generationConfig"]
 
 
-def test_build_returns_the_sdk_request_without_io(emu: Emulator) -> None:
-    from google.genai import types
-
+def test_plan_is_the_rest_body_without_io(emu: Emulator) -> None:
     spec = capabilities().resolve(PRO)
     provider = GeminiProvider(emu.endpoints()[0])
     request = EditRequest(
@@ -386,16 +384,27 @@ def test_build_returns_the_sdk_request_without_io(emu: Emulator) -> None:
         model=PRO,
         aspect_ratio="1:1",
     )
-    built = provider.build(request, spec)
+    wire = provider.plan(request, spec)
 
-    assert built["model"] == "gemini-3-pro-image"
-    assert isinstance(built["config"], types.GenerateContentConfig)
-    image_config = built["config"].image_config
-    assert image_config is not None and image_config.aspect_ratio == "1:1"
-    assert [p.text or p.inline_data.mime_type for p in built["contents"][0].parts] == [
-        "darker",
-        "image/png",
-    ]
+    assert (wire.shape, wire.method) == ("generate_content", "POST")
+    assert wire.path == "/v1/models/gemini-3-pro-image:generateContent"
+    assert wire.headers["x-goog-api-key"] == "[secure]"
+    assert wire.body() == {
+        "contents": [
+            {
+                "role": "user",
+                "parts": [
+                    {"text": "darker"},
+                    {"inlineData": {"mimeType": "image/png", "data": "iVBORy1pc2g="}},
+                ],
+            }
+        ],
+        "generationConfig": {
+            "responseModalities": ["IMAGE"],
+            "imageConfig": {"aspectRatio": "1:1"},
+        },
+    }
+    assert "<8 bytes, base64 on the wire>" in str(wire)  # printed, the image is not dumped
     assert emu.gemini.requests == []
 
 

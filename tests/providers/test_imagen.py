@@ -275,15 +275,27 @@ async def test_vertex_credentials_are_looked_up_lazily(
     assert len(calls) == 1 and emu.vertex.requests == []
 
 
-def test_build_returns_the_sdk_request_without_io(emu: Emulator) -> None:
-    from google.genai import types
-
+def test_plan_is_the_predict_body_without_io(emu: Emulator) -> None:
     spec = capabilities().resolve(IMAGEN4)
     provider = VertexProvider(emu.endpoints()[1])
-    built = provider.build(GenerateRequest(prompt="a cat", model=IMAGEN4, seed=8, n=3), spec)
+    wire = provider.plan(GenerateRequest(prompt="a cat", model=IMAGEN4, seed=8, n=3), spec)
 
-    assert (built["model"], built["prompt"]) == ("imagen-4.0-generate-001", "a cat")
-    config = built["config"]
-    assert isinstance(config, types.GenerateImagesConfig)
-    assert (config.seed, config.add_watermark, config.number_of_images) == (8, False, 3)
+    assert (wire.shape, wire.method) == ("predict", "POST")
+    assert wire.path.endswith("/publishers/google/models/imagen-4.0-generate-001:predict")
+    assert wire.json == {
+        "instances": [{"prompt": "a cat"}],
+        "parameters": {
+            "sampleCount": 3,
+            "seed": 8,
+            "addWatermark": False,  # the matrix's seed_requires_off watermark rule
+            "enhancePrompt": False,  # the matrix's seed_requires_off options
+            "includeRaiReason": True,
+        },
+    }
+    assert wire.chosen == {
+        "add_watermark": False,
+        "enhance_prompt": False,
+        "include_rai_reason": True,
+    }
+    assert wire.headers["Authorization"] == "Bearer [secure]"
     assert emu.vertex.requests == []

@@ -141,7 +141,7 @@ def test_a_global_edit_from_a_seeded_model_plans_local(
     assert chosen.path == "local", chosen.reason
     assert "global colour/tone edit" in chosen.reason
     followed = plan(original=original, approved=approved, images=[small_photo("cat.jpg")],
-                    recipe=approved.recipe(), client=client)  # fmt: skip
+                    recipe=seedless.Recipe.from_result(approved), client=client)  # fmt: skip
     assert followed.path == "seeded"
 
 
@@ -188,8 +188,9 @@ def test_impossible_plans_are_refused_before_anything_is_sent(
     original = small_photo("coffee.jpg")
     approved = content_edit(original)
     photos = [small_photo("cat.jpg")]
-    with pytest.raises(ConfigurationError, match="pass model="):
+    with pytest.raises(ConfigurationError, match="Pass model=") as refused:
         plan(original=original, approved=approved, images=photos, client=client)
+    assert refused.value.remedy is not None and "model" in refused.value.remedy.settings
     with pytest.raises(UnsupportedCapabilityError, match="at most 1 input image"):
         plan(original=original, approved=approved, images=photos, model="fake:seeded",
              client=client)  # fmt: skip

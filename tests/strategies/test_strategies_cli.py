@@ -84,7 +84,7 @@ def test_reproduce_anchored_writes_images_recipe_and_sheets(
     code = main([
         "reproduce", str(files["cat"]), str(files["rocket"]), "--original", str(files["original"]),
         "--approved", str(files["approved"]), "--model", "gemini:gemini-3-pro-image",
-        "--instruction", "darker, with a red ball", "-n", "2", "-o", str(out), *TODAY,
+        "--prompt", "darker, with a red ball", "--best-of", "2", "-o", str(out), *TODAY,
     ])  # fmt: skip
     assert code == 0
     assert sorted(p.name for p in out.iterdir()) == [
@@ -133,7 +133,7 @@ def test_reproduce_refuses_an_output_folder_holding_the_pair_or_the_recipe(
     code = main([
         "reproduce", str(files["cat"]), "--original", str(original),
         "--approved", str(files["approved"]), "--model", "gemini:gemini-3-pro-image",
-        "-n", "1", "-o", str(out), *TODAY,
+        "--best-of", "1", "-o", str(out), *TODAY,
     ])  # fmt: skip
     assert code == 1 and "holds inputs" in capsys.readouterr().err
     assert original.read_bytes() == files["original"].read_bytes()
@@ -151,7 +151,8 @@ def test_reproduce_refuses_an_output_folder_holding_the_pair_or_the_recipe(
 
 
 def test_verify_seeded_flux_agrees(emu: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["verify", "openai:flux-dev", "a red kite", "--trials", "3", "--seed", "5", *TODAY])
+    args = ["verify", "a red kite", "-m", "openai:flux-dev", "--trials", "3", "--seed", "5"]
+    code = main([*args, *TODAY])
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "agrees with the matrix: the results are identical" in out.out
@@ -161,7 +162,8 @@ def test_verify_seeded_flux_agrees(emu: Emulator, capsys: pytest.CaptureFixture[
 def test_verify_gemini_varies_as_the_matrix_says(
     emu: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["verify", "gemini:gemini-3-pro-image", "a red kite", "-k", "3", "--json", *TODAY])
+    args = ["verify", "a red kite", "-m", "gemini:gemini-3-pro-image", "-k", "3", "--json"]
+    code = main([*args, *TODAY])
     data = json.loads(capsys.readouterr().out)
     assert code == 0
     assert (data["expected"], data["observed"], data["agrees"]) == ("none", "varies", True)
@@ -171,9 +173,39 @@ def test_verify_gemini_varies_as_the_matrix_says(
 def test_verify_refuses_a_seed_on_gemini_before_sending(
     emu: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code = main(["verify", "gemini:gemini-3-pro-image", "x", "--seed", "1", *TODAY])
+    code = main(["verify", "x", "-m", "gemini:gemini-3-pro-image", "--seed", "1", *TODAY])
     err = capsys.readouterr().err
     assert code == 1 and "best-effort" in err
     # The command line's way to send it anyway is the flag, not the Python keyword.
     assert "--seed-policy best_effort" in err and "seed_policy=" not in err
     assert emu.requests == []
+
+
+def _anchored(files: dict[str, Path], out: Path, *extra: str) -> list[str]:
+    return [
+        "reproduce", str(files["cat"]), "--original", str(files["original"]),
+        "--approved", str(files["approved"]), "--model", "gemini:gemini-3-pro-image",
+        "-o", str(out), *extra, *TODAY,
+    ]  # fmt: skip
+
+
+def test_reproduce_refuses_a_plan_over_its_budget(
+    emu: Emulator, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(_anchored(files, out, "--best-of", "4", "--budget", "0.10")) == 1
+    err = capsys.readouterr().err
+    assert "BudgetExceededError" in err and "over --budget $0.1000" in err
+    assert emu.requests == [] and not out.exists()
+
+
+def test_reproduce_shows_progress_and_exits_1_when_a_candidate_was_blocked(
+    emu: Emulator, files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    emu.gemini.block_next()
+    out = tmp_path / "out"
+    assert main(_anchored(files, out, "--best-of", "2")) == 1
+    err = capsys.readouterr().err
+    assert "seedless reproduce: 2/2 call (100%)" in err  # lines, as stderr is no terminal
+    assert "cat.png: 1 of 2 candidate(s) made it; 1 ContentBlockedError" in err
+    assert (out / "cat.png").exists() and (out / "recipe.json").exists()

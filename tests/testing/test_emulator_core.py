@@ -20,6 +20,7 @@ import pytest
 import seedless
 import seedless.testing
 from seedless.testing import MASK, Emulator, FilePart, default_models
+from seedless.testing._emulator import SERVERS
 from seedless.testing._server import parse_multipart
 
 SRC = str(Path(seedless.testing.__file__).resolve().parents[2])
@@ -89,12 +90,17 @@ def test_fixed_port_scheme() -> None:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        if port >= 65534:
+        if port > 65535 - len(SERVERS) + 1:
             continue
         try:
             with Emulator(port=port) as emulator:
                 assert emulator.gemini.port == emulator.vertex.port == port
                 assert emulator.openai.port == port + 1
+                assert emulator.forge.port == port + 2
+                assert emulator.comfyui.port == port + 3
+                assert emulator.bfl.port == port + 4
+                assert emulator.bfl.delivery.port == port + 5
+                assert emulator.stability.port == port + 6
                 return
         except OSError:
             continue  # PORT+1 was taken; try another pair
@@ -145,14 +151,14 @@ def test_200_concurrent_requests_at_50ms_latency(emu: Emulator) -> None:
 
 def test_latency_settings(emu: Emulator) -> None:
     emu.latency = 0.2
-    assert [s.latency for s in emu.services] == [0.2, 0.2, 0.2]
+    assert [s.latency for s in emu.services] == [0.2] * len(emu.services)
     emu.gemini.latency = 0.0
     assert (emu.gemini.latency, emu.vertex.latency) == (0.0, 0.2)
     started = time.perf_counter()
     httpx.get(f"{emu.openai.url}/models")
     assert time.perf_counter() - started >= 0.2  # the answer waited its latency
     emu.latency = 0.0  # setting the emulator's latency clears the services' own
-    assert [s.latency for s in emu.services] == [0.0, 0.0, 0.0]
+    assert [s.latency for s in emu.services] == [0.0] * len(emu.services)
     with pytest.raises(ValueError):
         emu.latency = -1
 
@@ -203,6 +209,23 @@ def test_recording_order_masking_and_reset(emu: Emulator) -> None:
     emu.reset()
     assert emu.requests == []
     assert emu.gemini.pending_faults == []
+
+
+def test_answers_are_recorded_with_their_requests(emu: Emulator) -> None:
+    key = {"Authorization": f"Bearer {emu.openai.api_key}"}
+    httpx.post(f"{emu.openai.url}/images/generations", headers=key, json=FLUX)
+    emu.openai.drop_next()
+    with pytest.raises(httpx.RemoteProtocolError):
+        httpx.post(f"{emu.openai.url}/images/generations", headers=key, json=FLUX)
+    httpx.get(f"{emu.gemini.url}/v1beta/models")  # no key: 403
+    ok, dropped, refused = emu.answers
+    assert ok.request is emu.openai.requests[0] and ok.status == 200
+    assert ok.json["data"][0]["b64_json"] and "b64_json" not in repr(ok)
+    assert dropped.dropped and dropped.body == b""
+    assert refused.request.service == "gemini" and refused.status == 403
+    assert refused.json["error"]["status"] == "PERMISSION_DENIED"
+    emu.reset()
+    assert emu.answers == []
 
 
 def test_a_recorded_image_upload_has_a_short_repr(emu: Emulator) -> None:
@@ -268,7 +291,11 @@ def test_multipart_parser() -> None:
 
 
 def test_endpoints_and_client(emu: Emulator) -> None:
-    gemini, vertex, openai = emu.endpoints()
+    gemini, vertex, openai, *others = emu.endpoints()
+    assert [e.name for e in others] == [
+        "forge", "comfyui", "bfl", "stability", "relay", "together", "deepinfra"
+    ]
+    relay, together, deepinfra = others[-3:]
     assert (gemini.name, gemini.protocol, gemini.base_url) == ("gemini", "gemini", emu.gemini.url)
     assert gemini.api_key is not None
     assert gemini.api_key.get_secret_value() == emu.gemini.api_key
@@ -280,6 +307,9 @@ def test_endpoints_and_client(emu: Emulator) -> None:
     if vertex.credentials is not None:
         assert vertex.credentials.token == emu.vertex.token
     assert (openai.protocol, openai.base_url) == ("openai", emu.openai.url)
+    assert relay.base_url == emu.openai.url and openai.row_providers() == ("openai", "relay")
+    assert (together.base_url, deepinfra.base_url) == (emu.together.url, emu.deepinfra.url)
+    assert deepinfra.base_url.endswith("/v1/openai")
     with emu.client() as client:
         assert client.endpoints["gemini"].base_url == emu.gemini.url
         assert client.endpoints["openai"].base_url == emu.openai.url
@@ -348,3 +378,30 @@ def test_cli_runs_until_interrupted() -> None:
             process.communicate()
     assert process.returncode == 0, err
     assert "stopped" in out
+
+
+def test_scripted_waits_travel_as_retry_after_in_every_protocol(emu: Emulator) -> None:
+    services = [emu.bfl, emu.bfl.delivery, emu.stability, emu.forge, emu.comfyui]
+    for service in services:
+        assert service.error(503, retry_after=2.5).headers.get("retry-after") == "2.5"
+        assert service.error(503, retry_after=0).headers.get("retry-after") == "0"
+        assert "retry-after" not in service.error(503).headers
+    assert emu.forge.error(401, retry_after=1).headers == {
+        "retry-after": "1",
+        "www-authenticate": "Basic",
+    }
+
+
+def test_vertex_model_listing_pages(emu: Emulator) -> None:
+    headers = {"authorization": f"Bearer {emu.vertex.token}"}
+    url = f"{emu.vertex.url}/v1beta1/publishers/google/models"
+    names: list[str] = []
+    params: dict[str, str | int] = {"pageSize": 2}
+    while True:
+        page = httpx.get(url, params=params, headers=headers).json()
+        assert 1 <= len(page["publisherModels"]) <= 2
+        names += [m["name"] for m in page["publisherModels"]]
+        if "nextPageToken" not in page:
+            break
+        params["pageToken"] = page["nextPageToken"]
+    assert names == [f"publishers/google/models/{m.id}" for m in emu.vertex.served_models()]

@@ -317,6 +317,7 @@ def test_malformed_bodies_answer_400(emu: Emulator, content: bytes, message: str
     assert message in error["message"]
 
 
+@pytest.mark.wire(casing="proto")  # proto field names on purpose: the service accepts them
 def test_snake_case_fields_and_key_in_query_are_accepted(emu: Emulator) -> None:
     body = {
         "contents": [{"role": "user", "parts": [{"text": "a tree"}]}],
@@ -362,3 +363,70 @@ def test_model_listing_pages_and_get(emu: Emulator, gemini: Any) -> None:
     model = gemini.models.get(model=MODEL)
     assert model.name == f"models/{MODEL}"
     assert model.display_name == "Nano Banana Pro"
+
+
+def _post_gemini(
+    emu: Emulator, body: dict[str, Any], version: str = "v1beta", vertex: bool = False
+) -> httpx.Response:
+    if vertex:
+        path = (
+            f"/{version}/projects/{emu.vertex.project}/locations/{emu.vertex.location}"
+            f"/publishers/google/models/{MODEL}:generateContent"
+        )
+        headers = {"Authorization": f"Bearer {emu.vertex.token}"}
+    else:
+        path = f"/{version}/models/{MODEL}:generateContent"
+        headers = {"x-goog-api-key": emu.gemini.api_key}
+    return httpx.post(emu.gemini.origin + path, headers=headers, json=body)
+
+
+_PROMPT = [{"role": "user", "parts": [{"text": "a tree"}]}]
+
+
+@pytest.mark.parametrize(
+    ("extra", "unknown", "where"),
+    [
+        ({"labels": {"team": "x"}}, "labels", ""),
+        ({"generationConfig": {"imageConfig": {"personGeneration": "ALLOW_ALL"}}},
+         "personGeneration", "generation_config.image_config"),
+        ({"generationConfig": {"imageConfig": {"prominentPeople": "BLOCK_PROMINENT_PEOPLE"}}},
+         "prominentPeople", "generation_config.image_config"),
+        ({"generationConfig": {"routingConfig": {}}}, "routingConfig", "generation_config"),
+    ],
+)  # fmt: skip
+@pytest.mark.parametrize("version", ["v1beta", "v1"])
+def test_vertex_only_fields_are_unknown_to_the_gemini_api(
+    emu: Emulator, extra: dict[str, Any], unknown: str, where: str, version: str
+) -> None:
+    refused = _post_gemini(emu, {"contents": _PROMPT, **extra}, version)
+    assert refused.status_code == 400
+    at = f" at '{where}'" if where else ""
+    message = f'Unknown name "{unknown}"{at}: Cannot find field.'
+    assert message in refused.json()["error"]["message"]
+    assert refused.json()["error"]["status"] == "INVALID_ARGUMENT"
+    assert _post_gemini(emu, {"contents": _PROMPT, **extra}, "v1", vertex=True).status_code == 200
+
+
+def test_thinking_levels_are_checked_per_service(emu: Emulator) -> None:
+    def body(level: str) -> dict[str, Any]:
+        return {
+            "contents": _PROMPT,
+            "generationConfig": {"thinkingConfig": {"thinkingLevel": level}},
+        }
+
+    assert _post_gemini(emu, body("HIGH")).status_code == 200
+    assert _post_gemini(emu, body("XHIGH")).status_code == 200  # google-genai's ThinkingLevel
+    refused = _post_gemini(emu, body("ULTRA"))
+    assert refused.status_code == 400
+    assert "generation_config.thinking_config.thinking_level" in refused.json()["error"]["message"]
+    vertex = _post_gemini(emu, body("XHIGH"), "v1beta1", vertex=True)  # not in aiplatform's enum
+    assert vertex.status_code == 400 and "ThinkingLevel" in vertex.json()["error"]["message"]
+
+
+def test_unknown_part_and_blob_fields_are_refused(emu: Emulator) -> None:
+    part = {"text": "a tree", "colour": "red"}
+    refused = _post_gemini(emu, {"contents": [{"role": "user", "parts": [part]}]})
+    assert "Unknown name \"colour\" at 'contents[0].parts[0]'" in refused.json()["error"]["message"]
+    blob = {"inlineData": {"mimeType": "image/png", "data": "AAAA", "displayName": "x"}}
+    refused = _post_gemini(emu, {"contents": [{"role": "user", "parts": [blob]}]})
+    assert refused.status_code == 400 and '"displayName"' in refused.json()["error"]["message"]

@@ -46,7 +46,9 @@ def test_seeded_flux_is_deterministic_in_prompt_seed_and_size(
 
 
 def test_answer_shape_and_recorded_request(emu: Emulator, http: httpx.Client) -> None:
-    response = _generate(http, seed=7, n=2, width=1536, height=1024, steps=28, guidance=3.5)
+    response = _generate(
+        http, seed=7, n=2, width=1536, height=1024, steps=28, guidance_scale=3.5
+    )
     assert response.status_code == 200
     answer = response.json()
     assert isinstance(answer["created"], int)
@@ -63,8 +65,18 @@ def test_answer_shape_and_recorded_request(emu: Emulator, http: httpx.Client) ->
         "width": 1536,
         "height": 1024,
         "steps": 28,
-        "guidance": 3.5,
+        "guidance_scale": 3.5,
     }
+
+
+@pytest.mark.parametrize("field", ["guidance", "num_inference_steps", "image_url", "foo"])
+def test_a_relay_takes_its_fields_and_no_others(http: httpx.Client, field: str) -> None:
+    """A Flux model behind the relay takes OpenAI's fields plus seed, width/height, steps and
+    guidance_scale; another host's spelling is an unknown parameter, as on the services."""
+    response = _generate(http, **{field: 1})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "unknown_parameter"
+    assert response.json()["error"]["param"] == field
 
 
 def test_width_and_height_keep_the_ratio(
@@ -175,10 +187,10 @@ def test_model_listing(emu: Emulator, http: httpx.Client) -> None:
     assert listing["object"] == "list"
     ids = [m["id"] for m in listing["data"]]
     assert "gpt-image-1" not in ids
-    assert {"flux-2-pro", "black-forest-labs/FLUX.1-schnell", "gpt-image-2"} <= set(ids)
+    assert {"flux-2-pro", "gpt-image-2"} <= set(ids)
     assert set(listing["data"][0]) == {"id", "object", "created", "owned_by"}
-    one = http.get("/models/black-forest-labs/FLUX.1-schnell")
-    assert one.json()["id"] == "black-forest-labs/FLUX.1-schnell"
+    one = http.get("/models/flux-2-pro")
+    assert one.json()["id"] == "flux-2-pro"
     assert http.get("/models/gpt-image-1").status_code == 404
 
 
@@ -269,3 +281,24 @@ def test_gpt_image_models_refuse_response_format_as_openai_does(
         "code": "unknown_parameter",
     }
     assert _generate(http, model="dall-e-3", response_format="b64_json").status_code == 200
+
+
+def test_gpt_image_fields_are_per_operation_as_openai_defines_them(
+    http: httpx.Client, make_png: Callable[..., bytes]
+) -> None:
+    generation = _generate(http, model="gpt-image-2", input_fidelity="high")
+    assert generation.status_code == 400
+    assert generation.json()["error"]["param"] == "input_fidelity"
+    assert generation.json()["error"]["code"] == "unknown_parameter"
+    assert _generate(http, model="gpt-image-2", moderation="low").status_code == 200
+
+    def edit(**fields: str) -> httpx.Response:
+        data = {"model": "gpt-image-2", "prompt": "darker", **fields}
+        return http.post(
+            "/images/edits", data=data, files=[("image[]", ("a.png", make_png(), "image/png"))]
+        )
+
+    assert edit(input_fidelity="high").status_code == 200
+    refused = edit(moderation="low")
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "moderation"
+    assert edit(style="vivid").json()["error"]["param"] == "style"

@@ -10,7 +10,7 @@ model and what the operation needs::
 
     id, output, op (generate | edit | best_of), model, prompt, image, images, references,
     effect, n, seed, aspect_ratio, size, negative_prompt, add_watermark, output_mime_type,
-    options, original, approved, measured, best_of, scorer, threshold
+    options, original, approved, measured, best_of, scorer, threshold, allow_retired
 
 ``image``/``images``/``references``/``original``/``approved`` are paths relative to the job
 file; ``effect`` is an Adjust object (JSON) or the path of an effect file; in CSV,
@@ -22,6 +22,8 @@ edit (:func:`seedless.strategies.anchored_request`: the approved pair travels wi
 is written, ranked by ``scorer`` (``{"kind": "match_adjust", "adjust": {...}}``,
 ``{"kind": "match_effect", "original": path, "approved": path}``, ``"module:function"``),
 which defaults to :class:`~seedless.strategies.MatchEffect` on the job's approved pair.
+``allow_retired: true`` lets the job reach a model past its shutdown date (a project or relay
+that still serves it), as the client's ``allow_retired`` does for every job.
 
 A folder plus a recipe gives one edit job per image in the folder; the recipe is a saved
 :class:`~seedless.strategies.Recipe` (local, seeded, or anchored given the approved pair),
@@ -41,20 +43,23 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, InvalidImageError, SeedlessError
 from ..models import EditRequest, GenerateRequest, ImageInput, ImageRequest, canonical_json
 
 __all__ = [
     "IMAGE_SUFFIXES",
     "BestOf",
     "Job",
+    "JobEntry",
     "JobKind",
+    "JobProblem",
     "JobSource",
     "folder_jobs",
     "job_from_dict",
@@ -83,7 +88,7 @@ _REQUEST_FIELDS = (
 _JOB_FIELDS = frozenset(
     {
         "id", "output", "op", "kind", "image", "images", "references", "effect", "original",
-        "approved", "measured", "best_of", "scorer", "threshold",
+        "approved", "measured", "best_of", "scorer", "threshold", "allow_retired",
     }
     | set(_REQUEST_FIELDS)
 )  # fmt: skip
@@ -139,6 +144,9 @@ class Job(BaseModel):
     )
     inputs: tuple[str, ...] = Field(
         default=(), description="The files the job reads, so that no output is written over one."
+    )
+    allow_retired: bool | None = Field(
+        default=None, description="Reach a model past its shutdown date (None: the client's)."
     )
 
     @field_validator("output")
@@ -210,6 +218,11 @@ class Job(BaseModel):
         return "best_of" if self.best_of is not None else self.request.operation
 
     @property
+    def model(self) -> str | None:
+        """The model the job's request names."""
+        return self.request.model
+
+    @property
     def output_name(self) -> str:
         """The output path stem, relative to the output folder."""
         return self.output or safe_output_name(self.id)
@@ -245,6 +258,36 @@ class Job(BaseModel):
 
     def __repr__(self) -> str:
         return f"Job({self.id!r}, {self.kind}, model={self.request.model!r})"
+
+
+@dataclass(frozen=True)
+class JobProblem:
+    """An entry of a job source that cannot become a job: an image that cannot be read (a
+    missing or unreadable file, a folder or FIFO named like an image, a damaged file ...).
+
+    Sources yield it in the job's place so that one bad entry does not stop the others: the
+    batch records it as failed with ``error`` (which names the file), at no cost, and a run
+    after the file is fixed makes it a job like any other.
+    """
+
+    id: str
+    error: SeedlessError
+    source: str | None = None
+    kind: JobKind = "edit"
+    model: str | None = None
+
+    @cached_property
+    def hash(self) -> str:
+        text = f"problem:{self.id}:{type(self.error).__name__}:{self.error}"
+        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+    @property
+    def request_hash(self) -> str:
+        return self.hash
+
+
+#: What a job source yields.
+JobEntry: TypeAlias = Job | JobProblem
 
 
 def _scorer_name(scorer: object) -> str:
@@ -315,6 +358,19 @@ def _paths(value: Any, base: Path) -> list[Path]:
     return result
 
 
+def _read_images(paths: list[Path]) -> list[ImageInput]:
+    """The job's images, read and checked now (one at a time, lazily, as the source is read);
+    any problem is an InvalidImageError naming the file, which makes the job a JobProblem."""
+    inputs = []
+    for path in paths:
+        try:
+            inputs.append(ImageInput.of(path))
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise InvalidImageError(f"cannot read image {str(path)!r}: {reason}") from exc
+    return inputs
+
+
 def _effect(value: Any, base: Path) -> Any:
     if value is None or isinstance(value, dict) or hasattr(value, "apply"):
         return value
@@ -380,12 +436,12 @@ def _best_of(data: Mapping[str, Any], base: Path) -> BestOf | None:
 
 
 def _anchored(
-    images: list[Path], data: Mapping[str, Any], fields: dict[str, Any], base: Path
+    images: list[ImageInput], data: Mapping[str, Any], fields: dict[str, Any], base: Path
 ) -> EditRequest:
     from ..strategies.anchoring import anchored_request
 
-    original = _paths(data.get("original"), base)
-    approved = _paths(data.get("approved"), base)
+    original = _read_images(_paths(data.get("original"), base))
+    approved = _read_images(_paths(data.get("approved"), base))
     if len(original) != 1 or len(approved) != 1 or len(images) != 1:
         raise ConfigurationError(
             "an anchored edit takes one image, one original and one approved image"
@@ -410,10 +466,23 @@ def _anchored(
     return request if seed is None else request.model_copy(update={"seed": seed})
 
 
+def _entry(data: Mapping[str, Any], base: str | os.PathLike[str], where: str) -> JobEntry:
+    """A job, or the JobProblem standing for it when one of its images cannot be read."""
+    try:
+        return job_from_dict(data, base=base, where=where)
+    except InvalidImageError as exc:
+        job_id = data.get("id") or data.get("output") or where
+        model = data.get("model")
+        return JobProblem(
+            str(job_id), exc, source=where, model=model if isinstance(model, str) else None
+        )
+
+
 def job_from_dict(
     data: Mapping[str, Any], *, base: str | os.PathLike[str] = ".", where: str | None = None
 ) -> Job:
-    """Build a job from one record of a job file (paths relative to ``base``)."""
+    """Build a job from one record of a job file (paths relative to ``base``). An image that
+    cannot be read raises InvalidImageError naming it; other problems ConfigurationError."""
     label = f"{where}: " if where else ""
     unknown = sorted(set(data) - _JOB_FIELDS)
     if unknown:
@@ -434,6 +503,7 @@ def job_from_dict(
         if op not in ("generate", "edit"):
             raise ConfigurationError(f"unknown op {op!r}; expected generate, edit or best_of")
         fields = {k: data[k] for k in _REQUEST_FIELDS if data.get(k) is not None}
+        inputs = _read_images(images) if op == "edit" else []
         request: ImageRequest
         if op == "edit":
             if not images:
@@ -441,13 +511,11 @@ def job_from_dict(
             if data.get("original") is not None or data.get("approved") is not None:
                 if "model" not in fields:
                     raise ConfigurationError("an anchored edit needs a model")
-                request = _anchored(images, data, fields, folder)
+                request = _anchored(inputs, data, fields, folder)
             else:
                 fields.setdefault("model", "local:pillow")
                 effect = _effect(data.get("effect"), folder)
-                request = EditRequest(
-                    images=tuple(ImageInput.of(path) for path in images), effect=effect, **fields
-                )
+                request = EditRequest(images=tuple(inputs), effect=effect, **fields)
         else:
             if images:
                 raise ConfigurationError("a generate job takes no images; use op 'edit'")
@@ -462,6 +530,7 @@ def job_from_dict(
             best_of=best_of,
             source=where,
             inputs=tuple(str(path) for path in images + anchors) if op == "edit" else (),
+            allow_retired=data.get("allow_retired"),
         )
     except ConfigurationError as exc:
         raise ConfigurationError(f"{label}{exc}") from exc
@@ -476,11 +545,11 @@ def job_from_dict(
 class JobSource:
     """A re-iterable, lazy sequence of jobs: every ``iter()`` reads the source again."""
 
-    def __init__(self, factory: Callable[[], Iterator[Job]], description: str) -> None:
+    def __init__(self, factory: Callable[[], Iterator[JobEntry]], description: str) -> None:
         self._factory = factory
         self.description = description
 
-    def __iter__(self) -> Iterator[Job]:
+    def __iter__(self) -> Iterator[JobEntry]:
         return self._factory()
 
     def __repr__(self) -> str:
@@ -491,7 +560,7 @@ def read_jsonl(path: str | os.PathLike[str]) -> JobSource:
     """Jobs from a JSONL file, one JSON object a line (blank lines skipped), read lazily."""
     file = Path(path)
 
-    def jobs() -> Iterator[Job]:
+    def jobs() -> Iterator[JobEntry]:
         try:
             handle = file.open(encoding="utf-8-sig")  # a BOM (Windows editors) is skipped
         except OSError as exc:
@@ -507,7 +576,7 @@ def read_jsonl(path: str | os.PathLike[str]) -> JobSource:
                     raise ConfigurationError(f"{where}: invalid JSON: {exc}") from exc
                 if not isinstance(data, dict):
                     raise ConfigurationError(f"{where}: each line holds one JSON object")
-                yield job_from_dict(data, base=file.parent, where=where)
+                yield _entry(data, file.parent, where)
 
     return JobSource(jobs, str(file))
 
@@ -522,10 +591,10 @@ def _csv_value(name: str, text: str) -> Any:
         return int(text)
     if name == "threshold":
         return float(text)
-    if name == "add_watermark":
+    if name in ("add_watermark", "allow_retired"):
         lowered = text.lower()
         if lowered not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValueError(f"add_watermark must be true or false, not {text!r}")
+            raise ValueError(f"{name} must be true or false, not {text!r}")
         return lowered in ("true", "1", "yes")
     if name in ("images", "references"):
         return [part.strip() for part in text.split(";") if part.strip()]
@@ -538,7 +607,7 @@ def read_csv(path: str | os.PathLike[str]) -> JobSource:
     """Jobs from a CSV file with a header row naming job fields; empty cells are absent."""
     file = Path(path)
 
-    def jobs() -> Iterator[Job]:
+    def jobs() -> Iterator[JobEntry]:
         try:
             handle = file.open(encoding="utf-8-sig", newline="")  # Excel writes a BOM
         except OSError as exc:
@@ -557,7 +626,7 @@ def read_csv(path: str | os.PathLike[str]) -> JobSource:
                 except ValueError as exc:
                     raise ConfigurationError(f"{where}: {exc}") from exc
                 if data:
-                    yield job_from_dict(data, base=file.parent, where=where)
+                    yield _entry(data, file.parent, where)
 
     return JobSource(jobs, str(file))
 
@@ -626,7 +695,7 @@ def _recipe_dict(recipe: Any, original: Any, approved: Any) -> tuple[dict[str, A
     if "strategy" in recipe:  # a saved seedless.strategies.Recipe
         return _from_strategy_recipe(recipe, original, approved), base
     data = {k: v for k, v in recipe.items() if k not in _RECIPE_METADATA}
-    if data.get("kind") in ("adjust", "lut"):  # a saved effect file
+    if data.get("kind") in ("adjust", "lut", "cube"):  # a saved effect file
         return {"model": "local:pillow", "effect": data}, base
     for forbidden in ("image", "images", "id", "output"):
         if forbidden in data:
@@ -699,11 +768,11 @@ def folder_jobs(
 
     absolute = directory.absolute()
 
-    def jobs() -> Iterator[Job]:
+    def jobs() -> Iterator[JobEntry]:
         for name in names:
             data = dict(fields, id=name, output=Path(name).stem)
             data["images"] = [str(absolute / name), *map(str, references)]
-            yield job_from_dict(data, base=directory, where=str(directory / name))
+            yield _entry(data, directory, str(directory / name))
 
     return JobSource(jobs, f"{directory} ({len(names)} images)")
 
@@ -736,7 +805,7 @@ def load_jobs(
     raise ConfigurationError(f"{path}: job files are .jsonl or .csv")
 
 
-def iter_jobs(jobs: Iterable[Job] | str | os.PathLike[str]) -> Iterable[Job]:
+def iter_jobs(jobs: Iterable[JobEntry] | str | os.PathLike[str]) -> Iterable[JobEntry]:
     """``jobs`` itself, or the jobs of the file or folder it names."""
     if isinstance(jobs, (str, os.PathLike)):
         return load_jobs(jobs)

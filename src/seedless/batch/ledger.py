@@ -7,6 +7,9 @@ into that folder. Tables:
 ``jobs``      one row per (run, job id): hashes (job, request, input, recipe), provider,
               model, seed, status, error class and message (redacted), cost, latency, the
               first output's path and sha256, timestamps.
+``provider_batches`` one row per batch handed to a provider's own batch engine (a shard):
+              engine, endpoint, model, input file, the provider's batch id and state, times.
+``provider_batch_jobs`` which job (and which of its outputs) each line of a shard is.
 ``attempts``  one row per wire-call outcome (done, retry, error, interrupted): error class,
               HTTP status, retry delay, cost, latency, cached, time.
 ``outputs``   one row per image a job wrote: path (relative to the folder), sha256, type;
@@ -18,23 +21,26 @@ Job statuses: ``running`` (dispatched), ``writing`` (paid, output being written)
 (file on disk and row committed), ``failed`` (will not succeed as asked: the reason is kept),
 ``retryable`` (failed after the retry policy gave up, or a fixable setup problem),
 ``interrupted`` (Ctrl-C or a killed process), ``skipped`` (not dispatched: budget).
-``submitted`` is reserved for jobs handed to a provider's own batch engine
-(``external_ref`` then names it). A resumed run skips ``done`` (and ``failed`` unless
+``submitted`` (handed to a provider's own batch engine: ``external_ref`` names the shard,
+:mod:`seedless.batch.provider_ledger`). A resumed run skips ``done`` (and ``failed`` unless
 asked) and runs every other status again; a job that failed part-way keeps the outputs it
 paid for (rows in ``outputs``, files on disk), and its resume asks only for the rest.
 
 The schema grows by small, named, append-only migrations (:data:`MIGRATIONS`). Writes use
 ``synchronous=NORMAL``: a killed process loses nothing committed (WAL), and only a power
-cut can lose the last commits, never corrupt the file.
+cut can lose the last commits, never corrupt the file. Writes go through
+:class:`~seedless.batch.store.Store`: transactions that a full disk cannot leave half-lost,
+a reserve of room for a run's last records, and file names that are not UTF-8 stored as
+they are. A ledger that cannot be created (a full disk) leaves no empty file behind.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import sqlite3
-import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -42,7 +48,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from ..errors import ConfigurationError, redact
+from ..errors import ConfigurationError, DiskFullError, is_disk_full, redact
+from . import spool
+from .provider_ledger import ProviderBatchRecords
+from .store import RunLock, Store
 
 __all__ = [
     "LEDGER_NAME",
@@ -56,7 +65,6 @@ __all__ = [
 
 #: The ledger's file name inside an output folder.
 LEDGER_NAME = "seedless-ledger.sqlite"
-_CACHE_KIB = 256
 
 
 class Status:
@@ -160,6 +168,46 @@ MIGRATIONS: list[tuple[str, str]] = [
         );
         """,
     ),
+    (
+        "m002_provider_batches",
+        """
+        CREATE TABLE provider_batches (
+            run TEXT NOT NULL,
+            shard TEXT NOT NULL,
+            engine TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            model TEXT NOT NULL,
+            operation TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            requests INTEGER NOT NULL DEFAULT 0,
+            bytes INTEGER NOT NULL DEFAULT 0,
+            input_path TEXT,
+            input_file TEXT,
+            batch_id TEXT,
+            state TEXT NOT NULL,
+            provider_state TEXT,
+            done_requests INTEGER,
+            failed_requests INTEGER,
+            error TEXT,
+            created_at TEXT NOT NULL,
+            submitted_at TEXT,
+            finished_at TEXT,
+            collected_at TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (run, shard)
+        );
+        CREATE INDEX provider_batches_state ON provider_batches (run, state);
+        CREATE TABLE provider_batch_jobs (
+            run TEXT NOT NULL,
+            shard TEXT NOT NULL,
+            key TEXT NOT NULL,
+            job_id TEXT NOT NULL,
+            first_output INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (run, shard, key)
+        );
+        CREATE INDEX provider_batch_jobs_job ON provider_batch_jobs (run, job_id);
+        """,
+    ),
 ]
 
 
@@ -233,39 +281,7 @@ class RunSummary:
         return "\n".join(lines)
 
 
-class _RunLock:
-    """An exclusive advisory lock on the ledger (released by the OS if the process dies)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._handle: Any = None
-
-    def acquire(self) -> None:
-        handle = open(self.path, "a+b")  # noqa: SIM115 - held open for the lock's lifetime
-        try:
-            if sys.platform == "win32":  # pragma: no cover - not exercised on Linux CI
-                import msvcrt
-
-                msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
-            else:
-                import fcntl
-
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            handle.close()
-            raise ConfigurationError(
-                f"another seedless batch is writing into {self.path.parent} (its ledger is "
-                "locked); wait for it to finish, or write into another folder"
-            ) from exc
-        self._handle = handle
-
-    def release(self) -> None:
-        if self._handle is not None:
-            self._handle.close()  # closing the descriptor releases the lock
-            self._handle = None
-
-
-class Ledger:
+class Ledger(ProviderBatchRecords):
     """The SQLite ledger of the batches written into one folder.
 
     ::
@@ -277,19 +293,27 @@ class Ledger:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._conn = sqlite3.connect(
-            self.path, isolation_level=None, timeout=30.0, check_same_thread=False
-        )
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        # a small page cache: the ledger appends and looks rows up by key, and a cache that
-        # grew with the file (SQLite's default reaches 2 MB) would grow the process with it
-        self._conn.execute(f"PRAGMA cache_size={-_CACHE_KIB}")
-        self._conn.execute("PRAGMA busy_timeout=30000")
-        self._in_tx = False
-        self._lock: _RunLock | None = None
-        self.migrate()
+        existed = self.path.exists()
+        self._store: Store | None = None
+        try:
+            self._store = Store(self.path)
+            self._conn = self._store.conn
+            self.migrate()
+        except sqlite3.Error as exc:
+            if self._store is not None:
+                self._store.conn.close()
+            if not existed:  # no half-made ledger (a file with no tables) is left behind
+                for suffix in ("", "-wal", "-shm"):
+                    with contextlib.suppress(OSError):
+                        os.unlink(f"{self.path}{suffix}")
+            if is_disk_full(exc):
+                raise DiskFullError(
+                    errno.ENOSPC,
+                    f"the disk holding {self.path.parent} is full ({exc}): the ledger cannot be "
+                    "opened. Free some space and run again",
+                ) from exc
+            raise
+        self._lock: RunLock | None = None
 
     @classmethod
     def open(cls, location: str | os.PathLike[str]) -> Ledger:
@@ -343,7 +367,7 @@ class Ledger:
     def lock(self) -> None:
         """Take the folder's exclusive run lock (ConfigurationError if another run holds it)."""
         if self._lock is None:
-            lock = _RunLock(self.path.with_name("." + self.path.name + ".lock"))
+            lock = RunLock(self.path.with_name("." + self.path.name + ".lock"))
             lock.acquire()
             self._lock = lock
 
@@ -353,11 +377,27 @@ class Ledger:
             self._lock = None
 
     def close(self) -> None:
-        """Commit what is pending, release the lock and close the connection."""
-        with contextlib.suppress(sqlite3.Error):
-            self.commit()
+        """Commit what is pending, give up the reserve, release the lock, close the file."""
+        self.store.close()
         self.unlock()
-        self._conn.close()
+
+    @property
+    def store(self) -> Store:
+        assert self._store is not None
+        return self._store
+
+    def reserve(self) -> None:
+        """Set aside room for a run's last records on a full disk (:meth:`Store.reserve`)."""
+        self.store.reserve()
+
+    def release_reserve(self) -> bool:
+        """Give the reserve's room back (for a paid image that found the disk full)."""
+        return self.store.release_reserve()
+
+    @property
+    def full(self) -> BaseException | None:
+        """The error of the first write that found the disk full, if one did."""
+        return self.store.full
 
     def __enter__(self) -> Ledger:
         return self
@@ -376,21 +416,14 @@ class Ledger:
     # ------------------------------------------------------------------ transactions
 
     def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        if not self._in_tx:
-            self._conn.execute("BEGIN IMMEDIATE")
-            self._in_tx = True
-        return self._conn.execute(sql, params)
+        return self.store.write(sql, params)
 
     def commit(self) -> None:
         """Make every write so far durable against a killed process."""
-        if self._in_tx:
-            self._conn.execute("COMMIT")
-            self._in_tx = False
+        self.store.commit()
 
     def rollback(self) -> None:
-        if self._in_tx:
-            self._conn.execute("ROLLBACK")
-            self._in_tx = False
+        self.store.rollback()
 
     # ------------------------------------------------------------------ runs
 
@@ -675,15 +708,18 @@ class Ledger:
         ]
 
     def recover(self, out_dir: Path) -> tuple[int, int]:
-        """After a crash: ``writing`` jobs whose files are all on disk are done, the rest
-        (and ``running`` ones) interrupted. Returns (recovered as done, interrupted)."""
+        """After a crash: ``writing`` jobs whose files are all on disk (or in their spool
+        files, renamed into place now: :mod:`seedless.batch.spool`) are done, the rest (and
+        ``running`` ones) interrupted. Returns (recovered as done, interrupted)."""
         recovered = interrupted = 0
-        rows = list(self._conn.execute("SELECT run, job_id FROM jobs WHERE status = 'writing'"))
+        rows = list(
+            self._conn.execute("SELECT run, job_id, job_hash FROM jobs WHERE status = 'writing'")
+        )
+        root = os.fspath(out_dir)
         for row in rows:
             outputs = self.outputs(row["run"], row["job_id"])
-            root = os.fspath(out_dir)
             if outputs and all(
-                _file_matches(os.path.join(root, o["path"]), o["sha256"]) for o in outputs
+                _on_disk(root, o["path"], o["sha256"], row["job_hash"]) for o in outputs
             ):
                 self.mark_done(row["run"], row["job_id"])
                 recovered += 1
@@ -772,6 +808,20 @@ class Ledger:
         """Every attempt row of ``run`` as a dict (streamed), oldest first."""
         for row in self._conn.execute("SELECT * FROM attempts WHERE run = ? ORDER BY id", (run,)):
             yield dict(row)
+
+
+def _on_disk(root: str, relative: str, sha256: str, job_hash: str) -> bool:
+    """Whether an output is in place with its hash, after renaming its spool there if the
+    process stopped between spooling and renaming it."""
+    path = os.path.join(root, relative)
+    if _file_matches(path, sha256):
+        return True
+    spooled = spool.spool_path(path, spool.tag(job_hash, sha256))
+    if not _file_matches(spooled, sha256):
+        return False
+    with contextlib.suppress(OSError):
+        spool.publish([(spooled, path)])
+    return _file_matches(path, sha256)
 
 
 def _file_matches(path: str, sha256: str) -> bool:

@@ -6,6 +6,10 @@ a semaphore per endpoint name, and a token bucket per endpoint that spaces wire 
 requests-per-minute rate (a burst of ``burst`` calls at most). Every wire call takes a
 token, retries included (they happen inside the client's retry policy, which backs off and
 honours Retry-After, and then waits for the bucket too); a call the cache serves takes none.
+
+Some services publish their limits; :data:`PUBLISHED_LIMITS` holds them by protocol, and
+:func:`with_published_limits` applies them to every endpoint of that protocol the caller set
+no limit for: Stability AI's 150 requests in 10 seconds, Black Forest Labs' 24 active tasks.
 """
 
 from __future__ import annotations
@@ -14,8 +18,9 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
-__all__ = ["Limits", "RateLimiter"]
+__all__ = ["PUBLISHED_LIMITS", "Limits", "PublishedLimit", "RateLimiter", "with_published_limits"]
 
 _ROUNDING = 1e-9
 
@@ -109,3 +114,56 @@ class Limits:
         rate = self._rates.get(provider)
         if rate is not None:
             await rate.acquire()
+
+
+@dataclass(frozen=True)
+class PublishedLimit:
+    """A limit a service documents: jobs in flight, or a request rate and its burst."""
+
+    concurrency: int | None = None
+    rpm: float | None = None
+    burst: float = 1.0
+    why: str = ""
+    source: str = ""
+
+
+#: What the services publish, by protocol. Stability AI answers 429 past 150 requests in any
+#: 10 seconds (and times the account out for 60 s): a bucket of 10 refilled at 14 a second
+#: lets through at most 10 + 14 x 10 = 150 in any 10 s. BFL counts active tasks (submitted,
+#: not yet finished): 24, 6 for FLUX.1 Kontext [max]; a batch job holds its slot while it
+#: polls, so at most 24 are active.
+PUBLISHED_LIMITS: dict[str, PublishedLimit] = {
+    "stability": PublishedLimit(
+        rpm=14 * 60.0,
+        burst=10.0,
+        why="150 requests in 10 seconds",
+        source="https://platform.stability.ai/docs/api-reference#tag/Generate",
+    ),
+    "bfl": PublishedLimit(
+        concurrency=24,
+        why="24 active tasks",
+        source="https://github.com/black-forest-labs/skills/blob/main/skills/bfl-api/references/rate-limiting.md",
+    ),
+}
+
+
+def with_published_limits(
+    protocols: Mapping[str, str],
+    per_provider: Mapping[str, int] | None,
+    rpm: Mapping[str, float] | None,
+    burst: Mapping[str, float] | None = None,
+) -> tuple[dict[str, int], dict[str, float], dict[str, float]]:
+    """Per-endpoint concurrency, rates and bursts: the caller's, and for every endpoint of a
+    protocol in :data:`PUBLISHED_LIMITS` the caller set nothing for, the published ones.
+    ``protocols`` maps endpoint names to their protocols."""
+    jobs, rates, bursts = dict(per_provider or {}), dict(rpm or {}), dict(burst or {})
+    for name, protocol in protocols.items():
+        published = PUBLISHED_LIMITS.get(protocol)
+        if published is None:
+            continue
+        if published.concurrency is not None:
+            jobs.setdefault(name, published.concurrency)
+        if published.rpm is not None and name not in rates:
+            rates[name] = published.rpm
+            bursts.setdefault(name, published.burst)
+    return jobs, rates, bursts

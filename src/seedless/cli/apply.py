@@ -6,26 +6,18 @@ import argparse
 import contextlib
 import itertools
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
+from ._options import add_adjust_flags, add_out
+from ._options import effect_from_args as shared_effect_from_args
 
-_ADJUST_FLAGS = (
-    ("brightness", float, "factor, 1.0 = unchanged (ImageEnhance semantics)"),
-    ("contrast", float, "factor, 1.0 = unchanged"),
-    ("saturation", float, "factor, 1.0 = unchanged"),
-    ("sharpness", float, "factor, 1.0 = unchanged"),
-    ("gamma", float, ">1 lifts midtones, <1 deepens them"),
-    ("warmth", float, "-1..1, + warmer"),
-    ("tint", float, "-1..1, + magenta"),
-    ("grain", float, "0..1 film grain opacity"),
-    ("grain-seed", int, "seed of the grain pattern"),
-    ("vignette", float, "0..1 corner darkening"),
-)
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"}
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -38,10 +30,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "replace an input.",
     )
     parser.add_argument("inputs", nargs="+", type=Path, help="image files or folders")
-    parser.add_argument("-o", "--out", type=Path, required=True, help="output folder")
+    add_out(parser, "output folder")
     parser.add_argument("--effect", type=Path, help="effect file: .json (Adjust/fitted) or .cube")
-    for flag, kind, text in _ADJUST_FLAGS:
-        parser.add_argument(f"--{flag}", type=kind, help=text)
+    parser.add_argument(
+        "--interp",
+        choices=["tetrahedral", "trilinear"],
+        help="how a .cube LUT's 3D table is interpolated (default: tetrahedral, as grading "
+        "tools apply LUTs; trilinear for looks seedless exported)",
+    )
+    add_adjust_flags(parser)
     parser.add_argument(
         "-j",
         "--jobs",
@@ -82,29 +79,35 @@ def collect_inputs(paths: Iterable[Path]) -> list[Path]:
 
 
 def effect_from_args(args: argparse.Namespace) -> Any:
-    from pydantic import ValidationError
-
-    from ..effects import Adjust, load_effect, validation_message
+    """The effect of ``--effect`` or the Adjust flags, with ``--interp`` for a .cube LUT."""
     from ..errors import ConfigurationError
 
-    settings = {
-        flag.replace("-", "_"): getattr(args, flag.replace("-", "_"))
-        for flag, _, _ in _ADJUST_FLAGS
-        if getattr(args, flag.replace("-", "_")) is not None
-    }
-    if args.effect and settings:
-        raise ConfigurationError("give either --effect or Adjust flags, not both")
-    if args.effect:
-        return load_effect(args.effect)
-    if not settings:
+    if args.interp and not args.effect:
         raise ConfigurationError(
-            "nothing to apply: give Adjust flags (e.g. --brightness 0.85) or --effect FILE"
+            "--interp goes with --effect LUT.cube: it sets how that LUT is interpolated"
         )
-    try:
-        return Adjust(**settings)
-    except ValidationError as exc:
-        where, _, what = validation_message(exc).partition(": ")
-        raise ConfigurationError(f"--{where.replace('_', '-')}: {what}") from exc
+    if args.effect:
+        _one_blas_thread()
+    effect = shared_effect_from_args(args)
+    if args.interp:
+        if not hasattr(effect, "with_interpolation"):
+            raise ConfigurationError(
+                f"--interp applies to .cube LUTs; {args.effect} holds an effect of kind "
+                f"{effect.kind!r}"
+            )
+        effect = effect.with_interpolation(args.interp)
+    return effect
+
+
+def _one_blas_thread() -> None:
+    """Before an effect file is read with numpy here: no BLAS thread pool in this process.
+
+    The workers are forked from this process, which is only done while it runs one thread
+    (seedless._parallel); numpy starts its BLAS threads when imported unless told not to.
+    """
+    if "numpy" not in sys.modules:
+        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(variable, "1")
 
 
 # The effects the workers apply, by run: installed once per worker by _install_effect (in
@@ -179,19 +182,11 @@ def coverage_warning(effect: Any, source: Path, data: bytes | None = None) -> st
 
 
 def run(args: argparse.Namespace) -> int:
-    from concurrent.futures import as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
     from .._parallel import cpu_pool
     from .._progress import progress_bar
     from ..errors import ConfigurationError
     from ..images import extension_for, remove_temp_files
 
-    if "numpy" not in sys.modules:
-        # A fitted look imports numpy; its BLAS thread pool, once started, would keep this
-        # process from forking its workers (seedless._parallel). One BLAS thread is enough.
-        for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(variable, "1")
     effect = effect_from_args(args)
     files = collect_inputs(args.inputs)
     if not files:
@@ -231,23 +226,11 @@ def run(args: argparse.Namespace) -> int:
             for s, t in zip(files, targets, strict=True)
         }
         bar = progress_bar(len(files), desc="seedless apply", unit="img", enabled=not args.quiet)
-        with bar:
-            try:
-                for future in as_completed(futures):
-                    try:
-                        problem, warning = future.result()
-                    except BrokenProcessPool:
-                        lost.append(futures[future])
-                    else:
-                        if problem is not None:
-                            failures.append((*futures[future], problem))
-                        if warning is not None:
-                            warnings.append(warning)
-                    bar.update(1)
-            except KeyboardInterrupt:
-                # Files not started are dropped; those in hand finish (each write is atomic).
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
+        with bar, _Interrupts(pool) as interrupts:
+            _collect(futures, bar, interrupts, failures, lost, warnings)
+            if interrupts.interrupted:
+                _stop(pool, targets, interrupts)
+                raise KeyboardInterrupt
     # Every worker has exited. A file of a broken pool was either renamed into place before
     # its worker was stopped (a new file: whole) or not written at all; a temp file of a
     # worker stopped mid-write goes.
@@ -265,6 +248,88 @@ def run(args: argparse.Namespace) -> int:
     for source, _, message in sorted(failures):
         print(f"seedless: failed {source}: {message}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _collect(
+    futures: dict[Any, tuple[Path, Path]],
+    bar: Any,
+    interrupts: _Interrupts,
+    failures: list[tuple[Path, Path, str]],
+    lost: list[tuple[Path, Path]],
+    warnings: list[str],
+) -> None:
+    """Wait for the workers' results (a file's problem or a warning, or a dead worker), until
+    all are in or Ctrl-C is counted."""
+    from concurrent.futures import FIRST_COMPLETED, wait  # lazy: keeps --help quick
+    from concurrent.futures.process import BrokenProcessPool
+
+    pending = set(futures)
+    while pending and not interrupts.interrupted:
+        finished, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
+        for future in finished:
+            try:
+                problem, warning = future.result()
+            except BrokenProcessPool:
+                lost.append(futures[future])
+            else:
+                if problem is not None:
+                    failures.append((*futures[future], problem))
+                if warning is not None:
+                    warnings.append(warning)
+            bar.update(1)
+
+
+class _Interrupts:
+    """Ctrl-C while workers run, without KeyboardInterrupt: a signal handler that only counts
+    (the first) or terminates the workers (the second).
+
+    A KeyboardInterrupt can land anywhere, also between a lock's acquire and the ``try`` that
+    releases it: in the pool's futures (``as_completed`` holds all their locks at once) that
+    leaves a lock held forever and the command hung at shutdown, or failing with "release
+    unlocked lock". The handler takes no lock either (no ``Event.set``): a second signal may
+    interrupt the first handler, and a lock it held would deadlock the second. The loop polls
+    the count.
+    """
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.count = 0  # written only by the handler, in the main thread
+        self._previous: Any = None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.count > 0
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        if self.count > 1:
+            # ProcessPoolExecutor keeps its workers in _processes (terminate_workers() is
+            # 3.14+); terminate() is a kill(2), no lock.
+            for worker in list((getattr(self.pool, "_processes", None) or {}).values()):
+                worker.terminate()
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        # After a Ctrl-C the handler stays (the command is ending; another one must not raise
+        # in the middle of the exit); otherwise the caller's own handler comes back.
+        if self._previous is not None and not self.interrupted:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+def _stop(pool: Any, targets: list[Path], interrupts: _Interrupts) -> None:
+    """After Ctrl-C: files not started are dropped and those in hand finish (each write is
+    atomic). A second Ctrl-C while they finish terminates the workers at once (the handler)
+    and their temp files are removed: either way no worker process outlives the command."""
+    from ..images import remove_temp_files
+
+    pool.shutdown(wait=True, cancel_futures=True)
+    if interrupts.count > 1:
+        for target in targets:
+            remove_temp_files(target)
 
 
 @contextlib.contextmanager

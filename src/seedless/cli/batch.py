@@ -12,7 +12,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from . import SEED_POLICY_WORDING, add_seed_policy
+from . import listeners
+from ._options import (
+    add_adjust_flags,
+    add_best_of,
+    add_budget,
+    add_model,
+    add_out,
+    add_request_policy,
+    client_options,
+    effect_from_args,
+)
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -32,23 +42,32 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "cache, atomic outputs and a SQLite ledger beside them: run the same command again to "
         "resume after a failure, Ctrl-C or a crash.",
     )
-    parser.add_argument("input", type=Path, help="a folder of images, or a .jsonl/.csv job file")
-    parser.add_argument("-o", "--out", type=Path, required=True, help="output folder")
-    recipe = parser.add_argument_group("what to do with a folder")
+    parser.add_argument(
+        "inputs",
+        nargs="*",
+        type=Path,
+        metavar="INPUT",
+        help="folders or files of images (with what to do with them), or .jsonl/.csv job files "
+        "(none with --status or --cancel)",
+    )
+    add_out(parser, "output folder (the ledger goes there too)")
+    recipe = parser.add_argument_group("what to do with images (not with job files)")
     recipe.add_argument(
         "--recipe", type=Path, help="a saved recipe, effect file, or JSON object of job fields"
     )
     recipe.add_argument("--effect", type=Path, help="an effect file (.json or .cube): local edit")
-    recipe.add_argument("--model", help='"provider:model" for an AI edit of each image')
+    add_adjust_flags(recipe)
+    add_model(recipe, '"provider:model" for an AI edit of each image')
     recipe.add_argument("--prompt", help="the edit instruction for --model")
     recipe.add_argument("--seed", type=int, help="seed (seeded models)")
-    recipe.add_argument("--size", help='size class or "WxH"')
+    recipe.add_argument("--size", help='image size: a size class ("1K") or "WxH"')
+    recipe.add_argument("--aspect-ratio", help='aspect ratio, e.g. "16:9"')
     recipe.add_argument("--original", type=Path, help="approved pair, before (anchored edits)")
     recipe.add_argument("--approved", type=Path, help="approved pair, after (anchored edits)")
-    recipe.add_argument("--best-of", type=int, metavar="N", help="draw N, keep the best")
+    add_best_of(recipe, "draw N candidates per image, keep the best")
     run = parser.add_argument_group("how to run")
     run.add_argument("--run", help="the run's name in the ledger (default: the folder's name)")
-    run.add_argument("--budget", type=float, metavar="USD", help="hard cap for the whole run")
+    add_budget(run)
     run.add_argument("-j", "--jobs", type=int, default=8, help="jobs in flight (default 8)")
     run.add_argument(
         "--per-provider",
@@ -74,16 +93,49 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="ENDPOINT:MODEL=USD",
         help="price per image on an endpoint, e.g. a relay's (repeatable)",
     )
-    add_seed_policy(run)
+    add_request_policy(run)
     run.add_argument("--cache-dir", type=Path, help="result cache folder (default: user cache)")
     run.add_argument("--no-cache", action="store_true", help="do not read or write the cache")
     run.add_argument("--retry-failed", action="store_true", help="also retry final failures")
     run.add_argument("--dry-run", action="store_true", help="print the estimate and stop")
     run.add_argument("--quiet", action="store_true", help="no estimate, bar or summary")
-    parser.set_defaults(func=main)
+    engines = parser.add_argument_group(
+        "the providers' own batch engines (Gemini Batch Mode, the OpenAI Batch API)"
+    )
+    engines.add_argument(
+        "--engine",
+        choices=["direct", "provider", "auto"],
+        default="direct",
+        help="direct: every call from this machine (default); provider: the providers' batch "
+        "engines at half price, results within 24 h (jobs no engine takes are refused); "
+        "auto: those jobs run direct",
+    )
+    engines.add_argument(
+        "--shard-size", type=int, metavar="N", help="at most N requests per provider batch"
+    )
+    engines.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="submit the provider batches and return; the same command later collects them",
+    )
+    engines.add_argument(
+        "--poll-interval",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="seconds between polls of the provider batches (default 30)",
+    )
+    engines.add_argument(
+        "--status", action="store_true", help="show the provider batches of the run in --out"
+    )
+    engines.add_argument(
+        "--cancel", action="store_true", help="cancel the live provider batches of the run"
+    )
+    parser.set_defaults(func=main, job_file_words=True)
 
 
 def _folder_recipe(args: argparse.Namespace) -> Any:
+    """What to do with each image: --recipe, --effect or Adjust flags, or --model flags."""
     from ..errors import ConfigurationError
 
     flags = {
@@ -91,24 +143,102 @@ def _folder_recipe(args: argparse.Namespace) -> Any:
         "prompt": args.prompt,
         "seed": args.seed,
         "size": args.size,
+        "aspect_ratio": args.aspect_ratio,
         "best_of": args.best_of,
     }
     given = {k: v for k, v in flags.items() if v is not None}
-    chosen = [name for name in ("recipe", "effect") if getattr(args, name) is not None]
+    effect = effect_from_args(args, required=False)
+    chosen = [name for name, value in (("--recipe", args.recipe), ("--effect", effect)) if value]
     if len(chosen) > 1 or (chosen and given):
-        raise ConfigurationError("give one of --recipe, --effect, or --model/--prompt flags")
+        raise ConfigurationError(
+            "give one of --recipe, --effect (or Adjust flags), or --model with --prompt"
+        )
     if args.recipe is not None:
         return args.recipe
-    if args.effect is not None:
-        from ..effects import load_effect
-
-        return load_effect(args.effect)
+    if effect is not None:
+        return effect
     if "model" not in given:
         raise ConfigurationError(
-            f"{args.input} is a folder: say what to do with each image (--recipe FILE, "
-            "--effect FILE, or --model with --prompt)"
+            "say what to do with each image: --recipe FILE, --effect FILE, Adjust flags "
+            "(--brightness ...), or --model with --prompt"
         )
     return given
+
+
+def _sources(args: argparse.Namespace) -> Any:
+    """The jobs of every input: job files as they are, images through the folder recipe."""
+    from ..batch import load_jobs
+    from ..batch.jobs import IMAGE_SUFFIXES, JobSource
+    from ..errors import ConfigurationError
+
+    files = [p for p in args.inputs if p.suffix.lower() in (".jsonl", ".ndjson", ".csv")]
+    images = [p for p in args.inputs if p not in files]
+    if files and images:
+        raise ConfigurationError("give job files or images (and folders of them), not both")
+    for path in images:
+        if not path.is_dir() and path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise ConfigurationError(f"{path}: not a folder, an image, or a .jsonl/.csv job file")
+        if path.is_dir() and args.out.resolve() == path.resolve():
+            raise ConfigurationError(
+                "refusing to write outputs over their inputs: choose an output folder apart "
+                f"from {path}"
+            )
+    if images:
+        recipe = _folder_recipe(args)
+    else:
+        recipe = None
+        named = [flag for flag, value in _recipe_flags(args).items() if value is not None]
+        if named:
+            raise ConfigurationError(
+                f"{', '.join(named)} say(s) what to do with images; a job file says it in each "
+                "job's fields"
+            )
+    sources = []
+    for path in files:
+        sources.append(load_jobs(path))
+    folders: dict[Path, set[str] | None] = {}
+    for path in images:
+        if path.is_dir():
+            folders[path] = None
+        elif not path.is_file():
+            raise ConfigurationError(f"no such file or folder: {path}")
+        elif folders.get(path.parent, set()) is not None:
+            folders.setdefault(path.parent, set()).add(path.name)  # type: ignore[union-attr]
+    for folder, names in folders.items():
+        jobs = load_jobs(folder, recipe=recipe, original=args.original, approved=args.approved)
+        if names is not None:
+            jobs = _only(jobs, names)
+        sources.append(jobs)
+    if len(sources) == 1:
+        return sources[0]
+    return JobSource(
+        lambda: (job for source in sources for job in source),
+        " + ".join(getattr(s, "description", str(s)) for s in sources),
+    )
+
+
+def _recipe_flags(args: argparse.Namespace) -> dict[str, Any]:
+    from ._options import adjust_settings
+
+    flags = {
+        f"--{name.replace('_', '-')}": getattr(args, name)
+        for name in (
+            "recipe", "effect", "model", "prompt", "seed", "size", "aspect_ratio", "original",
+            "approved", "best_of",
+        )
+    }  # fmt: skip
+    flags.update({f"--{name.replace('_', '-')}": v for name, v in adjust_settings(args).items()})
+    return flags
+
+
+def _only(source: Any, names: set[str]) -> Any:
+    """The jobs of a folder source for the named files only (their ids are the file names)."""
+    from ..batch.jobs import JobSource
+
+    return JobSource(
+        lambda: (job for job in source if job.id in names),
+        f"{', '.join(sorted(names))} of {source.description}",
+    )
 
 
 def _client(args: argparse.Namespace) -> Any:
@@ -117,9 +247,12 @@ def _client(args: argparse.Namespace) -> Any:
     from ..errors import ConfigurationError
 
     cache = None if args.no_cache else DiskCache(args.cache_dir)
-    options: dict[str, Any] = {"max_concurrency": max(1, args.jobs), "cache": cache}
-    if args.seed_policy:
-        options["seed_policy"] = args.seed_policy
+    options: dict[str, Any] = {
+        "max_concurrency": max(1, args.jobs),
+        "cache": cache,
+        "listeners": listeners(args),
+        **client_options(args),
+    }
     if not args.price:
         return AsyncClient(**options)
     base = AsyncClient(**options)
@@ -149,31 +282,60 @@ def _limits(pairs: list[tuple[str, str]], flag: str, kind: type) -> dict[str, An
     return limits
 
 
-def main(args: argparse.Namespace) -> int:
+def _provider_batches(args: argparse.Namespace) -> int:
+    """``--status`` / ``--cancel``: the run's provider batches, asked for their state."""
     import asyncio
 
-    from ..batch import estimate, load_jobs, run_batch
-    from ..errors import ConfigurationError
+    from ..batch import cancel_provider_batches_async, provider_status_async
 
-    source = args.input
-    recipe = None
-    if source.is_dir():
-        if args.out.resolve() == source.resolve():
-            raise ConfigurationError(
-                "refusing to write outputs over their inputs: choose an output folder apart "
-                f"from {source}"
-            )
-        recipe = _folder_recipe(args)
-    jobs = load_jobs(source, recipe=recipe, original=args.original, approved=args.approved)
-    per_provider = _limits(args.per_provider, "--per-provider", int)
-    rpm = _limits(args.rpm, "--rpm", float)
     client = _client(args)
 
     async def go() -> int:
         try:
+            if args.cancel:
+                found = await cancel_provider_batches_async(client, args.out, run=args.run)
+            else:
+                found = await provider_status_async(client, args.out, run=args.run)
+        finally:
+            await client.aclose()
+        if not found:
+            print(f"no provider batches in {args.out} (the run used --engine direct)")
+        for status in found:
+            print(status)
+        waiting = sum(status.waiting for status in found)
+        if waiting:
+            print(f"{waiting} job(s) out with a provider: run the same batch again to collect")
+        return 0
+
+    return asyncio.run(go())
+
+
+def main(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from ..batch import estimate, run_batch
+    from ..errors import ConfigurationError
+
+    if args.status or args.cancel:
+        return _provider_batches(args)
+    if not args.inputs:
+        raise ConfigurationError(
+            "give the INPUT to run (folders, images or job files), or --status / --cancel "
+            "to look at the provider batches of --out"
+        )
+    jobs = _sources(args)
+    per_provider = _limits(args.per_provider, "--per-provider", int)
+    rpm = _limits(args.rpm, "--rpm", float)
+    client = _client(args)
+    if args.model is not None:
+        client.resolve(args.model)  # a mistyped --model: refused before anything is made
+
+    async def go() -> int:
+        try:
             if args.dry_run:
-                result = estimate(client, jobs, out_dir=args.out, run=args.run, budget=args.budget)
-                print(str(result).replace(*SEED_POLICY_WORDING))
+                result = estimate(client, jobs, out_dir=args.out, run=args.run,
+                                  budget=args.budget, engine=args.engine)  # fmt: skip
+                print(result)
                 return 0
             report = await run_batch(
                 client,
@@ -186,9 +348,13 @@ def main(args: argparse.Namespace) -> int:
                 rpm=rpm,
                 progress=not args.quiet,
                 retry_failed=args.retry_failed,
+                engine=args.engine,
+                shard_size=args.shard_size,
+                wait=not args.no_wait,
+                poll_interval=args.poll_interval,
             )
             if not args.quiet:
-                print(str(report).replace(*SEED_POLICY_WORDING), file=sys.stderr)
+                print(report, file=sys.stderr)
             return 0 if report.ok else 1
         finally:
             await client.aclose()

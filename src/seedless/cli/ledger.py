@@ -1,4 +1,5 @@
-"""``seedless ledger``: what a batch run did: counts, cost, failures, and its rows exported.
+"""``seedless ledger``: what a batch run did (counts, cost, failures, its rows exported), and
+the calls ledger of ``seedless generate`` and ``edit`` (``calls``, ``path``).
 
 ``RUN`` is a batch's output folder (or its ``seedless-ledger.sqlite``), or a run's name in
 the ledger of ``--dir`` (default: the current folder). A folder holding several runs shows
@@ -16,6 +17,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ._options import add_out
+
 if TYPE_CHECKING:
     from ..batch.ledger import Ledger
 
@@ -23,7 +26,7 @@ if TYPE_CHECKING:
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "ledger",
-        help="Show or export what a batch run did (counts, cost, failures).",
+        help="Browse the calls of generate/edit, or what a batch run did (counts, cost).",
         description="Read the ledger a batch keeps beside its outputs: a summary of a run "
         "(jobs by status, cost, failures by error class), its runs, or every row as JSONL/CSV.",
     )
@@ -48,12 +51,23 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--format", choices=["jsonl", "csv"], default="jsonl", help="jsonl (default) or csv"
     )
     export.add_argument("--attempts", action="store_true", help="export attempt rows instead")
-    export.add_argument("-o", "--output", type=Path, help="write to a file (default: stdout)")
+    add_out(export, "write to this file (default: stdout)", required=False)
     export.set_defaults(func=run_export)
 
     runs = verbs.add_parser("runs", help="The runs a folder's ledger holds.")
     runs.add_argument("target", metavar="DIR", help="output folder or ledger file")
     runs.set_defaults(func=run_runs)
+
+    calls = verbs.add_parser(
+        "calls", help="The latest requests of seedless generate and edit (the calls ledger)."
+    )
+    calls.add_argument("-n", type=int, default=20, help="how many, newest first (default 20)")
+    calls.add_argument("-m", "--model", help="only this model's (provider:model)")
+    calls.add_argument("--json", action="store_true", help="print JSON lines")
+    calls.set_defaults(func=run_calls)
+
+    path = verbs.add_parser("path", help="Where the calls ledger is (a SQLite file).")
+    path.set_defaults(func=run_path)
 
     def usage(args: argparse.Namespace) -> int:
         parser.print_help()
@@ -96,13 +110,21 @@ def _open(args: argparse.Namespace) -> tuple[Ledger, str]:
         raise
 
 
+#: What ``ledger show --json`` says of each provider batch of a run.
+_SHARD_FIELDS = ("batch_id", "engine", "model", "state", "provider_state", "requests",
+                 "submitted_at")  # fmt: skip
+
+
 def run_show(args: argparse.Namespace) -> int:
     ledger, run = _open(args)
     with ledger:
         summary = ledger.summary(run)
         failures = [
-            row for row in ledger.rows(run) if row["status"] not in ("done", "running", "writing")
+            row
+            for row in ledger.rows(run)
+            if row["status"] not in ("done", "running", "writing", "submitted")
         ][: max(0, args.failures)]
+        shards = [row for row in ledger.shards(run) if row["state"] != "abandoned"]
     if args.json:
         data = {
             "run": summary.run,
@@ -114,6 +136,7 @@ def run_show(args: argparse.Namespace) -> int:
             "attempts": summary.attempts,
             "retries": summary.retries,
             "failures": summary.failures,
+            "provider_batches": [{key: row[key] for key in _SHARD_FIELDS} for row in shards],
             "ledger": str(ledger.path),
         }
         print(json.dumps(data, indent=2))
@@ -125,6 +148,14 @@ def run_show(args: argparse.Namespace) -> int:
             print(
                 f"    {row['job_id']}: {row['status']}: {row['error_class']}: "
                 f"{row['error_message']}"
+            )
+    if shards:
+        print("  provider batches (as last seen; `seedless batch --status -o OUT` asks again):")
+        for row in shards:
+            said = f", provider: {row['provider_state']}" if row["provider_state"] else ""
+            print(
+                f"    {row['batch_id'] or row['shard']}: {row['engine']}, {row['model']}, "
+                f"{row['requests']} request(s): {row['state']}{said}"
             )
     print(f"  ledger: {ledger.path}")
     return 0
@@ -142,8 +173,8 @@ def run_export(args: argparse.Namespace) -> int:
     with ledger:
         rows = ledger.attempt_rows(run) if args.attempts else ledger.rows(run)
         handle = (
-            args.output.open("w", encoding="utf-8", newline="")
-            if args.output is not None
+            args.out.open("w", encoding="utf-8", errors="surrogateescape", newline="")
+            if args.out is not None
             else sys.stdout
         )
         try:
@@ -166,4 +197,32 @@ def run_runs(args: argparse.Namespace) -> int:
     with Ledger.find(args.target) as ledger:
         for row in ledger.runs():
             print(f"{row['run']}\t{row['jobs']} job(s)\tupdated {row['updated_at']}")
+    return 0
+
+
+def run_calls(args: argparse.Namespace) -> int:
+    from ._calllog import ledger_path, read_calls
+
+    rows = read_calls(ledger_path(), limit=max(0, args.n), model=args.model)
+    for row in rows:
+        if args.json:
+            print(json.dumps(row, sort_keys=True))
+            continue
+        cost = "?" if row["cost_usd"] is None else f"${row['cost_usd']:.4f}"
+        outcome = row["status"] if row["status"] == "done" else f"{row['error_class']}"
+        prompt = (row["prompt"] or "").replace("\n", " ")
+        prompt = prompt if len(prompt) <= 60 else prompt[:59] + "…"
+        print(
+            f"{row['at']}  {row['command']:<8} {row['model']}  {row['images']} image(s) "
+            f"{cost}  {outcome}  {prompt!r}"
+        )
+        for output in row["outputs"]:
+            print(f"    {output}")
+    return 0
+
+
+def run_path(args: argparse.Namespace) -> int:
+    from ._calllog import ledger_path
+
+    print(ledger_path())
     return 0

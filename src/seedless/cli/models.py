@@ -16,14 +16,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "check",
         help="List what an endpoint serves and print the drift from the matrix.",
         description="Lists the models an endpoint serves (Gemini GET /v1beta/models, "
-        "OpenAI-style GET /v1/models) and prints served models the matrix lacks, matrix "
-        "models the endpoint no longer lists, and rows whose dates have passed.",
+        "OpenAI-style GET /v1/models, a Forge server's checkpoints, a ComfyUI server's) and "
+        "prints served models the matrix lacks, matrix models the endpoint no longer lists, "
+        "and rows whose dates have passed. Self-hosted servers are checked when "
+        "SEEDLESS_FORGE_URL / SEEDLESS_COMFYUI_URL is set, or named with --provider.",
     )
     check.add_argument(
         "--provider",
         action="append",
-        help="endpoint name (gemini, vertex, openai or your own); repeatable; default: all "
-        "configured remote endpoints",
+        help="endpoint name (gemini, vertex, openai, forge, comfyui or your own); repeatable; "
+        "default: all configured remote endpoints",
     )
     check.add_argument("--json", action="store_true", help="print JSON")
     check.add_argument("--today", type=date.fromisoformat, help=argparse.SUPPRESS)
@@ -38,12 +40,19 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     from ..client import AsyncClient
+    from ..config import SELF_HOSTED, missing_base_url
     from ..drift import check, list_models
     from ..errors import SeedlessError
 
     client = AsyncClient()
     today = args.today or date.today()
-    names = args.provider or [n for n, e in client.endpoints.items() if e.protocol != "local"]
+    names = args.provider or [
+        name
+        for name, e in client.endpoints.items()
+        if e.protocol != "local"
+        and (e.protocol not in SELF_HOSTED or e.base_url)
+        and missing_base_url(e) is None
+    ]  # a self-hosted server or the relay is checked when its address is set (or --provider)
     reports = []
     status = 0
     for name in names:

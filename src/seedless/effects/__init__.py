@@ -1,4 +1,5 @@
-"""Exact effects: ``Adjust`` (explicit settings) and fitted looks (a 3D LUT from an approved pair).
+"""Exact effects: ``Adjust`` (explicit settings), fitted looks (a 3D LUT from an approved pair)
+and ``.cube`` LUTs from grading tools (``CubeEffect``).
 
 An effect is anything with ``apply(image) -> image`` and ``describe() -> str``; the built-in
 ones are pydantic models with a ``kind`` field, so they save to JSON and load back.
@@ -33,7 +34,8 @@ __all__ = [
 class Effect(Protocol):
     """What an exact effect provides: a ``kind``, pixels, words, and a JSON form.
 
-    ``Adjust`` and ``FittedEffect`` are effects; so is any object of yours with these four.
+    ``Adjust``, ``FittedEffect`` and ``CubeEffect`` are effects; so is any object of yours
+    with these four.
     """
 
     @property
@@ -51,7 +53,9 @@ def _coerce_effect(value: Any) -> Effect:
         return effect_from_dict(value)  # type: ignore[no-any-return]
     if isinstance(value, Effect):
         return value
-    raise ValueError(f"{type(value).__name__} is not an effect (Adjust, FittedEffect, ...)")
+    raise ValueError(
+        f"{type(value).__name__} is not an effect (Adjust, FittedEffect, CubeEffect, ...)"
+    )
 
 
 #: A pydantic field type for effects: validates dicts by their ``kind`` (importing the fitted
@@ -64,24 +68,28 @@ EffectField = Annotated[
 
 
 def effect_from_dict(data: dict[str, Any]) -> Any:
-    """Build an effect from its JSON form (``kind`` "adjust" or "lut")."""
+    """Build an effect from its JSON form (``kind`` "adjust", "lut" or "cube")."""
     kind = data.get("kind", "adjust")
     if kind == "adjust":
         return Adjust.model_validate(data)
     if kind == "lut":
-        from .fit import FittedEffect
+        from .fit import FittedEffect  # numpy: only when a fitted look is used
 
         return FittedEffect.model_validate(data)
-    raise ConfigurationError(f"unknown effect kind {kind!r}; expected 'adjust' or 'lut'")
+    if kind == "cube":
+        from .cube_lut import CubeEffect  # numpy: only when a .cube LUT is used
+
+        return CubeEffect.model_validate(data)
+    raise ConfigurationError(f"unknown effect kind {kind!r}; expected 'adjust', 'lut' or 'cube'")
 
 
 def load_effect(path: str | os.PathLike[str]) -> Any:
-    """Load an effect saved as JSON, or an Adobe .cube 3D LUT."""
+    """Load an effect saved as JSON, or a ``.cube`` LUT (any dialect: a ``CubeEffect``)."""
     file = Path(path)
     if file.suffix.lower() == ".cube":
-        from .fit import FittedEffect
+        from .cube_lut import CubeEffect  # numpy: only when a .cube LUT is used
 
-        return FittedEffect.load_cube(file)
+        return CubeEffect.load(file)
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:

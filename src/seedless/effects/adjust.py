@@ -31,6 +31,8 @@ from typing import Literal
 from PIL import Image, ImageChops, ImageEnhance
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..images import ImageSource, editable, load_image
+
 __all__ = ["Adjust"]
 
 # Gain per unit of warmth/tint: warmth=1.0 multiplies red by 1.25 and blue by 0.75.
@@ -47,16 +49,24 @@ class Adjust(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     kind: Literal["adjust"] = "adjust"
-    brightness: float = Field(1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Brightness")
-    contrast: float = Field(1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Contrast")
-    saturation: float = Field(1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Color")
-    sharpness: float = Field(1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Sharpness")
-    gamma: float = Field(1.0, gt=0.0, le=8.0, description=">1 lifts midtones, <1 deepens them")
-    warmth: float = Field(0.0, ge=-1.0, le=1.0, description="+ warmer (red up, blue down)")
-    tint: float = Field(0.0, ge=-1.0, le=1.0, description="+ magenta (green down), - green")
-    grain: float = Field(0.0, ge=0.0, le=1.0, description="film grain opacity")
-    grain_seed: int = Field(0, ge=0, description="seed of the grain pattern")
-    vignette: float = Field(0.0, ge=0.0, le=1.0, description="corner darkening strength")
+    brightness: float = Field(
+        default=1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Brightness"
+    )
+    contrast: float = Field(
+        default=1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Contrast"
+    )
+    saturation: float = Field(default=1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Color")
+    sharpness: float = Field(
+        default=1.0, ge=0.0, le=8.0, description="factor, ImageEnhance.Sharpness"
+    )
+    gamma: float = Field(
+        default=1.0, gt=0.0, le=8.0, description=">1 lifts midtones, <1 deepens them"
+    )
+    warmth: float = Field(default=0.0, ge=-1.0, le=1.0, description="+ warmer (red up, blue down)")
+    tint: float = Field(default=0.0, ge=-1.0, le=1.0, description="+ magenta (green down), - green")
+    grain: float = Field(default=0.0, ge=0.0, le=1.0, description="film grain opacity")
+    grain_seed: int = Field(default=0, ge=0, description="seed of the grain pattern")
+    vignette: float = Field(default=0.0, ge=0.0, le=1.0, description="corner darkening strength")
 
     # ---------------------------------------------------------------- queries
 
@@ -81,21 +91,18 @@ class Adjust(BaseModel):
 
     # ---------------------------------------------------------------- pixels
 
-    def apply(self, image: Image.Image) -> Image.Image:
-        """Return the edited image (same size and mode). Deterministic: same input, same bytes."""
-        from ..errors import InvalidImageError
+    def apply(self, image: Image.Image | ImageSource) -> Image.Image:
+        """Return the edited image (same size and mode). Deterministic: same input, same bytes.
 
-        mode = image.mode
-        if mode in ("P", "PA", "1"):
-            image = image.convert("RGBA" if image.has_transparency_data else "RGB")
-        elif mode == "LA" and self._needs_colour:
+        ``image`` is a PIL image, or a path, bytes or binary file, decoded and turned upright
+        (:func:`seedless.images.load_image`). Palette images become RGB(A); modes other than
+        RGB(A) and greyscale are refused (:func:`seedless.images.editable`, naming the file).
+        """
+        image = editable(load_image(image))
+        if image.mode == "LA" and self._needs_colour:
             image = image.convert("RGBA")
-        elif mode == "L" and self._needs_colour:
+        elif image.mode == "L" and self._needs_colour:
             image = image.convert("RGB")
-        if image.mode not in ("RGB", "RGBA", "L", "LA"):
-            raise InvalidImageError(
-                f"cannot edit images in mode {image.mode}; convert to RGB first"
-            )
         alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
         colour = image.convert(image.mode[:-1]) if alpha is not None else image
 

@@ -9,6 +9,9 @@ Three jobs, in one place:
   on first use (API key and base URL for the Gemini API and its relays; project, location and
   credentials for Vertex, Application Default Credentials when none are given) with the SDK's
   own retries turned off, so that the client's one retry policy is the only one.
+* :func:`genai_wire` builds the :class:`~seedless.providers.base.WireRequest` of a planned
+  call: the REST path the SDK will post to (the API version pinned, so the plan and the wire
+  agree), the headers with credentials masked, and the camelCase JSON body.
 * :func:`translate_error` maps what the SDK, httpx, aiohttp and google-auth raise onto
   :mod:`seedless.errors` (through :func:`seedless.errors.error_for_status`, the library's one
   status table), keeping the status and any ``Retry-After``, with secrets scrubbed.
@@ -16,10 +19,11 @@ Three jobs, in one place:
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -33,31 +37,27 @@ from ..errors import (
     ServerError,
     TimeoutError,
     error_for_status,
+    is_secret_header,
     redact,
 )
+from ..retry import honour_should_retry
 from ..retry import parse_retry_after as retry_headers
+from .base import WireRequest
 
 if TYPE_CHECKING:
+    from ..capabilities import ModelSpec
     from ..config import Endpoint
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "GenaiClient",
-    "WirePlan",
+    "api_version",
+    "genai_wire",
     "import_genai",
     "parse_retry_after",
-    "refuse_unknown_options",
     "split_api_version",
     "translate_error",
 ]
-
-
-@dataclass
-class WirePlan:
-    """One wire request, as SDK keyword arguments, and what seedless chose for the caller."""
-
-    kwargs: dict[str, Any]
-    sent: dict[str, Any] = field(default_factory=dict)
 
 
 #: Seconds one wire call may take when the endpoint sets no timeout (a 4K image with thinking
@@ -81,6 +81,76 @@ def split_api_version(base_url: str | None) -> tuple[str | None, str | None]:
     return match.group("base") + "/", match.group("version")
 
 
+#: The API versions seedless pins when neither the base URL nor GOOGLE_GENAI_API_VERSION names
+#: one (google-genai 3.x's own defaults: ``v1`` for the Gemini API, ``v1beta1`` for Vertex).
+DEFAULT_API_VERSIONS = {"gemini": "v1", "vertex": "v1beta1"}
+_HOSTS = {"gemini": "https://generativelanguage.googleapis.com/"}
+
+
+def api_version(endpoint: Endpoint, *, vertex: bool) -> str:
+    """The API version the endpoint's calls use: a version at the end of its base URL, else
+    GOOGLE_GENAI_API_VERSION (google-genai's own variable; ``beta`` means the beta version),
+    else google-genai's default. seedless passes it to the SDK explicitly, so a planned
+    request names the path the SDK then posts to."""
+    _, from_url = split_api_version(endpoint.base_url)
+    if from_url:
+        return from_url
+    mode = "vertex" if vertex else "gemini"
+    env = os.environ.get("GOOGLE_GENAI_API_VERSION")
+    if env == "beta":
+        return "v1beta1" if vertex else "v1beta"
+    return env or DEFAULT_API_VERSIONS[mode]
+
+
+def genai_wire(
+    endpoint: Endpoint,
+    spec: ModelSpec,
+    *,
+    vertex: bool,
+    method: str,
+    body: dict[str, Any],
+    chosen: dict[str, Any],
+    extensions: dict[str, Any],
+    shape: str,
+) -> WireRequest:
+    """The planned request of a google-genai call to ``{model}:{method}``: REST path and URL
+    (Vertex: under the project and location; express mode without them), the headers it
+    carries (credentials masked) and the camelCase body."""
+    version = api_version(endpoint, vertex=vertex)
+    model = endpoint.wire_model(spec.id)
+    base, _ = split_api_version(endpoint.base_url)
+    headers = {"Content-Type": "application/json"}
+    express = vertex and endpoint.api_key is not None and endpoint.credentials is None
+    if not vertex or express:
+        headers["x-goog-api-key"] = "[secure]"
+    else:
+        headers["Authorization"] = "Bearer [secure]"
+    for name, value in endpoint.headers.items():
+        headers[name] = "[secure]" if is_secret_header(name) else value
+    if not vertex:
+        path = f"/{version}/models/{model}:{method}"
+        host = base or _HOSTS["gemini"]
+    else:
+        location = endpoint.location or "global"
+        project = endpoint.project or "{project of the credentials}"
+        where = "" if express else f"projects/{project}/locations/{location}/"
+        path = f"/{version}/{where}publishers/google/models/{model}:{method}"
+        region = "" if location == "global" or express else f"{location}-"
+        host = base or f"https://{region}aiplatform.googleapis.com/"
+    return WireRequest(
+        provider=spec.provider,
+        model=spec.key,
+        shape=shape,
+        method="POST",
+        url=redact(host.rstrip("/") + path),
+        path=path,
+        headers=headers,
+        json=body,
+        chosen=chosen,
+        extensions=extensions,
+    )
+
+
 def import_genai(extra: str = "gemini") -> ModuleType:
     """The ``google.genai`` package, or a ConfigurationError naming the extra to install."""
     try:
@@ -101,9 +171,12 @@ class GenaiClient:
     a client is merely created (or never used).
     """
 
-    def __init__(self, endpoint: Endpoint, *, vertex: bool) -> None:
+    def __init__(self, endpoint: Endpoint, *, vertex: bool, api_version: str | None = None) -> None:
         self.endpoint = endpoint
         self.vertex = vertex
+        #: An API version for this client's calls (Batch Mode and the Files API are
+        #: ``v1beta``), unless the endpoint's base URL names one.
+        self.api_version = api_version
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -116,20 +189,28 @@ class GenaiClient:
 
     def http_options(self) -> Any:
         """``HttpOptions`` for the endpoint: base URL (an API version at its end is split off,
-        so ``https://relay.example/v1beta`` works), timeout in ms, headers, SDK retries off."""
+        so ``https://relay.example/v1beta`` works), the pinned API version (:func:`api_version`),
+        timeout in ms, headers, SDK retries off."""
         types = import_genai().types
         endpoint = self.endpoint
-        base_url, api_version = split_api_version(endpoint.base_url)
+        base_url, _ = split_api_version(endpoint.base_url)
         timeout = endpoint.timeout if endpoint.timeout else DEFAULT_TIMEOUT
         return types.HttpOptions(
             base_url=base_url,
-            api_version=api_version,
+            api_version=self.version(),
             timeout=int(timeout * 1000),
             headers=dict(endpoint.headers) or None,
             # attempts=1: no tenacity retries in the SDK, and no implicit retry on aiohttp
             # connection errors either (it only runs when retry_options is unset).
             retry_options=types.HttpRetryOptions(attempts=1),
         )
+
+    def version(self) -> str:
+        """The API version this client's calls use."""
+        pinned = split_api_version(self.endpoint.base_url)[1]
+        if self.api_version and not pinned:
+            return self.api_version
+        return api_version(self.endpoint, vertex=self.vertex)
 
     def _build(self) -> Any:
         genai = import_genai()
@@ -184,22 +265,6 @@ def _configuration_error(exc: BaseException, endpoint: Endpoint) -> Configuratio
             "location=...)."
         )
     return ConfigurationError(f"Endpoint {endpoint.name!r} cannot be set up: {text}")
-
-
-# ------------------------------------------------------------------------------ options
-
-
-def refuse_unknown_options(
-    options: Mapping[str, Any], accepted: Mapping[str, str], *, model: str
-) -> None:
-    """RequestError naming each unknown option key and the ones ``model`` accepts."""
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        known = ", ".join(f"{name} ({why})" for name, why in sorted(accepted.items()))
-        raise RequestError(
-            f"{model} does not take the option(s) {', '.join(map(repr, unknown))}. Options it "
-            f"accepts: {known or 'none'}."
-        )
 
 
 # ------------------------------------------------------------------------------ errors
@@ -306,7 +371,10 @@ def translate_error(exc: BaseException, *, provider: str, model: str) -> Seedles
             )
         if status <= 0:
             return ServerError(f"{provider} failed: {message}", provider=provider)
-        return error_for_status(status, message, provider=provider, retry_after=retry_after)
+        error = error_for_status(status, message, provider=provider, retry_after=retry_after)
+        with contextlib.suppress(AttributeError, TypeError):  # headers that are no mapping
+            honour_should_retry(error, headers)
+        return error
     timeouts = {
         "httpx.TimeoutException",
         "httpx2.TimeoutException",

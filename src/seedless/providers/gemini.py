@@ -6,14 +6,16 @@ Vertex AI (the same SDK in Vertex mode). One call sends one request and returns 
 the client splits ``n`` into concurrent calls, validates against the matrix (a seed is refused
 unless the caller chose ``seed_policy="best_effort"``), retries and prices.
 
-The request: the instruction as a text part, then every input image as an inline image part,
-in the caller's order (source first, then references such as an approved before/after pair);
-``generationConfig.responseModalities`` ``["IMAGE"]`` (``["TEXT", "IMAGE"]`` for the models
-that need text too); ``imageConfig`` with the aspect ratio, and ``imageSize`` when the model
-offers a choice of sizes. The answer: image parts become images, text parts the model's
-commentary, thought parts are skipped. A blocked prompt or image raises
-:class:`~seedless.errors.ContentBlockedError`; an answer without an image raises
-:class:`~seedless.errors.NoImageError` carrying the model's text.
+:meth:`GeminiProvider.plan` builds the REST body itself (camelCase, as the wire wants it, and
+as a provider batch file or the API's definition needs it): the instruction as a text part,
+then every input image as an inline image part, in the caller's order (source first, then
+references such as an approved before/after pair); ``generationConfig.responseModalities``
+from the matrix row (``["IMAGE"]``); ``imageConfig`` with the aspect ratio, and ``imageSize``
+when the model offers a choice of sizes. google-genai's own types then check that body while
+planning, and :meth:`~GeminiProvider.send` hands them to the SDK. The answer: image parts
+become images, text parts the model's commentary, thought parts are skipped. A blocked prompt
+or image raises :class:`~seedless.errors.ContentBlockedError`; an answer without an image
+raises :class:`~seedless.errors.NoImageError` carrying the model's text.
 """
 
 from __future__ import annotations
@@ -21,16 +23,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..errors import ContentBlockedError, NoImageError, RequestError, UnsupportedCapabilityError
-from ._genai import GenaiClient, WirePlan, import_genai, refuse_unknown_options, translate_error
-from .base import ProviderReply, RawImage
+from ..errors import ContentBlockedError, NoImageError, RequestError
+from ._genai import GenaiClient, genai_wire, import_genai, translate_error
+from .base import ProviderReply, RawImage, WireRequest
 
 if TYPE_CHECKING:
     from ..capabilities import ModelSpec
     from ..config import Endpoint
     from ..models import ImageRequest
 
-__all__ = ["BLOCKED_FINISH_REASONS", "GeminiProvider"]
+__all__ = ["BLOCKED_FINISH_REASONS", "GeminiProvider", "sdk_call"]
 
 #: finishReason values that mean a safety or policy filter stopped the answer.
 BLOCKED_FINISH_REASONS = frozenset(
@@ -47,27 +49,12 @@ BLOCKED_FINISH_REASONS = frozenset(
     }
 )
 
-#: Model id prefixes that answer 400 to responseModalities ["IMAGE"] alone.
-_NEEDS_TEXT_MODALITY = ("gemini-2.0-flash",)
-
-_THINKING_LEVELS = ("MINIMAL", "LOW", "MEDIUM", "HIGH")
-
-#: Options every Gemini endpoint accepts: name -> what it takes.
-_OPTIONS: dict[str, str] = {
-    "response_modalities": 'list of "IMAGE"/"TEXT"',
-    "temperature": "number",
-    "thinking_level": "|".join(_THINKING_LEVELS),
-    "include_thoughts": "bool",
-    "system_instruction": "text",
-    "safety_settings": "list of {category, threshold}",
-}
-#: Options only Vertex accepts (google-genai refuses them in Gemini API mode).
-_VERTEX_OPTIONS: dict[str, str] = {
-    "person_generation": "ALLOW_ALL|ALLOW_ADULT|ALLOW_NONE",
-    "prominent_people": "ALLOW_PROMINENT_PEOPLE|BLOCK_PROMINENT_PEOPLE",
-    "output_compression_quality": "int 0-100, JPEG only",
-    "labels": "dict of str",
-}
+#: Options that go into ``imageConfig`` (Vertex only: the matrix's Gemini API rows lack them).
+_IMAGE_CONFIG = {"person_generation": "personGeneration", "prominent_people": "prominentPeople"}
+#: Options that go into ``thinkingConfig``.
+_THINKING = {"thinking_level": "thinkingLevel", "include_thoughts": "includeThoughts"}
+#: Top-level fields of the REST body that google-genai takes inside its config object.
+_TOP_LEVEL = ("systemInstruction", "safetySettings", "labels")
 
 
 class GeminiProvider:
@@ -80,104 +67,91 @@ class GeminiProvider:
         self._owns_client = client is None
         self._client = client if client is not None else GenaiClient(endpoint, vertex=self.vertex)
 
-    # ------------------------------------------------------------------ request building
+    # ------------------------------------------------------------------ planning (no I/O)
 
-    def build(self, request: ImageRequest, spec: ModelSpec) -> dict[str, Any]:
-        """The wire request without sending it: ``{"model", "contents", "config"}`` as the
-        SDK's ``generate_content`` takes them (``config`` a ``GenerateContentConfig``)."""
-        return self._plan(request, spec).kwargs
-
-    def _plan(self, request: ImageRequest, spec: ModelSpec) -> WirePlan:
-        types = import_genai().types
+    def plan(self, request: ImageRequest, spec: ModelSpec) -> WireRequest:
+        """The generateContent request as it travels (camelCase REST body, images inline),
+        checked by google-genai's own types before anything is sent."""
         options = dict(request.options)
-        accepted = dict(_OPTIONS, **(_VERTEX_OPTIONS if self.vertex else {}))
-        if not self.vertex:
-            vertex_only = sorted(set(options) & set(_VERTEX_OPTIONS))
-            if vertex_only:
-                raise RequestError(
-                    f"{spec.key}: option(s) {', '.join(map(repr, vertex_only))} are accepted on "
-                    "Vertex AI only (google-genai refuses them on the Gemini API). Use the "
-                    f"'vertex:{spec.id}' model, or drop them."
-                )
-        refuse_unknown_options(options, accepted, model=spec.key)
-        sent: dict[str, Any] = {}
-
+        chosen: dict[str, Any] = {}
         modalities = options.pop("response_modalities", None)
         if modalities is None:
-            needs_text = spec.id.startswith(_NEEDS_TEXT_MODALITY)
-            modalities = ["TEXT", "IMAGE"] if needs_text else ["IMAGE"]
-            sent["response_modalities"] = modalities
-        modalities = _modalities(modalities, spec)
-
-        image_config: dict[str, Any] = {}
-        if request.aspect_ratio is not None:
-            image_config["aspect_ratio"] = request.aspect_ratio
-        if request.size is not None and (spec.sizes is None or len(spec.sizes) > 1):
-            image_config["image_size"] = request.size
-        if request.output_mime_type is not None:
-            if not self.vertex:
-                raise UnsupportedCapabilityError(
-                    f"{spec.key} cannot choose its output format on the Gemini API (the "
-                    "service picks it; google-genai refuses output_mime_type there). Drop "
-                    f"output_mime_type, or use 'vertex:{spec.id}'.",
-                    model=spec.key,
-                    capability="output_mime_type",
-                )
-            image_config["output_mime_type"] = request.output_mime_type
-        for name in ("person_generation", "prominent_people", "output_compression_quality"):
-            if name in options:
-                image_config[name] = options.pop(name)
-
-        config: dict[str, Any] = {"response_modalities": modalities}
+            modalities = list(spec.response_modalities or ("IMAGE",))
+            chosen["response_modalities"] = modalities
+        generation: dict[str, Any] = {"responseModalities": _modalities(modalities, spec)}
+        image_config = self._image_config(request, spec, options)
         if image_config:
-            config["image_config"] = image_config
+            generation["imageConfig"] = image_config
         if request.seed is not None:
-            config["seed"] = request.seed
-        thinking: dict[str, Any] = {}
-        if "thinking_level" in options:
-            level = str(options.pop("thinking_level")).upper()
-            if level not in _THINKING_LEVELS:
-                raise RequestError(
-                    f"{spec.key}: thinking_level must be one of {', '.join(_THINKING_LEVELS)}, "
-                    f"not {level!r}."
-                )
-            thinking["thinking_level"] = level
-        if "include_thoughts" in options:
-            thinking["include_thoughts"] = bool(options.pop("include_thoughts"))
+            generation["seed"] = request.seed
+        if "temperature" in options:
+            generation["temperature"] = options.pop("temperature")
+        thinking = {wire: options.pop(name) for name, wire in _THINKING.items() if name in options}
+        if "thinkingLevel" in thinking:
+            thinking["thinkingLevel"] = str(thinking["thinkingLevel"]).upper()
         if thinking:
-            config["thinking_config"] = thinking
-        for name in ("temperature", "system_instruction", "safety_settings", "labels"):
-            if name in options:
-                config[name] = options.pop(name)
-        try:  # pydantic validates the nested dicts into ImageConfig / ThinkingConfig
-            generation_config = types.GenerateContentConfig.model_validate(config)
-        except ValueError as exc:
-            raise RequestError(f"{spec.key}: invalid option value: {exc}") from exc
-
-        parts = [types.Part(text=_instruction(request, spec, sent))]
-        for image in getattr(request, "images", ()):
-            parts.append(
-                types.Part(inline_data=types.Blob(mime_type=image.mime_type, data=image.data))
-            )
-        contents = [types.Content(role="user", parts=parts)]
+            generation["thinkingConfig"] = thinking
+        parts: list[dict[str, Any]] = [{"text": _instruction(request, chosen)}]
+        parts += [
+            {"inlineData": {"mimeType": image.mime_type, "data": image.data}}
+            for image in getattr(request, "images", ())
+        ]
+        body: dict[str, Any] = {"contents": [{"role": "user", "parts": parts}]}
+        body["generationConfig"] = generation
+        if "system_instruction" in options:
+            body["systemInstruction"] = {"parts": [{"text": options.pop("system_instruction")}]}
+        if "safety_settings" in options:
+            body["safetySettings"] = options.pop("safety_settings")
+        if "labels" in options:
+            body["labels"] = options.pop("labels")
         model = self.endpoint.wire_model(spec.id)
         if model != spec.id:
-            sent["model"] = model
-        return WirePlan({"model": model, "contents": contents, "config": generation_config}, sent)
+            chosen["model"] = model
+        return genai_wire(
+            self.endpoint,
+            spec,
+            vertex=self.vertex,
+            method="generateContent",
+            body=body,
+            chosen=chosen,
+            extensions={"sdk": sdk_call(model, body, spec)},
+            shape="generate_content",
+        )
 
-    # ------------------------------------------------------------------ the call
+    def _image_config(
+        self, request: ImageRequest, spec: ModelSpec, options: dict[str, Any]
+    ) -> dict[str, Any]:
+        config: dict[str, Any] = {}
+        if request.aspect_ratio is not None:
+            config["aspectRatio"] = request.aspect_ratio
+        if request.size is not None and (spec.sizes is None or len(spec.sizes) > 1):
+            config["imageSize"] = request.size
+        for name, wire in _IMAGE_CONFIG.items():
+            if name in options:
+                config[wire] = options.pop(name)
+        output: dict[str, Any] = {}
+        if request.output_mime_type is not None:
+            output["mimeType"] = request.output_mime_type
+        if "output_compression_quality" in options:
+            output["compressionQuality"] = options.pop("output_compression_quality")
+        if output:
+            config["imageOutputOptions"] = output
+        return config
 
-    async def call(self, request: ImageRequest, spec: ModelSpec) -> ProviderReply:
-        """Send one generateContent request and read its image (one wire call)."""
-        plan = self._plan(request, spec)
+    # ------------------------------------------------------------------ sending
+
+    async def send(self, wire: WireRequest, spec: ModelSpec) -> ProviderReply:
+        """Send one planned generateContent request and read its image (one wire call)."""
         client = self._client.get()
         try:
-            response = await client.aio.models.generate_content(**plan.kwargs)
+            response = await client.aio.models.generate_content(**wire.extensions["sdk"])
         except Exception as exc:
             raise translate_error(exc, provider=self.endpoint.name, model=spec.key) from exc
-        reply = read_response(response, spec, provider=self.endpoint.name)
-        reply.sent = plan.sent
-        return reply
+        return read_response(response, spec, provider=self.endpoint.name)
+
+    async def call(self, request: ImageRequest, spec: ModelSpec) -> ProviderReply:
+        """Plan and send in one go."""
+        return await self.send(self.plan(request, spec), spec)
 
     async def aclose(self) -> None:
         """Close the SDK client, unless it is shared and owned by someone else."""
@@ -187,6 +161,34 @@ class GeminiProvider:
     def __repr__(self) -> str:
         mode = "vertex" if self.vertex else "gemini"
         return f"<GeminiProvider {mode} endpoint={self.endpoint.name!r}>"
+
+
+def sdk_call(model: str, body: Mapping[str, Any], spec: ModelSpec) -> dict[str, Any]:
+    """google-genai's ``generate_content`` keywords for a REST body: the SDK's own pydantic
+    types validate it (a bad value is a RequestError, raised while planning)."""
+    types = import_genai().types
+    config = dict(body.get("generationConfig", {}))
+    config.update({key: body[key] for key in _TOP_LEVEL if key in body})
+    if "imageOutputOptions" in config.get("imageConfig", {}):
+        # google-genai passes an ImageConfig.image_output_options object on with snake_case
+        # keys, so the output options go in through its flat fields, which it maps itself.
+        image_config = dict(config["imageConfig"])
+        output = image_config.pop("imageOutputOptions")
+        for wire, flat in (
+            ("mimeType", "outputMimeType"),
+            ("compressionQuality", "outputCompressionQuality"),
+        ):
+            if wire in output:
+                image_config[flat] = output[wire]
+        config["imageConfig"] = image_config
+    try:
+        return {
+            "model": model,
+            "contents": [types.Content.model_validate(item) for item in body["contents"]],
+            "config": types.GenerateContentConfig.model_validate(config),
+        }
+    except ValueError as exc:
+        raise RequestError(f"{spec.key}: invalid option value: {exc}") from exc
 
 
 def _modalities(value: Any, spec: ModelSpec) -> list[str]:
@@ -201,21 +203,14 @@ def _modalities(value: Any, spec: ModelSpec) -> list[str]:
     return names
 
 
-def _instruction(request: ImageRequest, spec: ModelSpec, sent: dict[str, Any]) -> str:
-    """The text part: the prompt, or for an edit without one, the effect described in words."""
-    prompt = request.prompt
-    if prompt:
-        return prompt
-    effect = getattr(request, "effect", None)
-    describe = getattr(effect, "describe", None)
-    if callable(describe):
-        text = str(describe())
-        sent["prompt_from_effect"] = text
-        return text
-    raise RequestError(
-        f"{spec.key} edits by instruction: pass a prompt (for example 'make it slightly "
-        "darker'), or an effect it can describe in words."
-    )
+def _instruction(request: ImageRequest, chosen: dict[str, Any]) -> str:
+    """The text part: the prompt, or for an edit without one, the effect described in words
+    (validation has refused an edit with neither)."""
+    if request.prompt:
+        return request.prompt
+    text = str(request.effect.describe())  # type: ignore[union-attr]
+    chosen["prompt_from_effect"] = text
+    return text
 
 
 def _enum_name(value: Any) -> str | None:

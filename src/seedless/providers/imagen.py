@@ -5,15 +5,16 @@ Credentials or explicit ones) is Google's supported SDK for Imagen: it posts ``:
 ``instances[{prompt}]`` and ``parameters``. Every Imagen model is shut down by now (the matrix
 keeps their rows), so callers reach them only with ``allow_retired=True``.
 
-What this module decides, and records in ``ProviderReply.sent``:
+:meth:`ImagenProvider.plan` builds the ``:predict`` body itself (``instances`` and camelCase
+``parameters``, through one table that maps google-genai's config names onto the wire), and
+records what it decides in the plan's ``chosen``:
 
-* the watermark rule: Vertex ignores or rejects a seed while the SynthID watermark is on, so a
-  seed with no watermark setting sends ``addWatermark: false``; a seed with
-  ``add_watermark=True`` is refused before the network;
-* the prompt-rewriting rule, likewise: the seed does not hold while Vertex rewrites the prompt
-  (``enhancePrompt``, on by default for the Imagen generate models), so a seed sends
-  ``enhancePrompt: false`` unless the caller set it; a seed with ``enhance_prompt=True`` is
-  refused;
+* the watermark rule (the matrix's ``watermark = "seed_requires_off"``): Vertex ignores or
+  rejects a seed while the SynthID watermark is on, so a seed with no watermark setting sends
+  ``addWatermark: false`` (validation refused a seed with ``add_watermark=True``);
+* the prompt-rewriting rule, likewise (the matrix's ``seed_requires_off``): the seed does not
+  hold while Vertex rewrites the prompt (``enhancePrompt``, on by default for the Imagen
+  generate models), so a seed sends ``enhancePrompt: false`` unless the caller set it;
 * ``includeRaiReason: true`` unless the caller says otherwise, so that a filtered answer can
   say why (:class:`~seedless.errors.ContentBlockedError` with the RAI reason).
 
@@ -27,7 +28,6 @@ from __future__ import annotations
 import threading
 import warnings
 from collections.abc import Awaitable, Mapping
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from ..errors import (
@@ -37,8 +37,8 @@ from ..errors import (
     SeedlessDeprecationWarning,
     UnsupportedCapabilityError,
 )
-from ._genai import GenaiClient, WirePlan, import_genai, refuse_unknown_options, translate_error
-from .base import ProviderReply, RawImage
+from ._genai import GenaiClient, genai_wire, import_genai, translate_error
+from .base import ProviderReply, RawImage, WireRequest
 
 if TYPE_CHECKING:
     from ..capabilities import ModelSpec
@@ -47,24 +47,28 @@ if TYPE_CHECKING:
 
 __all__ = ["ImagenProvider"]
 
-#: Options Imagen accepts: name -> what it takes.
-_OPTIONS: dict[str, str] = {
-    "person_generation": "DONT_ALLOW|ALLOW_ADULT|ALLOW_ALL",
-    "safety_filter_level": "BLOCK_LOW_AND_ABOVE|BLOCK_MEDIUM_AND_ABOVE|BLOCK_ONLY_HIGH|BLOCK_NONE",
-    "guidance_scale": "number",
-    "enhance_prompt": "bool",
-    "include_rai_reason": "bool, default true",
-    "include_safety_attributes": "bool",
-    "language": "auto|en|zh|ja|ko|hi|...",
-    "output_compression_quality": "int 0-100, JPEG only",
-    "labels": "dict of str",
+#: google-genai's GenerateImagesConfig names -> where they go in the ``:predict`` body (as
+#: google-genai 3.6.1 maps them): one table for planning and for handing the plan to the SDK.
+_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "number_of_images": ("parameters", "sampleCount"),
+    "seed": ("parameters", "seed"),
+    "add_watermark": ("parameters", "addWatermark"),
+    "aspect_ratio": ("parameters", "aspectRatio"),
+    "image_size": ("parameters", "sampleImageSize"),
+    "negative_prompt": ("parameters", "negativePrompt"),
+    "guidance_scale": ("parameters", "guidanceScale"),
+    "safety_filter_level": ("parameters", "safetySetting"),
+    "person_generation": ("parameters", "personGeneration"),
+    "include_safety_attributes": ("parameters", "includeSafetyAttributes"),
+    "include_rai_reason": ("parameters", "includeRaiReason"),
+    "language": ("parameters", "language"),
+    "output_mime_type": ("parameters", "outputOptions", "mimeType"),
+    "output_compression_quality": ("parameters", "outputOptions", "compressionQuality"),
+    "enhance_prompt": ("parameters", "enhancePrompt"),
+    "labels": ("labels",),
 }
-#: Options whose SDK type is an enum: option -> name of the enum in google.genai.types.
-_ENUM_OPTIONS = {
-    "person_generation": "PersonGeneration",
-    "safety_filter_level": "SafetyFilterLevel",
-    "language": "ImagePromptLanguage",
-}
+#: Options whose values are enum names, written in the enum's own case.
+_ENUM_OPTIONS = ("person_generation", "safety_filter_level", "language")
 
 _warned = False
 _warned_lock = threading.Lock()
@@ -120,7 +124,7 @@ def _start(models: Any, kwargs: Mapping[str, Any]) -> Awaitable[Any]:
 
 
 class ImagenProvider:
-    """Imagen generate models on Vertex AI (one ``:predict`` call per :meth:`call`)."""
+    """Imagen generate models on Vertex AI (one ``:predict`` call per wire call)."""
 
     def __init__(self, endpoint: Endpoint, *, client: GenaiClient | None = None) -> None:
         import_genai("vertex")
@@ -128,15 +132,10 @@ class ImagenProvider:
         self._owns_client = client is None
         self._client = client if client is not None else GenaiClient(endpoint, vertex=True)
 
-    # ------------------------------------------------------------------ request building
+    # ------------------------------------------------------------------ planning (no I/O)
 
-    def build(self, request: ImageRequest, spec: ModelSpec) -> dict[str, Any]:
-        """The wire request without sending it: ``{"model", "prompt", "config"}`` as the SDK's
-        ``generate_images`` takes them (``config`` a ``GenerateImagesConfig``)."""
-        return self._plan(request, spec).kwargs
-
-    def _plan(self, request: ImageRequest, spec: ModelSpec) -> WirePlan:
-        types = import_genai().types
+    def plan(self, request: ImageRequest, spec: ModelSpec) -> WireRequest:
+        """The ``:predict`` request as it travels, checked by google-genai's own types."""
         if request.operation != "generate":
             raise UnsupportedCapabilityError(
                 f"{spec.key}: seedless drives Imagen for text-to-image only; edit with a Gemini "
@@ -144,42 +143,20 @@ class ImagenProvider:
                 model=spec.key,
                 capability="edit",
             )
-        options = dict(request.options)
-        refuse_unknown_options(options, _OPTIONS, model=spec.key)
-        if request.n > spec.images_per_call:
-            raise RequestError(
-                f"{spec.key} returns at most {spec.images_per_call} images per call; the client "
-                f"splits larger requests (got n={request.n} in one call)."
-            )
-        sent: dict[str, Any] = {}
-        config: dict[str, Any] = {"number_of_images": request.n}
-
-        add_watermark = request.add_watermark
+        chosen: dict[str, Any] = {}
+        config = {**request.options, "number_of_images": request.n}
+        for name in _ENUM_OPTIONS:
+            if name in config:
+                config[name] = _enum_value(name, config[name], spec)
         if request.seed is not None:
-            if add_watermark:
-                raise UnsupportedCapabilityError(
-                    f"{spec.key} cannot use a seed while the watermark is on (Vertex ignores or "
-                    "rejects the seed). Drop add_watermark=True, or drop the seed.",
-                    model=spec.key,
-                    capability="watermark",
-                )
             config["seed"] = request.seed
-            if add_watermark is None:
-                add_watermark = False
-                sent["add_watermark"] = False
-            if options.get("enhance_prompt"):
-                raise UnsupportedCapabilityError(
-                    f"{spec.key} cannot use a seed while prompt rewriting is on (Vertex rewrites "
-                    "the prompt with an LLM first, so the seed no longer gives the same image). "
-                    "Drop enhance_prompt=True, or drop the seed.",
-                    model=spec.key,
-                    capability="enhance_prompt",
-                )
-            if "enhance_prompt" not in options:  # on by default for the Imagen generate models
-                options["enhance_prompt"] = False
-                sent["enhance_prompt"] = False
-        if add_watermark is not None:
-            config["add_watermark"] = add_watermark
+            if spec.watermark == "seed_requires_off" and request.add_watermark is None:
+                chosen["add_watermark"] = False
+            for name in spec.seed_requires_off:  # on by default, off with a seed
+                if name not in config:
+                    chosen[name] = False
+        if request.add_watermark is not None:
+            config["add_watermark"] = request.add_watermark
         if request.aspect_ratio is not None:
             config["aspect_ratio"] = request.aspect_ratio
         # sampleImageSize only where the model has a choice: one-size models reject the field.
@@ -189,40 +166,43 @@ class ImagenProvider:
             config["negative_prompt"] = request.negative_prompt
         if request.output_mime_type is not None:
             config["output_mime_type"] = request.output_mime_type
-
-        for name, enum_name in _ENUM_OPTIONS.items():
-            if name in options:
-                options[name] = _enum_value(getattr(types, enum_name), options[name], name, spec)
-        if "include_rai_reason" not in options:
-            options["include_rai_reason"] = True
-            sent["include_rai_reason"] = True
-        config.update(options)
-        try:
-            generate_config = types.GenerateImagesConfig(**config)
-        except ValueError as exc:
-            raise RequestError(f"{spec.key}: invalid option value: {exc}") from exc
-        return WirePlan(
-            {
-                "model": self.endpoint.wire_model(spec.id),
-                "prompt": request.prompt,
-                "config": generate_config,
-            },
-            sent,
+        if "include_rai_reason" not in config:
+            chosen["include_rai_reason"] = True
+        config.update(chosen)
+        body: dict[str, Any] = {"instances": [{"prompt": request.prompt}]}
+        for name, value in config.items():
+            if name not in _PARAMETERS:
+                raise RequestError(
+                    f"{spec.key}: seedless does not know where option {name!r} goes in Imagen's "
+                    f":predict request; it knows {', '.join(sorted(_PARAMETERS))}."
+                )
+            _put(body, _PARAMETERS[name], value)
+        model = self.endpoint.wire_model(spec.id)
+        return genai_wire(
+            self.endpoint,
+            spec,
+            vertex=True,
+            method="predict",
+            body=body,
+            chosen=chosen,
+            extensions={"sdk": _sdk_call(model, request.prompt, config, spec)},
+            shape="predict",
         )
 
-    # ------------------------------------------------------------------ the call
+    # ------------------------------------------------------------------ sending
 
-    async def call(self, request: ImageRequest, spec: ModelSpec) -> ProviderReply:
-        """Send one ``:predict`` request and read its images."""
-        plan = self._plan(request, spec)
+    async def send(self, wire: WireRequest, spec: ModelSpec) -> ProviderReply:
+        """Send one planned ``:predict`` request and read its images."""
         client = self._client.get()
         try:
-            response = await _start(client.aio.models, plan.kwargs)
+            response = await _start(client.aio.models, wire.extensions["sdk"])
         except Exception as exc:
             raise translate_error(exc, provider=self.endpoint.name, model=spec.key) from exc
-        reply = read_response(response, spec, provider=self.endpoint.name)
-        reply.sent = plan.sent
-        return reply
+        return read_response(response, spec, provider=self.endpoint.name)
+
+    async def call(self, request: ImageRequest, spec: ModelSpec) -> ProviderReply:
+        """Plan and send in one go."""
+        return await self.send(self.plan(request, spec), spec)
 
     async def aclose(self) -> None:
         """Close the SDK client, unless it is shared and owned by someone else."""
@@ -233,14 +213,34 @@ class ImagenProvider:
         return f"<ImagenProvider endpoint={self.endpoint.name!r}>"
 
 
-def _enum_value(enum: type[Enum], value: Any, option: str, spec: ModelSpec) -> str:
-    """The enum value matching ``value`` (any case), or a RequestError listing the choices."""
+def _put(body: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
+    node = body
+    for key in path[:-1]:
+        node = node.setdefault(key, {})
+    node[path[-1]] = value
+
+
+def _sdk_call(
+    model: str, prompt: str | None, config: dict[str, Any], spec: ModelSpec
+) -> dict[str, Any]:
+    """google-genai's ``generate_images`` keywords for a planned config, validated by its own
+    ``GenerateImagesConfig`` (a bad value is a RequestError, raised while planning)."""
+    types = import_genai().types
+    try:
+        return {"model": model, "prompt": prompt, "config": types.GenerateImagesConfig(**config)}
+    except ValueError as exc:
+        raise RequestError(f"{spec.key}: invalid option value: {exc}") from exc
+
+
+def _enum_value(option: str, value: Any, spec: ModelSpec) -> str:
+    """The value of an enum option written as the matrix lists it (validation has checked it
+    without regard to case)."""
     text = str(getattr(value, "value", value))
-    for member in enum:
-        if str(member.value).lower() == text.lower():
-            return str(member.value)
-    choices = ", ".join(str(m.value) for m in enum if not str(m.value).endswith("UNSPECIFIED"))
-    raise RequestError(f"{spec.key}: option {option} takes one of {choices}; not {text!r}.")
+    allowed = spec.accepted_options().get(option)
+    for choice in (allowed.values or ()) if allowed is not None else ():
+        if str(choice).lower() == text.lower():
+            return str(choice)
+    return text
 
 
 def read_response(response: Any, spec: ModelSpec, *, provider: str) -> ProviderReply:

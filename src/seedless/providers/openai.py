@@ -1,14 +1,19 @@
 """The ``openai`` provider: any OpenAI-style images endpoint, spoken with httpx (no vendor SDK).
 
-One module serves OpenAI itself, Flux relays, Together-style hosts and LocalAI: they share
-``POST /v1/images/generations`` (a JSON body) and ``POST /v1/images/edits`` (multipart), and
-differ in the extension fields they take (``seed``, ``width``/``height``, ``steps``,
-``guidance`` ...). Those names come from the model's matrix row (``fields``) and can be
-renamed per endpoint (``Endpoint.field_names``); ``Endpoint.extra_fields`` go on every request.
+One module serves OpenAI itself, Flux relays, Together, DeepInfra and LocalAI: they share
+``POST /v1/images/generations`` (a JSON body) and, where the host has one,
+``POST /v1/images/edits`` (multipart), and differ in the extension fields they take
+(``seed``, ``width``/``height``, ``steps``, ``guidance_scale`` ...), their response formats
+and their model names. All of that is the model's matrix row on the host's provider
+(``fields``, ``response_formats``, ``wire_id``, ``image_input``: an edit on Together is a
+generation carrying its input images as data URLs), and can be adjusted per endpoint
+(``Endpoint.field_names``, ``Endpoint.model_ids``); ``Endpoint.extra_fields`` go on every
+request.
 
-The provider only translates. :meth:`OpenAIProvider.build` turns a validated request into the
-method, path and body without any I/O (also what a batch file needs); :meth:`~OpenAIProvider.call`
-sends it on the provider's one pooled :class:`httpx.AsyncClient`, decodes ``b64_json`` answers,
+The provider only translates. :meth:`OpenAIProvider.plan` turns a validated request into the
+exact :class:`~seedless.providers.base.WireRequest` (method, path, JSON body or multipart parts)
+without any I/O (also what a batch file needs); :meth:`~OpenAIProvider.send` sends it on the
+provider's one pooled :class:`httpx.AsyncClient`, decodes ``b64_json`` answers,
 downloads ``url`` answers (http(s) only, redirects followed by hand, a size cap and a deadline,
 credentials only ever sent to the base URL's own origin) and maps every failure onto
 :mod:`seedless.errors`. Retries, validation and fan-out belong to the client.
@@ -16,20 +21,15 @@ credentials only ever sent to the base URL's own origin) and maps every failure 
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import binascii
-import json
-import math
+import contextlib
 import re
-from collections.abc import Mapping
-from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import TYPE_CHECKING, Any, TypedDict
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
-from .._version import __version__
-from ..capabilities import SizeRule, check_size_rule
+from ..config import missing_base_url
 from ..errors import (
     ConfigurationError,
     ContentBlockedError,
@@ -37,17 +37,25 @@ from ..errors import (
     NoImageError,
     ProviderError,
     QuotaExceededError,
-    RateLimitError,
-    RequestError,
     ServerError,
     UnsupportedCapabilityError,
     error_for_status,
     redact,
 )
 from ..errors import TimeoutError as SeedlessTimeoutError
-from ..images import sniff_mime
-from ..retry import parse_retry_after
-from .base import ProviderReply, RawImage
+from ..images import printable
+from ..retry import honour_should_retry, parse_retry_after
+from ._hosted import HttpProvider, KeyHeader
+from ._http import (
+    DEFAULT_DOWNLOAD_TIMEOUT,
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    decode_base64,
+    form_value,
+    image_mime,
+    short,
+)
+from ._sizes import SIZE_CLASSES, size_fields
+from .base import ProviderReply, RawImage, WireFile, WireRequest, instruction
 
 if TYPE_CHECKING:
     from ..capabilities import ModelSpec
@@ -60,7 +68,6 @@ __all__ = [
     "DEFAULT_MAX_DOWNLOAD_BYTES",
     "DEFAULT_TIMEOUT",
     "SIZE_CLASSES",
-    "BuiltRequest",
     "OpenAIProvider",
     "api_root",
     "api_url",
@@ -70,91 +77,36 @@ __all__ = [
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: Seconds to wait for an images API answer (GPT image models can take a minute or more).
 DEFAULT_TIMEOUT = 180.0
-#: Largest image a ``url`` answer may point at; enforced while streaming.
-DEFAULT_MAX_DOWNLOAD_BYTES = 50 * 1024 * 1024
-#: Seconds a whole ``url`` download (all redirects included) may take.
-DEFAULT_DOWNLOAD_TIMEOUT = 60.0
-#: Redirects followed when downloading a ``url`` answer.
-MAX_REDIRECTS = 3
-#: Size classes as square edge lengths: a class is the pixel area edge x edge, at any ratio.
-SIZE_CLASSES: dict[str, int] = {"512": 512, "1K": 1024, "2K": 2048, "4K": 4096}
 
 #: ``error.code`` / ``error.type`` values that mean a safety system blocked the request.
 _CONTENT_POLICY = frozenset(
     {"content_policy_violation", "moderation_blocked", "content_filter", "contentFilter"}
 )
 _AUTH_HEADERS = frozenset({"authorization", "api-key", "x-api-key"})
-_SIZE_RE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
-_RATIO_RE = re.compile(r"^(\d+):(\d+)$")
 _VERSION_SEGMENT = re.compile(r"^v\d+[a-z0-9]*$")
 _OUTPUT_FORMATS = {"image/png": "png", "image/jpeg": "jpeg", "image/webp": "webp"}
+#: ``ModelSpec.image_input`` values that put an edit's images in a generation body.
+_INLINE_INPUTS = ("image_url", "reference_images")
 _FORMAT_MIMES = {
     "png": "image/png",
     "jpeg": "image/jpeg",
     "jpg": "image/jpeg",
     "webp": "image/webp",
 }
-#: Options every OpenAI-style host understands.
-_COMMON_OPTIONS = frozenset({"response_format", "user"})
-#: Options of OpenAI's own image models (gpt-image-*, dall-e-*).
-_OPENAI_OPTIONS = frozenset(
-    {"quality", "style", "background", "moderation", "output_compression", "input_fidelity"}
-)
-#: Canonical names that travel as request fields, not options.
-_REQUEST_FIELDS = frozenset({"seed", "negative_prompt", "aspect_ratio", "output_format", "size"})
-
-
-class BuiltRequest(TypedDict):
-    """One wire request, built without I/O. Never holds a key or header.
-
-    ``path`` is relative to the host (``/v1/images/generations``), as OpenAI's Batch API
-    wants it in a JSONL line; ``url`` is absolute, with credentials a base URL carries (a
-    userinfo password, ``?key=...``) shown as ``[secure]``. ``json`` is the body of a generation;
-    an edit has ``data`` (form fields) and ``files`` (``(field, (filename, bytes, mime))``).
-    ``sent`` is what seedless chose (size, response format), for the result's provenance.
-    """
-
-    method: str
-    url: str
-    path: str
-    json: dict[str, Any] | None
-    data: dict[str, str] | None
-    files: list[tuple[str, tuple[str, bytes, str]]] | None
-    sent: dict[str, Any]
-
-
-#: Free-size models without a published rule still round edges to multiples of 16.
-_DEFAULT_RULE = SizeRule()
-
-
-def _is_openai_model(model_id: str) -> bool:
-    return model_id.startswith(("gpt-image", "chatgpt-image", "dall-e"))
-
-
-def _always_base64(model_id: str) -> bool:
-    """GPT image models always answer base64 and refuse ``response_format`` (400)."""
-    return model_id.startswith(("gpt-image", "chatgpt-image"))
-
-
-def _size_rule(spec: ModelSpec) -> SizeRule:
-    """The matrix's pixel rule for a free-size model (``ModelSpec.size_rule``)."""
-    return spec.size_rule or _DEFAULT_RULE
-
-
 # ---------------------------------------------------------------------------------- helpers
 
 
 def api_root(base_url: str | None) -> str:
     """The URL that ``/images/generations`` is appended to.
 
-    A base URL whose last path segment is a version (``/v1``, ``/v2beta``) is used as is, as
-    the OpenAI SDK does with OPENAI_BASE_URL; any other gets ``/v1`` appended, so both
-    ``https://relay.example`` and ``https://relay.example/v1`` work.
+    A base URL with a version among its path segments (``/v1``, ``/v2beta``, DeepInfra's
+    ``/v1/openai``) is used as is, as the OpenAI SDK does with OPENAI_BASE_URL; any other gets
+    ``/v1`` appended, so both ``https://relay.example`` and ``https://relay.example/v1`` work.
     """
     base, mark, query = (base_url or DEFAULT_BASE_URL).strip().partition("?")
     base = base.rstrip("/")
-    last = httpx.URL(base).path.rstrip("/").rsplit("/", 1)[-1]
-    root = base if _VERSION_SEGMENT.match(last) else base + "/v1"
+    segments = httpx.URL(base).path.split("/")
+    root = base if any(_VERSION_SEGMENT.match(part) for part in segments) else base + "/v1"
     return root + mark + query
 
 
@@ -165,84 +117,10 @@ def api_url(root: str, path: str) -> str:
     return base + path + mark + query
 
 
-def _origin(url: httpx.URL) -> tuple[str, str, int | None]:
-    default = {"http": 80, "https": 443}.get(url.scheme)
-    return (url.scheme, url.host.lower(), url.port or default)
-
-
-def _parse_ratio(ratio: str) -> float:
-    match = _RATIO_RE.match(ratio)
-    if match is None or int(match.group(1)) == 0 or int(match.group(2)) == 0:
-        raise RequestError(f"aspect ratio {ratio!r} is not of the form W:H (e.g. '16:9')")
-    return int(match.group(1)) / int(match.group(2))
-
-
-def _parse_wxh(size: str) -> tuple[int, int] | None:
-    match = _SIZE_RE.match(size)
-    if match is None:
-        return None
-    return int(match.group(1)), int(match.group(2))
-
-
-def _round_to(value: float, multiple: int) -> int:
-    return max(multiple, round(value / multiple) * multiple)
-
-
-def _dims_for(ratio: float, size_class: str, rule: SizeRule) -> tuple[int, int]:
-    """Width and height of about ``edge**2`` pixels at ``ratio``, within the model's rule."""
-    edge = SIZE_CLASSES[size_class]
-    area = float(edge * edge)
-    if rule.max_ratio is not None:
-        ratio = min(max(ratio, 1 / rule.max_ratio), rule.max_ratio)
-    if rule.max_pixels is not None:
-        area = min(area, float(rule.max_pixels))
-    if rule.min_pixels is not None:
-        area = max(area, float(rule.min_pixels))
-    width, height = math.sqrt(area * ratio), math.sqrt(area / ratio)
-    if rule.max_edge is not None and max(width, height) > rule.max_edge:
-        scale = rule.max_edge / max(width, height)
-        width, height = width * scale, height * scale
-    m = rule.multiple
-    nearest = (_round_to(width, m), _round_to(height, m))
-    down = (max(m, int(width // m) * m), max(m, int(height // m) * m))
-    up = (math.ceil(width / m) * m, math.ceil(height / m) * m)
-    for dims in (nearest, down, up):  # nearest, unless rounding crossed a limit
-        if not rule.problems(*dims):
-            return dims
-    return nearest
-
-
-def _closest(sizes: tuple[str, ...], ratio: float, area: float | None) -> str | None:
-    """The entry of a fixed size list whose ratio (then area) is closest."""
-    candidates = [(s, dims) for s in sizes if (dims := _parse_wxh(s)) is not None]
-    if not candidates:
-        return None
-
-    def distance(item: tuple[str, tuple[int, int]]) -> tuple[float, float]:
-        w, h = item[1]
-        off = abs(math.log((w / h) / ratio))
-        return (round(off, 6), abs(math.log(w * h / area)) if area else 0.0)
-
-    return min(candidates, key=distance)[0]
-
-
-def _form_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (dict, list, tuple)):
-        return json.dumps(value)
-    return str(value)
-
-
-def _short(text: str, limit: int = 400) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 # --------------------------------------------------------------------------------- provider
 
 
-class OpenAIProvider:
+class OpenAIProvider(HttpProvider):
     """One OpenAI-style endpoint: a pooled httpx client, its key, headers and field names.
 
     Args:
@@ -252,6 +130,8 @@ class OpenAIProvider:
         transport: an httpx transport (``httpx.MockTransport`` in unit tests).
     """
 
+    key_header: ClassVar[KeyHeader] = KeyHeader("Authorization", "Bearer ", _AUTH_HEADERS)
+
     def __init__(
         self,
         endpoint: Endpoint,
@@ -260,16 +140,25 @@ class OpenAIProvider:
         download_timeout: float = DEFAULT_DOWNLOAD_TIMEOUT,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.endpoint = endpoint
-        self.max_download_bytes = max_download_bytes
-        self.download_timeout = download_timeout
         self.timeout = endpoint.timeout or DEFAULT_TIMEOUT
-        self.root = api_root(endpoint.base_url)
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        super().__init__(
+            endpoint,
+            root=api_root(endpoint.base_url),
+            timeout=self.timeout,
+            max_download_bytes=max_download_bytes,
+            download_timeout=download_timeout,
+            transport=transport,
+        )
 
-    def __repr__(self) -> str:
-        return f"<OpenAIProvider {self.endpoint.name} {redact(self.root)}>"
+    @property
+    def max_download_bytes(self) -> int:
+        """Largest image a ``url`` answer may deliver."""
+        return self._session.max_download_bytes
+
+    @property
+    def download_timeout(self) -> float:
+        """Seconds a ``url`` download may take, redirects included."""
+        return self._session.download_timeout
 
     # ------------------------------------------------------------------ building (no I/O)
 
@@ -282,89 +171,116 @@ class OpenAIProvider:
         merged = {**spec.fields, **self.endpoint.field_names}
         return {name: host for name, host in merged.items() if host}
 
-    def accepted_options(self, spec: ModelSpec) -> list[str]:
-        """The ``options`` keys this model takes on this endpoint."""
-        accepted = set(_COMMON_OPTIONS)
-        if _is_openai_model(spec.id):
-            accepted |= _OPENAI_OPTIONS
-        if _always_base64(spec.id):
-            accepted.discard("response_format")
-        accepted |= set(self.field_names(spec)) - _REQUEST_FIELDS
-        return sorted(accepted)
-
-    def build(self, request: ImageRequest, spec: ModelSpec) -> BuiltRequest:
-        """The wire request for ``request`` (already validated by the client): no I/O.
+    def plan(self, request: ImageRequest, spec: ModelSpec) -> WireRequest:
+        """The exact wire request for ``request`` (validated by the client): no I/O.
 
         Raises RequestError (or UnsupportedCapabilityError) for what only this protocol can
-        judge: unknown options, a size the model's pixel rules exclude, an edit without a
-        prompt.
+        judge: a size the model's pixel rules exclude, width/height mixed with a size, a field
+        the endpoint drops.
         """
+        return self._plan(request, spec, json_edit=False)
+
+    def _plan(self, request: ImageRequest, spec: ModelSpec, *, json_edit: bool) -> WireRequest:
+        unreachable = missing_base_url(self.endpoint)
+        if unreachable:
+            raise ConfigurationError(unreachable)
         names = self.field_names(spec)
         options = dict(request.options)
-        accepted = self.accepted_options(spec)
-        unknown = sorted(set(options) - set(accepted))
-        if unknown:
-            hint = (
-                " GPT image models always answer base64."
-                if "response_format" in unknown and _always_base64(spec.id)
-                else ""
-            )
-            raise RequestError(
-                f"{spec.key} does not take option(s) {', '.join(map(repr, unknown))}; it "
-                f"accepts {', '.join(map(repr, accepted))}.{hint} To send another field, name it "
-                f"in Endpoint(field_names={{'<option>': '<host field>'}}) or extra_fields."
-            )
         sent: dict[str, Any] = {}
-        prompt = _prompt(request, spec, sent)
         body: dict[str, Any] = dict(self.endpoint.extra_fields)
-        model = self.endpoint.wire_model(spec.id)
+        model = self.endpoint.wire_model(spec.id, spec.wire_id)
         if model != spec.id:
             sent["model"] = model
-        body.update(model=model, prompt=prompt, n=request.n)
+        body.update(model=model, prompt=instruction(request, sent), n=request.n)
 
         size_fields = self._size_fields(request, spec, names, options)
         body.update(size_fields)
         sent.update(size_fields)
 
-        if not _always_base64(spec.id):
-            response_format = options.pop("response_format", None) or body.get(
-                "response_format", "b64_json"
-            )
-            body["response_format"] = response_format
-            sent["response_format"] = response_format
+        formats = _response_formats(spec)
+        if formats:
+            chosen = options.pop("response_format", None) or body.get("response_format")
+            body["response_format"] = chosen or formats[0]
+            sent["response_format"] = body["response_format"]
         else:
-            body.pop("response_format", None)
+            body.pop("response_format", None)  # the model always answers base64
         if request.seed is not None:
             body[self._request_field("seed", "seed", spec)] = request.seed
         if request.negative_prompt:
             field = self._request_field("negative_prompt", "negative_prompt", spec)
             body[field] = request.negative_prompt
         if request.output_mime_type:
-            fmt = self._output_format(request.output_mime_type, spec)
-            if fmt is not None:
-                body[self._request_field("output_format", "output_mime_type", spec)] = fmt
+            mime = request.output_mime_type.lower()
+            fmt = _OUTPUT_FORMATS.get(mime, mime.rpartition("/")[2])
+            body[self._request_field("output_format", "output_mime_type", spec)] = fmt
         for key, value in options.items():
             if value is not None:
                 body[names.get(key, key)] = value
+        return self._wire(request, spec, body, sent, json_edit=json_edit)
 
-        operation = request.operation
-        path = "/v1/images/generations" if operation == "generate" else "/v1/images/edits"
-        url = redact(api_url(self.root, path.removeprefix("/v1")))  # the real one: _post
-        if operation == "generate":
-            return BuiltRequest(
-                method="POST", url=url, path=path, json=body, data=None, files=None, sent=sent
-            )
+    def _wire(
+        self, request: ImageRequest, spec: ModelSpec, body: dict[str, Any], sent: dict[str, Any],
+        *, json_edit: bool = False,
+    ) -> WireRequest:  # fmt: skip
+        """The request line, headers (credentials masked) and the body as JSON or a form.
+
+        An edit goes to ``/images/edits`` as multipart (or, for a batch line, its JSON form),
+        unless the row's ``image_input`` says the host takes the input images in a generation
+        body (as data URLs).
+        """
+        inline = request.operation == "edit" and spec.image_input in _INLINE_INPUTS
+        if inline:
+            body.update(self._inline_images(request, spec))
+        as_generation = request.operation == "generate" or inline
+        path = "/v1/images/generations" if as_generation else "/v1/images/edits"
+        common: dict[str, Any] = {
+            "provider": spec.provider,
+            "model": spec.key,
+            "shape": "images",
+            "method": "POST",
+            "url": redact(api_url(self.root, path.removeprefix("/v1"))),  # the real one: send
+            "path": path,
+            "headers": self._shown_headers(),
+            "chosen": sent,
+        }
+        if as_generation:
+            return WireRequest(json=body, **common)
         images = getattr(request, "images", ())
+        if json_edit:
+            body["images"] = [
+                {"image_url": f"data:{image.mime_type};base64,"
+                              + base64.b64encode(image.data).decode("ascii")}
+                for image in images
+            ]  # fmt: skip
+            return WireRequest(json=body, **common)
         field = "image" if len(images) == 1 else "image[]"  # openai-python's array convention
-        files = [
-            (field, (image.name or f"image{index}{_extension(image.mime_type)}", image.data,
-                     image.mime_type))
+        files = tuple(
+            WireFile(
+                field, printable(image.name or f"image{index}{_extension(image.mime_type)}"),
+                image.mime_type, image.data,
+            )
             for index, image in enumerate(images)
-        ]  # fmt: skip
-        data = {key: _form_value(value) for key, value in body.items() if value is not None}
-        return BuiltRequest(
-            method="POST", url=url, path=path, json=None, data=data, files=files, sent=sent
-        )
+        )  # fmt: skip
+        form = {key: form_value(value) for key, value in body.items() if value is not None}
+        return WireRequest(form=form, files=files, **common)
+
+    def plan_json(self, request: ImageRequest, spec: ModelSpec) -> WireRequest:
+        """The plan with a JSON body for every operation: an edit as the JSON form of
+        ``/v1/images/edits`` (``images`` as base64 ``data:`` URLs, OpenAI's
+        ``EditImageBodyJsonParam``), what a provider batch line must carry; a generation as
+        :meth:`plan` gives it. No I/O."""
+        return self._plan(request, spec, json_edit=True)
+
+    def _inline_images(self, request: ImageRequest, spec: ModelSpec) -> dict[str, Any]:
+        """An edit's input images as data URLs, under the host's field for them: one
+        ``image_url``, or every image in ``reference_images`` (source first)."""
+        kind = str(spec.image_input)
+        field = self.field_names(spec).get(kind, kind)
+        urls = [
+            f"data:{image.mime_type};base64,{base64.b64encode(image.data).decode()}"
+            for image in getattr(request, "images", ())
+        ]
+        return {field: urls[0] if kind == "image_url" else urls}
 
     def _size_fields(
         self,
@@ -374,65 +290,7 @@ class OpenAIProvider:
         options: dict[str, Any],
     ) -> dict[str, Any]:
         """``size`` or ``width``/``height`` (host names) for the request's size and ratio."""
-        takes_wh = "width" in names and "height" in names
-        rule = _size_rule(spec)
-        fields: dict[str, Any] = {}
-        ratio_text = request.aspect_ratio
-        if ratio_text is not None and "aspect_ratio" in names:
-            fields[names["aspect_ratio"]] = ratio_text  # the host takes the ratio itself
-            ratio_text = None if request.size is None else ratio_text
-
-        width, height = options.pop("width", None), options.pop("height", None)
-        dims: tuple[int, int] | None = None
-        explicit = False
-        if width is not None or height is not None:
-            if width is None or height is None or request.size is not None or ratio_text:
-                raise RequestError(
-                    f"{spec.key}: give width and height together, and not with size or "
-                    "aspect_ratio."
-                )
-            dims, explicit = (int(width), int(height)), True
-        size = request.size
-        if dims is None and size is None and ratio_text is None and spec.default_size:
-            size = spec.default_size
-        if dims is None and size is not None:
-            if size == "auto":
-                return fields if takes_wh else {**fields, names.get("size", "size"): "auto"}
-            wxh = _parse_wxh(size)
-            if wxh is not None:
-                dims, explicit = wxh, True
-                if (
-                    ratio_text is not None
-                    and abs(math.log((wxh[0] / wxh[1]) / _parse_ratio(ratio_text))) > 0.02
-                ):
-                    raise RequestError(
-                        f"size {size!r} and aspect_ratio {ratio_text!r} disagree; give one."
-                    )
-            elif size in SIZE_CLASSES:
-                ratio = _parse_ratio(ratio_text) if ratio_text else 1.0
-                dims = _dims_for(ratio, size, rule)
-            else:
-                raise RequestError(
-                    f"size {size!r} is neither 'WxH' nor a size class ({', '.join(SIZE_CLASSES)})."
-                )
-        elif dims is None and ratio_text is not None:
-            dims = _dims_for(_parse_ratio(ratio_text), "1K", rule)
-        if dims is None:
-            return fields
-        if dims[0] <= 0 or dims[1] <= 0:
-            raise RequestError(f"{spec.key}: image sizes must be positive, not {dims}.")
-        if explicit:
-            check_size_rule(spec, dims[0], dims[1])
-        elif spec.sizes:
-            chosen = _closest(spec.sizes, dims[0] / dims[1], float(dims[0] * dims[1]))
-            if chosen is not None:
-                dims = _parse_wxh(chosen)
-                assert dims is not None
-        if takes_wh:
-            fields[names["width"]], fields[names["height"]] = dims
-        else:
-            fields[names.get("size", "size")] = f"{dims[0]}x{dims[1]}"
-        return fields
+        return size_fields(request, spec, names, options)
 
     def _request_field(self, name: str, capability: str, spec: ModelSpec) -> str:
         """The host's name for the request field ``name``; refused if the endpoint drops it.
@@ -452,51 +310,20 @@ class OpenAIProvider:
             )
         return host
 
-    @staticmethod
-    def _output_format(mime: str, spec: ModelSpec) -> str | None:
-        """The ``output_format`` value for ``mime`` (None: the model's default, PNG)."""
-        fmt = _OUTPUT_FORMATS.get(mime.lower())
-        if spec.id.startswith("dall-e"):
-            if mime.lower() == "image/png":
-                return None
-            fmt = None
-        if fmt is None:
-            offered = "image/png" if spec.id.startswith("dall-e") else ", ".join(_OUTPUT_FORMATS)
-            raise UnsupportedCapabilityError(
-                f"{spec.key} cannot answer {mime}; it offers {offered}.",
-                model=spec.key,
-                capability="output_mime_type",
-            )
-        return fmt
-
     # ------------------------------------------------------------------ sending
 
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 15.0)),
-                follow_redirects=False,
-                transport=self._transport,
-                headers={"User-Agent": f"seedless/{__version__}"},
-                # no cookie jar: nothing a host sets may travel to another port or host
-                cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
-            )
-        return self._client
+    async def send(self, wire: WireRequest, spec: ModelSpec) -> ProviderReply:
+        """Send one planned request and return its images (``url`` answers downloaded)."""
+        response = await self._post(wire, self._credentials(), spec.provider)
+        return await self.read_answer(response, spec)
 
-    def _credentials(self) -> dict[str, str]:
-        """Endpoint headers plus ``Authorization: Bearer KEY`` (for the API's origin only)."""
-        headers = dict(self.endpoint.headers)
-        if not any(name.lower() in _AUTH_HEADERS for name in headers):
-            env = ("OPENAI_API_KEY",) if self.endpoint.name == "openai" else ()
-            headers["Authorization"] = f"Bearer {self.endpoint.require_key(*env)}"
-        return headers
-
-    async def call(self, request: ImageRequest, spec: ModelSpec) -> ProviderReply:
-        """Send one request and return its images (``url`` answers downloaded)."""
-        built = self.build(request, spec)
-        headers = self._credentials()
+    async def read_answer(self, response: httpx.Response, spec: ModelSpec) -> ProviderReply:
+        """The images of an images API answer (an error answer raises its seedless error):
+        what :meth:`send` makes of a response, also for the answers a provider batch's
+        output file holds (``response.status_code`` and body)."""
         provider = spec.provider
-        response = await self._post(built, headers, provider)
+        if response.status_code >= 400:
+            raise self._error(response, provider)
         payload = self._payload(response, provider)
         items = [item for item in payload.get("data") or [] if isinstance(item, dict)]
         text = next(
@@ -516,7 +343,7 @@ class OpenAIProvider:
         if not found:
             raise NoImageError(
                 f"{provider} answered {spec.id} without an image"
-                + (f" (it said: {_short(text, 200)})" if text else "")
+                + (f" (it said: {short(text, 200)})" if text else "")
                 + ". Try again, or rephrase the prompt.",
                 text=text,
                 provider=provider,
@@ -527,67 +354,25 @@ class OpenAIProvider:
             images=found,
             text=text,
             usage=dict(usage) if isinstance(usage, dict) else {},
-            sent=built["sent"],
         )
 
     async def _post(
-        self, built: BuiltRequest, headers: dict[str, str], provider: str
+        self, wire: WireRequest, headers: dict[str, str], provider: str
     ) -> httpx.Response:
-        client = self._http()
-        url = api_url(self.root, built["path"].removeprefix("/v1"))
-        try:
-            if built["json"] is not None:
-                response = await client.post(url, json=built["json"], headers=headers)
-            else:
-                response = await client.post(
-                    url, data=built["data"], files=built["files"], headers=headers
-                )
-        except httpx.TimeoutException as exc:
-            raise SeedlessTimeoutError(
-                f"{provider} did not answer within {self.timeout:g}s "
-                f"({type(exc).__name__}). Raise Endpoint(timeout=...) for slow models.",
-                provider=provider,
-            ) from exc
-        except httpx.UnsupportedProtocol as exc:
-            raise ConfigurationError(
-                redact(
-                    f"Endpoint {self.endpoint.name!r} has base_url {self.root!r}, which is not "
-                    "an http(s) URL."
-                )
-            ) from exc
-        except httpx.TransportError as exc:
-            raise ServerError(
-                f"{provider}: the connection failed ({type(exc).__name__}: {exc}).",
-                provider=provider,
-            ) from exc
-        if response.status_code >= 400:
-            raise self._error(response, provider)
-        if response.status_code >= 300:
-            raise ProviderError(
-                f"{provider} answered HTTP {response.status_code} (a redirect to "
-                f"{response.headers.get('location', '?')!r}); check the endpoint's base_url "
-                f"({self.root}).",
-                provider=provider,
-                status=response.status_code,
-            )
-        return response
+        url = api_url(self.root, wire.path.removeprefix("/v1"))
+        return await self._session.send(
+            "POST",
+            url,
+            headers=headers,
+            provider=provider,
+            error=lambda response: self._error(response, provider),
+            json_body=wire.json,
+            form=wire.form,
+            files=wire.files,
+        )
 
     def _payload(self, response: httpx.Response, provider: str) -> dict[str, Any]:
-        try:
-            payload = response.json()
-        except ValueError as exc:
-            raise ServerError(
-                f"{provider} answered HTTP {response.status_code} with a body that is not JSON "
-                f"(truncated?): {_short(response.text, 200)!r}",
-                provider=provider,
-                status=response.status_code,
-            ) from exc
-        if not isinstance(payload, dict):
-            raise ServerError(
-                f"{provider} answered with JSON that is not an object.",
-                provider=provider,
-                status=response.status_code,
-            )
+        payload = self._session.json_object(response, provider)
         if "data" not in payload and "error" in payload:  # some relays answer errors with 200
             raise self._error(response, provider)
         return payload
@@ -631,10 +416,51 @@ class OpenAIProvider:
                     "Endpoint(field_names=...) or leave it out."
                 )
             exc = error_for_status(status, message, provider=provider, retry_after=retry_after)
-        should = response.headers.get("x-should-retry")
-        if should in ("true", "false"):
-            exc.retryable = should == "true"
-        return exc
+        return honour_should_retry(exc, response.headers)
+
+    async def api(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Call the endpoint's API at ``path`` (``/files``, ``/batches/ID`` ...) with its key;
+        the JSON answer, or the seedless error of an error answer. ``kwargs`` go to httpx
+        (``json=``, ``data=``/``files=`` for multipart, ``params=``)."""
+        provider = self.endpoint.name
+        async with self._failures(f"{method} {path}"):
+            response = await self._session.client().request(
+                method, api_url(self.root, path), headers=self._credentials(), **kwargs
+            )
+        if response.status_code >= 400:
+            raise self._error(response, provider)
+        return self._session.json(response, provider)
+
+    async def download_to(self, path: str, handle: Any) -> int:
+        """Stream the body of ``GET path`` (a file's ``/content``) into the binary ``handle``,
+        64 KiB at a time; returns the bytes written."""
+        written = 0
+        request = self._session.client().stream(
+            "GET", api_url(self.root, path), headers=self._credentials()
+        )
+        async with self._failures(f"downloading {path}"), request as response:
+            if response.status_code >= 400:
+                await response.aread()
+                raise self._error(response, self.endpoint.name)
+            async for chunk in response.aiter_bytes(64 * 1024):
+                handle.write(chunk)
+                written += len(chunk)
+        return written
+
+    @contextlib.asynccontextmanager
+    async def _failures(self, what: str) -> AsyncIterator[None]:
+        """httpx's timeouts and dropped connections during ``what`` as seedless errors."""
+        provider = self.endpoint.name
+        try:
+            yield
+        except httpx.TimeoutException as exc:
+            raise SeedlessTimeoutError(
+                f"{provider} did not finish {what} in time.", provider=provider
+            ) from exc
+        except httpx.TransportError as exc:
+            raise ServerError(
+                f"{provider}: {what} failed ({type(exc).__name__}: {exc}).", provider=provider
+            ) from exc
 
     # ------------------------------------------------------------------ answers
 
@@ -643,179 +469,23 @@ class OpenAIProvider:
     ) -> RawImage | None:
         encoded = item.get("b64_json")
         if isinstance(encoded, str) and encoded:
-            try:
-                data = base64.b64decode("".join(encoded.split()), validate=True)
-            except (binascii.Error, ValueError) as exc:
-                raise ServerError(
-                    f"{provider} sent b64_json that is not valid base64 (truncated?).",
-                    provider=provider,
-                ) from exc
-            return RawImage(data=data, mime_type=_image_mime(data, fallback, provider))
+            data = decode_base64(encoded, provider, "b64_json")
+            return RawImage(data=data, mime_type=image_mime(data, fallback, provider))
         url = item.get("url")
         if isinstance(url, str) and url:
             return await self.download(url, provider)
         return None
 
-    async def download(self, url: str, provider: str | None = None) -> RawImage:
-        """Fetch the image of a ``url`` answer with the pooled client, safely.
 
-        http(s) (and base64 ``data:``) URLs only; at most :data:`MAX_REDIRECTS` redirects,
-        each checked the same way; the endpoint's key and headers only to the base URL's own
-        origin; at most :attr:`max_download_bytes`, counted while streaming; at most
-        :attr:`download_timeout` seconds in all.
-        """
-        name = provider or self.endpoint.name
-        if url.startswith("data:"):
-            return self._data_url(url, name)
-        try:
-            return await asyncio.wait_for(self._fetch(url, name), self.download_timeout)
-        except asyncio.TimeoutError as exc:
-            raise SeedlessTimeoutError(
-                f"Downloading the image from {name}'s answer took longer than "
-                f"{self.download_timeout:g}s.",
-                provider=name,
-            ) from exc
-
-    async def _fetch(self, url: str, provider: str) -> RawImage:
-        client = self._http()
-        home = _origin(httpx.URL(self.root))
-        current = url
-        for _ in range(MAX_REDIRECTS + 1):
-            try:
-                target = httpx.URL(current)
-            except httpx.InvalidURL as exc:
-                raise ProviderError(
-                    f"{provider} answered with an image URL that is not valid.",
-                    provider=provider,
-                ) from exc
-            if target.scheme not in ("http", "https"):
-                raise ProviderError(
-                    f"Refused to download an image from a {target.scheme or 'relative'!s}: URL "
-                    f"in {provider}'s answer: seedless follows http(s) URLs only.",
-                    provider=provider,
-                )
-            headers = self._credentials() if _origin(target) == home else {}
-            try:
-                async with client.stream("GET", target, headers=headers) as response:
-                    if response.is_redirect:
-                        location = response.headers.get("location", "")
-                        current = str(target.join(location))
-                        continue
-                    return await self._read_image(response, provider)
-            except httpx.TimeoutException as exc:
-                raise SeedlessTimeoutError(
-                    f"Downloading the image from {target.host} timed out.", provider=provider
-                ) from exc
-            except httpx.TransportError as exc:
-                raise ServerError(
-                    f"Downloading the image from {target.host} failed "
-                    f"({type(exc).__name__}: {exc}).",
-                    provider=provider,
-                ) from exc
-        raise ProviderError(
-            f"The image URL in {provider}'s answer redirected more than {MAX_REDIRECTS} times.",
-            provider=provider,
-        )
-
-    async def _read_image(self, response: httpx.Response, provider: str) -> RawImage:
-        host = response.request.url.host
-        status = response.status_code
-        if status >= 400:
-            cls: type[ProviderError] = ProviderError
-            if status == 429:
-                cls = RateLimitError
-            elif status >= 500:
-                cls = ServerError
-            raise cls(
-                f"Downloading the image from {host} failed with HTTP {status}"
-                + ("" if status >= 500 else " (answer URLs expire: download them promptly)")
-                + ".",
-                provider=provider,
-                status=status,
-                retry_after=parse_retry_after(response.headers),
-            )
-        cap = self.max_download_bytes
-        declared = response.headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > cap:
-            raise self._too_large(host, provider, int(declared))
-        chunks: list[bytes] = []
-        total = 0
-        async for chunk in response.aiter_bytes():
-            total += len(chunk)
-            if total > cap:
-                raise self._too_large(host, provider, None)
-            chunks.append(chunk)
-        data = b"".join(chunks)
-        content_type = response.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-        fallback = content_type if content_type.startswith("image/") else None
-        return RawImage(data=data, mime_type=_image_mime(data, fallback, provider))
-
-    def _too_large(self, host: str, provider: str, size: int | None) -> ProviderError:
-        what = f"{size:,} bytes" if size is not None else "more than that"
-        return ProviderError(
-            f"Refused the image from {host}: the download is capped at "
-            f"{self.max_download_bytes:,} bytes and it is {what}. Raise "
-            "OpenAIProvider(max_download_bytes=...) if you expect such images.",
-            provider=provider,
-        )
-
-    def _data_url(self, url: str, provider: str) -> RawImage:
-        header, _, encoded = url.partition(",")
-        if not header.endswith(";base64") or not header[5:].startswith("image/"):
-            raise ProviderError(
-                f"{provider} answered with a data: URL that is not a base64 image.",
-                provider=provider,
-            )
-        if len(encoded) * 3 // 4 > self.max_download_bytes:
-            raise self._too_large("a data: URL", provider, len(encoded) * 3 // 4)
-        try:
-            data = base64.b64decode("".join(encoded.split()), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ServerError(
-                f"{provider} sent a data: URL that is not valid base64.", provider=provider
-            ) from exc
-        return RawImage(data=data, mime_type=_image_mime(data, header[5:-7], provider))
-
-    # ------------------------------------------------------------------ lifetime
-
-    async def aclose(self) -> None:
-        """Close the pooled connections (the client's context manager calls this)."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
-
-
-def _prompt(request: ImageRequest, spec: ModelSpec, sent: dict[str, Any]) -> str:
-    """The prompt, or for an edit without one, its effect described in words (recorded)."""
-    if request.prompt:
-        return request.prompt
-    describe = getattr(getattr(request, "effect", None), "describe", None)
-    if callable(describe):
-        text = str(describe())
-        sent["prompt_from_effect"] = text
-        return text
-    raise RequestError(
-        f"{spec.key} edits from an instruction: pass prompt='...' (e.g. 'make it slightly "
-        "darker'), or an effect it can describe in words."
-    )
+def _response_formats(spec: ModelSpec) -> tuple[str, ...]:
+    """The response_format values the model takes, default first: the matrix's, or OpenAI's
+    two for a row that does not say."""
+    return spec.response_formats if spec.response_formats is not None else ("b64_json", "url")
 
 
 def _extension(mime: str) -> str:
     fmt = _OUTPUT_FORMATS.get(mime, "")
     return "." + ("jpg" if fmt == "jpeg" else fmt) if fmt else ""
-
-
-def _image_mime(data: bytes, fallback: str | None, provider: str) -> str:
-    """The MIME type of image bytes by their magic, else ``fallback``; NoImageError if neither."""
-    mime = sniff_mime(data)
-    if mime != "application/octet-stream":
-        return mime
-    if fallback and fallback.startswith("image/") and data:
-        return fallback
-    raise NoImageError(
-        f"{provider} answered with {len(data)} bytes that are not a recognisable image.",
-        provider=provider,
-    )
 
 
 def _error_fields(response: httpx.Response) -> tuple[str, str | None, str | None, str | None]:
@@ -836,9 +506,9 @@ def _error_fields(response: httpx.Response) -> tuple[str, str | None, str | None
     else:
         message, code, kind, param = "", None, None, None
     if not isinstance(message, str) or not message:
-        message = _short(response.text, 300) if response.text.strip() else response.reason_phrase
+        message = short(response.text, 300) if response.text.strip() else response.reason_phrase
     return (
-        _short(message),
+        short(message),
         str(code) if code is not None else None,
         str(kind) if kind is not None else None,
         str(param) if param is not None else None,

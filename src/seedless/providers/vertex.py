@@ -1,17 +1,17 @@
 """The Vertex AI provider: routes each model to the Imagen or the Gemini adapter, on one SDK client.
 
-Vertex serves two wire shapes: Imagen's ``:predict`` (``imagen-*`` ids) and Gemini's
-``:generateContent`` (everything else). Both go through google-genai in Vertex mode, so one
+Vertex serves two wire shapes: Imagen's ``:predict`` and Gemini's ``:generateContent``; the
+matrix row's ``wire`` says which a model speaks. Both go through google-genai in Vertex mode, so one
 ``google.genai.Client`` (project, location, credentials; built lazily on the first call, when
 Application Default Credentials are looked up if none were given) serves both adapters.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._genai import GenaiClient, import_genai
-from .base import ProviderReply
+from .base import ProviderReply, WireRequest
 from .gemini import GeminiProvider
 from .imagen import ImagenProvider
 
@@ -20,12 +20,7 @@ if TYPE_CHECKING:
     from ..config import Endpoint
     from ..models import ImageRequest
 
-__all__ = ["VertexProvider", "is_imagen"]
-
-
-def is_imagen(model_id: str) -> bool:
-    """Whether a Vertex model id speaks Imagen's ``:predict`` rather than generateContent."""
-    return model_id.startswith("imagen-")
+__all__ = ["VertexProvider"]
 
 
 class VertexProvider:
@@ -40,16 +35,20 @@ class VertexProvider:
         self.gemini = GeminiProvider(endpoint, client=self._client)
 
     def route(self, spec: ModelSpec) -> GeminiProvider | ImagenProvider:
-        """The adapter that speaks ``spec``'s wire shape."""
-        return self.imagen if is_imagen(spec.id) else self.gemini
+        """The adapter that speaks ``spec``'s wire shape (the matrix row's ``wire``)."""
+        return self.imagen if spec.wire == "predict" else self.gemini
 
-    def build(self, request: ImageRequest, spec: ModelSpec) -> dict[str, Any]:
-        """The wire request without sending it (see the adapters' ``build``)."""
-        return self.route(spec).build(request, spec)
+    def plan(self, request: ImageRequest, spec: ModelSpec) -> WireRequest:
+        """The wire request, planned by the adapter for ``spec`` (no I/O)."""
+        return self.route(spec).plan(request, spec)
+
+    async def send(self, wire: WireRequest, spec: ModelSpec) -> ProviderReply:
+        """Send one planned wire call through the adapter for ``spec``."""
+        return await self.route(spec).send(wire, spec)
 
     async def call(self, request: ImageRequest, spec: ModelSpec) -> ProviderReply:
-        """Send one wire call through the adapter for ``spec``."""
-        return await self.route(spec).call(request, spec)
+        """Plan and send in one go."""
+        return await self.send(self.plan(request, spec), spec)
 
     async def aclose(self) -> None:
         """Close the shared SDK client."""

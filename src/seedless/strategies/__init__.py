@@ -14,10 +14,11 @@
 from __future__ import annotations
 
 from .anchoring import anchor_prompt, anchored_request, parse_anchor_prompt
-from .best_of import Candidate, Ranked, best_of, rank
+from .best_of import Candidate, Ranked, best_of, best_of_async, rank
 from .measure import Reproducibility, measure_reproducibility, measure_reproducibility_async
 from .plan import Estimate, Plan, PlanResult, plan
-from .recipe import RECIPE_VERSION, BestOfSettings, Recipe, replay
+from .recipe import RECIPE_VERSION, BestOfSettings, Recipe
+from .replay import replay, replay_async
 from .scorers import MatchAdjust, MatchEffect, Score, Scorer, ScorerLike
 from .sheet import ContactSheet, contact_sheet
 
@@ -40,6 +41,7 @@ __all__ = [
     "anchor_prompt",
     "anchored_request",
     "best_of",
+    "best_of_async",
     "contact_sheet",
     "measure_reproducibility",
     "measure_reproducibility_async",
@@ -47,4 +49,5 @@ __all__ = [
     "plan",
     "rank",
     "replay",
+    "replay_async",
 ]

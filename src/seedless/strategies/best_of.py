@@ -15,23 +15,23 @@ the remaining network calls.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 from ..capabilities import SeedPolicy
-from ..client import AsyncClient, PreparedRequest
+from ..client import AsyncClient, Client, ExecuteHooks, PreparedCall, PreparedRequest
 from ..errors import BudgetExceededError, ProviderError
 from ..models import EditRequest, ImageRequest, ImageResult
+from ._run import AnyClient, aio
+from .recipe import BestOfSettings, Recipe
 from .scorers import ScorerLike, call_scorer, scorer_name, to_rgb
+from .sheet import ContactSheet, contact_sheet
 
 if TYPE_CHECKING:
     from PIL import Image
 
-    from .recipe import Recipe
-    from .sheet import ContactSheet
-
-__all__ = ["Candidate", "Ranked", "best_of", "rank"]
+__all__ = ["Candidate", "Ranked", "best_of", "best_of_async", "rank"]
 
 
 @dataclass(frozen=True)
@@ -109,16 +109,12 @@ class Ranked:
 
     def recipe(self, **extra: Any) -> Recipe:
         """The :class:`~seedless.strategies.Recipe` of the best candidate, with these settings."""
-        from .recipe import BestOfSettings, Recipe
-
         settings = BestOfSettings(n=self.n, threshold=self.threshold, scorer=self.scorer)
         extra.setdefault("best_of", settings)
         return Recipe.from_result(self.result, **extra)
 
     def contact_sheet(self, **kwargs: Any) -> ContactSheet:
         """The candidates in a grid with their scores; see :func:`contact_sheet`."""
-        from .sheet import contact_sheet
-
         return contact_sheet(self, **kwargs)
 
     def _repr_png_(self) -> bytes:
@@ -138,8 +134,8 @@ def _score(
     return score.value, dict(score.details)
 
 
-async def best_of(
-    client: AsyncClient,
+async def best_of_async(
+    client: AnyClient,
     request: ImageRequest,
     *,
     n: int = 4,
@@ -148,12 +144,13 @@ async def best_of(
     concurrency: int | None = None,
     seed_policy: SeedPolicy | None = None,
     allow_retired: bool | None = None,
+    hooks: ExecuteHooks | None = None,
 ) -> Ranked:
     """Generate ``n`` candidates for ``request`` concurrently, score them, rank them.
 
     Args:
-        client: the :class:`~seedless.AsyncClient` to send through (``Client.best_of`` wraps
-            this for sync code).
+        client: the client to send through (its :class:`~seedless.AsyncClient` engine runs
+            the calls; :func:`best_of` is the form for either client).
         request: any request; its own ``n`` is replaced by ``n``. For a seeded model with a
             seed, candidate i gets the seed derived for call i, recorded on its result.
         scorer: ``scorer(candidate, source)`` or ``scorer(candidate)``, higher is better
@@ -162,12 +159,14 @@ async def best_of(
         threshold: stop starting new calls once a candidate scores at least this.
         concurrency: calls in flight at once; defaults to all ``n`` without a threshold and to
             2 with one (so an early pass saves the rest).
+        hooks: observe every wire call (see :class:`~seedless.client.ExecuteHooks`).
 
     The whole request is validated before anything is sent; a refusal raises and costs nothing.
     """
     if n < 1:
         raise ValueError("n must be at least 1")
-    prepared = client.prepare(
+    engine = aio(client)
+    prepared = engine.prepare(
         request.model_copy(update={"n": n}), seed_policy=seed_policy, allow_retired=allow_retired
     )
     calls = list(prepared.calls)
@@ -177,11 +176,11 @@ async def best_of(
     if isinstance(request, EditRequest):
         source = await asyncio.to_thread(to_rgb, request.source)
 
-    async def one(call: ImageRequest) -> list[tuple[ImageResult, float, Mapping[str, float]]]:
+    async def one(call: PreparedCall) -> list[tuple[ImageResult, float, Mapping[str, float]]]:
         single = PreparedRequest(
-            spec=prepared.spec, request=call, calls=(call,), price=prepared.price
+            spec=prepared.spec, request=call.request, calls=(call,), price=prepared.price
         )
-        generation = await client.execute(single)
+        generation = await engine.execute(single, hooks=hooks)
         scored = []
         for result in generation:
             value, details = await asyncio.to_thread(_score, scorer, result, source)
@@ -238,6 +237,66 @@ async def best_of(
         stopped_early=next_call < len(calls),
         stop_reason=stop if next_call < len(calls) else None,
     )
+
+
+@overload
+def best_of(
+    client: Client,
+    request: ImageRequest,
+    *,
+    n: int = 4,
+    scorer: ScorerLike,
+    threshold: float | None = None,
+    concurrency: int | None = None,
+    seed_policy: SeedPolicy | None = None,
+    allow_retired: bool | None = None,
+    hooks: ExecuteHooks | None = None,
+) -> Ranked: ...
+
+
+@overload
+def best_of(
+    client: AsyncClient,
+    request: ImageRequest,
+    *,
+    n: int = 4,
+    scorer: ScorerLike,
+    threshold: float | None = None,
+    concurrency: int | None = None,
+    seed_policy: SeedPolicy | None = None,
+    allow_retired: bool | None = None,
+    hooks: ExecuteHooks | None = None,
+) -> Coroutine[Any, Any, Ranked]: ...
+
+
+def best_of(
+    client: AnyClient,
+    request: ImageRequest,
+    *,
+    n: int = 4,
+    scorer: ScorerLike,
+    threshold: float | None = None,
+    concurrency: int | None = None,
+    seed_policy: SeedPolicy | None = None,
+    allow_retired: bool | None = None,
+    hooks: ExecuteHooks | None = None,
+) -> Ranked | Coroutine[Any, Any, Ranked]:
+    """Best-of-N: ``n`` candidates generated concurrently, scored and ranked.
+
+    With a :class:`~seedless.Client` it returns the :class:`Ranked` candidates; with an
+    :class:`~seedless.AsyncClient` an awaitable of them (see :func:`best_of_async` for the
+    arguments)::
+
+        ranked = seedless.best_of(client, request, n=6, scorer=MatchEffect(before, after))
+        ranked = await seedless.best_of(async_client, request, n=6, scorer=...)
+    """
+    coro = best_of_async(
+        client, request, n=n, scorer=scorer, threshold=threshold, concurrency=concurrency,
+        seed_policy=seed_policy, allow_retired=allow_retired, hooks=hooks,
+    )  # fmt: skip
+    if isinstance(client, Client):
+        return client._run(coro)
+    return coro
 
 
 def rank(

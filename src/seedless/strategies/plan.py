@@ -24,13 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from ..client import Client, PreparedRequest, gather_keeping
-from ..errors import ConfigurationError
+from ..client import PreparedRequest, gather_keeping
+from ..errors import ConfigurationError, Remedy
 from ..models import EditRequest, ImageInput, ImageLike, ImageRequest, ImageResult
 from ._run import AnyClient, aio, run_sync
 from .anchoring import anchored_request
-from .best_of import Ranked, best_of
+from .best_of import Ranked, best_of_async
 from .recipe import Recipe
+from .replay import check_host
 from .scorers import MatchEffect, ScorerLike, scorer_name
 
 if TYPE_CHECKING:
@@ -123,7 +124,6 @@ class Plan:
     threshold: float | None = None
     scorer: ScorerLike | None = field(default=None, repr=False)
     prepared: tuple[PreparedRequest, ...] = field(default=(), repr=False)
-    owns_client: bool = field(default=False, repr=False)
 
     # ------------------------------------------------------------------ inspection
 
@@ -193,16 +193,15 @@ class Plan:
 
     def run(self) -> PlanResult:
         """Carry the plan out (sync). Needs a :class:`~seedless.Client`; see :meth:`arun`."""
-        try:
-            return run_sync(self.client, self.arun(), name="Plan.run")
-        finally:
-            if self.owns_client and isinstance(self.client, Client):
-                self.client.close()
+        return run_sync(self.client, self.arun(), name="Plan.run")
 
     async def arun(self) -> PlanResult:
         """Carry the plan out on the async engine."""
         client = aio(self.client)
         if self.path in ("local", "seeded"):
+            if self.recipe is not None:
+                # warns when the server is not the stack the recipe was made on
+                await check_host(client, self.recipe, self.prepared[0].request)
             generations = await gather_keeping(
                 (client.execute(p) for p in self.prepared), images_of=lambda g: g.images
             )
@@ -211,7 +210,9 @@ class Plan:
         assert self.scorer is not None
         ranked = await gather_keeping(
             (
-                best_of(client, p.request, n=self.n, scorer=self.scorer, threshold=self.threshold)
+                best_of_async(
+                    client, p.request, n=self.n, scorer=self.scorer, threshold=self.threshold
+                )
                 for p in self.prepared
             ),
             images_of=lambda r: (c.result for c in r),
@@ -267,7 +268,7 @@ def plan(
     threshold: float | None = None,
     scorer: ScorerLike | None = None,
     tolerance: float = 0.1,
-    client: AnyClient | None = None,
+    client: AnyClient,
     fit: bool = True,
 ) -> Plan:
     """Choose how to give ``images`` the edit that turned ``original`` into ``approved``.
@@ -283,7 +284,8 @@ def plan(
         effect: an exact effect to use (forces the local path).
         recipe: a saved recipe to follow (its strategy decides the path).
         n, threshold, scorer, tolerance: best-of-N settings for the anchored path.
-        client: the client to validate and run with (a new ``Client()`` by default).
+        client: the client to validate and run with (required: plan() makes no client of
+            its own, whose connections you could not close).
         fit: try fitting a LUT on the pair to detect a global edit.
 
     No network I/O happens here: requests are built and validated against the matrix, so an
@@ -291,13 +293,17 @@ def plan(
     """
     from ..models import as_inputs
 
-    owns = client is None
-    the_client: AnyClient = client if client is not None else Client()
+    if client is None:
+        raise ConfigurationError(
+            "plan() validates and runs with the client you give it and makes none of its own: "
+            "pass client=seedless.Client() (and close it, or use it in a `with` block)."
+        )
+    the_client: AnyClient = client
     engine = aio(the_client)
     inputs = as_inputs(images)
     before = ImageInput.of(original) if original is not None else None
     after = ImageInput.of(approved) if approved is not None else None
-    settings: dict[str, Any] = {"client": the_client, "owns_client": owns, "images": inputs}
+    settings: dict[str, Any] = {"client": the_client, "images": inputs}
 
     def local(why: str, chosen: Any) -> Plan:
         prepared = tuple(
@@ -364,11 +370,14 @@ def plan(
         model = approved.model_key
     if model is None:
         raise ConfigurationError(
-            "The approved edit is not a global colour change, so it needs the model that made "
-            "it: pass model='provider:model' (e.g. 'gemini:gemini-3-pro-image')."
+            "The approved edit is not a global colour change, so it needs the model that made it.",
+            remedy=Remedy("Pass {}, e.g. gemini:gemini-3-pro-image.", model="provider:model"),
         )
     if before is None or after is None:
-        raise ConfigurationError("the anchored path needs both original= and approved= images")
+        raise ConfigurationError(
+            "The anchored path sends the approved before/after pair with each photo.",
+            remedy=Remedy("Give both: {} and {}.", original="before.jpg", approved="after.jpg"),
+        )
     spec = engine.resolve(model)
     judge: ScorerLike = scorer or MatchEffect(before, after)
     measured = known.measured if known is not None else None

@@ -1,4 +1,4 @@
-"""``Recipe``: a versioned JSON record of how an approved result was made, and its replay.
+"""``Recipe``: a versioned JSON record of how an approved result was made.
 
 A recipe names the path (``strategy``), the model, the instruction, the exact effect, the
 seed, the other request parameters and the sha256 of the images that anchor it, so the same
@@ -14,30 +14,32 @@ anchored   anchored best-of-N on the model (no seed exists)         best effort,
 
 Recipes are plain JSON (``version`` 1). They never hold image bytes or secrets: images are
 named by hash, and replaying an anchored recipe asks for the original and approved images
-back, checking them against those hashes.
+back, checking them against those hashes. A recipe made on a self-hosted server also keeps
+the server's fingerprint (``host``: checkpoint hash, server version, device), because a seed
+gives the same bytes only on the same stack; :meth:`Recipe.host_changes` says what differs.
+:func:`seedless.replay` (:mod:`seedless.strategies.replay`) makes a recipe's result again;
+``Recipe.from_result`` reads one from any result's provenance.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .._version import __version__
-from ..client import AsyncClient, gather_keeping
+from ..effects import effect_from_dict
 from ..errors import ConfigurationError, RequestError
+from ..images import atomic_write
 from ..models import EditRequest, GenerateRequest, ImageInput, ImageLike, ImageRequest, ImageResult
-from .anchoring import anchored_request, parse_anchor_prompt
+from .anchoring import parse_anchor_prompt
 
-if TYPE_CHECKING:
-    from .scorers import ScorerLike
-
-__all__ = ["RECIPE_VERSION", "BestOfSettings", "Recipe", "Strategy", "check_anchor", "replay"]
+__all__ = ["RECIPE_VERSION", "BestOfSettings", "Recipe", "Strategy", "check_anchor"]
 
 #: The recipe format this version of seedless writes (and the newest it reads).
 RECIPE_VERSION = 1
@@ -80,7 +82,7 @@ class Recipe(BaseModel):
         default=None, description="The edit in numbers as sent to the model (anchored)."
     )
     effect: dict[str, Any] | None = Field(
-        default=None, description="The exact effect (kind 'adjust' or 'lut'), as JSON."
+        default=None, description="The exact effect (kind 'adjust', 'lut' or 'cube'), as JSON."
     )
     seed: int | None = None
     parameters: dict[str, Any] = Field(
@@ -92,6 +94,11 @@ class Recipe(BaseModel):
     source: str | None = Field(default=None, description="sha256 of the edited source image.")
     result: str | None = Field(default=None, description="sha256 of the approved result.")
     best_of: BestOfSettings | None = None
+    host: dict[str, Any] | None = Field(
+        default=None,
+        description="Fingerprint of the self-hosted server that made the result (checkpoint "
+        "hash, server version, device); a replay warns when the server's differs.",
+    )
     created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
     seedless_version: str = __version__
     notes: str = ""
@@ -135,6 +142,7 @@ class Recipe(BaseModel):
             "parameters": {k: request[k] for k in _PARAMETERS if request.get(k) is not None},
             "source": images[0] if images else None,
             "result": result.sha256,
+            "host": dict(result.host) or None,
         }
         if request.get("options"):
             data["parameters"]["options"] = request["options"]
@@ -164,14 +172,26 @@ class Recipe(BaseModel):
     @property
     def reproducibility(self) -> str:
         """What replaying this recipe promises, in words."""
+        if self.strategy == "seeded" and self.host:
+            return f"{_REPRODUCIBILITY['seeded']}; the same bytes on an unchanged host"
         return _REPRODUCIBILITY[self.strategy]
+
+    def host_changes(self, current: Mapping[str, Any] | None) -> list[str]:
+        """What differs between the recipe's host fingerprint and ``current`` (a server's), one
+        ``"key: recorded -> now"`` per key both name; empty when they agree or either is
+        unknown."""
+        if not self.host or not current:
+            return []
+        return [
+            f"{key}: {self.host[key]} -> {current[key]}"
+            for key in sorted(self.host)
+            if key in current and str(current[key]) != str(self.host[key])
+        ]
 
     def effect_object(self) -> Any:
         """The effect as an object (``Adjust`` or a fitted LUT), or None."""
         if self.effect is None:
             return None
-        from ..effects import effect_from_dict
-
         return effect_from_dict(dict(self.effect))
 
     def request_for(self, image: ImageLike | None = None) -> ImageRequest:
@@ -216,6 +236,8 @@ class Recipe(BaseModel):
         if self.anchors:
             pairs = ", ".join(f"{k} {v[:12]}" for k, v in sorted(self.anchors.items()))
             lines.append(f"anchors: {pairs}")
+        if self.host:
+            lines.append(f"host: {json.dumps(self.host, sort_keys=True)}")
         if self.best_of is not None:
             lines.append(
                 f"best of {self.best_of.n} by {self.best_of.scorer}"
@@ -230,8 +252,6 @@ class Recipe(BaseModel):
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the recipe as JSON, atomically."""
-        from ..images import atomic_write
-
         return atomic_write(path, (self.to_json() + "\n").encode("utf-8"))
 
     @classmethod
@@ -265,73 +285,3 @@ def check_anchor(recipe: Recipe, role: str, image: ImageLike | None) -> ImageInp
             f"was made with (sha256 {expected[:12]}...); pass the original file, unmodified"
         )
     return anchor
-
-
-async def replay(
-    client: AsyncClient,
-    recipe: Recipe,
-    images: Sequence[ImageLike] = (),
-    *,
-    original: ImageLike | None = None,
-    approved: ImageLike | None = None,
-    n: int | None = None,
-    scorer: ScorerLike | None = None,
-    threshold: float | None = None,
-) -> list[ImageResult]:
-    """Make the recipe's result again, on each of ``images``; one result per image, in order.
-
-    ``local`` and ``seeded`` recipes send the recorded request again (a ``generate`` recipe
-    ignores ``images`` and returns one image). ``anchored`` recipes run anchored best-of-N
-    for each image with the ``original`` and ``approved`` images, which must match the
-    recipe's anchor hashes, and return each image's best candidate (``n``, ``scorer`` and
-    ``threshold`` default to the recipe's best-of settings and :class:`MatchEffect`).
-    Every request is validated before anything is sent.
-    """
-    if recipe.strategy != "anchored":
-        if recipe.operation == "generate":
-            requests = [recipe.request_for()]
-        else:
-            if not images:
-                raise RequestError("replay needs at least one image to edit")
-            requests = [recipe.request_for(image) for image in images]
-        prepared = [client.prepare(request) for request in requests]
-        generations = await gather_keeping(
-            (client.execute(p) for p in prepared), images_of=lambda g: g.images
-        )
-        return [generation.image for generation in generations]
-
-    from .best_of import best_of
-    from .scorers import MatchEffect
-
-    before = check_anchor(recipe, "original", original)
-    after = check_anchor(recipe, "approved", approved)
-    if not images:
-        raise RequestError("replay needs at least one image to edit")
-    effect = recipe.effect_object()
-    settings = recipe.best_of or BestOfSettings()
-    count = n or settings.n
-    limit = threshold if threshold is not None else settings.threshold
-    judge: ScorerLike = scorer or MatchEffect(before, after, effect=effect)
-    params = dict(recipe.parameters)
-    params.pop("negative_prompt", None)
-    params.pop("add_watermark", None)
-    requests = [
-        anchored_request(
-            image,
-            original=before,
-            approved=after,
-            model=recipe.model,
-            instruction=recipe.instruction,
-            effect=effect,
-            measured=None if effect is not None else recipe.measured,
-            **params,
-        )
-        for image in images
-    ]
-    for request in requests:  # refuse before anything is sent
-        client.prepare(request.model_copy(update={"n": count}))
-    ranked = await gather_keeping(
-        (best_of(client, r, n=count, scorer=judge, threshold=limit) for r in requests),
-        images_of=lambda r: (c.result for c in r),
-    )
-    return [r.result for r in ranked]

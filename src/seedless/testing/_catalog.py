@@ -79,9 +79,39 @@ _FLUX_SEEDED = (
     "flux-2-flex",
     "flux-2-klein-4b",
     "flux-2-klein-9b",
+)
+#: Together's ids of the Flux models it serves (its images overview).
+_TOGETHER_IDS = (
     "black-forest-labs/FLUX.1-schnell",
+    "black-forest-labs/FLUX.1-dev",
+    "black-forest-labs/FLUX.1.1-pro",
+    "black-forest-labs/FLUX.1-kontext-pro",
+    "black-forest-labs/FLUX.1-kontext-max",
+    "black-forest-labs/FLUX.2-pro",
+    "black-forest-labs/FLUX.2-max",
+    "black-forest-labs/FLUX.2-flex",
+    "black-forest-labs/FLUX.2-dev",
+)
+#: DeepInfra's ids (its model pages); its OpenAI-compatible API takes no seed.
+_DEEPINFRA_IDS = (
+    "black-forest-labs/FLUX-1-schnell",
+    "black-forest-labs/FLUX-1-dev",
+    "black-forest-labs/FLUX-pro",
+    "black-forest-labs/FLUX-2-klein-4b",
 )
 _OPENAI_METHODS = ("images.generations", "images.edits")
+#: The models Black Forest Labs' own API serves (its OpenAPI description's paths).
+_BFL_IDS = (
+    "flux-dev", "flux-pro-1.1", "flux-pro-1.1-ultra", "flux-kontext-pro", "flux-kontext-max",
+    "flux-2-pro", "flux-2-max", "flux-2-flex", "flux-2-klein-4b", "flux-2-klein-9b",
+)  # fmt: skip
+#: Stability AI's Stable Image services and the SD 3.5 models of its sd3 service.
+_STABILITY_IDS = (
+    "stable-image-ultra", "stable-image-core", "sd3.5-large", "sd3.5-large-turbo",
+    "sd3.5-medium",
+)  # fmt: skip
+#: The services that speak the OpenAI images style.
+_IMAGES_SERVICES = ("openai", "together", "deepinfra")
 
 
 def _gemini_rows() -> list[EmulatedModel]:
@@ -91,7 +121,8 @@ def _gemini_rows() -> list[EmulatedModel]:
 
 
 def default_models(service: str) -> dict[str, EmulatedModel]:
-    """A fresh copy of the default model table of ``service`` (gemini, vertex or openai)."""
+    """A fresh copy of the default model table of ``service`` (gemini, vertex, openai, bfl,
+    stability, together or deepinfra)."""
     rows: list[EmulatedModel]
     if service == "gemini":
         rows = _gemini_rows()
@@ -112,8 +143,27 @@ def default_models(service: str) -> dict[str, EmulatedModel]:
             EmulatedModel(i, "rejected", i, _OPENAI_METHODS, owned_by="system")
             for i in ("gpt-image-2", "gpt-image-1", "dall-e-3")
         ]
+    elif service == "together":
+        rows = [
+            EmulatedModel(i, "honoured", i, ("images.generations",), "black-forest-labs")
+            for i in _TOGETHER_IDS
+        ]
+    elif service == "deepinfra":
+        rows = [
+            EmulatedModel(i, "ignored", i, ("images.generations",), "black-forest-labs")
+            for i in _DEEPINFRA_IDS
+        ]
+    elif service == "bfl":
+        rows = [EmulatedModel(i, "honoured", i, ("generate",), "bfl") for i in _BFL_IDS]
+    elif service == "stability":
+        rows = [
+            EmulatedModel(i, "honoured", i, ("generate",), "stability-ai") for i in _STABILITY_IDS
+        ]
     else:
-        raise ValueError(f"unknown service {service!r}; expected gemini, vertex or openai")
+        raise ValueError(
+            f"unknown service {service!r}; expected gemini, vertex, openai, bfl, stability, "
+            "together or deepinfra"
+        )
     return {row.id: row for row in rows}
 
 
@@ -126,13 +176,17 @@ def guess_seed_policy(model_id: str) -> SeedPolicy:
         return "ignored"
     if "imagen" in lowered or "flux" in lowered:
         return "honoured"
+    if lowered.startswith(("sd3", "stable-image", "stable-diffusion")):
+        return "honoured"
     return "ignored"
 
 
 def default_methods(service: str, model_id: str) -> tuple[str, ...]:
     """The methods a model added to ``service`` answers, from its name."""
-    if service == "openai":
+    if service in _IMAGES_SERVICES:
         return _OPENAI_METHODS
+    if service in ("bfl", "stability"):
+        return ("generate",)
     if service == "vertex" and "imagen" in model_id.lower():
         return ("predict",)
     return _GEMINI_METHODS

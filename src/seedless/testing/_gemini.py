@@ -15,14 +15,14 @@ real service does. Unknown and retired models answer 404 NOT_FOUND with the serv
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from typing import Any, ClassVar
 
 from ._catalog import EmulatedModel
-from ._google import GoogleService, generate_content
+from ._gemini_batch import GeminiBatchMode
+from ._google import GoogleService, page, page_reply
 from ._server import Incoming, Reply, json_reply
+from ._surfaces import GEMINI_API
 
 __all__ = ["DEFAULT_GEMINI_API_KEY", "GeminiEmulator", "page"]
 
@@ -31,37 +31,9 @@ DEFAULT_GEMINI_API_KEY = "test-gemini-key"
 _GENERATE = re.compile(
     r"^/(v1|v1beta|v1alpha)/models/([^/:]+):(generateContent|streamGenerateContent)$"
 )
+_BATCH_CREATE = re.compile(r"^/(v1|v1beta|v1alpha)/models/([^/:]+):batchGenerateContent$")
 _LIST = re.compile(r"^/(v1|v1beta|v1alpha)/models/?$")
 _GET = re.compile(r"^/(v1|v1beta|v1alpha)/models/([^/:]+)$")
-
-
-def page(
-    service: GoogleService, items: list[Any], query: dict[str, str], default_size: int = 50
-) -> tuple[list[Any], str | None]:
-    """One page of ``items`` per ``pageSize``/``pageToken``, and the next page's token."""
-    raw_size = query.get("pageSize", query.get("page_size", ""))
-    try:
-        size = int(raw_size) if raw_size else default_size
-    except ValueError:
-        raise service.refuse(
-            400, f"Invalid value at 'page_size' (TYPE_INT32), \"{raw_size}\""
-        ) from None
-    if size <= 0:
-        size = default_size
-    size = min(size, 1000)
-    token = query.get("pageToken", query.get("page_token", ""))
-    start = 0
-    if token:
-        try:
-            start = int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("offset:"))
-        except (binascii.Error, ValueError, UnicodeDecodeError):
-            raise service.refuse(400, "Invalid page token.") from None
-    chunk = items[start : start + size]
-    end = start + len(chunk)
-    next_token = (
-        base64.urlsafe_b64encode(f"offset:{end}".encode()).decode() if end < len(items) else None
-    )
-    return chunk, next_token
 
 
 class GeminiEmulator(GoogleService):
@@ -86,9 +58,20 @@ class GeminiEmulator(GoogleService):
         super().__init__(**kwargs)
         #: The one API key this service accepts.
         self.api_key = api_key
+        #: The Files API and Batch Mode (``batches.engine.schedule``, ``expire_next`` ...).
+        self.batches = GeminiBatchMode(self)
+
+    def keeps_body(self, incoming: Incoming) -> bool:
+        return not incoming.path.startswith("/upload/")
+
+    def body_limit(self, path: str) -> int:
+        # the Files API takes files of up to 2 GB, in one request or in chunks
+        return 2 * 1000**3 if path.startswith("/upload/") else self.max_body_bytes
 
     def model_of(self, incoming: Incoming) -> str | None:
         match = _GENERATE.match(incoming.path) or _GET.match(incoming.path)
+        if match is None:
+            match = _BATCH_CREATE.match(incoming.path)
         return match.group(2) if match else None
 
     def _authenticate(self, incoming: Incoming) -> None:
@@ -126,6 +109,9 @@ class GeminiEmulator(GoogleService):
         )
 
     def route(self, incoming: Incoming) -> Reply:
+        batch_reply = self.batches.route(incoming)
+        if batch_reply is not None:
+            return batch_reply
         generate = _GENERATE.match(incoming.path)
         if incoming.method == "POST" and generate:
             self._authenticate(incoming)
@@ -133,26 +119,12 @@ class GeminiEmulator(GoogleService):
             model = self.lookup(model_id)
             if model is None or "generateContent" not in model.methods:
                 return self._not_found(model_id, version, method)
-            fault = self.take_fault(model_id)
-            stream = None
-            if method == "streamGenerateContent":
-                stream = "sse" if incoming.query.get("alt") == "sse" else "json"
-            return generate_content(
-                self,
-                model,
-                incoming.json_ok,
-                incoming.json_body,
-                fault,
-                vertex=False,
-                stream=stream,
+            return self.serve_generate(
+                incoming, model, method, vertex=False, surface=GEMINI_API[version]
             )
         if incoming.method == "GET" and _LIST.match(incoming.path):
             self._authenticate(incoming)
-            models, token = page(self, self.served_models(), incoming.query)
-            payload: dict[str, Any] = {"models": [self.describe(m) for m in models]}
-            if token:
-                payload["nextPageToken"] = token
-            return json_reply(200, payload)
+            return page_reply(self, "models", self.served_models(), self.describe, incoming.query)
         got = _GET.match(incoming.path)
         if incoming.method == "GET" and got:
             self._authenticate(incoming)

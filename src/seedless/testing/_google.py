@@ -9,7 +9,8 @@ which google-genai's ``errors.APIError`` reads (``code``, ``status``, ``message`
 
 ``generateContent`` reads ``contents[].parts[]`` (``text`` and ``inlineData``) and
 ``generationConfig`` (``responseModalities``, ``imageConfig.aspectRatio``,
-``imageConfig.imageSize``, ``seed``, ``candidateCount``), and answers with
+``imageConfig.imageSize``, ``seed``, ``candidateCount``), refuses names the called API
+version does not define (:mod:`._surfaces`, mirroring the providers' definitions), and answers with
 ``candidates[].content.parts[]``, ``finishReason``, ``usageMetadata``, and
 ``promptFeedback`` when the prompt is blocked. The first input image is the one edited (the
 others are references), as seedless sends them.
@@ -22,9 +23,10 @@ import binascii
 import datetime
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from hashlib import sha256
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from PIL import Image
 
@@ -41,9 +43,19 @@ from ._images import (
     render,
     seeded_rng,
 )
-from ._server import Reply, ServiceEmulator, format_seconds, json_reply
+from ._server import Incoming, Reply, ServiceEmulator, format_seconds, json_reply
+from ._surfaces import Surface
 
-__all__ = ["ASPECT_RATIOS", "GoogleService", "generate_content", "status_reply"]
+__all__ = [
+    "ASPECT_RATIOS",
+    "GoogleService",
+    "generate_content",
+    "page",
+    "page_reply",
+    "status_reply",
+]
+
+T = TypeVar("T")
 
 #: HTTP status -> google.rpc.Code name, as Google's JSON APIs pair them.
 GOOGLE_STATUS: dict[int, str] = {
@@ -72,28 +84,6 @@ _INPUT_IMAGE_TOKENS = 258
 _INPUT_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/heic", "image/heif"})
 _MODALITIES = frozenset({"TEXT", "IMAGE", "AUDIO"})
 _TROUBLESHOOTING = "https://developers.generativeai.google/guide/troubleshooting"
-
-_TOP_FIELDS = frozenset(
-    {
-        "contents", "generationConfig", "safetySettings", "systemInstruction", "tools",
-        "toolConfig", "cachedContent", "labels", "model", "store", "serviceTier",
-        "continuationToken", "modelArmorConfig", "audioTranscriptionConfig", "outputConfig",
-        "generationOutputConfig",
-    }
-)  # fmt: skip
-_GENERATION_FIELDS = frozenset(
-    {
-        "temperature", "topP", "topK", "candidateCount", "maxOutputTokens", "stopSequences",
-        "responseLogprobs", "logprobs", "presencePenalty", "frequencyPenalty", "seed",
-        "responseMimeType", "responseSchema", "responseJsonSchema", "responseModalities",
-        "mediaResolution", "speechConfig", "audioTimestamp", "thinkingConfig", "imageConfig",
-        "enableEnhancedCivicAnswers", "routingConfig", "modelConfig", "modelSelectionConfig",
-        "enableAffectiveDialog",
-    }
-)  # fmt: skip
-_IMAGE_FIELDS = frozenset(
-    {"aspectRatio", "imageSize", "personGeneration", "prominentPeople", "imageOutputOptions"}
-)
 
 
 def _camel(name: str) -> str:
@@ -145,6 +135,21 @@ class GoogleService(ServiceEmulator):
     ) -> Reply:
         text = message or self.default_messages.get(status) or _generic_message(status)
         return status_reply(status, text, retry_after=retry_after, details=details)
+
+    def serve_generate(
+        self, incoming: Incoming, model: EmulatedModel, method: str, *, vertex: bool,
+        surface: Surface,
+    ) -> Reply:  # fmt: skip
+        """A ``generateContent`` (or ``streamGenerateContent``: SSE for ``?alt=sse``, else a
+        JSON array) call on ``model``, after its scripted fault is taken."""
+        fault = self.take_fault(model.id)
+        stream = None
+        if method == "streamGenerateContent":
+            stream = "sse" if incoming.query.get("alt") == "sse" else "json"
+        return generate_content(
+            self, model, incoming.json_ok, incoming.json_body, fault, vertex=vertex,
+            surface=surface, stream=stream,
+        )  # fmt: skip
 
     def too_large(self) -> Reply:
         limit = self.max_body_bytes
@@ -208,48 +213,16 @@ class _Request:
     text_tokens: int
 
 
-def _read_request(service: GoogleService, body: dict[str, Any], *, vertex: bool) -> _Request:
-    top = service.fields(body, _TOP_FIELDS, "")
-    contents = top.get("contents")
-    if contents is None or contents == []:
-        raise service.refuse(400, "* GenerateContentRequest.contents: contents is not specified\n")
-    if not isinstance(contents, list):
-        raise service.refuse(400, "Invalid value at 'contents', expected a list.")
-    texts: list[str] = []
-    images: list[tuple[str, bytes]] = []
-    for c_index, content in enumerate(contents):
-        if not isinstance(content, dict):
-            raise service.refuse(400, f"Invalid value at 'contents[{c_index}]'.")
-        parts = content.get("parts")
-        if not parts or not isinstance(parts, list):
-            raise service.refuse(
-                400,
-                f"* GenerateContentRequest.contents[{c_index}].parts: "
-                "contents.parts must not be empty.\n",
-            )
-        if content.get("role", "user") not in ("user", "model"):
-            raise service.refuse(
-                400, f"Please use a valid role: user, model. Got {content.get('role')!r}."
-            )
-        for p_index, part in enumerate(parts):
-            where = f"contents[{c_index}].parts[{p_index}]"
-            if not isinstance(part, dict):
-                raise service.refuse(400, f"Invalid value at '{where}'.")
-            if isinstance(part.get("text"), str):
-                if content.get("role", "user") == "user":
-                    texts.append(part["text"])
-                continue
-            blob = part.get("inlineData", part.get("inline_data"))
-            if blob is not None:
-                image = _read_blob(service, blob, f"{where}.inline_data")
-                if content.get("role", "user") == "user":
-                    images.append(image)
+def _read_request(service: GoogleService, body: dict[str, Any], surface: Surface) -> _Request:
+    top = service.fields(body, surface.request, "")
+    texts, images = _read_contents(service, top.get("contents"), surface)
     config = service.fields(
-        top.get("generationConfig", {}), _GENERATION_FIELDS, "generation_config"
+        top.get("generationConfig", {}), surface.generation, "generation_config"
     )
     image_config = service.fields(
-        config.get("imageConfig", {}), _IMAGE_FIELDS, "generation_config.image_config"
+        config.get("imageConfig", {}), surface.image, "generation_config.image_config"
     )
+    _read_thinking(service, config.get("thinkingConfig"), surface)
     modalities = _read_modalities(service, config.get("responseModalities"))
     aspect = image_config.get("aspectRatio")
     if aspect is not None and (not isinstance(aspect, str) or aspect not in ASPECT_RATIOS):
@@ -272,19 +245,6 @@ def _read_request(service: GoogleService, body: dict[str, Any], *, vertex: bool)
         isinstance(seed, bool) or not isinstance(seed, int) or not -(2**31) <= seed < 2**31
     ):
         raise service.refuse(400, f"Invalid value at 'generation_config.seed' (TYPE_INT32), {seed}")
-    output_mime = "image/png"
-    options = image_config.get("imageOutputOptions")
-    if options is not None:
-        if not vertex:
-            raise service.refuse(
-                400,
-                'Invalid JSON payload received. Unknown name "imageOutputOptions" at '
-                "'generation_config.image_config': Cannot find field.",
-            )
-        if isinstance(options, dict) and options.get("mimeType") is not None:
-            output_mime = str(options["mimeType"]).lower()
-            if output_mime not in ("image/png", "image/jpeg"):
-                raise service.refuse(400, f"Unsupported output MIME type: {output_mime}.")
     instruction = "\n".join(texts)
     return _Request(
         instruction=instruction,
@@ -294,9 +254,74 @@ def _read_request(service: GoogleService, body: dict[str, Any], *, vertex: bool)
         size_class=size_class,
         candidates=candidates,
         seed=seed,
-        output_mime=output_mime,
+        output_mime=_output_mime(service, image_config.get("imageOutputOptions")),
         text_tokens=max(1, len(instruction) // 4) if instruction else 0,
     )
+
+
+def _read_contents(
+    service: GoogleService, contents: Any, surface: Surface
+) -> tuple[list[str], list[tuple[str, bytes]]]:
+    """The user's texts and images of ``contents`` (its parts checked against ``surface``)."""
+    if contents is None or contents == []:
+        raise service.refuse(400, "* GenerateContentRequest.contents: contents is not specified\n")
+    if not isinstance(contents, list):
+        raise service.refuse(400, "Invalid value at 'contents', expected a list.")
+    texts: list[str] = []
+    images: list[tuple[str, bytes]] = []
+    for c_index, raw_content in enumerate(contents):
+        content = service.fields(raw_content, surface.content, f"contents[{c_index}]")
+        parts = content.get("parts")
+        if not parts or not isinstance(parts, list):
+            raise service.refuse(
+                400,
+                f"* GenerateContentRequest.contents[{c_index}].parts: "
+                "contents.parts must not be empty.\n",
+            )
+        role = content.get("role", "user")
+        if role not in ("user", "model"):
+            raise service.refuse(400, f"Please use a valid role: user, model. Got {role!r}.")
+        for p_index, raw_part in enumerate(parts):
+            where = f"contents[{c_index}].parts[{p_index}]"
+            part = service.fields(raw_part, surface.part, where)
+            if isinstance(part.get("text"), str):
+                if role == "user":
+                    texts.append(part["text"])
+                continue
+            if part.get("inlineData") is not None:
+                blob = service.fields(part["inlineData"], surface.blob, f"{where}.inline_data")
+                image = _read_blob(service, blob, f"{where}.inline_data")
+                if role == "user":
+                    images.append(image)
+    return texts, images
+
+
+def _read_thinking(service: GoogleService, value: Any, surface: Surface) -> None:
+    """Check ``thinkingConfig``: its fields, and ``thinkingLevel`` among the version's levels."""
+    if value is None:
+        return
+    where = "generation_config.thinking_config"
+    thinking = service.fields(value, surface.thinking, where)
+    level = thinking.get("thinkingLevel")
+    if level is not None and level not in surface.thinking_levels:
+        kind = (
+            "GenerationConfig.ThinkingConfig" if "aiplatform" in surface.name else "ThinkingConfig"
+        )
+        raise service.refuse(
+            400,
+            f"Invalid value at '{where}.thinking_level' "
+            f'(type.googleapis.com/{surface.package}.{kind}.ThinkingLevel), "{level}"',
+        )
+
+
+def _output_mime(service: GoogleService, options: Any) -> str:
+    """The MIME type ``imageConfig.imageOutputOptions`` asks for (Vertex only), else PNG."""
+    if isinstance(options, dict) and options.get("mimeType") is not None:
+        mime = str(options["mimeType"]).lower()
+        if mime not in ("image/png", "image/jpeg"):
+            raise service.refuse(400, f"Unsupported output MIME type: {mime}.")
+        return mime
+    return "image/png"
 
 
 def _ratio_key(ratio: str) -> tuple[int, int]:
@@ -307,7 +332,7 @@ def _ratio_key(ratio: str) -> tuple[int, int]:
 def _read_blob(service: GoogleService, blob: Any, where: str) -> tuple[str, bytes]:
     if not isinstance(blob, dict):
         raise service.refuse(400, f"Invalid value at '{where}'.")
-    mime = str(blob.get("mimeType", blob.get("mime_type", ""))).lower()
+    mime = str(blob.get("mimeType", "")).lower()
     data = blob.get("data")
     if not isinstance(data, str):
         raise service.refuse(400, f"* GenerateContentRequest.{where}.data: data is required.\n")
@@ -351,10 +376,12 @@ def generate_content(
     fault: Fault | None,
     *,
     vertex: bool,
+    surface: Surface,
     stream: str | None = None,
 ) -> Reply:
-    """Answer a generateContent call (``stream``: None, ``"sse"`` or ``"json"``)."""
-    request = _read_request(service, service.read_json(body_ok, body), vertex=vertex)
+    """Answer a generateContent call (``stream``: None, ``"sse"`` or ``"json"``), its body
+    checked against ``surface`` (the fields of the API version called)."""
+    request = _read_request(service, service.read_json(body_ok, body), surface)
     prompt_tokens = request.text_tokens + _INPUT_IMAGE_TOKENS * len(request.images)
     envelope: dict[str, Any] = {}
     if fault is not None and fault.kind == "block" and fault.prompt_stage:
@@ -481,3 +508,49 @@ def _picture(
     if source is None:
         return render(request.instruction, rng, size)
     return service.transform(fit(source, size), request.instruction, rng)
+
+
+def page_reply(
+    service: GoogleService,
+    key: str,
+    items: list[T],
+    describe: Callable[[T], dict[str, Any]],
+    query: dict[str, str],
+    default_size: int = 50,
+) -> Reply:
+    """A list answer: one page of ``items`` (see :func:`page`), described, under ``key``,
+    with ``nextPageToken`` when more follow."""
+    chunk, token = page(service, items, query, default_size)
+    payload: dict[str, Any] = {key: [describe(item) for item in chunk]}
+    if token:
+        payload["nextPageToken"] = token
+    return json_reply(200, payload)
+
+
+def page(
+    service: GoogleService, items: list[Any], query: dict[str, str], default_size: int = 50
+) -> tuple[list[Any], str | None]:
+    """One page of ``items`` per ``pageSize``/``pageToken``, and the next page's token."""
+    raw_size = query.get("pageSize", query.get("page_size", ""))
+    try:
+        size = int(raw_size) if raw_size else default_size
+    except ValueError:
+        raise service.refuse(
+            400, f"Invalid value at 'page_size' (TYPE_INT32), \"{raw_size}\""
+        ) from None
+    if size <= 0:
+        size = default_size
+    size = min(size, 1000)
+    token = query.get("pageToken", query.get("page_token", ""))
+    start = 0
+    if token:
+        try:
+            start = int(base64.urlsafe_b64decode(token.encode()).decode().removeprefix("offset:"))
+        except (binascii.Error, ValueError, UnicodeDecodeError):
+            raise service.refuse(400, "Invalid page token.") from None
+    chunk = items[start : start + size]
+    end = start + len(chunk)
+    next_token = (
+        base64.urlsafe_b64encode(f"offset:{end}".encode()).decode() if end < len(items) else None
+    )
+    return chunk, next_token

@@ -8,7 +8,8 @@ hands each request to the first whose :meth:`~ServiceEmulator.owns` accepts its 
 
 A service records each request (:class:`RecordedRequest`, secrets masked), waits its
 latency, then answers through :meth:`~ServiceEmulator.route`, where subclasses speak their
-protocol and consult the scripted faults.
+protocol and consult the scripted faults; each answer is recorded too
+(:class:`RecordedAnswer`), so tests can check both sides against the providers' definitions.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import random
 import socket
 import socketserver
@@ -31,7 +33,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from PIL import Image
 
-from seedless.errors import is_secret_header
+from seedless.errors import is_secret_header, redact
 
 from ._catalog import EmulatedModel, default_methods, default_models, guess_seed_policy
 from ._faults import Fault, FaultQueue
@@ -42,6 +44,7 @@ __all__ = [
     "FilePart",
     "Incoming",
     "LoopbackServer",
+    "RecordedAnswer",
     "RecordedRequest",
     "Refusal",
     "Reply",
@@ -49,6 +52,7 @@ __all__ = [
     "counter",
     "format_seconds",
     "json_reply",
+    "retry_headers",
 ]
 
 logger = logging.getLogger("seedless.testing")
@@ -108,6 +112,32 @@ class RecordedRequest:
         return f"RecordedRequest({shown})"
 
 
+@dataclass(frozen=True)
+class RecordedAnswer:
+    """What an emulated service answered to ``request``: status, headers and body as written.
+
+    ``body`` holds the bytes the service wrote (all of them, even when a scripted
+    ``truncate`` fault cut the wire short; ``truncated`` says so) and is left out of the
+    repr; :attr:`json` parses it. ``dropped`` answers wrote nothing (``drop_next``).
+    """
+
+    request: RecordedRequest
+    status: int
+    content_type: str
+    headers: dict[str, str]
+    body: bytes = field(default=b"", repr=False, compare=False)
+    dropped: bool = False
+    truncated: bool = False
+
+    @property
+    def json(self) -> Any:
+        """The body parsed as JSON (None if it is empty or not JSON)."""
+        try:
+            return json.loads(self.body) if self.body else None
+        except ValueError:
+            return None
+
+
 @dataclass
 class Reply:
     """An answer to write: status, headers and body, or a scripted transport fault."""
@@ -118,6 +148,8 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
     truncate: bool = False
+    #: A file to send as the body instead of ``body``, streamed from disk (large downloads).
+    path: str | None = None
 
 
 class Refusal(Exception):
@@ -180,6 +212,11 @@ def format_seconds(seconds: float) -> str:
     if seconds == math.floor(seconds):
         return str(int(seconds))
     return f"{seconds:.3f}".rstrip("0")
+
+
+def retry_headers(seconds: float | None) -> dict[str, str]:
+    """``{"retry-after": "2"}`` for a scripted wait, or no header without one."""
+    return {} if seconds is None else {"retry-after": format_seconds(seconds)}
 
 
 def parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
@@ -276,7 +313,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("%s " + format, self.address_string(), *args)
+        # the request line carries the query: a ?key= must not reach the access log
+        logger.debug("%s %s", self.address_string(), redact(format % args))
 
     def _read_body(self, limit: int) -> bytes:
         if "chunked" in self.headers.get("transfer-encoding", "").lower():
@@ -307,7 +345,7 @@ class _Handler(BaseHTTPRequestHandler):
         service = self.server.service_for(path)
         headers = {name.lower(): value for name, value in self.headers.items()}
         try:
-            raw = self._read_body(service.max_body_bytes)
+            raw = self._read_body(service.body_limit(path))
         except _BodyTooLarge:
             self.close_connection = True
             self._write(service.too_large())
@@ -325,6 +363,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self._shut()
             return
+        if reply.path is not None:
+            self._write_file(reply, reply.path)
+            return
         body = reply.body
         self.send_response(reply.status)
         for name, value in reply.headers.items():
@@ -341,6 +382,30 @@ class _Handler(BaseHTTPRequestHandler):
             self._shut()
         else:
             self.wfile.write(body)
+
+    def _write_file(self, reply: Reply, path: str) -> None:
+        """Stream a file as the body, 1 MiB at a time (a truncate fault sends half)."""
+        size = os.path.getsize(path)
+        self.send_response(reply.status)
+        for name, value in reply.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", reply.content_type)
+        self.send_header("Content-Length", str(size))
+        if reply.truncate:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        left = size // 2 if reply.truncate else size
+        with open(path, "rb") as handle:
+            while left > 0:
+                block = handle.read(min(left, 1 << 20))
+                if not block:
+                    break
+                self.wfile.write(block)
+                left -= len(block)
+        if reply.truncate:
+            self.wfile.flush()
+            self.close_connection = True
+            self._shut()
 
     def _shut(self) -> None:
         with contextlib.suppress(OSError):
@@ -459,7 +524,7 @@ class ServiceEmulator:
         self.edit_transform: EditTransform = darken
         #: Largest request body accepted, in bytes.
         self.max_body_bytes = max_body_bytes
-        #: How many recorded requests are kept (the oldest go first).
+        #: How many recorded requests (and answers) are kept (the oldest go first).
         self.max_recorded = 1000
         self._latency: float | None = None
         self._default_latency: Callable[[], float] = lambda: 0.0
@@ -467,6 +532,7 @@ class ServiceEmulator:
         self._faults = FaultQueue()
         self._lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
+        self._answers: list[RecordedAnswer] = []
         self._sequence: Callable[[], int] = counter()
         self._server: LoopbackServer | None = None
 
@@ -501,7 +567,7 @@ class ServiceEmulator:
             policy = "honoured" if seeded else "ignored"
         fields.setdefault("methods", default_methods(self.name, model_id))
         fields.setdefault("display_name", model_id)
-        if self.name == "openai":
+        if self.name in ("openai", "together", "deepinfra"):
             fields.setdefault("owned_by", "system")
         self.models[model_id] = EmulatedModel(model_id, policy, **fields)
 
@@ -590,10 +656,17 @@ class ServiceEmulator:
         with self._lock:
             return list(self._requests)
 
+    @property
+    def answers(self) -> list[RecordedAnswer]:
+        """Every answer given so far, oldest first (a copy), each with its request."""
+        with self._lock:
+            return list(self._answers)
+
     def reset(self) -> None:
-        """Forget recorded requests and unused faults."""
+        """Forget recorded requests and answers, and unused faults."""
         with self._lock:
             self._requests.clear()
+            self._answers.clear()
         self._faults.clear()
 
     # -- serving ---------------------------------------------------------------------------
@@ -606,18 +679,29 @@ class ServiceEmulator:
         """The model a request names, for recording and fault matching."""
         return None
 
+    def body_limit(self, path: str) -> int:
+        """The largest body accepted at ``path`` (:attr:`max_body_bytes`, unless a service
+        takes large uploads there)."""
+        return self.max_body_bytes
+
+    def keeps_body(self, incoming: Incoming) -> bool:
+        """Whether the recorded request keeps the body's bytes (not for file uploads, whose
+        chunks are large and kept by the service itself)."""
+        return True
+
     def serve(self, incoming: Incoming) -> Reply:
         """Record ``incoming``, wait the latency, and answer it."""
+        keep = self.keeps_body(incoming)
         recorded = RecordedRequest(
             service=self.name,
             method=incoming.method,
             path=incoming.path,
             query=_mask_query(incoming.query),
             headers=_mask_headers(incoming.headers),
-            body=incoming.json_body if incoming.json_ok else None,
-            form=incoming.form,
+            body=incoming.json_body if incoming.json_ok and keep else None,
+            form=incoming.form if keep else None,
             model=self.model_of(incoming),
-            raw=incoming.raw,
+            raw=incoming.raw if keep else b"",
             sequence=self._sequence(),
         )
         with self._lock:
@@ -625,9 +709,25 @@ class ServiceEmulator:
             del self._requests[: max(0, len(self._requests) - self.max_recorded)]
         self.sleep(self.latency)
         try:
-            return self.route(incoming)
+            reply = self.route(incoming)
         except Refusal as refusal:
-            return refusal.reply
+            reply = refusal.reply
+        self._record_answer(recorded, reply)
+        return reply
+
+    def _record_answer(self, request: RecordedRequest, reply: Reply) -> None:
+        answer = RecordedAnswer(
+            request=request,
+            status=reply.status,
+            content_type=reply.content_type,
+            headers=dict(reply.headers),
+            body=b"" if reply.drop else reply.body,
+            dropped=reply.drop,
+            truncated=reply.truncate,
+        )
+        with self._lock:
+            self._answers.append(answer)
+            del self._answers[: max(0, len(self._answers) - self.max_recorded)]
 
     def sleep(self, seconds: float) -> None:
         """Wait ``seconds``, or less if the emulator is stopping."""

@@ -26,10 +26,10 @@ from typing import Any, ClassVar
 
 from ._catalog import EmulatedModel
 from ._faults import Fault
-from ._gemini import page
-from ._google import GoogleService, generate_content
+from ._google import GoogleService, page_reply
 from ._images import SIZE_CLASSES, encode, fresh_rng, parse_ratio, ratio_size, render, seeded_rng
 from ._server import Incoming, Reply, json_reply
+from ._surfaces import VERTEX
 
 __all__ = ["DEFAULT_PROJECT", "DEFAULT_VERTEX_TOKEN", "RAI_FILTERED_REASON", "VertexEmulator"]
 
@@ -126,7 +126,7 @@ class VertexEmulator(GoogleService):
         call = _CALL.match(incoming.path)
         if call and incoming.method == "POST":
             self._authenticate(incoming)
-            _, project, location, model_id, method = call.groups()
+            version, project, location, model_id, method = call.groups()
             resource = (
                 f"projects/{project}/locations/{location}/publishers/google/models/{model_id}"
             )
@@ -157,20 +157,13 @@ class VertexEmulator(GoogleService):
                 return self._predict(model, incoming, fault)
             if "generateContent" not in model.methods:
                 return self.error(400, f"Model {model_id} does not support {method}.")
-            fault = self.take_fault(model_id)
-            stream = None
-            if method == "streamGenerateContent":
-                stream = "sse" if incoming.query.get("alt") == "sse" else "json"
-            return generate_content(
-                self, model, incoming.json_ok, incoming.json_body, fault, vertex=True, stream=stream
+            return self.serve_generate(
+                incoming, model, method, vertex=True, surface=VERTEX[version]
             )
         if incoming.method == "GET" and _LIST.match(incoming.path):
             self._authenticate(incoming)
-            models, token = page(self, self.served_models(), incoming.query, default_size=100)
-            payload: dict[str, Any] = {"publisherModels": [self.describe(m) for m in models]}
-            if token:
-                payload["nextPageToken"] = token
-            return json_reply(200, payload)
+            models = self.served_models()
+            return page_reply(self, "publisherModels", models, self.describe, incoming.query, 100)
         got = _GET.match(incoming.path)
         if incoming.method == "GET" and got:
             self._authenticate(incoming)

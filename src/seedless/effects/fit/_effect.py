@@ -18,11 +18,13 @@ import numpy as np
 from PIL import Image, ImageFilter
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ...errors import InvalidImageError
+from ... import images as _images
 from ..cube import identity_table, read_cube, write_cube
+from ..lut import apply_in_mode
 from ._describe import describe_table
 from ._fast import PointOps, chain_table, point_plan
 from ._normalise import Normalise
+from ._pairs import ImageSource
 from ._parts import Grain, Part, apply_parts
 from ._table import Array, lattice, lookup, rebase_domain, resample_table
 
@@ -257,30 +259,22 @@ class FittedEffect(BaseModel):
 
     # ------------------------------------------------------------- pixels
 
-    def apply(self, image: Image.Image) -> Image.Image:
+    def apply(self, image: ImageSource) -> Image.Image:
         """Return the edited image (same size; same mode, like Adjust). Deterministic.
 
+        ``image`` is a PIL image, or a path, bytes or binary file (decoded and turned upright).
         Alpha is split off and put back untouched. Greyscale (L, LA) images stay greyscale
         when the look keeps greys grey (within 1.5 levels), and become RGB(A) otherwise.
         """
-        if image.mode in ("P", "PA", "1"):
-            image = image.convert("RGBA" if image.has_transparency_data else "RGB")
-        if image.mode not in ("RGB", "RGBA", "L", "LA"):
-            raise InvalidImageError(
-                f"cannot edit images in mode {image.mode}; convert to RGB first"
-            )
-        alpha = image.getchannel("A") if image.mode in ("RGBA", "LA") else None
-        colour = image.convert(image.mode[:-1]) if alpha is not None else image
+        return apply_in_mode(
+            _images.editable(_images.load_image(image)), self._rgb, lambda: self._keeps_grey
+        )
+
+    def _rgb(self, rgb: Image.Image) -> Image.Image:
+        """The whole look on an RGB image: the parts before the colour, the colour, the rest."""
         if self.is_identity:
-            out = colour.copy()
-        else:
-            rgb = colour.convert("RGB") if colour.mode == "L" else colour
-            rgb = apply_parts(self.before, rgb)
-            rgb = apply_parts(self.after, self._colour(rgb))
-            out = rgb.convert("L") if colour.mode == "L" and self._keeps_grey else rgb
-        if alpha is not None:
-            out.putalpha(alpha)
-        return out
+            return rgb.copy()
+        return apply_parts(self.after, self._colour(apply_parts(self.before, rgb)))
 
     def _colour(self, rgb: Image.Image) -> Image.Image:
         """The table's pass: per-photo levels folded into it, or point operations, or the

@@ -17,7 +17,9 @@ Several pairs go to :mod:`._adaptive`.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -73,12 +75,14 @@ def fit_effect(
 def _pairs(original: ImageSource | Sequence[Pair], edited: ImageSource | None) -> list[Pair]:
     if edited is not None:
         return [(original, edited)]  # type: ignore[list-item]
-    if isinstance(original, str | bytes | bytearray | memoryview | Image.Image):
+    if isinstance(original, str | bytes | bytearray | memoryview | Image.Image | os.PathLike):
         raise TypeError(
             "fit_effect takes an original and its edit, fit_effect(before, after), or a list "
             "of pairs, fit_effect([(before1, after1), (before2, after2)])"
         )
-    pairs = list(original)  # type: ignore[arg-type]
+    if not isinstance(original, Sequence):  # an open file, say: not a list of pairs
+        raise TypeError("fit_effect(original) alone takes a list of (original, edited) pairs")
+    pairs: list[Any] = list(original)
     if not pairs or not all(isinstance(p, tuple | list) and len(p) == 2 for p in pairs):
         raise TypeError("fit_effect([...]) takes (original, edited) pairs, at least one")
     return [(p[0], p[1]) for p in pairs]

@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypeAlias
 
 import numpy as np
 from PIL import Image, ImageOps
 
+from ... import images as _images
 from ...errors import InvalidImageError
-from ...images import decode
 from ._table import Array
 
-#: What :func:`fit_effect` accepts for an image: a PIL image, encoded bytes, or a path.
-ImageSource: TypeAlias = "Image.Image | bytes | str | os.PathLike[str]"
+#: What :func:`fit_effect` accepts for an image: a PIL image, or a path, bytes or binary file.
+ImageSource: TypeAlias = "Image.Image | _images.ImageSource"
 
 _ASPECT_TOLERANCE = 0.02
 _MAX_PARAMETRIC_COLOURS = 12_000  # above this, the parametric fit sees colour bins
@@ -84,20 +82,14 @@ def prepare(original: ImageSource, edited: ImageSource, max_pixels: int) -> Samp
 
 
 def open_image(source: ImageSource, name: str) -> Image.Image:
-    if isinstance(source, Image.Image):
-        image = source
-    elif isinstance(source, bytes | bytearray | memoryview):
-        image = decode(bytes(source), name=name)
-    elif isinstance(source, str | os.PathLike):
-        path = Path(source)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise InvalidImageError(f"cannot read the {name} image {str(path)!r}: {exc}") from exc
-        image = decode(data, name=str(path))
-    else:
-        raise TypeError(f"the {name} image must be a PIL image, bytes or a path")
-    return ImageOps.exif_transpose(image)
+    """The original or edited image, upright, under the one rule of editable modes."""
+    try:
+        image = _images.editable(_images.load_image(source))
+    except OSError as exc:
+        raise InvalidImageError(f"cannot read the {name} image: {exc}") from exc
+    except InvalidImageError as exc:
+        raise InvalidImageError(f"the {name} image: {exc}") from exc
+    return ImageOps.exif_transpose(image) if isinstance(source, Image.Image) else image
 
 
 def _split(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:

@@ -221,9 +221,10 @@ def section_adaptive(
         )
         lines.append(
             f"{edit.name}: two pairs mean {statistics.mean(pair_values):.1f}, worst "
-            f"{min(pair_values):.1f} dB (>= 35: {_mark(min(pair_values) >= 35)}); one pair "
-            f"below the parametric model alone on {below}/{len(full)} photos, by at most "
-            f"{max(shortfall, 0.0):.2f} dB ({_mark(below == 0)})"
+            f"{min(pair_values):.1f} dB (>= 35: {_mark(min(pair_values) >= 35)}; "
+            f"{_by_evidence(double)}); one pair below the parametric model alone on "
+            f"{below}/{len(full)} photos, by at most {max(shortfall, 0.0):.2f} dB "
+            f"({_mark(below == 0)})"
         )
     print(
         "(param.: the smooth model alone, fitted on the same pair; below: photos where the "
@@ -233,6 +234,17 @@ def section_adaptive(
     for line in lines:
         print(line)
     return lines
+
+
+def _by_evidence(double: list[Scores]) -> str:
+    """Worst PSNR of the two-pair fits that found the edit image-dependent, and of those whose
+    pairs agreed (both photos alike in range: no evidence that the edit depends on it)."""
+    parts = []
+    for found, words in ((True, "found image-dependent"), (False, "pairs agreed")):
+        rows = [s for s in double if s.image_dependent == found]
+        if rows:
+            parts.append(f"{words} {len(rows)}/{len(double)}: worst {min(_all(rows)):.1f}")
+    return ", ".join(parts)
 
 
 def section_spatial(results: dict[str, list[Scores]], edits: list[fit_data.Edit]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import itertools
 import os
 import signal
@@ -14,6 +15,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
+from .._progress import progress_bar
+from ..errors import ConfigurationError, SeedlessError
+from ..images import extension_for, remove_temp_files, write_atomic
+from ..models import ImageInput
+from ..providers.local import apply_effect_bytes
 from ._options import add_adjust_flags, add_out
 from ._options import effect_from_args as shared_effect_from_args
 
@@ -72,16 +80,12 @@ def collect_inputs(paths: Iterable[Path]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            from ..errors import ConfigurationError
-
             raise ConfigurationError(f"no such file or folder: {path}")
     return files
 
 
 def effect_from_args(args: argparse.Namespace) -> Any:
     """The effect of ``--effect`` or the Adjust flags, with ``--interp`` for a .cube LUT."""
-    from ..errors import ConfigurationError
-
     if args.interp and not args.effect:
         raise ConfigurationError(
             "--interp goes with --effect LUT.cube: it sets how that LUT is interpolated"
@@ -121,17 +125,12 @@ def _install_effect(run: int, effect: Any) -> None:
 
 
 def _preload() -> None:
-    """Import what the workers run, once, in this process, before they are forked from it.
+    """Load what the workers run, once, in this process, before they are forked from it (the
+    modules they use are imported at the top of this one).
 
     Nothing here may start a thread (numpy would start its BLAS pool): the workers could then
     not be forked. An effect that needs numpy imports it in each worker, on its first image.
     """
-    from PIL import Image
-
-    from ..images import write_atomic  # noqa: F401
-    from ..models import ImageInput  # noqa: F401
-    from ..providers.local import apply_effect_bytes  # noqa: F401
-
     Image.preinit()  # the common format plugins (JPEG, PNG, ...)
 
 
@@ -139,11 +138,6 @@ def _apply_one(
     run: int, source: Path, target: Path, mime: str | None
 ) -> tuple[str | None, str | None]:
     """Edit one file into ``target``; return (why it failed, or None; a warning, or None)."""
-    from ..errors import SeedlessError
-    from ..images import write_atomic
-    from ..models import ImageInput
-    from ..providers.local import apply_effect_bytes
-
     try:
         data = ImageInput.of(source)
         image = apply_effect_bytes(data, _EFFECTS[run], mime)
@@ -162,10 +156,6 @@ def coverage_warning(effect: Any, source: Path, data: bytes | None = None) -> st
     (the look then follows its smooth model there); None otherwise, or for other effects."""
     if getattr(effect, "seen", None) is None:
         return None
-    import io
-
-    from PIL import Image
-
     try:
         with Image.open(io.BytesIO(data) if data is not None else source) as image:
             image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
@@ -182,10 +172,7 @@ def coverage_warning(effect: Any, source: Path, data: bytes | None = None) -> st
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._parallel import cpu_pool
-    from .._progress import progress_bar
-    from ..errors import ConfigurationError
-    from ..images import extension_for, remove_temp_files
+    from .._parallel import cpu_pool  # lazy: multiprocessing, for a quick CLI start
 
     effect = effect_from_args(args)
     files = collect_inputs(args.inputs)
@@ -193,23 +180,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigurationError("no image files found in the inputs")
     out_dir: Path = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
-    inputs = {f.resolve() for f in files}
     mime = {"keep": None, "jpeg": "image/jpeg", "png": "image/png"}[args.format]
-
-    def target_for(source: Path) -> Path:
-        name = source.name if mime is None else source.stem + extension_for(mime)
-        return out_dir / name
-
-    targets = [target_for(f) for f in files]
-    clashes = [t for t in targets if t.resolve() in inputs]
-    if clashes:
-        raise ConfigurationError(
-            f"refusing to overwrite input {clashes[0]}: choose an output folder apart "
-            "from the inputs"
-        )
-    if len(set(targets)) != len(targets):
-        raise ConfigurationError("two inputs share a file name; apply them to separate folders")
-
+    targets = _targets(files, out_dir, mime)
     started = time.perf_counter()
     before = {t: _identity(t) for t in targets}  # to tell our outputs from earlier ones
     _preload()
@@ -250,6 +222,21 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _targets(files: list[Path], out_dir: Path, mime: str | None) -> list[Path]:
+    """Where each file goes; refuses to overwrite an input or to write two files to one."""
+    inputs = {f.resolve() for f in files}
+    targets = [out_dir / (f.name if mime is None else f.stem + extension_for(mime)) for f in files]
+    clashes = [t for t in targets if t.resolve() in inputs]
+    if clashes:
+        raise ConfigurationError(
+            f"refusing to overwrite input {clashes[0]}: choose an output folder apart "
+            "from the inputs"
+        )
+    if len(set(targets)) != len(targets):
+        raise ConfigurationError("two inputs share a file name; apply them to separate folders")
+    return targets
+
+
 def _collect(
     futures: dict[Any, tuple[Path, Path]],
     bar: Any,
@@ -261,7 +248,7 @@ def _collect(
     """Wait for the workers' results (a file's problem or a warning, or a dead worker), until
     all are in or Ctrl-C is counted."""
     from concurrent.futures import FIRST_COMPLETED, wait  # lazy: keeps --help quick
-    from concurrent.futures.process import BrokenProcessPool
+    from concurrent.futures.process import BrokenProcessPool  # lazy: multiprocessing
 
     pending = set(futures)
     while pending and not interrupts.interrupted:
@@ -324,8 +311,6 @@ def _stop(pool: Any, targets: list[Path], interrupts: _Interrupts) -> None:
     """After Ctrl-C: files not started are dropped and those in hand finish (each write is
     atomic). A second Ctrl-C while they finish terminates the workers at once (the handler)
     and their temp files are removed: either way no worker process outlives the command."""
-    from ..images import remove_temp_files
-
     pool.shutdown(wait=True, cancel_futures=True)
     if interrupts.count > 1:
         for target in targets:

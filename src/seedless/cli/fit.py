@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError, SeedlessError
+from ..images import atomic_write, decode, encode, read_source
 from ._options import add_out
 from .apply import collect_inputs
 
@@ -116,8 +117,6 @@ def _check(args: argparse.Namespace) -> tuple[list[tuple[Path, Path]], Path]:
 def _save(effect: Any, output: Path) -> None:
     """Write the look: a .cube (its colour table, with a warning for what it cannot hold) or
     the .json effect (the whole look)."""
-    from ..images import atomic_write  # lazy: Pillow, for a quick CLI start
-
     if output.suffix.lower() == ".cube":
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -185,7 +184,6 @@ def _apply_all(
 
 def _apply_one(effect: Any, source: Path, target: Path) -> Path:
     """Edit one image file into ``target``, keeping its format and metadata, atomically."""
-    from ..images import atomic_write, decode, encode, read_source  # lazy: Pillow, quick CLI
 
     data, name = read_source(source)  # a FIFO named like an image is refused, not waited on
     image = decode(data, name=name)

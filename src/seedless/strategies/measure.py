@@ -21,6 +21,7 @@ from typing import Any, Literal, overload
 
 from ..capabilities import SeedPolicy
 from ..client import AsyncClient, Client
+from ..images import thumbnail_png
 from ..models import ImageRequest, ImageResult
 from ._run import AnyClient, aio
 from .scorers import STRUCTURE_SIZE, _array, _size, ssim, to_rgb
@@ -114,14 +115,12 @@ class Reproducibility:
         return self.summary()
 
     def _repr_png_(self) -> bytes:
-        from ..images import thumbnail_png
-
         return thumbnail_png([r.to_pil() for r in self.results])
 
 
 def _compare(results: tuple[ImageResult, ...]) -> tuple[bool, list[float], list[float]]:
     """(identical pixels, pairwise pixel distances, pairwise structural distances)."""
-    import numpy as np
+    import numpy as np  # lazy: numpy, kept out of `import seedless`
 
     images = [to_rgb(r.to_pil()) for r in results]
     native = [np.asarray(image) for image in images]
@@ -151,7 +150,7 @@ async def measure_reproducibility_async(
     seed_policy: SeedPolicy | None = None,
 ) -> Reproducibility:
     """Send ``request`` (with ``n=1``) ``trials`` times at once and measure the spread."""
-    import numpy as np
+    import numpy as np  # lazy: numpy, kept out of `import seedless`
 
     if trials < 1:
         raise ValueError("trials must be at least 1")

@@ -39,9 +39,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-from PIL import Image
+from PIL import Image, ImageOps
 
-from ..models import ImageLike
+from ..images import decode
+from ..models import ImageInput, ImageLike
 
 if TYPE_CHECKING:
     import numpy as np
@@ -105,14 +106,9 @@ ScorerLike: TypeAlias = Scorer | Callable[[Image.Image], Score | float]
 def to_rgb(image: ImageLike | Image.Image) -> Image.Image:
     """Decode anything seedless accepts as an image into an upright RGB PIL image."""
     if not isinstance(image, Image.Image):
-        from ..images import decode
-        from ..models import ImageInput
-
         source = ImageInput.of(image)
         image = decode(source.data, name=source.name)
     if image.getexif().get(0x0112, 1) not in (None, 1):  # an EXIF orientation to apply
-        from PIL import ImageOps
-
         image = ImageOps.exif_transpose(image)
     return image.convert("RGB") if image.mode != "RGB" else image
 
@@ -125,7 +121,7 @@ def _size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
 
 def _array(image: Image.Image, size: tuple[int, int]) -> Array:
     """RGB values in 0..1 at exactly ``size`` (area averaging when shrinking)."""
-    import numpy as np
+    import numpy as np  # lazy: numpy, kept out of `import seedless`
 
     if image.size != size:
         image = image.resize(size, Image.Resampling.BOX)
@@ -134,7 +130,7 @@ def _array(image: Image.Image, size: tuple[int, int]) -> Array:
 
 def _srgb_to_lab(rgb: Array) -> Array:
     """sRGB in 0..1 (any shape ending in 3) to CIELAB under D65."""
-    import numpy as np
+    import numpy as np  # lazy: numpy, kept out of `import seedless`
 
     linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
     matrix = np.array(
@@ -154,7 +150,7 @@ def _srgb_to_lab(rgb: Array) -> Array:
 
 def pixel_delta_e(a: Array, b: Array) -> Array:
     """CIE76 ΔE of every pixel of two RGB arrays (0..1) of the same shape, flattened."""
-    import numpy as np
+    import numpy as np  # lazy: numpy, kept out of `import seedless`
 
     lab = (_srgb_to_lab(a) - _srgb_to_lab(b)).reshape(-1, 3)
     return np.asarray(np.sqrt((lab**2).sum(axis=1)), dtype=np.float64)
@@ -166,7 +162,7 @@ def delta_e(a: Array, b: Array) -> float:
 
 
 def _luma(rgb: Array) -> Array:
-    import numpy as np
+    import numpy as np  # lazy: numpy, kept out of `import seedless`
 
     return np.asarray(rgb @ np.array([0.299, 0.587, 0.114]), dtype=np.float64)
 
@@ -177,7 +173,7 @@ def gradient_correlation(a: Array, b: Array) -> float:
     1.0 means the same edges in the same places (a global tone change keeps it near 1.0);
     moved, added or removed content lowers it.
     """
-    import numpy as np
+    import numpy as np  # lazy: numpy, kept out of `import seedless`
 
     fields = []
     for rgb in (a, b):
@@ -194,7 +190,7 @@ def gradient_correlation(a: Array, b: Array) -> float:
 
 def _box_mean(values: Array, radius: int) -> Array:
     """Mean over a (2r+1)^2 window, edges handled by shrinking the window (integral image)."""
-    import numpy as np
+    import numpy as np  # lazy: numpy, kept out of `import seedless`
 
     height, width = values.shape
     padded = np.zeros((height + 1, width + 1))
@@ -233,7 +229,7 @@ def _features(rgb: Array, family: str) -> Array:
     photo's; per-channel powers stay tame, because each channel of a photo usually spans
     most of its range even when the colours do not.
     """
-    import numpy as np
+    import numpy as np  # lazy: numpy, kept out of `import seedless`
 
     pixels = rgb.reshape(-1, 3)
     columns = [np.ones(len(pixels)), pixels[:, 0], pixels[:, 1], pixels[:, 2]]
@@ -255,14 +251,14 @@ class ColourTransfer:
 
     def apply(self, rgb: Array) -> Array:
         """Map an RGB array (0..1); the result is clipped to 0..1."""
-        import numpy as np
+        import numpy as np  # lazy: numpy, kept out of `import seedless`
 
         out = np.clip(_features(rgb, self.family) @ self.coefficients, 0.0, 1.0)
         return np.asarray(out.reshape(rgb.shape), dtype=np.float64)
 
 
 def _solve(before: Array, after: Array, family: str, ridge: float, keep: Mask) -> Array:
-    import numpy as np
+    import numpy as np  # lazy: numpy, kept out of `import seedless`
 
     x = _features(before, family)[keep]
     y = after.reshape(-1, 3)[keep]
@@ -295,7 +291,7 @@ def fit_colour_transfer(before: Array, after: Array, *, ridge: float = 1e-5) -> 
     ``max(6, 3 x median)``: pasted objects, changed content) are left out and the fit
     repeated; their share is reported as ``content_fraction``.
     """
-    import numpy as np
+    import numpy as np  # lazy: numpy, kept out of `import seedless`
 
     count = before.shape[0] * before.shape[1]
     keep = np.ones(count, dtype=bool)
@@ -373,7 +369,7 @@ class MatchEffect:
 
     def _predict(self, source: Image.Image) -> tuple[tuple[int, int], Array, Array]:
         """(colour size, source array, predicted array) for ``source``; cached per source."""
-        import numpy as np
+        import numpy as np  # lazy: numpy, kept out of `import seedless`
 
         last = self._last  # read once: scorers run in worker threads
         if last is not None and last[0] is source:
@@ -411,7 +407,7 @@ class MatchEffect:
 
     def _trim(self, source: Image.Image, size: tuple[int, int], src: Array) -> float:
         """Share of worst pixels to leave out: the content the approved edit changed."""
-        import numpy as np
+        import numpy as np  # lazy: numpy, kept out of `import seedless`
 
         if self._transfer is None or self._transfer.content_fraction <= _CONTENT_FLOOR:
             return 0.0
@@ -422,7 +418,7 @@ class MatchEffect:
     # -- scoring
 
     def __call__(self, candidate: Image.Image, source: Image.Image | None = None) -> Score:
-        import numpy as np
+        import numpy as np  # lazy: numpy, kept out of `import seedless`
 
         candidate = to_rgb(candidate)
         if source is None:

@@ -62,6 +62,7 @@ def remedy_namer(
 ) -> Callable[[str, object], str]:
     """Name a remedy's setting as this command's flag (and job-file field, for ``batch``);
     ``words`` are a command's own (``PROMPT`` where the prompt is an argument)."""
+
     def name(setting: str, value: object) -> str:
         template = (words or {}).get(setting) or FLAGS.get(setting)
         if template is None:

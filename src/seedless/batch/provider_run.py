@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from ..client import CallEvent, call_results
 from ..errors import ConfigurationError, ProviderError, SeedlessError, ServerError
+from .direct import DirectRunner
 from .engines import BatchEngine, RemoteBatch, engine_for
 from .estimate import batch_engine_of, batch_priced, job_cost, prepare_job
 from .jobs import Job, JobEntry, JobProblem
@@ -54,7 +55,6 @@ if TYPE_CHECKING:
     from .._specs import ModelSpec
     from ..client import AsyncClient, PreparedRequest
     from ..models import ImageResult
-    from .runner import _Runner
 
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
@@ -127,7 +127,7 @@ class _Filtered:
 
 
 async def run_with_provider_engines(
-    runner: _Runner,
+    runner: DirectRunner,
     source: Iterable[JobEntry],
     *,
     auto: bool,
@@ -160,7 +160,7 @@ class ProviderRun:
     """One invocation's provider-engine pass (see the module docstring)."""
 
     def __init__(
-        self, runner: _Runner, *, shard_size: int | None, wait: bool, poll_interval: float
+        self, runner: DirectRunner, *, shard_size: int | None, wait: bool, poll_interval: float
     ) -> None:
         self.runner = runner
         self.client = runner.client

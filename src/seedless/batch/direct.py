@@ -46,7 +46,7 @@ from ..errors import (
 )
 from ..strategies.best_of import best_of_async
 from .estimate import job_cost, prepare_job
-from .jobs import Job, JobEntry, JobProblem, default_scorer
+from .job import Job, JobEntry, JobProblem, default_scorer
 from .jobstate import JobContext, LedgerThread
 from .ledger import OutputRecord, Status
 from .limits import Limits

@@ -46,7 +46,7 @@ from ..errors import ConfigurationError, ProviderError, SeedlessError, ServerErr
 from .direct import DirectRunner
 from .engines import BatchEngine, RemoteBatch, engine_for
 from .estimate import batch_engine_of, batch_priced, job_cost, prepare_job
-from .jobs import Job, JobEntry, JobProblem
+from .job import Job, JobEntry, JobProblem
 from .jobstate import JobContext
 from .outputs import remaining_calls
 from .provider_ledger import ShardState

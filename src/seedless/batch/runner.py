@@ -38,7 +38,8 @@ from ..strategies._run import AnyClient, aio
 from . import spool
 from .direct import DirectRunner
 from .estimate import estimate, estimate_jobs
-from .jobs import JobEntry, iter_jobs
+from .job import JobEntry
+from .jobs import iter_jobs
 from .jobstate import LedgerThread
 from .ledger import Ledger
 from .limits import Limits, with_published_limits

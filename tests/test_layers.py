@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "seedless._specs": 1,
     "seedless._matrix": 1,
     "seedless._validate": 1,
+    "seedless._requests": 1,
     "seedless._models_toml": 1,
     "seedless._registry": 1,
     "seedless.matrix_doc": 1,

@@ -39,7 +39,7 @@ from .provider_ledger import ShardState
 if TYPE_CHECKING:
     from ..models import ImageResult
 
-__all__ = ["ShardCollector"]
+__all__ = ["BesideRunner", "ShardCollector"]
 
 log = logging.getLogger("seedless.batch")
 
@@ -54,7 +54,20 @@ class _Results:
     index: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
-class ShardCollector:
+class BesideRunner:
+    """Work done beside a :class:`DirectRunner` in the same run: on its client, its ledger
+    (through its thread), its report and its run name."""
+
+    def __init__(self, runner: DirectRunner) -> None:
+        self.runner = runner
+        self.client = runner.client
+        self.db = runner.db
+        self.ledger = runner.ledger
+        self.report = runner.report
+        self.run = runner.run
+
+
+class ShardCollector(BesideRunner):
     """Polls a run's live provider batches and collects those that ended."""
 
     def __init__(
@@ -65,12 +78,7 @@ class ShardCollector:
         engine: Callable[[str, str], BatchEngine],
         poll_interval: float,
     ) -> None:
-        self.runner = runner
-        self.client = runner.client
-        self.db = runner.db
-        self.ledger = runner.ledger
-        self.report = runner.report
-        self.run = runner.run
+        super().__init__(runner)
         self.spool = spool
         self.engine = engine  # (endpoint, engine name) -> the run's BatchEngine
         self.poll_interval = poll_interval

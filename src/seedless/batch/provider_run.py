@@ -46,7 +46,7 @@ from .estimate import batch_engine_of, batch_priced, job_cost, prepare_job
 from .job import Job, JobEntry, JobProblem
 from .job_ledger import utc_now
 from .outputs import remaining_calls
-from .provider_collect import ShardCollector
+from .provider_collect import BesideRunner, ShardCollector
 from .provider_ledger import ShardState
 
 if TYPE_CHECKING:
@@ -139,18 +139,13 @@ async def run_with_provider_engines(
         await runner.execute(_Filtered(source, lambda job: isinstance(job, JobProblem)))
 
 
-class ProviderRun:
+class ProviderRun(BesideRunner):
     """One invocation's provider-engine pass (see the module docstring)."""
 
     def __init__(
         self, runner: DirectRunner, *, shard_size: int | None, wait: bool, poll_interval: float
     ) -> None:
-        self.runner = runner
-        self.client = runner.client
-        self.db = runner.db
-        self.ledger = runner.ledger
-        self.report = runner.report
-        self.run = runner.run
+        super().__init__(runner)
         self.shard_size = shard_size
         self.wait = wait
         self.spool = Path(runner.out_dir) / SPOOL

@@ -130,7 +130,10 @@ def printable(name: str) -> str:
 def _plugins() -> None:
     """Register the format plugins of :data:`READABLE` (importing a plugin registers it)."""
     Image.preinit()  # JPEG, PNG, GIF, BMP
-    from PIL import TiffImagePlugin, WebPImagePlugin  # lazy: keeps imports light  # noqa: F401
+    from PIL import (  # lazy: TIFF and WebP plugins, kept out of `import seedless`
+        TiffImagePlugin,  # noqa: F401
+        WebPImagePlugin,  # noqa: F401
+    )
 
 
 _MAGIC = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"))

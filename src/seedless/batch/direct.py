@@ -334,28 +334,24 @@ class DirectRunner:
     def _launch(self, context: JobContext, cost: float | None) -> None:
         """Record the job as running (queued: its own rows follow through the same thread)
         and start its task."""
-        job, prepared = context.job, context.prepared
-        request = prepared.request
-        self.db.post(
-            self._start,
-            context,
-            job_id=job.id,
-            kind=job.kind,
-            job_hash=job.hash,
-            request_hash=job.request_hash,
-            input_hash=job.input_hash,
-            recipe_hash=job.recipe_hash,
-            provider=prepared.spec.provider,
-            model=prepared.spec.key,
-            seed=request.seed,
-            n=request.n,
-            estimate=cost,
-            source=job.source,
-            invocation=self.invocation,
-        )
+        self.db.post(self._start, context, **self.start_fields(context.job, context.prepared, cost))
         task = context.task = asyncio.create_task(self._run_job(context, cost or 0.0))
         self._tasks.add(task)
         task.add_done_callback(lambda done: self._task_done(done, context))
+
+    def start_fields(
+        self, job: Job, prepared: PreparedRequest, cost: float | None
+    ) -> dict[str, Any]:
+        """What the ledger records of a job dispatched in this invocation
+        (:meth:`~seedless.batch.ledger.Ledger.start`'s keywords)."""
+        request = prepared.request
+        return {
+            "job_id": job.id, "kind": job.kind, "job_hash": job.hash,
+            "request_hash": job.request_hash, "input_hash": job.input_hash,
+            "recipe_hash": job.recipe_hash, "provider": prepared.spec.provider,
+            "model": prepared.spec.key, "seed": request.seed, "n": request.n, "estimate": cost,
+            "source": job.source, "invocation": self.invocation,
+        }  # fmt: skip
 
     async def _dispatch_problem(self, problem: JobProblem) -> None:
         """A source entry that could not become a job: recorded as failed, the rest runs."""
@@ -558,20 +554,12 @@ class DirectRunner:
         self.progress.job_failed()
         log.log(
             logging.INFO if full else logging.WARNING,  # the run's stop says it once
-            "batch %s: job %s %s: %s: %s",
-            self.run,
-            job.id,
-            status,
-            type(exc).__name__,
-            exc,
+            "batch %s: job %s %s: %s: %s", self.run, job.id, status, type(exc).__name__, exc,
             extra={
-                "seedless_event": "job.failed",
-                "seedless_run": self.run,
-                "seedless_job": job.id,
-                "seedless_error": type(exc).__name__,
-                "seedless_retryable": retryable,
+                "seedless_event": "job.failed", "seedless_run": self.run, "seedless_job": job.id,
+                "seedless_error": type(exc).__name__, "seedless_retryable": retryable,
             },
-        )
+        )  # fmt: skip
         cost = None  # what the job paid, if anything (the outputs it keeps)
         if (context.kept or context.paid) and not context.unpriced:
             cost = context.kept_cost + context.paid

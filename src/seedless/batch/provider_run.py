@@ -295,14 +295,7 @@ class ProviderRun(BesideRunner):
         lines: list[tuple[str, int]],
     ) -> None:  # fmt: skip
         """In the ledger thread: the job dispatched, its lines, then ``submitted``."""
-        request = prepared.request
-        self.ledger.start(
-            self.run, job_id=job.id, kind=job.kind, job_hash=job.hash,
-            request_hash=job.request_hash, input_hash=job.input_hash,
-            recipe_hash=job.recipe_hash, provider=prepared.spec.provider,
-            model=prepared.spec.key, seed=request.seed, n=request.n, estimate=cost,
-            source=job.source, invocation=self.runner.invocation,
-        )  # fmt: skip
+        self.ledger.start(self.run, **self.runner.start_fields(job, prepared, cost))
         for key, first in lines:
             self.ledger.add_line(self.run, shard, key, job.id, first)
         self.ledger.submit_job(self.run, job.id, shard)

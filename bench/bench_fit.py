@@ -26,6 +26,8 @@ The script reports; it does not fail. Fits run in worker processes (--jobs).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import itertools
 import math
 import multiprocessing
@@ -331,6 +333,23 @@ def section_cube(global_edits: list[fit_data.Edit], photos: tuple[str, ...]) -> 
     return line
 
 
+def _speed_looks(base: Path) -> dict[str, tuple[Path, bool]]:
+    """Two looks fitted on the cat photo, saved as .json: one that runs as point operations,
+    one that needs the 3D table; with whether each has the fast path."""
+    from seedless.effects.fit import fit_effect
+
+    looks = {}
+    for name, folder in (
+        ("curves look (levels)", fit_data.DATA / "global" / "levels"),
+        ("table look (HSL saturation)", fit_data.DATA / "global" / "saturation"),
+    ):
+        look = fit_effect(fit_data.DATA / "originals" / "cat.png", folder / "cat.png")
+        path = base / f"{len(looks)}.json"
+        path.write_text(look.model_dump_json())
+        looks[name] = (path, look.fast is not None)
+    return looks
+
+
 def section_speed(repeats: int, copies: int) -> str:
     """seedless apply --effect on 12 MP JPEGs against the floor, same run, default workers."""
     from bench_apply import floor, measure
@@ -338,7 +357,6 @@ def section_speed(repeats: int, copies: int) -> str:
     from seedless import Adjust
     from seedless.cli import main as seedless_main
     from seedless.cli.apply import usable_cores
-    from seedless.effects.fit import fit_effect
 
     jobs = usable_cores()
     with tempfile.TemporaryDirectory() as tmp:
@@ -348,20 +366,13 @@ def section_speed(repeats: int, copies: int) -> str:
             target = base / f"{photo}-{i}.jpg"
             target.write_bytes(fit_data.photo_12mp(photo, seed=i))
             files.append(target)
-        looks = {}
-        for name, folder in (
-            ("curves look (levels)", fit_data.DATA / "global" / "levels"),
-            ("table look (HSL saturation)", fit_data.DATA / "global" / "saturation"),
-        ):
-            look = fit_effect(fit_data.DATA / "originals" / "cat.png", folder / "cat.png")
-            path = base / f"{len(looks)}.json"
-            path.write_text(look.model_dump_json())
-            looks[name] = (path, look.fast is not None)
+        looks = _speed_looks(base)
 
         def apply_case(effect: Path) -> Callable[[Path], None]:
             def run(out: Path) -> None:
                 args = ["apply", *map(str, files), "-o", str(out), "--quiet", "--effect"]
-                assert seedless_main([*args, str(effect)]) == 0
+                with contextlib.redirect_stderr(io.StringIO()):  # coverage warnings
+                    assert seedless_main([*args, str(effect)]) == 0
 
             return run
 

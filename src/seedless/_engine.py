@@ -1,4 +1,5 @@
-"""The engine: :class:`AsyncClient`, and the request builders its methods share.
+"""The engine: :class:`AsyncClient` (the request builders its methods share are in
+:mod:`seedless._requests`, re-exported here).
 
 Data flows one way: caller -> resolve the model in the matrix -> lifecycle and capability
 checks -> split into wire calls (seeds derived) -> each call planned by its provider into the
@@ -33,6 +34,7 @@ from ._calls import (
     split_calls,
     wire_results,
 )
+from ._requests import edit_request, generate_request
 from ._specs import BatchEngineName
 from ._validate import _caller_stacklevel
 from .capabilities import (
@@ -56,13 +58,10 @@ from .errors import (
 )
 from .errors import TimeoutError as SeedlessTimeoutError
 from .models import (
-    EditRequest,
-    GenerateRequest,
     Generation,
     ImageLike,
     ImageRequest,
     ImageResult,
-    as_inputs,
     canonical_hash,
 )
 from .providers import create_provider
@@ -95,66 +94,6 @@ class ResultCache(Protocol):
     def get(self, key: str) -> list[ImageResult] | None: ...
 
     def put(self, key: str, results: Sequence[ImageResult]) -> None: ...
-
-
-def generate_request(
-    prompt: str,
-    *,
-    model: str,
-    n: int = 1,
-    seed: int | None = None,
-    aspect_ratio: str | None = None,
-    size: str | None = None,
-    negative_prompt: str | None = None,
-    add_watermark: bool | None = None,
-    output_mime_type: str | None = None,
-    options: Mapping[str, Any] | None = None,
-) -> GenerateRequest:
-    """Build a :class:`GenerateRequest` from keyword arguments."""
-    return GenerateRequest(
-        prompt=prompt,
-        model=model,
-        n=n,
-        seed=seed,
-        aspect_ratio=aspect_ratio,
-        size=size,
-        negative_prompt=negative_prompt,
-        add_watermark=add_watermark,
-        output_mime_type=output_mime_type,
-        options=dict(options or {}),
-    )
-
-
-def edit_request(
-    images: ImageLike | Sequence[ImageLike],
-    prompt: str | None = None,
-    *,
-    model: str = "local:pillow",
-    effect: Effect | None = None,
-    n: int = 1,
-    seed: int | None = None,
-    aspect_ratio: str | None = None,
-    size: str | None = None,
-    negative_prompt: str | None = None,
-    add_watermark: bool | None = None,
-    output_mime_type: str | None = None,
-    options: Mapping[str, Any] | None = None,
-) -> EditRequest:
-    """Build an :class:`EditRequest`; ``images`` may be paths, bytes, PIL images or results."""
-    return EditRequest(
-        images=as_inputs(images),
-        prompt=prompt,
-        effect=effect,
-        model=model,
-        n=n,
-        seed=seed,
-        aspect_ratio=aspect_ratio,
-        size=size,
-        negative_prompt=negative_prompt,
-        add_watermark=add_watermark,
-        output_mime_type=output_mime_type,
-        options=dict(options or {}),
-    )
 
 
 class AsyncClient:

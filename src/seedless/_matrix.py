@@ -12,6 +12,7 @@ import difflib
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from functools import cached_property
+from html import escape
 from typing import Any
 
 from ._specs import ModelSpec
@@ -269,8 +270,6 @@ class Matrix:
 
     def _repr_html_(self, *, today: date | None = None) -> str:
         """The table, as HTML, for a notebook."""
-        from html import escape
-
         header, *rows = self.cells(today=today)
         head = "".join(f"<th>{escape(cell)}</th>" for cell in header)
         body = "".join(

@@ -36,6 +36,8 @@ from collections.abc import Callable
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any, TypeVar
 
+from PIL import _imaging
+
 __all__ = ["InlineExecutor", "can_fork", "cpu_pool"]
 
 T = TypeVar("T")
@@ -46,8 +48,6 @@ _BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 def _worker_init(initializer: Callable[..., object] | None, initargs: tuple[Any, ...]) -> None:
-    from PIL import _imaging
-
     # Ctrl-C is the parent's to handle: it cancels what has not started, and each worker
     # finishes the file in hand (outputs are written atomically) instead of dying mid-write.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

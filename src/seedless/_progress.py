@@ -58,9 +58,9 @@ def _tqdm() -> Any:
     """tqdm's widget bar in Jupyter when ipywidgets is there to draw it, its text bar
     otherwise (``tqdm.auto`` would warn "IProgress not found" and fall back the same way)."""
     if _in_jupyter() and importlib.util.find_spec("ipywidgets") is not None:
-        from tqdm.auto import tqdm
+        from tqdm.auto import tqdm  # lazy: tqdm, loaded when a bar is drawn
     else:
-        from tqdm.std import tqdm
+        from tqdm.std import tqdm  # lazy: tqdm, loaded when a bar is drawn
     return tqdm
 
 

@@ -17,9 +17,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import Any
 
+import httpx
+
 from .capabilities import Matrix, ModelSpec
 from .config import DEFAULTS, Endpoint, missing_base_url
 from .errors import ConfigurationError, ProviderError, error_for_status, redact
+from .providers import create_provider
+from .providers.openai import api_root, api_url
 
 __all__ = ["Drift", "check", "list_models"]
 
@@ -71,8 +75,6 @@ def _is_image_model(model_id: str) -> bool:
 
 async def list_models(endpoint: Endpoint, *, timeout: float = 30.0) -> list[str]:
     """The model ids an endpoint lists (all of them; callers filter)."""
-    import httpx
-
     headers = dict(endpoint.headers)
     async with httpx.AsyncClient(timeout=endpoint.timeout or timeout) as http:
         if endpoint.protocol == "gemini":
@@ -92,8 +94,6 @@ async def list_models(endpoint: Endpoint, *, timeout: float = 30.0) -> list[str]
                     break
             return ids
         if endpoint.protocol == "openai":
-            from .providers.openai import api_root, api_url
-
             unreachable = missing_base_url(endpoint)
             if unreachable:
                 raise ConfigurationError(unreachable)
@@ -105,9 +105,7 @@ async def list_models(endpoint: Endpoint, *, timeout: float = 30.0) -> list[str]
             )
             items = data if isinstance(data, list) else data.get("data", [])  # Together: a list
             return [str(m.get("id")) for m in items if isinstance(m, dict)]
-    from .providers import create_provider  # imports the provider's module only now
-
-    provider = create_provider(endpoint)
+    provider = create_provider(endpoint)  # imports the provider's module only now
     listing = getattr(provider, "served_models", None)
     if listing is not None:
         try:
@@ -120,9 +118,9 @@ async def list_models(endpoint: Endpoint, *, timeout: float = 30.0) -> list[str]
     )
 
 
-async def _get_json(http: Any, url: str, headers: dict[str, str], params: dict[str, str]) -> Any:
-    import httpx
-
+async def _get_json(
+    http: httpx.AsyncClient, url: str, headers: dict[str, str], params: dict[str, str]
+) -> Any:
     try:
         response = await http.get(url, headers=headers, params=params)
     except httpx.HTTPError as exc:

@@ -130,7 +130,10 @@ def printable(name: str) -> str:
 def _plugins() -> None:
     """Register the format plugins of :data:`READABLE` (importing a plugin registers it)."""
     Image.preinit()  # JPEG, PNG, GIF, BMP
-    from PIL import TiffImagePlugin, WebPImagePlugin  # noqa: F401
+    from PIL import (  # lazy: TIFF and WebP plugins, kept out of `import seedless`
+        TiffImagePlugin,  # noqa: F401
+        WebPImagePlugin,  # noqa: F401
+    )
 
 
 _MAGIC = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"))
@@ -314,28 +317,9 @@ def encode(
         params["icc_profile"] = icc if _icc_fits(icc, out.mode) else None
     xmp = source.info.get("xmp")
     if fmt == "JPEG":
-        if isinstance(source, JpegImagePlugin.JpegImageFile) and source.quantization:
-            params["qtables"] = source.quantization
-            params["subsampling"] = JpegImagePlugin.get_sampling(source)
-        else:
-            params["quality"] = quality
-        # Pillow would take the comment from the edited image's info, which an effect may drop.
-        comment = source.info.get("comment")
-        if comment and len(comment) <= _JPEG_MARKER_BYTES:
-            params["comment"] = comment
-        if xmp and len(xmp) <= _JPEG_MARKER_BYTES - 29:  # one APP1 marker, after its namespace
-            params["xmp"] = xmp
+        params.update(_jpeg_params(source, quality, xmp))
     elif fmt == "PNG":
-        params["compress_level"] = 6
-        # tEXt, zTXt and iTXt (language and translated keyword kept); XMP is an iTXt chunk.
-        text = source.text if isinstance(source, PngImagePlugin.PngImageFile) else {}
-        if text or xmp:
-            pnginfo = PngImagePlugin.PngInfo()
-            for key, value in text.items():
-                pnginfo.add_text(key, value)
-            if xmp and _PNG_XMP not in text:
-                pnginfo.add_itxt(_PNG_XMP, xmp)
-            params["pnginfo"] = pnginfo
+        params.update(_png_params(source, xmp))
     elif fmt == "WEBP":
         params["quality"] = quality
         if xmp:
@@ -343,6 +327,39 @@ def encode(
     buffer = io.BytesIO()
     out.save(buffer, format=fmt, **params)
     return buffer.getvalue(), mime
+
+
+def _jpeg_params(source: Image.Image, quality: int, xmp: bytes | None) -> dict[str, Any]:
+    """JPEG settings: a JPEG source's quantisation tables and subsampling (else
+    ``quality``), its comment and XMP where one marker holds them."""
+    params: dict[str, Any] = {}
+    if isinstance(source, JpegImagePlugin.JpegImageFile) and source.quantization:
+        params["qtables"] = source.quantization
+        params["subsampling"] = JpegImagePlugin.get_sampling(source)
+    else:
+        params["quality"] = quality
+    # Pillow would take the comment from the edited image's info, which an effect may drop.
+    comment = source.info.get("comment")
+    if comment and len(comment) <= _JPEG_MARKER_BYTES:
+        params["comment"] = comment
+    if xmp and len(xmp) <= _JPEG_MARKER_BYTES - 29:  # one APP1 marker, after its namespace
+        params["xmp"] = xmp
+    return params
+
+
+def _png_params(source: Image.Image, xmp: bytes | None) -> dict[str, Any]:
+    """PNG settings: the source's text chunks and XMP."""
+    params: dict[str, Any] = {"compress_level": 6}
+    # tEXt, zTXt and iTXt (language and translated keyword kept); XMP is an iTXt chunk.
+    text = source.text if isinstance(source, PngImagePlugin.PngImageFile) else {}
+    if text or xmp:
+        pnginfo = PngImagePlugin.PngInfo()
+        for key, value in text.items():
+            pnginfo.add_text(key, value)
+        if xmp and _PNG_XMP not in text:
+            pnginfo.add_itxt(_PNG_XMP, xmp)
+        params["pnginfo"] = pnginfo
+    return params
 
 
 #: What :func:`read_source` takes: a path, bytes, or a binary file open for reading (BytesIO).

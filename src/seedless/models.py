@@ -15,12 +15,21 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal, TypeAlias, Union
 
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from .effects import Effect, EffectField
-
-if TYPE_CHECKING:
-    from PIL import Image
+from .errors import InvalidImageError
+from .images import (
+    atomic_write,
+    decode,
+    encode,
+    extension_for,
+    inspect,
+    mime_for_suffix,
+    read_source,
+    thumbnail_png,
+)
 
 __all__ = [
     "EditRequest",
@@ -74,11 +83,7 @@ class ImageInput(BaseModel):
             return source
         if isinstance(source, ImageResult):
             return cls(data=source.data, mime_type=source.mime_type)
-        from PIL import Image as PILImage
-
-        from .images import encode, inspect, read_source
-
-        if isinstance(source, PILImage.Image):
+        if isinstance(source, Image.Image):
             data, mime = encode(source, "image/png")
             return cls(data=data, mime_type=mime)
         data, name = read_source(source)
@@ -245,8 +250,6 @@ class ImageResult(BaseModel):
 
     def to_pil(self) -> Image.Image:
         """Decode to a PIL image (lazily loaded, EXIF orientation not applied)."""
-        from .images import decode
-
         return decode(self.data)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
@@ -258,9 +261,6 @@ class ImageResult(BaseModel):
         ICC profile kept; transparency is never dropped silently (saving it as JPEG is
         refused), and a name without an image extension is refused, naming the right one.
         """
-        from .errors import InvalidImageError
-        from .images import atomic_write, decode, encode, extension_for, mime_for_suffix
-
         target = Path(path)
         if os.fspath(path).endswith(("/", os.sep)):
             target.mkdir(parents=True, exist_ok=True)
@@ -296,8 +296,6 @@ class ImageResult(BaseModel):
             return super().__getattr__(name)
 
     def _repr_png_(self) -> bytes:
-        from .images import thumbnail_png
-
         return thumbnail_png([self.to_pil()])
 
     def __repr__(self) -> str:
@@ -345,8 +343,6 @@ class Generation(BaseModel):
         return [image.save(folder) for image in self.images]
 
     def _repr_png_(self) -> bytes:
-        from .images import thumbnail_png
-
         return thumbnail_png([image.to_pil() for image in self.images])
 
 

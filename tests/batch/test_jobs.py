@@ -9,7 +9,7 @@ import pytest
 
 from seedless import Adjust, ConfigurationError, EditRequest, GenerateRequest, ImageInput
 from seedless.batch import BestOf, Job, folder_jobs, load_jobs, read_csv, read_jsonl
-from seedless.batch.jobs import safe_output_name
+from seedless.batch.job import safe_output_name
 
 
 def write_jsonl(path: Path, *records: object) -> Path:

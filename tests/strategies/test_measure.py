@@ -14,7 +14,7 @@ import seedless
 from seedless import ProviderReply, RawImage
 from seedless.client import edit_request, generate_request
 from seedless.strategies import measure_reproducibility
-from seedless.strategies.scorers import _array, ssim
+from seedless.strategies._pixels import rgb_array, ssim
 
 
 def test_local_is_exact_and_agrees(make_client: Callable[..., seedless.Client]) -> None:
@@ -96,6 +96,6 @@ async def test_async_client_gives_an_awaitable(
 
 def test_ssim_of_an_image_with_itself_is_one() -> None:
     image = Image.open(io.BytesIO(small_photo("cat.jpg")))
-    array = _array(image.convert("RGB"), image.size)
+    array = rgb_array(image.convert("RGB"), image.size)
     assert abs(ssim(array, array) - 1.0) < 1e-9
     assert ssim(array, 1.0 - array) < 0.5

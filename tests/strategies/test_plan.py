@@ -242,3 +242,17 @@ def test_an_anchored_recipe_plans_anchored_and_checks_its_anchors(
     with pytest.raises(seedless.RequestError, match="not the one this recipe was made with"):
         plan(original=approved, approved=approved, images=[original], recipe=recipe,
              client=client)  # fmt: skip
+
+
+def test_an_edit_with_a_vignette_plans_local_with_its_parts(
+    make_client: Callable[..., seedless.Client],
+) -> None:
+    original = small_photo("coffee.jpg")
+    approved = seedless.Adjust(brightness=0.9, saturation=1.2, vignette=0.6).apply(
+        Image.open(io.BytesIO(original))
+    )
+    chosen = plan(original=original, approved=approved, images=[small_photo("cat.jpg")],
+                  model="fake:nano", client=make_client())  # fmt: skip
+    assert chosen.path == "local", chosen.reason
+    assert chosen.effect.report.verdict == "global + spatial"
+    assert "vignette" in chosen.effect.report.parts

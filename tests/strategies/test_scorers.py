@@ -12,15 +12,13 @@ from strategy_helpers import TARGET, small_photo
 
 import seedless
 from seedless.strategies import MatchAdjust, MatchEffect, Score
-from seedless.strategies.scorers import (
-    _array,
-    _size,
-    call_scorer,
+from seedless.strategies._pixels import (
     fit_colour_transfer,
     gradient_correlation,
-    scorer_name,
-    to_rgb,
+    rgb_array,
+    scaled_size,
 )
+from seedless.strategies.scorers import call_scorer, scorer_name, to_rgb
 
 
 def _open(name: str, long_side: int = 200) -> Image.Image:
@@ -88,13 +86,13 @@ def test_content_edits_are_scored_on_the_look_not_the_new_content() -> None:
 
 def test_colour_transfer_picks_the_simplest_family_that_fits() -> None:
     image = _open("coffee.jpg")
-    size = _size(image.size, 64)
-    before = _array(image, size)
-    assert fit_colour_transfer(before, _array(_bright(image, 0.7), size)).family == "affine"
+    size = scaled_size(image.size, 64)
+    before = rgb_array(image, size)
+    assert fit_colour_transfer(before, rgb_array(_bright(image, 0.7), size)).family == "affine"
     gamma = seedless.Adjust(gamma=0.6).apply(image)
-    curved = fit_colour_transfer(before, _array(gamma, size))
+    curved = fit_colour_transfer(before, rgb_array(gamma, size))
     assert curved.family in ("quadratic", "cubic") and curved.content_fraction < 0.02
-    pasted = fit_colour_transfer(before, _array(_with_cup(_bright(image, 0.7)), size))
+    pasted = fit_colour_transfer(before, rgb_array(_with_cup(_bright(image, 0.7)), size))
     assert pasted.family == "affine" and pasted.content_fraction > 0.02
 
 
@@ -141,8 +139,17 @@ def test_call_scorer_normalises_answers() -> None:
 
 
 def test_gradient_correlation() -> None:
-    array = _array(_open("cat.jpg"), (64, 43))
+    array = rgb_array(_open("cat.jpg"), (64, 43))
     assert gradient_correlation(array, array) == pytest.approx(1.0)
     assert gradient_correlation(array, array * 0.5) == pytest.approx(1.0)
     flat = np.zeros((8, 8, 3))
     assert gradient_correlation(flat, flat) == 1.0
+
+
+def test_the_pixel_maths_is_still_importable_from_scorers() -> None:
+    from seedless.strategies import _pixels, scorers
+
+    assert scorers.fit_colour_transfer is _pixels.fit_colour_transfer
+    assert scorers.ColourTransfer is _pixels.ColourTransfer
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        scorers.nothing  # noqa: B018

@@ -21,7 +21,7 @@ import seedless
 import seedless.testing
 from seedless.testing import MASK, Emulator, FilePart, default_models
 from seedless.testing._emulator import SERVERS
-from seedless.testing._server import parse_multipart
+from seedless.testing._messages import parse_multipart
 
 SRC = str(Path(seedless.testing.__file__).resolve().parents[2])
 FLUX = {"model": "flux-dev", "prompt": "a lighthouse"}

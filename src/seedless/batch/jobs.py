@@ -1,9 +1,9 @@
-"""Jobs of a batch, and the loaders that read them lazily from JSONL, CSV or a folder + recipe.
+"""Reading a batch's jobs lazily from JSONL, CSV or a folder + recipe (the job file format).
 
-A :class:`Job` is one request (generate, edit: AI or local) with a stable ``id`` and an output
-name. Its id is what the ledger keys on, so running the same batch again finds it: an id
-given in the job file wins, else the output name, else the request's hash (so the same job
-file, even reordered, maps to the same jobs).
+A :class:`Job` (:mod:`seedless.batch.job`, re-exported here) is one request (generate, edit:
+AI or local) with a stable ``id`` and an output name. Its id is what the ledger keys on, so
+running the same batch again finds it: an id given in the job file wins, else the output
+name, else the request's hash (so the same job file, even reordered, maps to the same jobs).
 
 Job files hold one job per line (JSONL) or row (CSV) with these fields, all optional but a
 model and what the operation needs::
@@ -37,21 +37,22 @@ bytes, in memory at a time).
 from __future__ import annotations
 
 import csv
-import hashlib
-import importlib.util
+import importlib
 import json
 import os
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError
 
-from ..errors import ConfigurationError, InvalidImageError, SeedlessError
-from ..models import EditRequest, GenerateRequest, ImageInput, ImageRequest, canonical_json
+from ..effects import Adjust, effect_from_dict, load_effect
+from ..errors import ConfigurationError, InvalidImageError
+from ..models import EditRequest, GenerateRequest, ImageInput, canonical_json
+from ..strategies.anchoring import anchored_request
+from ..strategies.recipe import Recipe
+from ..strategies.scorers import MatchAdjust, MatchEffect
+from .job import BestOf, Job, JobEntry, JobKind, JobProblem
 
 __all__ = [
     "IMAGE_SUFFIXES",
@@ -67,8 +68,6 @@ __all__ = [
     "read_csv",
     "read_jsonl",
 ]
-
-JobKind = Literal["generate", "edit", "best_of"]
 
 #: Files a folder job source picks up.
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".bmp"})
@@ -96,251 +95,6 @@ _JOB_FIELDS = frozenset(
 _RECIPE_METADATA = frozenset(
     {"schema", "version", "name", "description", "notes", "created_at", "seedless", "source"}
 )
-_UNSAFE_NAME = re.compile(r"[\x00-\x1f<>:\"|?*\\]")
-
-
-class BestOf(BaseModel):
-    """Best-of-N: draw ``n`` candidates, keep the one ``scorer`` ranks first.
-
-    ``scorer`` is any scorer of :mod:`seedless.strategies.scorers` (or your function); None
-    means :class:`~seedless.strategies.MatchEffect` on the job's approved pair (an anchored
-    edit's images 2 and 3). ``threshold`` stops drawing once a candidate scores that much.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
-
-    n: int = Field(ge=1, le=64)
-    threshold: float | None = None
-    scorer: Any = Field(default=None, exclude=True, repr=False)
-    scorer_label: str = Field(default="", description="How the scorer is named in hashes.")
-
-    @model_validator(mode="after")
-    def _label(self) -> BestOf:
-        if not self.scorer_label:
-            label = "MatchEffect(anchors)" if self.scorer is None else _scorer_name(self.scorer)
-            object.__setattr__(self, "scorer_label", label)
-        return self
-
-    def describe(self) -> dict[str, Any]:
-        return {"n": self.n, "threshold": self.threshold, "scorer": self.scorer_label}
-
-
-class Job(BaseModel):
-    """One unit of a batch: a request, a stable id and where its output goes.
-
-    ``output`` is a path relative to the batch's output folder, without extension (the
-    extension follows the image's type); it defaults to the id. A job asking for ``n`` images
-    writes ``<output>-0.png`` ... ``<output>-<n-1>.png``.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str = ""
-    request: GenerateRequest | EditRequest
-    output: str | None = None
-    best_of: BestOf | None = None
-    source: str | None = Field(
-        default=None, description="Where the job was read from (file:line), for messages."
-    )
-    inputs: tuple[str, ...] = Field(
-        default=(), description="The files the job reads, so that no output is written over one."
-    )
-    allow_retired: bool | None = Field(
-        default=None, description="Reach a model past its shutdown date (None: the client's)."
-    )
-
-    @field_validator("output")
-    @classmethod
-    def _relative_output(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        return safe_output_name(value)
-
-    @model_validator(mode="after")
-    def _default_id(self) -> Job:
-        if self.best_of is not None:
-            if not best_of_available():
-                raise ValueError(
-                    "best-of-N jobs arrive with seedless's best-of-N strategy "
-                    "(seedless.strategies.best_of), which this installation does not have"
-                )
-            if self.best_of.scorer is None and _anchors(self.request) is None:
-                raise ValueError(
-                    "best_of needs a scorer (scorer=MatchAdjust(...), a function, ...) unless "
-                    "the job is an anchored edit, whose approved pair the default scorer uses"
-                )
-        if not self.id:
-            object.__setattr__(self, "id", self.output or self.hash[:16])
-        return self
-
-    # ------------------------------------------------------------------ construction
-
-    @classmethod
-    def generate(
-        cls,
-        prompt: str,
-        *,
-        model: str,
-        id: str = "",
-        output: str | None = None,
-        **fields: Any,
-    ) -> Job:
-        """A text-to-image job; ``fields`` are those of :class:`~seedless.GenerateRequest`."""
-        request = GenerateRequest(prompt=prompt, model=model, **fields)
-        return cls(id=id, request=request, output=output)
-
-    @classmethod
-    def edit(
-        cls,
-        images: Any,
-        prompt: str | None = None,
-        *,
-        model: str = "local:pillow",
-        id: str = "",
-        output: str | None = None,
-        **fields: Any,
-    ) -> Job:
-        """An edit job: ``images[0]`` is the source, further images are references."""
-        sequence = images if isinstance(images, (list, tuple)) else [images]
-        request = EditRequest(
-            images=tuple(ImageInput.of(image) for image in sequence),
-            prompt=prompt,
-            model=model,
-            **fields,
-        )
-        inputs = tuple(os.fspath(i) for i in sequence if isinstance(i, (str, os.PathLike)))
-        return cls(id=id, request=request, output=output, inputs=inputs)
-
-    # ------------------------------------------------------------------ identity
-
-    @property
-    def kind(self) -> JobKind:
-        return "best_of" if self.best_of is not None else self.request.operation
-
-    @property
-    def model(self) -> str | None:
-        """The model the job's request names."""
-        return self.request.model
-
-    @property
-    def output_name(self) -> str:
-        """The output path stem, relative to the output folder."""
-        return self.output or safe_output_name(self.id)
-
-    @cached_property
-    def request_hash(self) -> str:
-        return self.request.request_hash()
-
-    @cached_property
-    def hash(self) -> str:
-        """What the job asks for: the request hash, plus best-of settings if any."""
-        if self.best_of is None:
-            return self.request_hash
-        best = canonical_json({"request": self.request_hash, "best_of": self.best_of.describe()})
-        return hashlib.sha256(best.encode()).hexdigest()
-
-    @cached_property
-    def input_hash(self) -> str | None:
-        """sha256 over the input images' hashes (edits), None for text-to-image."""
-        if not isinstance(self.request, EditRequest):
-            return None
-        joined = ",".join(image.sha256 for image in self.request.images)
-        return hashlib.sha256(joined.encode()).hexdigest()
-
-    @cached_property
-    def recipe_hash(self) -> str:
-        """sha256 of what is done to the inputs: the request without its images."""
-        data = self.request.canonical()
-        data.pop("images", None)
-        if self.best_of is not None:
-            data["best_of"] = self.best_of.describe()
-        return hashlib.sha256(canonical_json(data).encode()).hexdigest()
-
-    def __repr__(self) -> str:
-        return f"Job({self.id!r}, {self.kind}, model={self.request.model!r})"
-
-
-@dataclass(frozen=True)
-class JobProblem:
-    """An entry of a job source that cannot become a job: an image that cannot be read (a
-    missing or unreadable file, a folder or FIFO named like an image, a damaged file ...).
-
-    Sources yield it in the job's place so that one bad entry does not stop the others: the
-    batch records it as failed with ``error`` (which names the file), at no cost, and a run
-    after the file is fixed makes it a job like any other.
-    """
-
-    id: str
-    error: SeedlessError
-    source: str | None = None
-    kind: JobKind = "edit"
-    model: str | None = None
-
-    @cached_property
-    def hash(self) -> str:
-        text = f"problem:{self.id}:{type(self.error).__name__}:{self.error}"
-        return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-    @property
-    def request_hash(self) -> str:
-        return self.hash
-
-
-#: What a job source yields.
-JobEntry: TypeAlias = Job | JobProblem
-
-
-def _scorer_name(scorer: object) -> str:
-    from ..strategies.scorers import scorer_name
-
-    return scorer_name(scorer)
-
-
-def _anchors(request: ImageRequest) -> tuple[ImageInput, ImageInput] | None:
-    """(original, approved) of an anchored edit: images 2 and 3, or 1 and 2 for a pair."""
-    if not isinstance(request, EditRequest) or len(request.images) < 2:
-        return None
-    if len(request.images) == 2:
-        return request.images[0], request.images[1]
-    return request.images[1], request.images[2]
-
-
-def default_scorer(job: Job) -> Any:
-    """The scorer a best-of job ranks with: its own, else MatchEffect on its approved pair."""
-    assert job.best_of is not None
-    if job.best_of.scorer is not None:
-        return job.best_of.scorer
-    from ..strategies.scorers import MatchEffect
-
-    pair = _anchors(job.request)
-    if pair is None:  # pragma: no cover - refused when the job is built
-        raise ConfigurationError(f"job {job.id}: best_of needs a scorer")
-    return MatchEffect(pair[0], pair[1])
-
-
-def best_of_available() -> bool:
-    """Whether :mod:`seedless.strategies.best_of` exists in this installation."""
-    try:
-        return importlib.util.find_spec("seedless.strategies.best_of") is not None
-    except ImportError:  # seedless.strategies itself is missing
-        return False
-
-
-def safe_output_name(name: str) -> str:
-    """``name`` as a relative POSIX path inside the output folder; refuses escapes.
-
-    Plain string work, no pathlib: pathlib interns every name it parses, and a batch of
-    thousands of unique names would keep growing (and rehashing) the interpreter's table.
-    """
-    text = name.replace("\\", "/").strip()
-    parts = [part for part in text.split("/") if part not in ("", ".")]
-    if not parts or text.startswith("/") or ".." in parts or _UNSAFE_NAME.search(text):
-        raise ValueError(
-            f"output name {name!r} must be a relative path inside the output folder, "
-            "without '..' or special characters"
-        )
-    return "/".join(parts)
-
 
 # ---------------------------------------------------------------------- building jobs
 
@@ -372,14 +126,20 @@ def _read_images(paths: list[Path]) -> list[ImageInput]:
 
 
 def _effect(value: Any, base: Path) -> Any:
+    """An effect as a job file gives it: None, its JSON object, an effect, or a file's path
+    (loaded now, relative to ``base``)."""
     if value is None or isinstance(value, dict) or hasattr(value, "apply"):
         return value
     if isinstance(value, str):
-        from ..effects import load_effect
-
         path = Path(value).expanduser()
         return load_effect(path if path.is_absolute() else base / path)
     raise ConfigurationError(f"effect must be an object or an effect file path, not {value!r}")
+
+
+def _effect_object(value: Any, base: Path) -> Any:
+    """Like :func:`_effect`, with a JSON object made the effect it describes."""
+    effect = _effect(value, base)
+    return effect_from_dict(effect) if isinstance(effect, dict) else effect
 
 
 def _scorer(spec: Any, base: Path) -> tuple[Any, str]:
@@ -395,24 +155,16 @@ def _scorer(spec: Any, base: Path) -> tuple[Any, str]:
         except (ImportError, AttributeError) as exc:
             raise ConfigurationError(f"cannot import scorer {spec!r}: {exc}") from exc
     if isinstance(spec, dict):
-        from ..strategies.scorers import MatchAdjust, MatchEffect
-
         kind = spec.get("kind", "match_effect")
         weight = float(spec.get("structure_weight", 5.0))
         label = canonical_json(spec)
         if kind in ("match_adjust", "MatchAdjust"):
-            from ..effects import Adjust
-
             return MatchAdjust(
                 Adjust.model_validate(spec.get("adjust", {})), structure_weight=weight
             ), label
         if kind in ("match_effect", "MatchEffect"):
             pair = _paths(spec.get("original"), base) + _paths(spec.get("approved"), base)
-            effect = _effect(spec.get("effect"), base)
-            if isinstance(effect, dict):
-                from ..effects import effect_from_dict
-
-                effect = effect_from_dict(effect)
+            effect = _effect_object(spec.get("effect"), base)
             if not pair and effect is None:
                 return None, ""
             if len(pair) != 2:
@@ -438,19 +190,13 @@ def _best_of(data: Mapping[str, Any], base: Path) -> BestOf | None:
 def _anchored(
     images: list[ImageInput], data: Mapping[str, Any], fields: dict[str, Any], base: Path
 ) -> EditRequest:
-    from ..strategies.anchoring import anchored_request
-
     original = _read_images(_paths(data.get("original"), base))
     approved = _read_images(_paths(data.get("approved"), base))
     if len(original) != 1 or len(approved) != 1 or len(images) != 1:
         raise ConfigurationError(
             "an anchored edit takes one image, one original and one approved image"
         )
-    effect = _effect(data.get("effect"), base)
-    if isinstance(effect, dict):
-        from ..effects import effect_from_dict
-
-        effect = effect_from_dict(effect)
+    effect = _effect_object(data.get("effect"), base)
     seed = fields.pop("seed", None)
     fields.pop("negative_prompt", None)
     fields.pop("add_watermark", None)
@@ -494,32 +240,9 @@ def job_from_dict(
     try:
         images = _paths(data.get("images"), folder) or _paths(data.get("image"), folder)
         images += _paths(data.get("references"), folder)
-        op = data.get("op") or data.get("kind") or ("edit" if images else "generate")
         best_of = _best_of(data, folder)
-        if op == "best_of":
-            if best_of is None:
-                raise ConfigurationError("op 'best_of' needs best_of: the number of candidates")
-            op = "edit" if images else "generate"
-        if op not in ("generate", "edit"):
-            raise ConfigurationError(f"unknown op {op!r}; expected generate, edit or best_of")
-        fields = {k: data[k] for k in _REQUEST_FIELDS if data.get(k) is not None}
-        inputs = _read_images(images) if op == "edit" else []
-        request: ImageRequest
-        if op == "edit":
-            if not images:
-                raise ConfigurationError("an edit job needs 'image' (or 'images')")
-            if data.get("original") is not None or data.get("approved") is not None:
-                if "model" not in fields:
-                    raise ConfigurationError("an anchored edit needs a model")
-                request = _anchored(inputs, data, fields, folder)
-            else:
-                fields.setdefault("model", "local:pillow")
-                effect = _effect(data.get("effect"), folder)
-                request = EditRequest(images=tuple(inputs), effect=effect, **fields)
-        else:
-            if images:
-                raise ConfigurationError("a generate job takes no images; use op 'edit'")
-            request = GenerateRequest(**fields)
+        op = _operation(data, images, best_of)
+        request = _request(op, images, data, folder)
         job_id = data.get("id")
         output = data.get("output")
         anchors = _paths(data.get("original"), folder) + _paths(data.get("approved"), folder)
@@ -540,6 +263,41 @@ def job_from_dict(
         raise ConfigurationError(f"{label}field {field}: {first['msg']}") from exc
     except (OSError, ValueError, TypeError) as exc:
         raise ConfigurationError(f"{label}{exc}") from exc
+
+
+def _operation(data: Mapping[str, Any], images: list[Path], best_of: BestOf | None) -> str:
+    """The record's operation, generate or edit (``op: best_of`` is either, with images or
+    without)."""
+    op = data.get("op") or data.get("kind") or ("edit" if images else "generate")
+    if op == "best_of":
+        if best_of is None:
+            raise ConfigurationError("op 'best_of' needs best_of: the number of candidates")
+        op = "edit" if images else "generate"
+    if op not in ("generate", "edit"):
+        raise ConfigurationError(f"unknown op {op!r}; expected generate, edit or best_of")
+    return str(op)
+
+
+def _request(
+    op: str, images: list[Path], data: Mapping[str, Any], folder: Path
+) -> GenerateRequest | EditRequest:
+    """The record's request: text to image, a plain edit (local by default) or an anchored
+    edit (``original`` and ``approved`` given)."""
+    fields = {k: data[k] for k in _REQUEST_FIELDS if data.get(k) is not None}
+    if op != "edit":
+        if images:
+            raise ConfigurationError("a generate job takes no images; use op 'edit'")
+        return GenerateRequest(**fields)
+    inputs = _read_images(images)
+    if not images:
+        raise ConfigurationError("an edit job needs 'image' (or 'images')")
+    if data.get("original") is not None or data.get("approved") is not None:
+        if "model" not in fields:
+            raise ConfigurationError("an anchored edit needs a model")
+        return _anchored(inputs, data, fields, folder)
+    fields.setdefault("model", "local:pillow")
+    effect = _effect(data.get("effect"), folder)
+    return EditRequest(images=tuple(inputs), effect=effect, **fields)
 
 
 class JobSource:
@@ -633,8 +391,6 @@ def read_csv(path: str | os.PathLike[str]) -> JobSource:
 
 def _from_strategy_recipe(data: Mapping[str, Any], original: Any, approved: Any) -> dict[str, Any]:
     """Job fields replaying a saved :class:`seedless.strategies.Recipe` on each image."""
-    from ..strategies.recipe import Recipe
-
     try:
         recipe = Recipe.model_validate(dict(data))
     except ValidationError as exc:
@@ -724,6 +480,26 @@ def folder_jobs(
     directory = Path(folder)
     if not directory.is_dir():
         raise ConfigurationError(f"no such folder: {directory}")
+    fields, base = _folder_fields(recipe, original, approved)
+    # absolute: job_from_dict reads paths relative to the folder, these are relative to the
+    # recipe (or the current folder) and may be relative themselves
+    references = [path.resolve() for path in _paths(fields.pop("references", None), base)]
+    anchors = {Path(str(fields[k])).resolve() for k in ("original", "approved") if fields.get(k)}
+    names = _image_names(directory, anchors)
+    absolute = directory.absolute()
+
+    def jobs() -> Iterator[JobEntry]:
+        for name in names:
+            data = dict(fields, id=name, output=Path(name).stem)
+            data["images"] = [str(absolute / name), *map(str, references)]
+            yield _entry(data, directory, str(directory / name))
+
+    return JobSource(jobs, f"{directory} ({len(names)} images)")
+
+
+def _folder_fields(recipe: Any, original: Any, approved: Any) -> tuple[dict[str, Any], Path]:
+    """The job fields every image of a folder shares, loaded once: the effect, the anchors
+    (absolute paths) and a best-of scorer fitted once on the pair."""
     fields, base = _recipe_dict(recipe, original, approved)
     if isinstance(fields.get("effect"), str):
         fields["effect"] = _effect(fields["effect"], base)
@@ -738,19 +514,15 @@ def folder_jobs(
             else {"n": fields["best_of"]}
         )
         if settings.get("scorer", fields.get("scorer")) is None:
-            from ..strategies.scorers import MatchEffect
-
-            effect = _effect(fields.get("effect"), base)
-            if isinstance(effect, dict):
-                from ..effects import effect_from_dict
-
-                effect = effect_from_dict(effect)
+            effect = _effect_object(fields.get("effect"), base)
             fields["scorer"] = MatchEffect(fields["original"], fields["approved"], effect=effect)
         fields["best_of"] = settings
-    # absolute: job_from_dict reads paths relative to the folder, these are relative to the
-    # recipe (or the current folder) and may be relative themselves
-    references = [path.resolve() for path in _paths(fields.pop("references", None), base)]
-    anchors = {Path(str(fields[k])).resolve() for k in ("original", "approved") if fields.get(k)}
+    return fields, base
+
+
+def _image_names(directory: Path, anchors: set[Path]) -> list[str]:
+    """The images of ``directory`` a folder batch edits, sorted (not the anchors); two that
+    would be written under one name are refused."""
     names = sorted(
         p.name
         for p in directory.iterdir()
@@ -765,16 +537,7 @@ def folder_jobs(
                 "rename one, or batch them separately"
             )
         stems[stem] = name
-
-    absolute = directory.absolute()
-
-    def jobs() -> Iterator[JobEntry]:
-        for name in names:
-            data = dict(fields, id=name, output=Path(name).stem)
-            data["images"] = [str(absolute / name), *map(str, references)]
-            yield _entry(data, directory, str(directory / name))
-
-    return JobSource(jobs, f"{directory} ({len(names)} images)")
+    return names
 
 
 def load_jobs(

@@ -20,6 +20,7 @@ the rest direct. Per run::
               written atomically, then done), records its cost at the batch price, and
               releases what came back with an error, or not at all (EXPIRED, CANCELLED,
               FAILED), as retryable; every result that did come back is kept
+              (:mod:`seedless.batch.provider_collect`)
 
 The ledger holds shards and their lines (:mod:`seedless.batch.provider_ledger`), so a rerun
 after a crash or Ctrl-C resumes polling the same provider batches and never submits a job
@@ -30,31 +31,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from ..client import CallEvent, call_results
-from ..errors import ConfigurationError, ProviderError, SeedlessError, ServerError
+from ..errors import ConfigurationError, ProviderError, SeedlessError
+from .direct import DirectRunner
 from .engines import BatchEngine, RemoteBatch, engine_for
 from .estimate import batch_engine_of, batch_priced, job_cost, prepare_job
-from .jobs import Job, JobEntry, JobProblem
-from .jobstate import JobContext
+from .job import Job, JobEntry, JobProblem
+from .job_ledger import utc_now
 from .outputs import remaining_calls
+from .provider_collect import BesideRunner, ShardCollector
 from .provider_ledger import ShardState
 
 if TYPE_CHECKING:
     from .._specs import ModelSpec
     from ..client import AsyncClient, PreparedRequest
-    from ..models import ImageResult
-    from .runner import _Runner
 
 __all__ = [
     "DEFAULT_POLL_INTERVAL",
@@ -86,10 +83,6 @@ def refuse_without_engine(client: AsyncClient, models: dict[str, int]) -> Config
     )
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
 @dataclass
 class _Shard:
     """A shard being written: its file, engine, model and operation, and its size so far."""
@@ -105,16 +98,6 @@ class _Shard:
     size: int = 0
 
 
-@dataclass
-class _Results:
-    """A provider batch's downloaded answers: where they are, and each key's place."""
-
-    row: dict[str, Any]
-    remote: RemoteBatch
-    path: Path
-    index: dict[str, tuple[int, int]] = field(default_factory=dict)
-
-
 class _Filtered:
     """The jobs of a re-iterable source that ``keep`` accepts, read afresh on each pass."""
 
@@ -127,7 +110,7 @@ class _Filtered:
 
 
 async def run_with_provider_engines(
-    runner: _Runner,
+    runner: DirectRunner,
     source: Iterable[JobEntry],
     *,
     auto: bool,
@@ -156,24 +139,21 @@ async def run_with_provider_engines(
         await runner.execute(_Filtered(source, lambda job: isinstance(job, JobProblem)))
 
 
-class ProviderRun:
+class ProviderRun(BesideRunner):
     """One invocation's provider-engine pass (see the module docstring)."""
 
     def __init__(
-        self, runner: _Runner, *, shard_size: int | None, wait: bool, poll_interval: float
+        self, runner: DirectRunner, *, shard_size: int | None, wait: bool, poll_interval: float
     ) -> None:
-        self.runner = runner
-        self.client = runner.client
-        self.db = runner.db
-        self.ledger = runner.ledger
-        self.report = runner.report
-        self.run = runner.run
+        super().__init__(runner)
         self.shard_size = shard_size
         self.wait = wait
-        self.poll_interval = poll_interval
         self.spool = Path(runner.out_dir) / SPOOL
         self._engines: dict[tuple[str, str], BatchEngine] = {}
         self._open: dict[tuple[str, str, str], _Shard] = {}
+        self.collector = ShardCollector(
+            runner, spool=self.spool, engine=self._engine, poll_interval=poll_interval
+        )
 
     # ------------------------------------------------------------------ main loop
 
@@ -184,7 +164,7 @@ class ProviderRun:
             await self._resume()
             # batches that ended meanwhile: collected first; what they left undone is sent
             # again below (so it is not counted as left to retry)
-            await self._round(jobs, count_released=False)
+            await self.collector.round(jobs, count_released=False)
             # jobs still out with a provider hold their estimate under the budget
             runner.reserved += await self.db(self.ledger.reserved_in_shards, self.run)
             for job in jobs:
@@ -194,7 +174,7 @@ class ProviderRun:
             for key in list(self._open):
                 await self._submit(self._open.pop(key))
             if self.wait:
-                await self._wait(jobs)
+                await self.collector.wait(jobs)
         except (asyncio.CancelledError, KeyboardInterrupt):
             self.report.stopped = "interrupted"
             log.warning(
@@ -315,14 +295,7 @@ class ProviderRun:
         lines: list[tuple[str, int]],
     ) -> None:  # fmt: skip
         """In the ledger thread: the job dispatched, its lines, then ``submitted``."""
-        request = prepared.request
-        self.ledger.start(
-            self.run, job_id=job.id, kind=job.kind, job_hash=job.hash,
-            request_hash=job.request_hash, input_hash=job.input_hash,
-            recipe_hash=job.recipe_hash, provider=prepared.spec.provider,
-            model=prepared.spec.key, seed=request.seed, n=request.n, estimate=cost,
-            source=job.source, invocation=self.runner.invocation,
-        )  # fmt: skip
+        self.ledger.start(self.run, **self.runner.start_fields(job, prepared, cost))
         for key, first in lines:
             self.ledger.add_line(self.run, shard, key, job.id, first)
         self.ledger.submit_job(self.run, job.id, shard)
@@ -404,198 +377,8 @@ class ProviderRun:
     async def _submitted(self, shard: str, remote: RemoteBatch) -> None:
         await self.db(
             self.ledger.update_shard, self.run, shard, state=ShardState.SUBMITTED,
-            batch_id=remote.id, provider_state=remote.provider_state, submitted_at=_now(),
+            batch_id=remote.id, provider_state=remote.provider_state, submitted_at=utc_now(),
         )  # fmt: skip
         log.info("batch %s: provider batch %s (%s) submitted", self.run, remote.id, shard)
 
     # ------------------------------------------------------------------ wait and collect
-
-    async def _wait(self, jobs: Iterable[Job]) -> None:
-        """Poll the live shards until none is left; collect those that ended."""
-        while True:
-            live, ended = await self._round(jobs)
-            if not live:
-                return
-            if not ended:
-                await asyncio.sleep(self.poll_interval)
-
-    async def _round(self, jobs: Iterable[Job], *, count_released: bool = True) -> tuple[int, int]:
-        """Poll every live shard once and collect those that ended: (live, ended)."""
-        live = await self.db(self.ledger.shards, self.run, [ShardState.SUBMITTED])
-        ended: list[tuple[dict[str, Any], RemoteBatch]] = []
-        for row in live:
-            remote = await self._poll(row)
-            if remote is not None and remote.done:
-                ended.append((row, remote))
-        if ended:
-            await self._collect(ended, jobs, count_released)
-        return len(live), len(ended)
-
-    async def _poll(self, row: dict[str, Any]) -> RemoteBatch | None:
-        engine = self._engine(row["endpoint"], row["engine"])
-        try:
-            remote = await engine.get(row["batch_id"])
-        except ProviderError as exc:
-            if not exc.retryable:
-                raise
-            log.warning("batch %s: polling %s failed (%s); trying again", self.run,
-                        row["batch_id"], exc)  # fmt: skip
-            return None
-        if remote.provider_state != row["provider_state"]:
-            await self.db(
-                self.ledger.update_shard, self.run, row["shard"],
-                provider_state=remote.provider_state, done_requests=remote.succeeded,
-                failed_requests=remote.failed,
-            )  # fmt: skip
-        return remote
-
-    async def _collect(
-        self, ended: list[tuple[dict[str, Any], RemoteBatch]], jobs: Iterable[Job],
-        count_released: bool = True,
-    ) -> None:  # fmt: skip
-        """Stream the ended batches' answers to disk, write every job they answered, and
-        release the rest as retryable."""
-        results: dict[str, _Results] = {}
-        for row, remote in ended:
-            path = self.spool / f"{row['shard']}.results.jsonl"
-            engine = self._engine(row["endpoint"], row["engine"])
-            with path.open("wb") as handle:
-                await engine.download(remote, handle)
-            results[row["shard"]] = _Results(row, remote, path, _index(path))
-        for job in jobs:
-            shard = await self.db(self.ledger.shard_of, self.run, job.id)
-            if shard in results:
-                await self._collect_job(job, results[shard])
-        for found in results.values():
-            await self._close_shard(found, count_released)
-
-    async def _close_shard(self, found: _Results, count_released: bool) -> None:
-        row, remote = found.row, found.remote
-        why = remote.error or "no answer for it came back"
-        error = ServerError(
-            f"provider batch {remote.id} ended {remote.provider_state} without answering this "
-            f"job ({why}); it runs again when the batch is run again",
-            retryable=True,
-        )
-        released = await self._abandon_jobs(row["shard"], error, count_released)
-        await self.db(
-            self.ledger.update_shard, self.run, row["shard"], state=ShardState.COLLECTED,
-            provider_state=remote.provider_state, collected_at=_now(), finished_at=_now(),
-            error=None if remote.state == "succeeded" else why,
-        )  # fmt: skip
-        for path in (found.path, Path(self.runner.out_dir) / row["input_path"]):
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-        log.info("batch %s: provider batch %s %s; %d job(s) left to retry", self.run,
-                 remote.id, remote.provider_state, released)  # fmt: skip
-
-    async def _abandon_jobs(self, shard: str, error: BaseException, count: bool) -> int:
-        released = int(await self.db(
-            self.ledger.release_jobs, self.run, shard, status="retryable", error=str(error),
-            error_class=type(error).__name__,
-        ))  # fmt: skip
-        if count:
-            self.report.retryable += released
-            for _ in range(released):
-                self.runner.progress.job_failed()
-        return released
-
-    async def _collect_job(self, job: Job, found: _Results) -> None:
-        """Write one job's answered images (kept as a part-way failure if some calls did not
-        answer) and record its cost at the batch price."""
-        runner, row = self.runner, found.row
-        record = await self.db(self.ledger.job, self.run, job.id)
-        if record is None or record["job_hash"] != job.hash:
-            return  # changed since it was submitted: released below, and run again
-        lines = await self.db(self.ledger.lines_of, self.run, job.id, row["shard"])
-        _, _, _, (kept, kept_cost) = await self.db(runner.lookup, job)
-        prepared, offsets = remaining_calls(prepare_job(self.client, job), kept)
-        prepared = batch_priced(self.client, prepared)
-        context = JobContext(
-            job, prepared, attempt=int(record["attempts"]), slots=asyncio.Semaphore(0),
-            holds_slot=False, kept=kept, kept_cost=kept_cost, offsets=offsets,
-        )  # fmt: skip
-        if not any(key in found.index for key, _ in lines):
-            return  # nothing came back for it: released with the shard's reason
-        latency = _since(row["submitted_at"])
-        images, error = await self._answers(context, found, lines, latency)
-        if error is None:
-            await runner.writer.write(context, tuple(images), None, latency)
-            return
-        if images:
-            await runner.writer.keep(context, images, latency)
-        await runner.failed(context, error, latency)
-
-    async def _answers(
-        self, context: JobContext, found: _Results, lines: list[tuple[str, int]],
-        latency: float,
-    ) -> tuple[list[ImageResult], Exception | None]:  # fmt: skip
-        """The images of the job's answered lines (each recorded as a paid attempt), and the
-        first error (a failed line, or one that did not come back)."""
-        prepared = context.prepared
-        engine = self._engine(found.row["endpoint"], found.row["engine"])
-        calls = {first: index for index, first in enumerate(context.offsets)}
-        images: list[ImageResult] = []
-        first_error: Exception | None = None
-        with found.path.open("rb") as handle:
-            for key, first in lines:
-                index, spot = calls.get(first), found.index.get(key)
-                error: Exception | None = None
-                if index is None or spot is None:
-                    error = ServerError(
-                        f"provider batch {found.remote.id} ended {found.remote.provider_state} "
-                        "without answering this job's request", retryable=True,
-                    )  # fmt: skip
-                else:
-                    handle.seek(spot[0])
-                    result = await engine.parse(handle.read(spot[1]), prepared.spec)
-                    error = result.error
-                    if result.reply is not None:
-                        images += self._paid(context, index, result.reply, latency)
-                if error is not None:
-                    first_error = first_error or error
-                    if index is not None:
-                        self._event(context, index, "error", error=error)
-        return images, first_error
-
-    def _paid(self, context: JobContext, index: int, reply: Any, latency: float) -> list[Any]:
-        prepared = context.prepared
-        found = call_results(prepared, index, reply, latency=latency)
-        call = prepared.calls[index]
-        cost = None if prepared.price is None else prepared.price * call.n
-        self._event(context, index, "done", latency=latency, images=len(found), cost_usd=cost)
-        return found
-
-    def _event(self, context: JobContext, index: int, kind: str, **fields: Any) -> None:
-        """A wire call's outcome, recorded as the direct runner records one (attempt row,
-        money paid)."""
-        call = context.prepared.calls[index]
-        event = CallEvent(kind, context.prepared.spec.key, call.request_hash(), call=index,
-                          seed=call.seed, **fields)  # fmt: skip
-        self.runner.on_event(context, event)
-
-
-def _since(stamp: str | None) -> float:
-    if not stamp:
-        return 0.0
-    with contextlib.suppress(ValueError):
-        return max(0.0, time.time() - datetime.fromisoformat(stamp).timestamp())
-    return 0.0
-
-
-def _index(path: Path) -> dict[str, tuple[int, int]]:
-    """Each result line's key and (offset, length) in the downloaded file, read one line at
-    a time (the key is all that is kept)."""
-    index: dict[str, tuple[int, int]] = {}
-    offset = 0
-    with path.open("rb") as handle:
-        for raw in handle:
-            if raw.strip():
-                with contextlib.suppress(ValueError):
-                    line = json.loads(raw)
-                    key = line.get("key") or line.get("custom_id") or (
-                        line.get("metadata") or {}).get("key")  # fmt: skip
-                    if key is not None:
-                        index[str(key)] = (offset, len(raw))
-            offset += len(raw)
-    return index

@@ -33,6 +33,11 @@ from typing import Any
 
 from ..errors import ConfigurationError, DiskFullError, is_disk_full
 
+if sys.platform == "win32":  # pragma: no cover - not exercised on Linux CI
+    import msvcrt
+else:
+    import fcntl
+
 __all__ = ["RESERVE_BYTES", "RunLock", "Store"]
 
 log = logging.getLogger("seedless.batch")
@@ -80,12 +85,8 @@ class RunLock:
         handle = open(self.path, "a+b")  # noqa: SIM115 - held open for the lock's lifetime
         try:
             if sys.platform == "win32":  # pragma: no cover - not exercised on Linux CI
-                import msvcrt
-
                 msvcrt.locking(handle.fileno(), msvcrt.LK_NBLCK, 1)
             else:
-                import fcntl
-
                 fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
             handle.close()

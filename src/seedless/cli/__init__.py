@@ -15,11 +15,16 @@ import difflib
 import importlib
 import os
 import re
+import signal
 import sys
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
+from .._logs import log_call_event, verbose
 from .._version import __version__
+from ..errors import SeedlessError, naming
+from ._options import remedy_namer
 
 __all__ = ["main"]
 
@@ -105,10 +110,6 @@ def _leaves(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``seedless`` command; returns the exit status."""
-    from .._logs import verbose
-    from ..errors import SeedlessError, naming
-    from ._options import remedy_namer
-
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:
@@ -162,15 +163,10 @@ def _raw_file_names(stream: Any) -> Iterator[None]:
 def _ignore_further_interrupts() -> None:
     """After Ctrl-C was handled, another one must not cut the exit short: Python would end
     by the signal (status -2, not 130) while it waits for threads and worker processes."""
-    import signal
-    import threading
-
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def listeners(args: argparse.Namespace) -> list[Any]:
     """The client listeners a command's flags ask for: wire-call logging under ``-v``."""
-    from .._logs import log_call_event
-
     return [log_call_event] if getattr(args, "verbose", 0) else []

@@ -15,6 +15,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from .._calls import ExecuteHooks
+from ..client import Client
+from ..errors import BudgetExceededError, ConfigurationError
 from . import listeners
 from ._options import add_budget, add_model, add_request_policy, client_options
 
@@ -56,9 +59,7 @@ def shape(args: argparse.Namespace) -> dict[str, Any]:
 
 def send(args: argparse.Namespace, request: Any, *, command: str) -> int:
     """Prepare (every refusal here), check the budget, send, write, record, print."""
-    from .._calls import ExecuteHooks
-    from ..client import Client
-    from . import _calllog
+    from . import _calllog  # lazy: sqlite3, loaded when a command runs, not for --help
 
     log_to = None if args.no_log or not _calllog.enabled() else _calllog.ledger_path()
     today = getattr(args, "today", None)
@@ -86,8 +87,6 @@ def send(args: argparse.Namespace, request: Any, *, command: str) -> int:
 
 
 def _check_budget(prepared: Any, budget: float | None) -> None:
-    from ..errors import BudgetExceededError
-
     cost = prepared.estimate_cost()
     if budget is None or (cost is not None and cost <= budget):
         return
@@ -103,8 +102,6 @@ def _check_budget(prepared: Any, budget: float | None) -> None:
 
 def _targets(out: Path, n: int, inputs: Any) -> list[Path]:
     """Where each of ``n`` images goes; refuses, before anything is sent, to replace an input."""
-    from ..errors import ConfigurationError
-
     if out.is_dir() or os.fspath(out).endswith(("/", os.sep)):
         return [out] * n  # ImageResult.save names each by its hash
     targets = [out] if n == 1 else [out.with_name(f"{out.stem}-{i}{out.suffix}")

@@ -21,6 +21,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from ..effects import Adjust, load_effect, validation_message
+from ..errors import Code, ConfigurationError, keyword
+
 Parser = argparse.ArgumentParser | argparse._ArgumentGroup
 
 #: The command's words for the library's settings (keyword arguments, job-file fields).
@@ -57,7 +62,6 @@ def remedy_namer(
 ) -> Callable[[str, object], str]:
     """Name a remedy's setting as this command's flag (and job-file field, for ``batch``);
     ``words`` are a command's own (``PROMPT`` where the prompt is an argument)."""
-    from ..errors import Code, keyword
 
     def name(setting: str, value: object) -> str:
         template = (words or {}).get(setting) or FLAGS.get(setting)
@@ -130,11 +134,6 @@ def adjust_settings(args: argparse.Namespace) -> dict[str, Any]:
 def effect_from_args(args: argparse.Namespace, *, required: bool = True) -> Any:
     """The effect of ``--effect FILE`` or of the Adjust flags (None if neither and not
     ``required``); a bad value names its flag."""
-    from pydantic import ValidationError
-
-    from ..effects import Adjust, load_effect, validation_message
-    from ..errors import ConfigurationError
-
     settings = adjust_settings(args)
     if args.effect and settings:
         raise ConfigurationError("give either --effect or Adjust flags, not both")

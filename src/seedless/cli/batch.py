@@ -8,10 +8,14 @@ paid twice. The estimate is printed before anything is sent; ``--dry-run`` stops
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from pathlib import Path
 from typing import Any
 
+from ..cache import DiskCache
+from ..client import AsyncClient
+from ..errors import ConfigurationError
 from . import listeners
 from ._options import (
     add_adjust_flags,
@@ -20,6 +24,7 @@ from ._options import (
     add_model,
     add_out,
     add_request_policy,
+    adjust_settings,
     client_options,
     effect_from_args,
 )
@@ -51,6 +56,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "(none with --status or --cancel)",
     )
     add_out(parser, "output folder (the ledger goes there too)")
+    _add_recipe_flags(parser)
+    _add_run_flags(parser)
+    _add_engine_flags(parser)
+    parser.set_defaults(func=main, job_file_words=True)
+
+
+def _add_recipe_flags(parser: argparse.ArgumentParser) -> None:
+    """What to do with each image of a folder (not with job files)."""
     recipe = parser.add_argument_group("what to do with images (not with job files)")
     recipe.add_argument(
         "--recipe", type=Path, help="a saved recipe, effect file, or JSON object of job fields"
@@ -65,6 +78,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     recipe.add_argument("--original", type=Path, help="approved pair, before (anchored edits)")
     recipe.add_argument("--approved", type=Path, help="approved pair, after (anchored edits)")
     add_best_of(recipe, "draw N candidates per image, keep the best")
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """How to run: the ledger's run name, budget, limits, prices, cache."""
     run = parser.add_argument_group("how to run")
     run.add_argument("--run", help="the run's name in the ledger (default: the folder's name)")
     add_budget(run)
@@ -99,6 +116,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     run.add_argument("--retry-failed", action="store_true", help="also retry final failures")
     run.add_argument("--dry-run", action="store_true", help="print the estimate and stop")
     run.add_argument("--quiet", action="store_true", help="no estimate, bar or summary")
+
+
+def _add_engine_flags(parser: argparse.ArgumentParser) -> None:
+    """The providers' own batch engines: choosing one, shards, waiting, --status, --cancel."""
     engines = parser.add_argument_group(
         "the providers' own batch engines (Gemini Batch Mode, the OpenAI Batch API)"
     )
@@ -131,13 +152,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     engines.add_argument(
         "--cancel", action="store_true", help="cancel the live provider batches of the run"
     )
-    parser.set_defaults(func=main, job_file_words=True)
 
 
 def _folder_recipe(args: argparse.Namespace) -> Any:
     """What to do with each image: --recipe, --effect or Adjust flags, or --model flags."""
-    from ..errors import ConfigurationError
-
     flags = {
         "model": args.model,
         "prompt": args.prompt,
@@ -167,9 +185,8 @@ def _folder_recipe(args: argparse.Namespace) -> Any:
 
 def _sources(args: argparse.Namespace) -> Any:
     """The jobs of every input: job files as they are, images through the folder recipe."""
-    from ..batch import load_jobs
-    from ..batch.jobs import IMAGE_SUFFIXES, JobSource
-    from ..errors import ConfigurationError
+    from ..batch import load_jobs  # lazy: keeps --help quick
+    from ..batch.jobs import IMAGE_SUFFIXES, JobSource  # lazy: keeps --help quick
 
     files = [p for p in args.inputs if p.suffix.lower() in (".jsonl", ".ndjson", ".csv")]
     images = [p for p in args.inputs if p not in files]
@@ -218,8 +235,6 @@ def _sources(args: argparse.Namespace) -> Any:
 
 
 def _recipe_flags(args: argparse.Namespace) -> dict[str, Any]:
-    from ._options import adjust_settings
-
     flags = {
         f"--{name.replace('_', '-')}": getattr(args, name)
         for name in (
@@ -233,7 +248,7 @@ def _recipe_flags(args: argparse.Namespace) -> dict[str, Any]:
 
 def _only(source: Any, names: set[str]) -> Any:
     """The jobs of a folder source for the named files only (their ids are the file names)."""
-    from ..batch.jobs import JobSource
+    from ..batch.jobs import JobSource  # lazy: keeps --help quick
 
     return JobSource(
         lambda: (job for job in source if job.id in names),
@@ -242,10 +257,6 @@ def _only(source: Any, names: set[str]) -> Any:
 
 
 def _client(args: argparse.Namespace) -> Any:
-    from ..cache import DiskCache
-    from ..client import AsyncClient
-    from ..errors import ConfigurationError
-
     cache = None if args.no_cache else DiskCache(args.cache_dir)
     options: dict[str, Any] = {
         "max_concurrency": max(1, args.jobs),
@@ -271,8 +282,6 @@ def _client(args: argparse.Namespace) -> Any:
 
 
 def _limits(pairs: list[tuple[str, str]], flag: str, kind: type) -> dict[str, Any]:
-    from ..errors import ConfigurationError
-
     limits: dict[str, Any] = {}
     for name, value in pairs:
         try:
@@ -284,9 +293,10 @@ def _limits(pairs: list[tuple[str, str]], flag: str, kind: type) -> dict[str, An
 
 def _provider_batches(args: argparse.Namespace) -> int:
     """``--status`` / ``--cancel``: the run's provider batches, asked for their state."""
-    import asyncio
-
-    from ..batch import cancel_provider_batches_async, provider_status_async
+    from ..batch import (  # lazy: keeps --help quick
+        cancel_provider_batches_async,
+        provider_status_async,
+    )
 
     client = _client(args)
 
@@ -311,10 +321,7 @@ def _provider_batches(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from ..batch import estimate, run_batch
-    from ..errors import ConfigurationError
+    from ..batch import estimate, run_batch  # lazy: keeps --help quick
 
     if args.status or args.cancel:
         return _provider_batches(args)

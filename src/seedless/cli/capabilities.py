@@ -14,10 +14,9 @@ import os
 import shutil
 import sys
 from datetime import date
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ..capabilities import Matrix
+from .._matrix import TABLE_COLUMNS
+from ..capabilities import Matrix, capabilities
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -41,8 +40,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..capabilities import capabilities
-
     today = args.today or date.today()
     matrix = capabilities()
     if args.provider:
@@ -71,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"seedless: no model matches {_filters(args)}", file=sys.stderr)
         return 1
     if args.markdown:
-        from ..matrix_doc import render_markdown
+        from ..matrix_doc import render_markdown  # lazy: only --markdown renders the page
 
         print(render_markdown(matrix), end="")
     elif args.json:
@@ -106,8 +103,6 @@ def fit_table(matrix: Matrix, today: date, width: int | None) -> str:
     """The matrix's table within ``width`` columns: without the lifecycle detail, then
     without the columns of :data:`_DROPPABLE`, while it is too wide; as a last resort each
     line is cut short (marked with an ellipsis)."""
-    from .._matrix import TABLE_COLUMNS
-
     table = matrix.table(today=today)
     if width is None or _widest(table) <= width:
         return table

@@ -11,8 +11,10 @@ import argparse
 from datetime import date
 from pathlib import Path
 
+from ..client import edit_request
+from ..errors import ConfigurationError
 from ._oneshot import add_model_flag, add_request_flags, send, shape
-from ._options import add_adjust_flags
+from ._options import add_adjust_flags, effect_from_args
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,10 +38,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..client import edit_request
-    from ..errors import ConfigurationError
-    from ._options import effect_from_args
-
     effect = effect_from_args(args, required=False)
     if effect is not None:
         images, prompt = [Path(item) for item in args.items], None

@@ -50,8 +50,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..testing import Emulator
-    from ..testing._emulator import SERVERS
+    from ..testing import Emulator  # lazy: the emulators (numpy, http.server) load to run
+    from ..testing._emulator import SERVERS  # lazy: as above
 
     highest = 65535 - len(SERVERS) + 1
     if not 0 <= args.port <= highest:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from datetime import date
 
+from ..client import generate_request
 from ._oneshot import add_model_flag, add_request_flags, send, shape
 
 
@@ -30,7 +31,5 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..client import generate_request
-
     request = generate_request(args.prompt, model=args.model, **shape(args))
     return send(args, request, command="generate")

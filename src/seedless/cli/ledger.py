@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
+from ..errors import ConfigurationError
 from ._options import add_out
 
 if TYPE_CHECKING:
@@ -77,8 +78,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def _open(args: argparse.Namespace) -> tuple[Ledger, str]:
-    from ..batch.ledger import Ledger
-    from ..errors import ConfigurationError
+    from ..batch.ledger import Ledger  # lazy: seedless.batch and sqlite3 load when a command runs
 
     target = Path(args.target)
     name = args.run
@@ -192,7 +192,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_runs(args: argparse.Namespace) -> int:
-    from ..batch.ledger import Ledger
+    from ..batch.ledger import Ledger  # lazy: seedless.batch and sqlite3 load when a command runs
 
     with Ledger.find(args.target) as ledger:
         for row in ledger.runs():
@@ -201,7 +201,7 @@ def run_runs(args: argparse.Namespace) -> int:
 
 
 def run_calls(args: argparse.Namespace) -> int:
-    from ._calllog import ledger_path, read_calls
+    from ._calllog import ledger_path, read_calls  # lazy: sqlite3, loaded when a command runs
 
     rows = read_calls(ledger_path(), limit=max(0, args.n), model=args.model)
     for row in rows:
@@ -222,7 +222,7 @@ def run_calls(args: argparse.Namespace) -> int:
 
 
 def run_path(args: argparse.Namespace) -> int:
-    from ._calllog import ledger_path
+    from ._calllog import ledger_path  # lazy: sqlite3, loaded when a command runs
 
     print(ledger_path())
     return 0

@@ -8,6 +8,10 @@ import json
 import sys
 from datetime import date
 
+from ..client import AsyncClient
+from ..config import SELF_HOSTED, missing_base_url
+from ..errors import SeedlessError
+
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("models", help="Check the matrix against what endpoints serve.")
@@ -39,10 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..client import AsyncClient
-    from ..config import SELF_HOSTED, missing_base_url
-    from ..drift import check, list_models
-    from ..errors import SeedlessError
+    from ..drift import check, list_models  # lazy: httpx, loaded when the check runs
 
     client = AsyncClient()
     today = args.today or date.today()

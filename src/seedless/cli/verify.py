@@ -13,15 +13,22 @@ import json
 import sys
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from ..client import Client, edit_request, generate_request
+from ..effects import Effect
+from ..errors import BudgetExceededError
+from ..models import ImageRequest
+from ..strategies import Recipe, measure_reproducibility
+from ..strategies.replay import check_host
 from . import listeners
-from ._options import add_adjust_flags, add_budget, add_model, add_request_policy
-
-if TYPE_CHECKING:
-    from ..effects import Effect
-    from ..models import ImageRequest
-    from ..strategies import Recipe
+from ._options import (
+    add_adjust_flags,
+    add_budget,
+    add_model,
+    add_request_policy,
+    client_options,
+    effect_from_args,
+)
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,9 +70,6 @@ def _request(
 ) -> tuple[ImageRequest, Recipe | None] | str:
     """The request to verify (a recipe's own, or PROMPT and --model's), or what is wrong with
     the command line."""
-    from ..client import edit_request, generate_request
-    from ..strategies import Recipe
-
     recipe = Recipe.load(args.recipe) if args.recipe else None
     if recipe is not None:
         if recipe.strategy == "anchored" or args.prompt is not None or args.model is not None:
@@ -86,12 +90,6 @@ def _request(
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..client import Client
-    from ..errors import BudgetExceededError
-    from ..strategies import measure_reproducibility
-    from ..strategies.replay import check_host
-    from ._options import client_options, effect_from_args
-
     if args.trials < 2:
         print("seedless: --trials must be at least 2 to compare results", file=sys.stderr)
         return 2

@@ -23,7 +23,7 @@ import contextlib
 import os
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
@@ -154,7 +154,7 @@ def genai_wire(
 def import_genai(extra: str = "gemini") -> ModuleType:
     """The ``google.genai`` package, or a ConfigurationError naming the extra to install."""
     try:
-        from google import genai
+        from google import genai  # lazy: an optional SDK, imported on first use
     except ImportError as exc:
         raise ConfigurationError(
             "The gemini and vertex providers run on Google's google-genai SDK, which is not "
@@ -341,82 +341,118 @@ def translate_error(exc: BaseException, *, provider: str, model: str) -> Seedles
     a wrong Gemini API key (400 ``API_KEY_INVALID``) is an :class:`AuthenticationError`;
     Imagen's 400 for a prompt its safety filter refuses is a :class:`ContentBlockedError`;
     timeouts become :class:`TimeoutError`; dropped connections and truncated answers become
-    :class:`ServerError` (both retryable). Anything else is a non-retryable ProviderError.
+    :class:`ServerError` (both retryable); the rest of the transport's and google-auth's
+    exceptions follow :data:`_BY_CLASS`. Anything else is a non-retryable ProviderError.
     """
     if isinstance(exc, SeedlessError):
         return exc
     _scrub(exc)
     genai = import_genai()
-    names = _mro_names(exc)
     if isinstance(exc, genai.errors.APIError):
-        status = int(exc.code or 0)
-        message = exc.message or exc.status or str(exc)
-        headers = getattr(exc.response, "headers", None)
-        retry_after = parse_retry_after(headers, exc.details)
-        reasons = _error_reasons(exc.details)
-        if status == 400 and ("API_KEY_INVALID" in reasons or "API key not valid" in message):
-            return AuthenticationError(
-                f"{provider} refused the API key (HTTP 400 API_KEY_INVALID): {message} Check "
-                "GEMINI_API_KEY / GOOGLE_API_KEY or the endpoint's api_key.",
-                provider=provider,
-                status=status,
-            )
-        if status == 400 and any(p in message.lower() for p in _BLOCK_PHRASES):
-            return ContentBlockedError(
-                f"{model}: the service's safety filter refused the request (HTTP 400): "
-                f"{message} Rephrase the prompt; nothing was generated.",
-                reason=message,
-                provider=provider,
-                status=status,
-            )
-        if status <= 0:
-            return ServerError(f"{provider} failed: {message}", provider=provider)
-        error = error_for_status(status, message, provider=provider, retry_after=retry_after)
-        with contextlib.suppress(AttributeError, TypeError):  # headers that are no mapping
-            honour_should_retry(error, headers)
-        return error
-    timeouts = {
-        "httpx.TimeoutException",
-        "httpx2.TimeoutException",
-        "builtins.TimeoutError",
-        "asyncio.TimeoutError",
-        "aiohttp.ServerTimeoutError",
-    }
-    if names & timeouts:
-        return TimeoutError(
-            f"{provider} did not answer {model} in time ({type(exc).__name__}). Raise the "
-            "endpoint's timeout, or try again later.",
-            provider=provider,
-        )
-    dropped = {
-        "httpx.TransportError",
-        "httpx2.TransportError",
-        "aiohttp.ClientConnectionError",
-        "aiohttp.ClientPayloadError",
-        "google.auth.exceptions.TransportError",
-        "builtins.ConnectionError",
-    }
-    if names & dropped or isinstance(exc, genai.errors.UnknownApiResponseError):
-        return ServerError(
-            f"{provider} dropped the connection or sent an incomplete answer for {model} "
-            f"({type(exc).__name__}: {redact(str(exc))[:300]}).",
-            provider=provider,
-        )
-    if "google.auth.exceptions.RefreshError" in names:
-        return AuthenticationError(
-            f"{provider}: Google Cloud credentials could not be refreshed: {redact(str(exc))} "
-            "Run `gcloud auth application-default login` or check the service account.",
-            provider=provider,
-        )
-    if "google.auth.exceptions.DefaultCredentialsError" in names:
-        return ConfigurationError(
-            f"{provider}: no Google Cloud credentials found: {redact(str(exc))} Run `gcloud "
-            "auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS, or pass "
-            "Endpoint(credentials=...)."
-        )
+        return _api_error(exc, provider=provider, model=model)
+    names = _mro_names(exc)
+    for classes, translate in _BY_CLASS:
+        if names & classes:
+            return translate(exc, provider, model)
     if isinstance(exc, ValueError):
         return RequestError(f"google-genai refused the request for {model}: {redact(str(exc))}")
     return ProviderError(
         f"{provider} failed on {model}: {type(exc).__name__}: {redact(str(exc))}",
         provider=provider,
     )
+
+
+def _api_error(exc: Any, *, provider: str, model: str) -> SeedlessError:
+    """An HTTP error answer (google-genai's ``APIError``), by status and reason."""
+    status = int(exc.code or 0)
+    message = exc.message or exc.status or str(exc)
+    headers = getattr(exc.response, "headers", None)
+    retry_after = parse_retry_after(headers, exc.details)
+    reasons = _error_reasons(exc.details)
+    if status == 400 and ("API_KEY_INVALID" in reasons or "API key not valid" in message):
+        return AuthenticationError(
+            f"{provider} refused the API key (HTTP 400 API_KEY_INVALID): {message} Check "
+            "GEMINI_API_KEY / GOOGLE_API_KEY or the endpoint's api_key.",
+            provider=provider,
+            status=status,
+        )
+    if status == 400 and any(p in message.lower() for p in _BLOCK_PHRASES):
+        return ContentBlockedError(
+            f"{model}: the service's safety filter refused the request (HTTP 400): "
+            f"{message} Rephrase the prompt; nothing was generated.",
+            reason=message,
+            provider=provider,
+            status=status,
+        )
+    if status <= 0:
+        return ServerError(f"{provider} failed: {message}", provider=provider)
+    error = error_for_status(status, message, provider=provider, retry_after=retry_after)
+    with contextlib.suppress(AttributeError, TypeError):  # headers that are no mapping
+        honour_should_retry(error, headers)
+    return error
+
+
+def _timed_out(exc: BaseException, provider: str, model: str) -> SeedlessError:
+    return TimeoutError(
+        f"{provider} did not answer {model} in time ({type(exc).__name__}). Raise the "
+        "endpoint's timeout, or try again later.",
+        provider=provider,
+    )
+
+
+def _dropped(exc: BaseException, provider: str, model: str) -> SeedlessError:
+    return ServerError(
+        f"{provider} dropped the connection or sent an incomplete answer for {model} "
+        f"({type(exc).__name__}: {redact(str(exc))[:300]}).",
+        provider=provider,
+    )
+
+
+def _refresh_failed(exc: BaseException, provider: str, model: str) -> SeedlessError:
+    return AuthenticationError(
+        f"{provider}: Google Cloud credentials could not be refreshed: {redact(str(exc))} "
+        "Run `gcloud auth application-default login` or check the service account.",
+        provider=provider,
+    )
+
+
+def _no_credentials(exc: BaseException, provider: str, model: str) -> SeedlessError:
+    return ConfigurationError(
+        f"{provider}: no Google Cloud credentials found: {redact(str(exc))} Run `gcloud "
+        "auth application-default login`, set GOOGLE_APPLICATION_CREDENTIALS, or pass "
+        "Endpoint(credentials=...)."
+    )
+
+
+#: Exceptions that are not HTTP answers, by ``module.Class`` of any class they are (see
+#: :func:`_mro_names`), and how each becomes a seedless error; the first match wins.
+_BY_CLASS: tuple[tuple[frozenset[str], Callable[[BaseException, str, str], SeedlessError]], ...] = (
+    (
+        frozenset(
+            {
+                "httpx.TimeoutException",
+                "httpx2.TimeoutException",
+                "builtins.TimeoutError",
+                "asyncio.TimeoutError",
+                "aiohttp.ServerTimeoutError",
+            }
+        ),
+        _timed_out,
+    ),
+    (
+        frozenset(
+            {
+                "httpx.TransportError",
+                "httpx2.TransportError",
+                "aiohttp.ClientConnectionError",
+                "aiohttp.ClientPayloadError",
+                "google.auth.exceptions.TransportError",
+                "builtins.ConnectionError",
+                "google.genai.errors.UnknownApiResponseError",  # a truncated answer
+            }
+        ),
+        _dropped,
+    ),
+    (frozenset({"google.auth.exceptions.RefreshError"}), _refresh_failed),
+    (frozenset({"google.auth.exceptions.DefaultCredentialsError"}), _no_credentials),
+)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import httpx
 
@@ -26,6 +26,7 @@ from ._http import (
 from .base import ProviderReply, RawImage, WireRequest
 
 if TYPE_CHECKING:
+    from .._specs import WireShape
     from ..capabilities import ModelSpec
     from ..config import Endpoint
     from ..models import ImageRequest
@@ -103,6 +104,24 @@ class HttpProvider:
     async def call(self, request: ImageRequest, spec: ModelSpec) -> ProviderReply:
         """Plan and send in one go."""
         return await self.send(self.plan(request, spec), spec)
+
+    def _post_wire(
+        self, spec: ModelSpec, *, shape: WireShape, path: str, url: str, chosen: dict[str, Any],
+        **body: Any,
+    ) -> WireRequest:
+        """The planned POST of ``spec`` to ``url`` (shown redacted) with ``body``'s parts
+        (``json=``, or ``form=`` and ``files=``) and this provider's shown headers."""
+        return WireRequest(
+            provider=spec.provider,
+            model=spec.key,
+            shape=shape,
+            method="POST",
+            url=redact(url),
+            path=path,
+            headers=self._shown_headers(),
+            chosen=chosen,
+            **body,
+        )
 
     def _shown_headers(self) -> dict[str, str]:
         """The headers sent besides httpx's own, credentials shown as ``[secure]``."""

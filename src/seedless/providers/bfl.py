@@ -169,16 +169,8 @@ class BFLProvider(HttpProvider):
         if model != spec.id:
             chosen["model"] = model
         path = f"/v1/{model}"
-        return WireRequest(
-            provider=spec.provider,
-            model=spec.key,
-            shape="bfl",
-            method="POST",
-            url=redact(self.root + path),
-            path=path,
-            headers=self._shown_headers(),
-            json=body,
-            chosen=chosen,
+        return self._post_wire(
+            spec, shape="bfl", path=path, url=self.root + path, chosen=chosen, json=body
         )
 
     def _size_fields(

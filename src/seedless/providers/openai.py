@@ -40,7 +40,6 @@ from ..errors import (
     ServerError,
     UnsupportedCapabilityError,
     error_for_status,
-    redact,
 )
 from ..errors import TimeoutError as SeedlessTimeoutError
 from ..images import printable
@@ -233,18 +232,13 @@ class OpenAIProvider(HttpProvider):
             body.update(self._inline_images(request, spec))
         as_generation = request.operation == "generate" or inline
         path = "/v1/images/generations" if as_generation else "/v1/images/edits"
-        common: dict[str, Any] = {
-            "provider": spec.provider,
-            "model": spec.key,
-            "shape": "images",
-            "method": "POST",
-            "url": redact(api_url(self.root, path.removeprefix("/v1"))),  # the real one: send
-            "path": path,
-            "headers": self._shown_headers(),
-            "chosen": sent,
-        }
+        url = api_url(self.root, path.removeprefix("/v1"))  # the real one: send() posts to it
+
+        def wire(**parts: Any) -> WireRequest:
+            return self._post_wire(spec, shape="images", path=path, url=url, chosen=sent, **parts)
+
         if as_generation:
-            return WireRequest(json=body, **common)
+            return wire(json=body)
         images = getattr(request, "images", ())
         if json_edit:
             body["images"] = [
@@ -252,7 +246,7 @@ class OpenAIProvider(HttpProvider):
                               + base64.b64encode(image.data).decode("ascii")}
                 for image in images
             ]  # fmt: skip
-            return WireRequest(json=body, **common)
+            return wire(json=body)
         field = "image" if len(images) == 1 else "image[]"  # openai-python's array convention
         files = tuple(
             WireFile(
@@ -262,7 +256,7 @@ class OpenAIProvider(HttpProvider):
             for index, image in enumerate(images)
         )  # fmt: skip
         form = {key: form_value(value) for key, value in body.items() if value is not None}
-        return WireRequest(form=form, files=files, **common)
+        return wire(form=form, files=files)
 
     def plan_json(self, request: ImageRequest, spec: ModelSpec) -> WireRequest:
         """The plan with a JSON body for every operation: an edit as the JSON form of

@@ -38,7 +38,6 @@ from ..errors import (
     RateLimitError,
     UnsupportedCapabilityError,
     error_for_status,
-    redact,
 )
 from ..retry import honour_should_retry, parse_retry_after
 from ._hosted import HttpProvider, KeyHeader
@@ -129,17 +128,14 @@ class StabilityProvider(HttpProvider):
             form["output_format"] = _FORMATS[request.output_mime_type.lower()]
         form.update({name: value for name, value in options.items() if value is not None})
         path = _PATH + service
-        return WireRequest(
-            provider=spec.provider,
-            model=spec.key,
+        return self._post_wire(
+            spec,
             shape="stable_image",
-            method="POST",
-            url=redact(self.root + path),
             path=path,
-            headers=self._shown_headers(),
+            url=self.root + path,
+            chosen=chosen,
             form={name: form_value(value) for name, value in form.items()},
             files=files,
-            chosen=chosen,
         )
 
     def _edit(

@@ -26,6 +26,37 @@ _MEASURED = "Measured edit: "
 _KEEP_TAILS = ("Keep composition, content and framing exactly as they are.",)
 
 
+#: How the request's images are introduced: the photo and the approved result of its own
+#: edit (two images), or the photo and an approved pair made on another (three).
+_SAME_SOURCE_OPENING = (
+    "Edit image 1. Two images are attached, in this order:",
+    "- Image 1: the photo to edit.",
+    "- Image 2: the approved result of an earlier edit of image 1.",
+    "Edit image 1 so that it matches image 2: the same edit, with the same strength, "
+    "no stronger and no weaker.",
+)
+_PAIR_OPENING = (
+    "Edit image 1. Three images are attached, in this order:",
+    "- Image 1: the photo to edit.",
+    "- Image 2: a different photo, BEFORE an approved edit. It is only an example "
+    "that defines the edit.",
+    "- Image 3: the same photo as image 2, AFTER the approved edit.",
+    "Apply to image 1 the same edit that turns image 2 into image 3, with the same "
+    "strength: no stronger and no weaker.",
+)
+
+
+def _measured_text(measured: str) -> str:
+    """The edit in numbers on one line, without a closing "keep the framing" sentence."""
+    measured = " ".join(measured.split())
+    # Adjust.describe() closes with "Keep composition, content and framing ..."; the
+    # bounds of anchor_prompt say it in a way that also holds for edits that change content.
+    for tail in _KEEP_TAILS:
+        if measured.endswith(tail):
+            measured = measured[: -len(tail)].rstrip()
+    return measured
+
+
 def anchor_prompt(
     *,
     instruction: str | None = None,
@@ -45,36 +76,13 @@ def anchor_prompt(
     """
     if not 0.0 <= tolerance <= 1.0:
         raise ValueError("tolerance is a fraction between 0 and 1 (0.1 means ±10%)")
-    if same_source:
-        lines = [
-            "Edit image 1. Two images are attached, in this order:",
-            "- Image 1: the photo to edit.",
-            "- Image 2: the approved result of an earlier edit of image 1.",
-            "Edit image 1 so that it matches image 2: the same edit, with the same strength, "
-            "no stronger and no weaker.",
-        ]
-    else:
-        lines = [
-            "Edit image 1. Three images are attached, in this order:",
-            "- Image 1: the photo to edit.",
-            "- Image 2: a different photo, BEFORE an approved edit. It is only an example "
-            "that defines the edit.",
-            "- Image 3: the same photo as image 2, AFTER the approved edit.",
-            "Apply to image 1 the same edit that turns image 2 into image 3, with the same "
-            "strength: no stronger and no weaker.",
-        ]
+    lines = list(_SAME_SOURCE_OPENING if same_source else _PAIR_OPENING)
     if instruction:
         lines.append(_INSTRUCTION + " ".join(instruction.split()))
     if effect is not None:
         measured = str(effect.describe())
     if measured:
-        measured = " ".join(measured.split())
-        # Adjust.describe() closes with "Keep composition, content and framing ..."; the
-        # bounds below say it in a way that also holds for edits that change content.
-        for tail in _KEEP_TAILS:
-            if measured.endswith(tail):
-                measured = measured[: -len(tail)].rstrip()
-        lines.append(_MEASURED + measured)
+        lines.append(_MEASURED + _measured_text(measured))
     lines.append(
         f"Bounds: match the strength of every stated change within ±{tolerance * 100:.0f}%. "
         "Change only what the approved edit changed; keep the composition, framing, subjects, "

@@ -169,74 +169,108 @@ async def best_of_async(
     prepared = engine.prepare(
         request.model_copy(update={"n": n}), seed_policy=seed_policy, allow_retired=allow_retired
     )
-    calls = list(prepared.calls)
-    width = concurrency or (len(calls) if threshold is None else min(2, len(calls)))
-    width = max(1, width)
+    calls = len(prepared.calls)
+    width = max(1, concurrency or (calls if threshold is None else min(2, calls)))
     source: Image.Image | None = None
     if isinstance(request, EditRequest):
         source = await asyncio.to_thread(to_rgb, request.source)
-
-    async def one(call: PreparedCall) -> list[tuple[ImageResult, float, Mapping[str, float]]]:
-        single = PreparedRequest(
-            spec=prepared.spec, request=call.request, calls=(call,), price=prepared.price
-        )
-        generation = await engine.execute(single, hooks=hooks)
-        scored = []
-        for result in generation:
-            value, details = await asyncio.to_thread(_score, scorer, result, source)
-            scored.append((result, value, details))
-        return scored
-
-    offsets: list[int] = []
-    total = 0
-    for call in calls:
-        offsets.append(total)
-        total += call.n
-    candidates: list[Candidate] = []
-    errors: list[BaseException] = []
-    running: dict[asyncio.Task[list[tuple[ImageResult, float, Mapping[str, float]]]], int] = {}
-    next_call = 0
-    stop: Literal["threshold", "budget"] | None = None
-    try:
-        while running or (next_call < len(calls) and not stop):
-            while not stop and next_call < len(calls) and len(running) < width:
-                task = asyncio.ensure_future(one(calls[next_call]))
-                running[task] = next_call
-                next_call += 1
-            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                number = running.pop(task)
-                try:
-                    scored = task.result()
-                except BudgetExceededError as exc:
-                    errors.append(exc)
-                    stop = stop or "budget"
-                    continue
-                except ProviderError as exc:
-                    errors.append(exc)
-                    continue
-                for offset, (result, value, details) in enumerate(scored):
-                    candidates.append(Candidate(result, value, details, offsets[number] + offset))
-                    if threshold is not None and value >= threshold:
-                        stop = stop or "threshold"
-    finally:
-        for task in running:
-            task.cancel()
-        if running:
-            await asyncio.gather(*running, return_exceptions=True)
-    if not candidates:
-        raise errors[0]
-    candidates.sort(key=lambda c: (-c.score, c.index))
+    draws = _Draws(engine, prepared, scorer, source, threshold=threshold, width=width, hooks=hooks)
+    await draws.run()
+    if not draws.candidates:
+        raise draws.errors[0]
+    unstarted = draws.started < calls
     return Ranked(
-        candidates=tuple(candidates),
+        candidates=tuple(sorted(draws.candidates, key=lambda c: (-c.score, c.index))),
         request=request,
         n=n,
         scorer=scorer_name(scorer),
         threshold=threshold,
-        errors=tuple(errors),
-        stopped_early=next_call < len(calls),
-        stop_reason=stop if next_call < len(calls) else None,
+        errors=tuple(draws.errors),
+        stopped_early=unstarted,
+        stop_reason=draws.stop if unstarted else None,
     )
+
+
+_Scored = list[tuple[ImageResult, float, Mapping[str, float]]]
+
+
+class _Draws:
+    """The candidates' wire calls, started ``width`` at a time, each scored as it lands;
+    no call starts once one candidate passed the threshold or the budget refused one."""
+
+    def __init__(
+        self,
+        engine: AsyncClient,
+        prepared: PreparedRequest,
+        scorer: ScorerLike,
+        source: Image.Image | None,
+        *,
+        threshold: float | None,
+        width: int,
+        hooks: ExecuteHooks | None,
+    ) -> None:
+        self.engine, self.prepared, self.scorer, self.source = engine, prepared, scorer, source
+        self.threshold, self.width, self.hooks = threshold, width, hooks
+        self.calls = list(prepared.calls)
+        self.offsets: list[int] = []  # each call's first candidate index
+        total = 0
+        for call in self.calls:
+            self.offsets.append(total)
+            total += call.n
+        self.candidates: list[Candidate] = []
+        self.errors: list[BaseException] = []
+        self.running: dict[asyncio.Task[_Scored], int] = {}
+        self.started = 0
+        self.stop: Literal["threshold", "budget"] | None = None
+
+    async def run(self) -> None:
+        try:
+            while self.running or (self.started < len(self.calls) and not self.stop):
+                while (
+                    not self.stop
+                    and self.started < len(self.calls)
+                    and (len(self.running) < self.width)
+                ):
+                    task = asyncio.ensure_future(self._one(self.calls[self.started]))
+                    self.running[task] = self.started
+                    self.started += 1
+                done, _ = await asyncio.wait(self.running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    self._settle(task)
+        finally:
+            for task in self.running:
+                task.cancel()
+            if self.running:
+                await asyncio.gather(*self.running, return_exceptions=True)
+
+    def _settle(self, task: asyncio.Task[_Scored]) -> None:
+        """A call ended: its candidates kept, or its error (a budget refusal stops the rest)."""
+        number = self.running.pop(task)
+        try:
+            scored = task.result()
+        except BudgetExceededError as exc:
+            self.errors.append(exc)
+            self.stop = self.stop or "budget"
+            return
+        except ProviderError as exc:
+            self.errors.append(exc)
+            return
+        for offset, (result, value, details) in enumerate(scored):
+            self.candidates.append(Candidate(result, value, details, self.offsets[number] + offset))
+            if self.threshold is not None and value >= self.threshold:
+                self.stop = self.stop or "threshold"
+
+    async def _one(self, call: PreparedCall) -> _Scored:
+        prepared = self.prepared
+        single = PreparedRequest(
+            spec=prepared.spec, request=call.request, calls=(call,), price=prepared.price
+        )
+        generation = await self.engine.execute(single, hooks=self.hooks)
+        scored = []
+        for result in generation:
+            value, details = await asyncio.to_thread(_score, self.scorer, result, self.source)
+            scored.append((result, value, details))
+        return scored
 
 
 @overload

@@ -14,16 +14,16 @@ gives no verdict when there are any (measure with a client without a cache).
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 from ..capabilities import SeedPolicy
 from ..client import AsyncClient, Client
+from ..images import thumbnail_png
 from ..models import ImageRequest, ImageResult
 from ._run import AnyClient, aio
-from .scorers import STRUCTURE_SIZE, _array, _size, ssim, to_rgb
+from .scorers import STRUCTURE_SIZE, to_rgb
 
 __all__ = [
     "Reproducibility",
@@ -114,33 +114,15 @@ class Reproducibility:
         return self.summary()
 
     def _repr_png_(self) -> bytes:
-        from ..images import thumbnail_png
-
         return thumbnail_png([r.to_pil() for r in self.results])
 
 
 def _compare(results: tuple[ImageResult, ...]) -> tuple[bool, list[float], list[float]]:
     """(identical pixels, pairwise pixel distances, pairwise structural distances)."""
-    import numpy as np
+    from ._pixels import pairwise_distances  # lazy: numpy, kept out of `import seedless`
 
     images = [to_rgb(r.to_pil()) for r in results]
-    native = [np.asarray(image) for image in images]
-    identical = all(a.shape == native[0].shape and np.array_equal(a, native[0]) for a in native[1:])
-    base = images[0].size
-    psize = _size(base, PIXEL_SIZE)
-    ssize = _size(base, STRUCTURE_SIZE)
-    pixel_arrays = [_array(image, psize) for image in images]
-    structure_arrays = [_array(image, ssize) for image in images]
-    pixels: list[float] = []
-    structures: list[float] = []
-    for i, j in itertools.combinations(range(len(images)), 2):
-        if np.array_equal(native[i], native[j]):
-            pixels.append(0.0)
-            structures.append(0.0)
-            continue
-        pixels.append(float(np.abs(pixel_arrays[i] - pixel_arrays[j]).mean() * 255.0))
-        structures.append(max(0.0, 1.0 - ssim(structure_arrays[i], structure_arrays[j])))
-    return identical, pixels, structures
+    return pairwise_distances(images, pixel_size=PIXEL_SIZE, structure_size=STRUCTURE_SIZE)
 
 
 async def measure_reproducibility_async(
@@ -151,7 +133,7 @@ async def measure_reproducibility_async(
     seed_policy: SeedPolicy | None = None,
 ) -> Reproducibility:
     """Send ``request`` (with ``n=1``) ``trials`` times at once and measure the spread."""
-    import numpy as np
+    from ._pixels import mean  # lazy: numpy, kept out of `import seedless`
 
     if trials < 1:
         raise ValueError("trials must be at least 1")
@@ -168,9 +150,9 @@ async def measure_reproducibility_async(
         results=results,
         unique_outputs=len({r.sha256 for r in results}),
         identical_pixels=identical,
-        pixel_mean=float(np.mean(pixels)) if pixels else 0.0,
+        pixel_mean=mean(pixels),
         pixel_max=max(pixels, default=0.0),
-        structural_mean=float(np.mean(structures)) if structures else 0.0,
+        structural_mean=mean(structures),
         structural_max=max(structures, default=0.0),
         cached=sum(r.cached for r in results),
     )

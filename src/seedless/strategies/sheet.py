@@ -15,14 +15,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
+from ..images import atomic_write
 from ..models import ImageLike
 from .scorers import to_rgb
 
 if TYPE_CHECKING:
-    from PIL import ImageFont
-
     from .best_of import Candidate, Ranked
 
 __all__ = ["ContactSheet", "contact_sheet"]
@@ -46,8 +45,6 @@ class ContactSheet:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the sheet as a PNG, atomically."""
-        from ..images import atomic_write
-
         return atomic_write(path, self.png())
 
     def _repr_png_(self) -> bytes:
@@ -55,8 +52,6 @@ class ContactSheet:
 
 
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
-    from PIL import ImageFont
-
     try:
         return ImageFont.load_default(size=size)
     except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
@@ -88,8 +83,6 @@ def contact_sheet(
     rows = (count + cols - 1) // cols
     pad = 6
     width, height = cols * (cell + pad) + pad, rows * (cell + _LABEL_H + pad) + pad
-    from PIL import ImageDraw
-
     sheet = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(sheet)
     font = _font(13)

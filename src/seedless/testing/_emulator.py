@@ -21,7 +21,12 @@ import shutil
 import tempfile
 import threading
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from pydantic import SecretStr
+
+from seedless.client import Client
+from seedless.config import Endpoint
 
 from ._bfl import DEFAULT_BFL_API_KEY, BFLEmulator
 from ._comfyui import ComfyUIEmulator
@@ -45,10 +50,6 @@ from ._server import (
 from ._stability import DEFAULT_STABILITY_API_KEY, StabilityEmulator
 from ._vertex import DEFAULT_LOCATION, DEFAULT_PROJECT, DEFAULT_VERTEX_TOKEN, VertexEmulator
 
-if TYPE_CHECKING:
-    from seedless.client import Client
-    from seedless.config import Endpoint
-
 __all__ = ["Emulator", "static_credentials", "static_credentials_class"]
 
 #: The loopback servers an emulator runs, in port order (N, N+1, ... with ``port=N``).
@@ -71,7 +72,7 @@ def static_credentials_class() -> type[Any]:
     global _STATIC_CLASS
     with _STATIC_LOCK:
         if _STATIC_CLASS is None:
-            from google.auth import credentials as google_credentials
+            from google.auth import credentials as google_credentials  # lazy: google-auth
 
             class StaticCredentials(google_credentials.Credentials):
                 """Credentials carrying a fixed bearer token, for emulators and tests."""
@@ -291,10 +292,6 @@ class Emulator:
         models, and Flux through the relay profile), forge, comfyui (forge with the emulator's
         basic auth, if it asks for one), bfl, stability, relay (the OpenAI-style service again),
         together and deepinfra."""
-        from pydantic import SecretStr
-
-        from seedless.config import Endpoint
-
         try:
             credentials = static_credentials(self.vertex.token)
         except ImportError:  # google-auth is absent: the vertex extra is not installed
@@ -345,10 +342,6 @@ class Emulator:
 
     def _flux_endpoints(self) -> list[Endpoint]:
         """``relay`` (the OpenAI-style service again), ``together`` and ``deepinfra``."""
-        from pydantic import SecretStr  # as in endpoints(): only when endpoints are asked for
-
-        from seedless.config import Endpoint
-
         hosts = [("relay", self.openai), *((host.name, host) for host in self.flux_hosts)]
         return [
             Endpoint(
@@ -359,8 +352,6 @@ class Emulator:
 
     def client(self, **kwargs: Any) -> Client:
         """A ``seedless.Client`` wired to every emulated service."""
-        from seedless import Client
-
         return Client(endpoints=self.endpoints(), **kwargs)
 
     def env(self) -> dict[str, str]:

@@ -1,43 +1,42 @@
-"""Loopback HTTP plumbing shared by the emulated services, and the base class they extend.
-
-A :class:`LoopbackServer` is a ``ThreadingHTTPServer`` bound to 127.0.0.1 that speaks
-HTTP/1.1 with keep-alive, answers each connection on its own thread, caps body sizes and the
-number of open connections, and on :meth:`~LoopbackServer.close` shuts every open connection
-and joins every thread it started. It hosts one or more :class:`ServiceEmulator` objects and
-hands each request to the first whose :meth:`~ServiceEmulator.owns` accepts its path.
+"""The base class every emulated service extends: models, credentials, faults, latency,
+recording.
 
 A service records each request (:class:`RecordedRequest`, secrets masked), waits its
 latency, then answers through :meth:`~ServiceEmulator.route`, where subclasses speak their
 protocol and consult the scripted faults; each answer is recorded too
 (:class:`RecordedAnswer`), so tests can check both sides against the providers' definitions.
+The messages live in :mod:`seedless.testing._messages` and the HTTP server that hosts the
+services in :mod:`seedless.testing._loopback`; both are re-exported here.
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import math
-import os
 import random
-import socket
-import socketserver
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
-from email.message import Message
-from hashlib import sha256
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from PIL import Image
-
-from seedless.errors import is_secret_header, redact
 
 from ._catalog import EmulatedModel, default_methods, default_models, guess_seed_policy
 from ._faults import Fault, FaultQueue
 from ._images import EditTransform, darken
+from ._loopback import LoopbackServer
+from ._messages import (
+    MASK,
+    FilePart,
+    Incoming,
+    RecordedAnswer,
+    RecordedRequest,
+    Refusal,
+    Reply,
+    format_seconds,
+    json_reply,
+    mask_headers,
+    mask_query,
+    retry_headers,
+)
 
 __all__ = [
     "MASK",
@@ -57,445 +56,7 @@ __all__ = [
 
 logger = logging.getLogger("seedless.testing")
 
-#: What recorded headers and query parameters show instead of a credential.
-MASK = "[secure]"
 DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
-
-
-@dataclass(frozen=True)
-class FilePart:
-    """A file field of a multipart request, described by its digest (bytes kept out of repr)."""
-
-    filename: str | None
-    content_type: str
-    size: int
-    sha256: str
-    data: bytes = field(repr=False, compare=False)
-
-
-def _clipped(value: Any, limit: int = 100) -> Any:
-    """``value`` with every string longer than ``limit`` cut short (base64 images, for reprs)."""
-    if isinstance(value, str) and len(value) > limit:
-        return f"{value[:limit]}...<{len(value)} chars>"
-    if isinstance(value, dict):
-        return {key: _clipped(item, limit) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_clipped(item, limit) for item in value]
-    return value
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request as an emulated service received it, credentials masked.
-
-    ``body`` is the parsed JSON body (None if the body was not JSON); ``form`` holds the
-    fields of a multipart body (a repeated field becomes a list; files are :class:`FilePart`);
-    ``raw`` keeps the exact bytes received and is left out of the repr, and the repr cuts
-    long strings of ``body`` (base64 images) short.
-    """
-
-    service: str
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    body: Any = None
-    form: dict[str, Any] | None = None
-    model: str | None = None
-    raw: bytes = field(default=b"", repr=False, compare=False)
-    sequence: int = field(default=0, repr=False)
-
-    def __repr__(self) -> str:
-        values = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
-        values["body"] = _clipped(self.body)
-        shown = ", ".join(f"{name}={value!r}" for name, value in values.items())
-        return f"RecordedRequest({shown})"
-
-
-@dataclass(frozen=True)
-class RecordedAnswer:
-    """What an emulated service answered to ``request``: status, headers and body as written.
-
-    ``body`` holds the bytes the service wrote (all of them, even when a scripted
-    ``truncate`` fault cut the wire short; ``truncated`` says so) and is left out of the
-    repr; :attr:`json` parses it. ``dropped`` answers wrote nothing (``drop_next``).
-    """
-
-    request: RecordedRequest
-    status: int
-    content_type: str
-    headers: dict[str, str]
-    body: bytes = field(default=b"", repr=False, compare=False)
-    dropped: bool = False
-    truncated: bool = False
-
-    @property
-    def json(self) -> Any:
-        """The body parsed as JSON (None if it is empty or not JSON)."""
-        try:
-            return json.loads(self.body) if self.body else None
-        except ValueError:
-            return None
-
-
-@dataclass
-class Reply:
-    """An answer to write: status, headers and body, or a scripted transport fault."""
-
-    status: int = 200
-    body: bytes = b""
-    content_type: str = "application/json; charset=UTF-8"
-    headers: dict[str, str] = field(default_factory=dict)
-    drop: bool = False
-    truncate: bool = False
-    #: A file to send as the body instead of ``body``, streamed from disk (large downloads).
-    path: str | None = None
-
-
-class Refusal(Exception):
-    """Raised inside a route to answer at once with ``reply`` (an error body)."""
-
-    def __init__(self, reply: Reply) -> None:
-        super().__init__(reply.status)
-        self.reply = reply
-
-
-@dataclass
-class Incoming:
-    """A received request, before any protocol reading; JSON and multipart parsed once."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: dict[str, str]
-    raw: bytes
-    json_ok: bool = False
-    json_body: Any = None
-    form: dict[str, Any] | None = None
-
-    def __post_init__(self) -> None:
-        content_type = self.headers.get("content-type", "")
-        if content_type.lower().startswith("multipart/form-data"):
-            try:
-                self.form = parse_multipart(content_type, self.raw)
-            except ValueError:
-                self.form = None
-        elif self.raw:
-            try:
-                self.json_body = json.loads(self.raw)
-                self.json_ok = True
-            except (ValueError, RecursionError):
-                self.json_ok = False
-
-    @property
-    def content_type(self) -> str:
-        """The media type of the body, without parameters, lower-cased."""
-        return self.headers.get("content-type", "").split(";", 1)[0].strip().lower()
-
-    def bearer(self) -> str | None:
-        """The token of an ``Authorization: Bearer`` header, if any."""
-        value = self.headers.get("authorization", "")
-        scheme, _, token = value.partition(" ")
-        return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
-def json_reply(
-    status: int, payload: Any, headers: dict[str, str] | None = None, *, indent: int | None = None
-) -> Reply:
-    """A JSON answer."""
-    body = json.dumps(payload, indent=indent).encode()
-    return Reply(status=status, body=body, headers=dict(headers or {}))
-
-
-def format_seconds(seconds: float) -> str:
-    """``2.0`` -> ``"2"``, ``0.25`` -> ``"0.25"``: a Retry-After value without noise."""
-    if seconds == math.floor(seconds):
-        return str(int(seconds))
-    return f"{seconds:.3f}".rstrip("0")
-
-
-def retry_headers(seconds: float | None) -> dict[str, str]:
-    """``{"retry-after": "2"}`` for a scripted wait, or no header without one."""
-    return {} if seconds is None else {"retry-after": format_seconds(seconds)}
-
-
-def parse_multipart(content_type: str, body: bytes) -> dict[str, Any]:
-    """The fields of a ``multipart/form-data`` body; ValueError if it is malformed."""
-    header = Message()
-    header["content-type"] = content_type
-    boundary = header.get_param("boundary")
-    if not isinstance(boundary, str) or not boundary:
-        raise ValueError("multipart body without a boundary")
-    delimiter = b"\r\n--" + boundary.encode("latin-1")
-    sections = (b"\r\n" + body).split(delimiter)
-    if len(sections) < 2:
-        raise ValueError("multipart body without parts")
-    fields: dict[str, Any] = {}
-    for section in sections[1:]:
-        if section.startswith(b"--"):
-            break
-        if not section.startswith(b"\r\n"):
-            raise ValueError("malformed multipart delimiter")
-        head, sep, content = section[2:].partition(b"\r\n\r\n")
-        if not sep:
-            raise ValueError("multipart part without headers")
-        part = Message()
-        for line in head.decode("utf-8", "replace").split("\r\n"):
-            header_name, colon, header_value = line.partition(":")
-            if colon:
-                part[header_name.strip()] = header_value.strip()
-        name = part.get_param("name", header="content-disposition")
-        if not isinstance(name, str):
-            raise ValueError("multipart part without a name")
-        filename = part.get_filename()
-        declared = part.get("content-type")
-        value: Any
-        if filename is not None or (declared and not declared.lower().startswith("text/")):
-            value = FilePart(
-                filename=filename,
-                content_type=declared or "application/octet-stream",
-                size=len(content),
-                sha256=sha256(content).hexdigest(),
-                data=content,
-            )
-        else:
-            value = content.decode("utf-8", "replace")
-        if name in fields:
-            previous = fields[name]
-            fields[name] = [*previous, value] if isinstance(previous, list) else [previous, value]
-        else:
-            fields[name] = value
-    return fields
-
-
-def _mask_headers(headers: dict[str, str]) -> dict[str, str]:
-    masked = {}
-    for name, value in headers.items():
-        if is_secret_header(name):
-            scheme, space, _ = value.partition(" ")
-            keep_scheme = space and scheme.lower() in ("bearer", "basic")
-            masked[name] = f"{scheme} {MASK}" if keep_scheme else MASK
-        else:
-            masked[name] = value
-    return masked
-
-
-def _mask_query(query: dict[str, str]) -> dict[str, str]:
-    return {k: (MASK if is_secret_header(k) else v) for k, v in query.items()}
-
-
-class _BodyTooLarge(Exception):
-    pass
-
-
-class _Handler(BaseHTTPRequestHandler):
-    """Reads one request at a time off a keep-alive connection and writes the service's reply."""
-
-    protocol_version = "HTTP/1.1"
-    server_version = "seedless-emulator"
-    timeout = 30  # idle keep-alive connections close after this many seconds
-    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls on keep-alive connections
-    server: LoopbackServer
-
-    def do_GET(self) -> None:
-        self._dispatch()
-
-    def do_POST(self) -> None:
-        self._dispatch()
-
-    def do_PUT(self) -> None:
-        self._dispatch()
-
-    def do_PATCH(self) -> None:
-        self._dispatch()
-
-    def do_DELETE(self) -> None:
-        self._dispatch()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # the request line carries the query: a ?key= must not reach the access log
-        logger.debug("%s %s", self.address_string(), redact(format % args))
-
-    def _read_body(self, limit: int) -> bytes:
-        if "chunked" in self.headers.get("transfer-encoding", "").lower():
-            chunks: list[bytes] = []
-            total = 0
-            while True:
-                size_line = self.rfile.readline(1024)
-                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return b"".join(chunks)
-                total += size
-                if total > limit:
-                    raise _BodyTooLarge
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline(1024)
-        length = int(self.headers.get("content-length") or 0)
-        if length < 0:
-            raise ValueError("negative Content-Length")
-        if length > limit:
-            raise _BodyTooLarge
-        return self.rfile.read(length) if length else b""
-
-    def _dispatch(self) -> None:
-        parts = urlsplit(self.path)
-        path = unquote(parts.path)
-        service = self.server.service_for(path)
-        headers = {name.lower(): value for name, value in self.headers.items()}
-        try:
-            raw = self._read_body(service.body_limit(path))
-        except _BodyTooLarge:
-            self.close_connection = True
-            self._write(service.too_large())
-            return
-        except ValueError:
-            self.close_connection = True
-            self._write(service.error(400, "The request body could not be read."))
-            return
-        query = dict(parse_qsl(parts.query, keep_blank_values=True))
-        incoming = Incoming(self.command, path, query, headers, raw)
-        self._write(service.serve(incoming))
-
-    def _write(self, reply: Reply) -> None:
-        if reply.drop:
-            self.close_connection = True
-            self._shut()
-            return
-        if reply.path is not None:
-            self._write_file(reply, reply.path)
-            return
-        body = reply.body
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(len(body)))
-        if reply.truncate or self.close_connection:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        if reply.truncate:
-            self.wfile.write(body[: len(body) // 2])
-            self.wfile.flush()
-            self.close_connection = True
-            self._shut()
-        else:
-            self.wfile.write(body)
-
-    def _write_file(self, reply: Reply, path: str) -> None:
-        """Stream a file as the body, 1 MiB at a time (a truncate fault sends half)."""
-        size = os.path.getsize(path)
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Type", reply.content_type)
-        self.send_header("Content-Length", str(size))
-        if reply.truncate:
-            self.send_header("Connection", "close")
-        self.end_headers()
-        left = size // 2 if reply.truncate else size
-        with open(path, "rb") as handle:
-            while left > 0:
-                block = handle.read(min(left, 1 << 20))
-                if not block:
-                    break
-                self.wfile.write(block)
-                left -= len(block)
-        if reply.truncate:
-            self.wfile.flush()
-            self.close_connection = True
-            self._shut()
-
-    def _shut(self) -> None:
-        with contextlib.suppress(OSError):
-            self.connection.shutdown(socket.SHUT_RDWR)
-
-
-class LoopbackServer(ThreadingHTTPServer):
-    """A threaded HTTP/1.1 server on 127.0.0.1 that can close all its connections and threads."""
-
-    daemon_threads = True
-    request_queue_size = 1024
-
-    def __init__(self, port: int, services: list[ServiceEmulator], max_connections: int) -> None:
-        if not services:
-            raise ValueError("a server needs at least one service")
-        self.services = services
-        self.max_connections = max_connections
-        self._lock = threading.Lock()
-        self._active: dict[socket.socket, threading.Thread] = {}
-        self._closing = False
-        self._thread: threading.Thread | None = None
-        super().__init__(("127.0.0.1", port), _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind also looks up the host's FQDN, a DNS query that can stall.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name = "127.0.0.1"
-        self.server_port = self.port
-
-    @property
-    def port(self) -> int:
-        """The port actually bound (useful when 0 asked for an ephemeral one)."""
-        return int(self.server_address[1])
-
-    def service_for(self, path: str) -> ServiceEmulator:
-        """The first hosted service that owns ``path``; the last one takes the rest."""
-        for service in self.services[:-1]:
-            if service.owns(path):
-                return service
-        return self.services[-1]
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._lock:
-            if self._closing or len(self._active) >= self.max_connections:
-                self.shutdown_request(request)
-                return
-            thread = threading.Thread(
-                target=self.process_request_thread,
-                args=(request, client_address),
-                name="seedless-emulator-connection",
-                daemon=True,
-            )
-            self._active[request] = thread
-            thread.start()
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            with self._lock:
-                self._active.pop(request, None)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.debug("connection from %s failed", client_address, exc_info=True)
-
-    def start(self) -> None:
-        """Serve on a background thread."""
-        self._thread = threading.Thread(
-            target=self.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name=f"seedless-emulator-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
-
-    def close(self) -> None:
-        """Stop accepting, shut every open connection, and join every thread started."""
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join()
-            self._thread = None
-        with self._lock:
-            self._closing = True
-            active = list(self._active.items())
-        for sock, _ in active:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        for _, thread in active:
-            thread.join(timeout=10)
-        self.server_close()
 
 
 class ServiceEmulator:
@@ -696,8 +257,8 @@ class ServiceEmulator:
             service=self.name,
             method=incoming.method,
             path=incoming.path,
-            query=_mask_query(incoming.query),
-            headers=_mask_headers(incoming.headers),
+            query=mask_query(incoming.query),
+            headers=mask_headers(incoming.headers),
             body=incoming.json_body if incoming.json_ok and keep else None,
             form=incoming.form if keep else None,
             model=self.model_of(incoming),

@@ -189,25 +189,7 @@ class VertexEmulator(GoogleService):
 
     def _predict(self, model: EmulatedModel, incoming: Incoming, fault: Fault | None) -> Reply:
         body = self.read_json(incoming.json_ok, incoming.json_body)
-        instances = body.get("instances")
-        if not isinstance(instances, list) or not instances:
-            raise self.refuse(
-                400,
-                "Image generation failed with the following error: "
-                "instances must contain exactly one instance.",
-            )
-        if len(instances) > 1:
-            raise self.refuse(
-                400,
-                "Image generation failed with the following error: "
-                "only one instance is supported per request.",
-            )
-        instance = instances[0]
-        prompt = instance.get("prompt") if isinstance(instance, dict) else None
-        if not isinstance(prompt, str) or not prompt.strip():
-            raise self.refuse(
-                400, "Image generation failed with the following error: The prompt is empty."
-            )
+        prompt = self._read_prompt(body.get("instances"))
         params = body.get("parameters", {})
         if not isinstance(params, dict):
             raise self.refuse(400, "Invalid value at 'parameters', expected an object.")
@@ -221,25 +203,9 @@ class VertexEmulator(GoogleService):
             return json_reply(200, payload)
         if fault is not None and fault.kind == "no_image":
             return json_reply(200, {})
-        long_side = SIZE_CLASSES[params.get("sampleImageSize", "1K")]
-        size = ratio_size(parse_ratio(params.get("aspectRatio", "1:1")) or (1, 1), long_side)
-        picture_params = {k: params[k] for k in _PICTURE_PARAMETERS if k in params}
-        predictions: list[dict[str, Any]] = []
-        for index in range(count):
-            if model.seeded and seed is not None:
-                rng = seeded_rng(model.id, prompt, seed, index, picture_params)
-            else:
-                rng = fresh_rng()
-            data = encode(render(prompt, rng, size), mime, _quality(params))
-            prediction: dict[str, Any] = {
-                "bytesBase64Encoded": base64.b64encode(data).decode(),
-                "mimeType": mime,
-            }
-            if params.get("enhancePrompt"):
-                prediction["prompt"] = f"{prompt}, richly detailed, balanced composition"
-            if params.get("includeSafetyAttributes"):
-                prediction["safetyAttributes"] = {"categories": [], "scores": []}
-            predictions.append(prediction)
+        predictions = [
+            self._prediction(model, prompt, params, seed, index, mime) for index in range(count)
+        ]
         if params.get("includeSafetyAttributes"):
             predictions.append(
                 {
@@ -250,6 +216,48 @@ class VertexEmulator(GoogleService):
         reply = json_reply(200, {"predictions": predictions})
         reply.truncate = fault is not None and fault.kind == "truncate"
         return reply
+
+    def _read_prompt(self, instances: Any) -> str:
+        """The prompt of the one instance a :predict request may hold."""
+        prefix = "Image generation failed with the following error: "
+        if not isinstance(instances, list) or not instances:
+            raise self.refuse(400, f"{prefix}instances must contain exactly one instance.")
+        if len(instances) > 1:
+            raise self.refuse(400, f"{prefix}only one instance is supported per request.")
+        instance = instances[0]
+        prompt = instance.get("prompt") if isinstance(instance, dict) else None
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise self.refuse(400, f"{prefix}The prompt is empty.")
+        return prompt
+
+    def _prediction(
+        self,
+        model: EmulatedModel,
+        prompt: str,
+        params: dict[str, Any],
+        seed: int | None,
+        index: int,
+        mime: str,
+    ) -> dict[str, Any]:
+        """The ``index``-th image: deterministic in (model, prompt, seed, index, picture
+        parameters) for a seeded model given a seed, a fresh draw otherwise."""
+        long_side = SIZE_CLASSES[params.get("sampleImageSize", "1K")]
+        size = ratio_size(parse_ratio(params.get("aspectRatio", "1:1")) or (1, 1), long_side)
+        picture_params = {k: params[k] for k in _PICTURE_PARAMETERS if k in params}
+        if model.seeded and seed is not None:
+            rng = seeded_rng(model.id, prompt, seed, index, picture_params)
+        else:
+            rng = fresh_rng()
+        data = encode(render(prompt, rng, size), mime, _quality(params))
+        prediction: dict[str, Any] = {
+            "bytesBase64Encoded": base64.b64encode(data).decode(),
+            "mimeType": mime,
+        }
+        if params.get("enhancePrompt"):
+            prediction["prompt"] = f"{prompt}, richly detailed, balanced composition"
+        if params.get("includeSafetyAttributes"):
+            prediction["safetyAttributes"] = {"categories": [], "scores": []}
+        return prediction
 
     def _read_parameters(self, params: dict[str, Any]) -> tuple[int, int | None, str]:
         prefix = "Image generation failed with the following error: "

@@ -22,12 +22,12 @@ __all__ = ["TERMINAL", "BatchEngine", "LineResult", "RemoteBatch", "ShardLimits"
 def engine_for(client: AsyncClient, endpoint: str, engine: str) -> BatchEngine:
     """The batch engine ``engine`` for the client's endpoint ``endpoint``."""
     if engine == "gemini":
-        from .gemini import GeminiBatchEngine  # google-genai, imported on first use
+        from .gemini import GeminiBatchEngine  # lazy: google-genai and httpx
 
         return GeminiBatchEngine(client.endpoints[endpoint])
     if engine == "openai":
-        from ...providers.openai import OpenAIProvider
-        from .openai import OpenAIBatchEngine
+        from ...providers.openai import OpenAIProvider  # lazy: httpx
+        from .openai import OpenAIBatchEngine  # lazy: httpx
 
         provider = client.provider(endpoint)
         if not isinstance(provider, OpenAIProvider):

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ..errors import redact
 from . import spool
@@ -32,6 +32,7 @@ __all__ = [
     "RESUMABLE",
     "USD_PLACES",
     "JobRecords",
+    "JobStart",
     "OutputRecord",
     "Status",
     "error_fields",
@@ -90,6 +91,25 @@ class OutputRecord:
     seed: int | None = None
     cached: bool = False
     index: int | None = None
+
+
+class JobStart(TypedDict):
+    """What :meth:`JobRecords.start` records of a dispatched job (its keywords, so a runner
+    building them once is checked against the signature)."""
+
+    job_id: str
+    kind: str
+    job_hash: str
+    request_hash: str
+    input_hash: str | None
+    recipe_hash: str | None
+    provider: str | None
+    model: str | None
+    seed: int | None
+    n: int
+    estimate: float | None
+    source: str | None
+    invocation: str
 
 
 class JobRecords:

@@ -21,12 +21,12 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TypedDict
 
 from ..errors import redact
 from . import spool
+from .records import Records, utc_now
 
 __all__ = [
     "RESUMABLE",
@@ -66,10 +66,6 @@ USD_PLACES = 6
 
 def usd(value: float | None) -> float | None:
     return None if value is None else round(value, USD_PLACES)
-
-
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def error_fields(exc: BaseException) -> tuple[str, str, int | None]:
@@ -112,16 +108,8 @@ class JobStart(TypedDict):
     invocation: str
 
 
-class JobRecords:
+class JobRecords(Records):
     """Ledger methods for jobs: their rows, attempts and outputs, and crash recovery."""
-
-    _conn: sqlite3.Connection
-
-    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        raise NotImplementedError  # the ledger's
-
-    def commit(self) -> None:
-        raise NotImplementedError  # the ledger's
 
     # ------------------------------------------------------------------ jobs
 

@@ -60,6 +60,7 @@ Array: TypeAlias = "np.ndarray"
 _PILLOW_MAX_SIZE = 65  # Color3DLUT's largest lattice
 _PILLOW_MAX_VALUE = 2.0  # Color3DLUT stores values as int16 of value * 255 * 64: about ±2.008
 _STRIP_PIXELS = 1 << 18  # pixels looked up at a time (a strip's words and keys stay cached)
+_WHOLE_TABLE_PIXELS = 1 << 20  # an image this big touches most pages of a new colour table
 _CHUNK = 1 << 13  # colours interpolated at a time (their temporaries stay in the CPU's cache)
 _KNOWN = np.uint32(0xFF000000)  # the fourth byte of a cached colour: never 0 once filled
 
@@ -179,10 +180,18 @@ def _interpolate(
     a = _rows(flat, base + steps[0][order])
     b = _rows(flat, base + steps[1][order])
     top = _rows(flat, base + (1 + n + n * n))
-    out: Array = corner + high * (a - corner)
-    out += middle * (b - a)
-    out += low * (top - b)
-    return out
+    # In place, the same operations as corner + high (a - corner) + middle (b - a) +
+    # low (top - b), added left to right (IEEE sums and products commute exactly).
+    top -= b
+    b -= a
+    a -= corner
+    a *= high
+    a += corner
+    b *= middle
+    a += b
+    top *= low
+    a += top
+    return a
 
 
 @functools.cache
@@ -306,7 +315,7 @@ class ImageKernel:
         width, height = image.size
         if width * height == 0:
             return Image.new("RGB", image.size)
-        cache, scratch, keys = self._buffers(max(_STRIP_PIXELS, width))
+        cache, scratch, keys = self._buffers(max(_STRIP_PIXELS, width), width * height)
         found = np.empty(width * height, dtype=np.uint32)
         rows = max(1, _STRIP_PIXELS // width)
         for top in range(0, height, rows):
@@ -320,14 +329,15 @@ class ImageKernel:
                 self._fill(cache, key, done)
         return _rgb_image(found, image.size)
 
-    def _buffers(self, pixels: int) -> tuple[Array, Array, Array]:
-        """This thread's colour table, and room for a strip's words and keys."""
+    def _buffers(self, strip: int, pixels: int) -> tuple[Array, Array, Array]:
+        """This thread's colour table (made for an image of ``pixels``), and room for the
+        words and keys of a ``strip`` of pixels."""
         local = self._local
         if getattr(local, "table", None) is None:
-            local.table = _zeros(1 << 24)
-        if getattr(local, "words", None) is None or len(local.words) < pixels:
-            local.words = np.empty(pixels, dtype=np.uint32)
-            local.keys = np.empty(pixels, dtype=np.intp)
+            local.table = _zeros(1 << 24, whole=pixels >= _WHOLE_TABLE_PIXELS)
+        if getattr(local, "words", None) is None or len(local.words) < strip:
+            local.words = np.empty(strip, dtype=np.uint32)
+            local.keys = np.empty(strip, dtype=np.intp)
         return local.table, local.words, local.keys
 
     def _fill(self, cache: Array, keys: Array, found: Array) -> None:
@@ -384,19 +394,23 @@ class ImageKernel:
         return axes
 
 
-def _zeros(count: int) -> Array:
-    """``count`` uint32 zeros whose memory pages are only given to the process as they are
-    written to, in small pages.
+def _zeros(count: int, *, whole: bool) -> Array:
+    """``count`` uint32 zeros, in small memory pages, all of them given to the process at once
+    when ``whole`` (else as they are touched).
 
-    numpy asks for huge pages for large arrays; a colour table is written all over, a few
-    words per page, in each new worker, and there small pages measured faster (a fresh
-    process got its first 64 MB of huge pages in 90 to 180 ms of faults, small pages in
-    about 30 ms; docs/decisions.md).
+    numpy asks for huge pages for large arrays, and pages are given as they are touched. A
+    colour table is read and written all over, a few words per page, in each new worker:
+    there, huge pages cost 90 to 180 ms of faults for the first 64 MB in a fresh process and
+    small pages touched one by one (a read fault, then a write fault) cost more than the
+    whole table mapped at once, about 25 ms; a photo of a few megapixels touches nearly
+    every page anyway (measured: docs/decisions.md).
     """
     if not hasattr(mmap, "MAP_ANONYMOUS"):  # Windows
         return np.zeros(count, dtype=np.uint32)
-    memory = mmap.mmap(-1, 4 * count, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    return np.frombuffer(memory, dtype=np.uint32)
+    flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+    if whole:
+        flags |= getattr(mmap, "MAP_POPULATE", 0)  # Linux
+    return np.frombuffer(mmap.mmap(-1, 4 * count, flags=flags), dtype=np.uint32)
 
 
 def _strip_words(image: Image.Image, top: int, bottom: int, room: Array) -> Array:

@@ -47,6 +47,7 @@ from ..errors import (
 from ..strategies.best_of import best_of_async
 from .estimate import job_cost, prepare_job
 from .job import Job, JobEntry, JobProblem, default_scorer
+from .job_ledger import JobStart
 from .jobstate import JobContext, LedgerThread
 from .ledger import OutputRecord, Status
 from .limits import Limits
@@ -334,24 +335,22 @@ class DirectRunner:
     def _launch(self, context: JobContext, cost: float | None) -> None:
         """Record the job as running (queued: its own rows follow through the same thread)
         and start its task."""
-        self.db.post(self._start, context, **self.start_fields(context.job, context.prepared, cost))
+        self.db.post(self._start, context, self.start_fields(context.job, context.prepared, cost))
         task = context.task = asyncio.create_task(self._run_job(context, cost or 0.0))
         self._tasks.add(task)
         task.add_done_callback(lambda done: self._task_done(done, context))
 
-    def start_fields(
-        self, job: Job, prepared: PreparedRequest, cost: float | None
-    ) -> dict[str, Any]:
+    def start_fields(self, job: Job, prepared: PreparedRequest, cost: float | None) -> JobStart:
         """What the ledger records of a job dispatched in this invocation
         (:meth:`~seedless.batch.ledger.Ledger.start`'s keywords)."""
         request = prepared.request
-        return {
-            "job_id": job.id, "kind": job.kind, "job_hash": job.hash,
-            "request_hash": job.request_hash, "input_hash": job.input_hash,
-            "recipe_hash": job.recipe_hash, "provider": prepared.spec.provider,
-            "model": prepared.spec.key, "seed": request.seed, "n": request.n, "estimate": cost,
-            "source": job.source, "invocation": self.invocation,
-        }  # fmt: skip
+        return JobStart(
+            job_id=job.id, kind=job.kind, job_hash=job.hash,
+            request_hash=job.request_hash, input_hash=job.input_hash,
+            recipe_hash=job.recipe_hash, provider=prepared.spec.provider,
+            model=prepared.spec.key, seed=request.seed, n=request.n, estimate=cost,
+            source=job.source, invocation=self.invocation,
+        )  # fmt: skip
 
     async def _dispatch_problem(self, problem: JobProblem) -> None:
         """A source entry that could not become a job: recorded as failed, the rest runs."""
@@ -366,7 +365,7 @@ class DirectRunner:
             return
         await self._refuse(problem, problem.error, Status.FAILED, retryable=False)
 
-    def _start(self, context: JobContext, **fields: Any) -> None:
+    def _start(self, context: JobContext, fields: JobStart) -> None:
         """In the ledger thread: record the job as running and learn its attempt number."""
         context.attempt = self.ledger.start(self.run, **fields)
 

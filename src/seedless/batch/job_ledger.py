@@ -21,17 +21,18 @@ import os
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from ..errors import redact
 from . import spool
+from .records import Records, utc_now
 
 __all__ = [
     "RESUMABLE",
     "USD_PLACES",
     "JobRecords",
+    "JobStart",
     "OutputRecord",
     "Status",
     "error_fields",
@@ -67,10 +68,6 @@ def usd(value: float | None) -> float | None:
     return None if value is None else round(value, USD_PLACES)
 
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
 def error_fields(exc: BaseException) -> tuple[str, str, int | None]:
     """(class name, redacted message, HTTP status) of an error, for the ledger."""
     message = redact(str(exc))[:2000] or type(exc).__name__
@@ -92,16 +89,27 @@ class OutputRecord:
     index: int | None = None
 
 
-class JobRecords:
+class JobStart(TypedDict):
+    """What :meth:`JobRecords.start` records of a dispatched job (its keywords, so a runner
+    building them once is checked against the signature)."""
+
+    job_id: str
+    kind: str
+    job_hash: str
+    request_hash: str
+    input_hash: str | None
+    recipe_hash: str | None
+    provider: str | None
+    model: str | None
+    seed: int | None
+    n: int
+    estimate: float | None
+    source: str | None
+    invocation: str
+
+
+class JobRecords(Records):
     """Ledger methods for jobs: their rows, attempts and outputs, and crash recovery."""
-
-    _conn: sqlite3.Connection
-
-    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        raise NotImplementedError  # the ledger's
-
-    def commit(self) -> None:
-        raise NotImplementedError  # the ledger's
 
     # ------------------------------------------------------------------ jobs
 

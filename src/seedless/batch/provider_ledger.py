@@ -20,10 +20,10 @@ transaction helpers (``_write``, ``commit``) and connection.
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from collections.abc import Iterable
 from typing import Any
+
+from .records import Records, utc_now
 
 __all__ = ["LIVE_SHARDS", "ProviderBatchRecords", "ShardState"]
 
@@ -50,20 +50,8 @@ _COLUMNS = frozenset(
 )  # fmt: skip
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
-class ProviderBatchRecords:
+class ProviderBatchRecords(Records):
     """Ledger methods for provider batches (shards) and the jobs they hold."""
-
-    _conn: sqlite3.Connection
-
-    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
-        raise NotImplementedError  # the ledger's
-
-    def commit(self) -> None:
-        raise NotImplementedError  # the ledger's
 
     # ------------------------------------------------------------------ shards
 
@@ -72,7 +60,7 @@ class ProviderBatchRecords:
         input_path: str,
     ) -> None:  # fmt: skip
         """Record a new shard whose lines are being written (committed)."""
-        now = _now()
+        now = utc_now()
         self._write(
             "INSERT INTO provider_batches (run, shard, engine, endpoint, model, operation, "
             "mode, input_path, state, created_at, updated_at) VALUES "
@@ -91,7 +79,7 @@ class ProviderBatchRecords:
         self._write(
             f"UPDATE provider_batches SET {assignments}, updated_at = ? WHERE run = ? AND "
             "shard = ?",
-            (*(fields[name] for name in names), _now(), run, shard),
+            (*(fields[name] for name in names), utc_now(), run, shard),
         )
         self.commit()
 
@@ -125,7 +113,7 @@ class ProviderBatchRecords:
         self._write(
             "UPDATE jobs SET status = 'submitted', external_ref = ?, updated_at = ? "
             "WHERE run = ? AND job_id = ?",
-            (shard, _now(), run, job_id),
+            (shard, utc_now(), run, job_id),
         )
         self.commit()
 
@@ -159,7 +147,7 @@ class ProviderBatchRecords:
                      error_class: str) -> int:  # fmt: skip
         """Jobs of ``shard`` still ``submitted`` become ``status`` (retryable, interrupted),
         with the reason; returns how many (committed)."""
-        now = _now()
+        now = utc_now()
         cursor = self._write(
             "UPDATE jobs SET status = ?, retryable = 1, error_class = ?, error_message = ?, "
             "finished_at = ?, updated_at = ? WHERE run = ? AND external_ref = ? AND status = "

@@ -398,13 +398,14 @@ def section_speed(repeats: int, copies: int) -> str:
         ratios[name] = seconds / floor_s
         path_note = ""
         if name in looks:
-            path_note = "point operations" if looks[name][1] else "3D table (Color3DLUT)"
+            path_note = "point operations" if looks[name][1] else "3D table (colour table)"
         print(f"{name:<32} {seconds:7.2f}s  {ratios[name]:5.2f}x floor  {path_note}")
     curves = ratios["curves look (levels)"]
     table = ratios["table look (HSL saturation)"]
     line = (
-        f"apply --effect: {curves:.2f}x the floor (point operations; <= 2: "
-        f"{_mark(curves <= 2.0)}), {table:.2f}x for a look that needs the 3D table"
+        f"apply --effect: {curves:.2f}x the floor for a look applied as point operations, "
+        f"{table:.2f}x for one that needs the 3D table (<= 2: "
+        f"{_mark(max(curves, table) <= 2.0)}; floor {floor_s:.2f} s)"
     )
     print(line)
     return line

@@ -1,8 +1,10 @@
 """``FittedEffect`` and ``FitReport``: a fitted look as data, and how well it was fitted.
 
-A :class:`FittedEffect` is a global colour/tone edit as a 3D LUT, a frozen pydantic model
-(``kind: "lut"``) that saves to JSON and to Adobe ``.cube`` and applies exactly with Pillow's
-``ImageFilter.Color3DLUT``. How it is fitted lives in :mod:`._fitting`.
+A :class:`FittedEffect` is a colour/tone edit as a 3D LUT (with per-photo levels and spatial
+parts when the edit has them), a frozen pydantic model (``kind: "lut"``) that saves to JSON
+and its table to Adobe ``.cube``, and applies exactly: as point operations when the table is
+curves and a matrix, else through :mod:`seedless.effects.lut`'s colour-table pass (Pillow's
+trilinear ``Color3DLUT`` bytes). How it is fitted lives in :mod:`._fitting`.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ... import images as _images
 from ..cube import identity_table, read_cube, write_cube
-from ..lut import apply_in_mode
+from ..lut import ImageKernel, Stages, apply_in_mode
 from ._describe import describe_table
 from ._fast import PointOps, chain_table, point_plan
 from ._normalise import Normalise
@@ -225,8 +227,11 @@ class FittedEffect(BaseModel):
         return bool(np.abs(self.lut - identity_table(self.size)).max() <= 0.125 / 255.0)
 
     @cached_property
-    def _filter(self) -> ImageFilter.Color3DLUT:
-        return ImageFilter.Color3DLUT(self.size, self.lut.astype(np.float32))
+    def _kernel(self) -> ImageKernel:
+        """The table's pass (effects.lut): Pillow's trilinear ``Color3DLUT`` bytes, with each
+        colour worked out once and kept in a colour table, which is faster on photos."""
+        zero, one = np.zeros(3), np.ones(3)
+        return ImageKernel(Stages(None, zero, one, self.lut, zero, one), "trilinear")
 
     @cached_property
     def _keeps_grey(self) -> bool:
@@ -286,7 +291,7 @@ class FittedEffect(BaseModel):
             return rgb.filter(ImageFilter.Color3DLUT(self.size, table.astype(np.float32)))
         if self.fast is not None:
             return self.fast.apply(rgb)
-        return rgb.filter(self._filter)
+        return self._kernel(rgb)
 
     def save_cube(self, path: str | os.PathLike[str]) -> Path:
         """Write the table as an Adobe ``.cube`` 1.0 file (6 decimals; exact round trip).

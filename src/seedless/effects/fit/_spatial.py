@@ -27,6 +27,9 @@ _AMOUNTS = (0.3, 0.6, 1.0, 1.5, 2.0, 3.0, 4.5)
 _BLURS = (-1.0, -0.6)
 _PROFILE_KNOTS = 17
 _CENTRES = (0.4, 0.45, 0.5, 0.55, 0.6)
+# A vignette is centred within a tenth of the frame of the middle (editors centre theirs; a
+# "vignette" further off is a light from one side, a content change).
+_NEAR_MIDDLE = (0.4, 0.6)
 _VIGNETTE_PIXELS = 150_000  # the vignette is fitted on at most this many pixels
 _PROFILE_SMOOTHNESS = 2e-3  # second differences of the vignette profile, per unit of weight
 _GRAIN_KNOTS = 5
@@ -143,9 +146,17 @@ def fit_vignette(x: Array, y: Array) -> list[tuple[Vignette, str]]:
     ):
         regression = _FixedEffects(_colour_bins(binned[usable]), np.log(logged[usable]))
         error, vignette = _search(regression, usable, sign)
-        found.append((error, vignette, stage))
+        if not _pushes_off_centre(vignette):
+            found.append((error, vignette, stage))
     found.sort(key=lambda item: item[0])
     return [(vignette, stage) for _, vignette, stage in found]
+
+
+def _pushes_off_centre(vignette: Vignette) -> bool:
+    """True when the best centre is at the edge of where a vignette may be: the pattern
+    wants to sit further off, as a light from one side does (a content change)."""
+    low, high = _NEAR_MIDDLE
+    return any(min(abs(c - low), abs(c - high)) < 1e-6 for c in vignette.centre)
 
 
 def _search(regression: _FixedEffects, usable: Array, sign: float) -> tuple[float, Vignette]:
@@ -170,7 +181,9 @@ def _search(regression: _FixedEffects, usable: Array, sign: float) -> tuple[floa
             score(cx + dx, cy + dy, best[1].round)
             for dx in (-step, 0.0, step)
             for dy in (-step, 0.0, step)
-            if (dx or dy) and 0.25 <= cx + dx <= 0.75 and 0.25 <= cy + dy <= 0.75
+            if (dx or dy)
+            and _NEAR_MIDDLE[0] <= cx + dx <= _NEAR_MIDDLE[1]
+            and _NEAR_MIDDLE[0] <= cy + dy <= _NEAR_MIDDLE[1]
         ]
         best = min([best, *around], key=lambda item: item[0])
         step /= 2.0

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from PIL import Image, ImageEnhance
+from PIL import Image, ImageDraw, ImageEnhance
 
 from seedless import __version__
 from seedless.cli import main
@@ -107,7 +107,30 @@ def test_fit_then_apply_a_cube(photos: list[Path], tmp_path: Path) -> None:
     assert first != photos[0].read_bytes()
 
 
-def test_fit_of_a_local_edit_exits_1_and_says_what_to_do(
+def test_fit_of_a_content_edit_exits_1_and_says_what_to_do(
+    photos: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from seedless import Adjust
+
+    original = next(p for p in photos if p.name == "coffee.jpg")
+    approved = tmp_path / "approved.png"
+    with Image.open(original) as image:
+        edited = Adjust(brightness=0.9).apply(image.convert("RGB"))
+    w, h = edited.size
+    ImageDraw.Draw(edited).ellipse((w * 0.3, h * 0.3, w * 0.6, h * 0.6), fill=(230, 40, 40))
+    edited.save(approved)
+    cube = tmp_path / "look.cube"
+    assert main(["fit", str(original), str(approved), "-o", str(cube)]) == 1
+    assert cube.exists()  # the global part is saved all the same
+    out = capsys.readouterr()
+    assert "verdict: NOT reproducible locally" in out.out
+    assert f"seedless reproduce PHOTOS --original {original} --approved {approved}" in out.err
+    assert main(["fit", str(original), str(approved), "-o", str(cube), "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)["report"]
+    assert report["is_global"] is False and report["verdict"] == "not reproducible locally"
+
+
+def test_fit_of_a_vignette_saves_the_whole_look_as_json(
     photos: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from seedless import Adjust
@@ -116,14 +139,11 @@ def test_fit_of_a_local_edit_exits_1_and_says_what_to_do(
     approved = tmp_path / "approved.png"
     with Image.open(original) as image:
         Adjust(brightness=0.9, vignette=0.8).apply(image.convert("RGB")).save(approved)
-    cube = tmp_path / "look.cube"
-    assert main(["fit", str(original), str(approved), "-o", str(cube)]) == 1
-    assert cube.exists()  # the global part is saved all the same
-    out = capsys.readouterr()
-    assert "verdict: NOT global" in out.out
-    assert f"seedless reproduce PHOTOS --original {original} --approved {approved}" in out.err
-    assert main(["fit", str(original), str(approved), "-o", str(cube), "--json"]) == 1
-    assert json.loads(capsys.readouterr().out)["report"]["is_global"] is False
+    look = tmp_path / "look.json"
+    assert main(["fit", str(original), str(approved), "-o", str(look)]) == 0
+    assert "verdict: global + spatial (vignette)" in capsys.readouterr().out
+    assert main(["fit", str(original), str(approved), "-o", str(tmp_path / "look.cube")]) == 0
+    assert "holds the fixed colour table only" in capsys.readouterr().err
 
 
 def test_capabilities_unknown_supports_is_a_message(capsys: pytest.CaptureFixture[str]) -> None:

@@ -52,9 +52,14 @@ def test_a_fitted_look_exported_and_reimported_replays_bit_identically(tmp_path:
     path = look.save_cube(tmp_path / "look.cube")
     again = load_effect(path)
     assert isinstance(again, CubeEffect) and again.interpolation == "trilinear"
+    # The look's table, bit for bit; a look applied as point operations (its table is curves
+    # and a matrix within half a level) is within a level of it.
+    table = look.model_copy(update={"fast": None})
     for image in (photo("astronaut.jpg"), photo("cat.jpg").convert("L"), photo("rocket.jpg")):
-        assert again.apply(image).tobytes() == look.apply(image).tobytes()
+        assert again.apply(image).tobytes() == table.apply(image).tobytes()
         assert again.apply(image).mode == look.apply(image).mode
+        ours, theirs = np.asarray(look.apply(image), int), np.asarray(again.apply(image), int)
+        assert np.abs(ours - theirs).max() <= 1
 
 
 def test_interpolation_is_recorded_in_the_json_and_replays(tmp_path: Path) -> None:

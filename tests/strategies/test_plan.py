@@ -34,7 +34,10 @@ def content_edit(data: bytes) -> bytes:
 def not_global(monkeypatch: pytest.MonkeyPatch) -> None:
     """A fitter that reports the pair as not global (stands in for effects.fit here)."""
     report = SimpleNamespace(
-        is_global=False, reason="not a global colour/tone edit: content changed.", psnr_db=18.0
+        is_global=False,
+        reproducible=False,
+        reason="not a global colour/tone edit: content changed.",
+        psnr_db=18.0,
     )
     fitted = SimpleNamespace(report=report, describe=lambda: "brightness at 75% of the original")
     monkeypatch.setattr(plan_module, "_fit", lambda original, approved: fitted)
@@ -239,3 +242,17 @@ def test_an_anchored_recipe_plans_anchored_and_checks_its_anchors(
     with pytest.raises(seedless.RequestError, match="not the one this recipe was made with"):
         plan(original=approved, approved=approved, images=[original], recipe=recipe,
              client=client)  # fmt: skip
+
+
+def test_an_edit_with_a_vignette_plans_local_with_its_parts(
+    make_client: Callable[..., seedless.Client],
+) -> None:
+    original = small_photo("coffee.jpg")
+    approved = seedless.Adjust(brightness=0.9, saturation=1.2, vignette=0.6).apply(
+        Image.open(io.BytesIO(original))
+    )
+    chosen = plan(original=original, approved=approved, images=[small_photo("cat.jpg")],
+                  model="fake:nano", client=make_client())  # fmt: skip
+    assert chosen.path == "local", chosen.reason
+    assert chosen.effect.report.verdict == "global + spatial"
+    assert "vignette" in chosen.effect.report.parts

@@ -13,6 +13,7 @@ import pytest
 from PIL import Image, ImageDraw
 from strategy_helpers import TARGET, brighten, small_photo
 
+from seedless import Adjust, fit_effect
 from seedless.cli import main
 from seedless.testing import Emulator
 
@@ -33,7 +34,10 @@ def emu(monkeypatch: pytest.MonkeyPatch) -> Iterator[Emulator]:
 def not_global(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fitting is tested in test_plan.py; here a stand-in fitter keeps the CLI tests fast."""
     report = SimpleNamespace(
-        is_global=False, reason="not a global colour/tone edit: content changed.", psnr_db=20.0
+        is_global=False,
+        reproducible=False,
+        reason="not a global colour/tone edit: content changed.",
+        psnr_db=20.0,
     )
     fitted = SimpleNamespace(report=report, describe=lambda: "brightness at 75% of the original")
     plan_module = importlib.import_module("seedless.strategies.plan")
@@ -106,6 +110,20 @@ def test_reproduce_with_an_exact_effect_is_local(
         assert main(["reproduce", str(files["cat"]), "--effect", str(effect),
                      "-o", str(tmp_path / run), *TODAY]) == 0  # fmt: skip
     assert (tmp_path / "a" / "cat.png").read_bytes() == (tmp_path / "b" / "cat.png").read_bytes()
+    assert emu.requests == []
+
+
+def test_reproduce_warns_about_a_photo_mostly_outside_a_fitted_look(
+    emu: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    grey = Image.new("RGB", (48, 32), (120, 120, 120))
+    grey.paste((90, 90, 90), (0, 0, 24, 32))
+    effect = tmp_path / "look.json"
+    effect.write_text(fit_effect(grey, Adjust(brightness=1.2).apply(grey)).model_dump_json())
+    Image.new("RGB", (48, 32), (20, 60, 220)).save(tmp_path / "blue.png")
+    assert main(["reproduce", str(tmp_path / "blue.png"), "--effect", str(effect),
+                 "-o", str(tmp_path / "out"), *TODAY]) == 0  # fmt: skip
+    assert "blue.png: only 0% of its colours" in capsys.readouterr().err
     assert emu.requests == []
 
 

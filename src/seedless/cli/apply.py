@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import itertools
 import os
 import signal
@@ -14,6 +15,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from PIL import Image
+
+from .._progress import progress_bar
+from ..errors import ConfigurationError, SeedlessError
+from ..images import extension_for, remove_temp_files, write_atomic
+from ..models import ImageInput
+from ..providers.local import apply_effect_bytes
 from ._options import add_adjust_flags, add_out
 from ._options import effect_from_args as shared_effect_from_args
 
@@ -72,16 +80,12 @@ def collect_inputs(paths: Iterable[Path]) -> list[Path]:
         elif path.is_file():
             files.append(path)
         else:
-            from ..errors import ConfigurationError
-
             raise ConfigurationError(f"no such file or folder: {path}")
     return files
 
 
 def effect_from_args(args: argparse.Namespace) -> Any:
     """The effect of ``--effect`` or the Adjust flags, with ``--interp`` for a .cube LUT."""
-    from ..errors import ConfigurationError
-
     if args.interp and not args.effect:
         raise ConfigurationError(
             "--interp goes with --effect LUT.cube: it sets how that LUT is interpolated"
@@ -121,40 +125,54 @@ def _install_effect(run: int, effect: Any) -> None:
 
 
 def _preload() -> None:
-    """Import what the workers run, once, in this process, before they are forked from it.
+    """Load what the workers run, once, in this process, before they are forked from it (the
+    modules they use are imported at the top of this one).
 
     Nothing here may start a thread (numpy would start its BLAS pool): the workers could then
     not be forked. An effect that needs numpy imports it in each worker, on its first image.
     """
-    from PIL import Image
-
-    from ..images import write_atomic  # noqa: F401
-    from ..models import ImageInput  # noqa: F401
-    from ..providers.local import apply_effect_bytes  # noqa: F401
-
     Image.preinit()  # the common format plugins (JPEG, PNG, ...)
 
 
-def _apply_one(run: int, source: Path, target: Path, mime: str | None) -> str | None:
-    """Edit one file into ``target``; return None, or why it failed (a file's own problem)."""
-    from ..errors import SeedlessError
-    from ..images import write_atomic
-    from ..models import ImageInput
-    from ..providers.local import apply_effect_bytes
-
+def _apply_one(
+    run: int, source: Path, target: Path, mime: str | None
+) -> tuple[str | None, str | None]:
+    """Edit one file into ``target``; return (why it failed, or None; a warning, or None)."""
     try:
-        image = apply_effect_bytes(ImageInput.of(source), _EFFECTS[run], mime)
+        data = ImageInput.of(source)
+        image = apply_effect_bytes(data, _EFFECTS[run], mime)
         write_atomic(str(target), image.data)
     except (SeedlessError, OSError) as exc:
-        return str(exc)
-    return None
+        return str(exc), None
+    return None, coverage_warning(_EFFECTS[run], source, data.data)
+
+
+#: Below this share of its colours seen in the approved pair, a photo gets a warning.
+COVERAGE_WARNING = 0.5
+
+
+def coverage_warning(effect: Any, source: Path, data: bytes | None = None) -> str | None:
+    """A warning when most of a photo's colours are ones a fitted look's pairs never showed
+    (the look then follows its smooth model there); None otherwise, or for other effects."""
+    if getattr(effect, "seen", None) is None:
+        return None
+    try:
+        with Image.open(io.BytesIO(data) if data is not None else source) as image:
+            image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
+            share = effect.coverage_of(image)
+    except (OSError, ValueError):
+        return None
+    if share is None or share >= COVERAGE_WARNING:
+        return None
+    return (
+        f"{source}: only {share:.0%} of its colours are colours the approved pair showed; the "
+        "look follows its smooth model for the rest. Check it, or fit on more pairs: seedless "
+        "fit ORIGINAL EDITED --pair BEFORE AFTER ..."
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._parallel import cpu_pool
-    from .._progress import progress_bar
-    from ..errors import ConfigurationError
-    from ..images import extension_for, remove_temp_files
+    from .._parallel import cpu_pool  # lazy: multiprocessing, for a quick CLI start
 
     effect = effect_from_args(args)
     files = collect_inputs(args.inputs)
@@ -162,27 +180,13 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigurationError("no image files found in the inputs")
     out_dir: Path = args.out
     out_dir.mkdir(parents=True, exist_ok=True)
-    inputs = {f.resolve() for f in files}
     mime = {"keep": None, "jpeg": "image/jpeg", "png": "image/png"}[args.format]
-
-    def target_for(source: Path) -> Path:
-        name = source.name if mime is None else source.stem + extension_for(mime)
-        return out_dir / name
-
-    targets = [target_for(f) for f in files]
-    clashes = [t for t in targets if t.resolve() in inputs]
-    if clashes:
-        raise ConfigurationError(
-            f"refusing to overwrite input {clashes[0]}: choose an output folder apart "
-            "from the inputs"
-        )
-    if len(set(targets)) != len(targets):
-        raise ConfigurationError("two inputs share a file name; apply them to separate folders")
-
+    targets = _targets(files, out_dir, mime)
     started = time.perf_counter()
     before = {t: _identity(t) for t in targets}  # to tell our outputs from earlier ones
     _preload()
     failures: list[tuple[Path, Path, str]] = []
+    warnings: list[str] = []
     lost: list[tuple[Path, Path]] = []  # in a pool whose worker died: written or not?
     # Every task is submitted (the workers forked) before the bar exists, and the bar runs no
     # monitor thread: a process that runs threads is not forked (see seedless._parallel).
@@ -195,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         }
         bar = progress_bar(len(files), desc="seedless apply", unit="img", enabled=not args.quiet)
         with bar, _Interrupts(pool) as interrupts:
-            _collect(futures, bar, interrupts, failures, lost)
+            _collect(futures, bar, interrupts, failures, lost, warnings)
             if interrupts.interrupted:
                 _stop(pool, targets, interrupts)
                 raise KeyboardInterrupt
@@ -211,9 +215,26 @@ def run(args: argparse.Namespace) -> int:
     done = len(files) - len(failures)
     if not args.quiet:
         print(f"wrote {done} image(s) to {out_dir} in {elapsed:.2f}s", file=sys.stderr)
+    for warning in sorted(warnings):
+        print(f"seedless: warning: {warning}", file=sys.stderr)
     for source, _, message in sorted(failures):
         print(f"seedless: failed {source}: {message}", file=sys.stderr)
     return 1 if failures else 0
+
+
+def _targets(files: list[Path], out_dir: Path, mime: str | None) -> list[Path]:
+    """Where each file goes; refuses to overwrite an input or to write two files to one."""
+    inputs = {f.resolve() for f in files}
+    targets = [out_dir / (f.name if mime is None else f.stem + extension_for(mime)) for f in files]
+    clashes = [t for t in targets if t.resolve() in inputs]
+    if clashes:
+        raise ConfigurationError(
+            f"refusing to overwrite input {clashes[0]}: choose an output folder apart "
+            "from the inputs"
+        )
+    if len(set(targets)) != len(targets):
+        raise ConfigurationError("two inputs share a file name; apply them to separate folders")
+    return targets
 
 
 def _collect(
@@ -222,23 +243,26 @@ def _collect(
     interrupts: _Interrupts,
     failures: list[tuple[Path, Path, str]],
     lost: list[tuple[Path, Path]],
+    warnings: list[str],
 ) -> None:
-    """Wait for the workers' results (a file's problem, or a dead worker), until all are in
-    or Ctrl-C is counted."""
+    """Wait for the workers' results (a file's problem or a warning, or a dead worker), until
+    all are in or Ctrl-C is counted."""
     from concurrent.futures import FIRST_COMPLETED, wait  # lazy: keeps --help quick
-    from concurrent.futures.process import BrokenProcessPool
+    from concurrent.futures.process import BrokenProcessPool  # lazy: multiprocessing
 
     pending = set(futures)
     while pending and not interrupts.interrupted:
         finished, pending = wait(pending, timeout=0.1, return_when=FIRST_COMPLETED)
         for future in finished:
             try:
-                problem = future.result()
+                problem, warning = future.result()
             except BrokenProcessPool:
                 lost.append(futures[future])
             else:
                 if problem is not None:
                     failures.append((*futures[future], problem))
+                if warning is not None:
+                    warnings.append(warning)
             bar.update(1)
 
 
@@ -287,8 +311,6 @@ def _stop(pool: Any, targets: list[Path], interrupts: _Interrupts) -> None:
     """After Ctrl-C: files not started are dropped and those in hand finish (each write is
     atomic). A second Ctrl-C while they finish terminates the workers at once (the handler)
     and their temp files are removed: either way no worker process outlives the command."""
-    from ..images import remove_temp_files
-
     pool.shutdown(wait=True, cancel_futures=True)
     if interrupts.count > 1:
         for target in targets:

@@ -15,8 +15,21 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from .._progress import progress_bar
+from ..client import Client
+from ..effects import load_effect
+from ..errors import BudgetExceededError, ConfigurationError
+from ..strategies import Recipe, plan
 from . import listeners
-from ._options import add_best_of, add_budget, add_model, add_out, add_request_policy
+from ._options import (
+    add_best_of,
+    add_budget,
+    add_model,
+    add_out,
+    add_request_policy,
+    client_options,
+)
+from .apply import collect_inputs, coverage_warning
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -52,8 +65,6 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def _files(args: argparse.Namespace) -> list[Path]:
     """The photos to treat; refuses, before anything is planned, to write over an input."""
-    from ..errors import ConfigurationError
-    from .apply import collect_inputs
 
     files = collect_inputs(args.images)
     if not files:
@@ -74,12 +85,6 @@ def _files(args: argparse.Namespace) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .._progress import progress_bar
-    from ..client import Client
-    from ..effects import load_effect
-    from ..strategies import Recipe, plan
-    from ._options import client_options
-
     files = _files(args)
     recipe = Recipe.load(args.recipe) if args.recipe else None
     effect = load_effect(args.effect) if args.effect else None
@@ -101,6 +106,11 @@ def run(args: argparse.Namespace) -> int:
             client=client,
         )
         print(chosen.explain())
+        if chosen.path == "local":
+            for file in files:
+                warning = coverage_warning(chosen.effect, file)
+                if warning is not None:
+                    print(f"seedless: warning: {warning}", file=sys.stderr)
         estimate = chosen.estimate()
         _check_budget(estimate, args.budget)
         if args.dry_run:
@@ -127,7 +137,6 @@ class _Tick:
 
 def _check_budget(estimate: Any, budget: float | None) -> None:
     """Refuse a plan whose worst case costs more than ``--budget`` (or an unknown amount)."""
-    from ..errors import BudgetExceededError
 
     if budget is None or (estimate.cost_usd is not None and estimate.cost_usd <= budget):
         return

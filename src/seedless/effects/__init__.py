@@ -73,11 +73,11 @@ def effect_from_dict(data: dict[str, Any]) -> Any:
     if kind == "adjust":
         return Adjust.model_validate(data)
     if kind == "lut":
-        from .fit import FittedEffect  # numpy: only when a fitted look is used
+        from .fit import FittedEffect  # lazy: numpy, only when a fitted look is used
 
         return FittedEffect.model_validate(data)
     if kind == "cube":
-        from .cube_lut import CubeEffect  # numpy: only when a .cube LUT is used
+        from .cube_lut import CubeEffect  # lazy: numpy, only when a .cube LUT is used
 
         return CubeEffect.model_validate(data)
     raise ConfigurationError(f"unknown effect kind {kind!r}; expected 'adjust', 'lut' or 'cube'")
@@ -87,7 +87,7 @@ def load_effect(path: str | os.PathLike[str]) -> Any:
     """Load an effect saved as JSON, or a ``.cube`` LUT (any dialect: a ``CubeEffect``)."""
     file = Path(path)
     if file.suffix.lower() == ".cube":
-        from .cube_lut import CubeEffect  # numpy: only when a .cube LUT is used
+        from .cube_lut import CubeEffect  # lazy: numpy, only when a .cube LUT is used
 
         return CubeEffect.load(file)
     try:

@@ -2,9 +2,10 @@
 
 Given the original photo, the approved result and the photos to treat, :func:`plan` chooses:
 
-1. **local**: the edit is a global colour/tone change (an exact effect was given, the approved
-   result came from the local provider, or a 3D LUT fitted on the pair reproduces it), so it
-   replays exactly with the local Pillow provider: bit-identical, $0.
+1. **local**: the edit is a global colour/tone change, possibly with a vignette, blur,
+   sharpening or grain (an exact effect was given, the approved result came from the local
+   provider, or a look fitted on the pair reproduces it: verdict "global" or "global +
+   spatial"), so it replays exactly with the local Pillow provider: bit-identical, $0.
 2. **seeded**: the approved result came from a seeded model with a recorded seed (or a seeded
    recipe was given), so the same prompt, seed and parameters are sent again.
 3. **anchored**: anything else: anchored best-of-N on the model that made the approved result,
@@ -25,13 +26,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from ..client import PreparedRequest, gather_keeping
 from ..errors import ConfigurationError, Remedy
-from ..models import EditRequest, ImageInput, ImageLike, ImageRequest, ImageResult
+from ..images import extension_for, thumbnail_png
+from ..models import EditRequest, ImageInput, ImageLike, ImageRequest, ImageResult, as_inputs
 from ._run import AnyClient, aio, run_sync
 from .anchoring import anchored_request
 from .best_of import Ranked, best_of_async
-from .recipe import Recipe
+from .recipe import Recipe, check_anchor
 from .replay import check_host
-from .scorers import MatchEffect, ScorerLike, scorer_name
+from .scorers import MatchEffect, ScorerLike, scorer_name, to_rgb
 
 if TYPE_CHECKING:
     from ..effects.fit import FittedEffect
@@ -88,8 +90,6 @@ class PlanResult:
     def save(self, directory: str | os.PathLike[str]) -> list[Path]:
         """Write each result under its input's file name (extension from the result's type)
         and ``recipe.json`` into ``directory``; returns the image paths."""
-        from ..images import extension_for
-
         folder = Path(directory)
         folder.mkdir(parents=True, exist_ok=True)
         paths = []
@@ -100,8 +100,6 @@ class PlanResult:
         return paths
 
     def _repr_png_(self) -> bytes:
-        from ..images import thumbnail_png
-
         return thumbnail_png([r.to_pil() for r in self.results])
 
 
@@ -238,9 +236,9 @@ class Plan:
 
 
 def _fit(original: ImageInput, approved: ImageInput) -> FittedEffect:
-    """A 3D LUT fitted on the pair, with its verdict on whether the edit is global."""
-    from ..effects.fit import fit_effect
-    from .scorers import to_rgb
+    """A look fitted on the pair, with its verdict: global, global + spatial parts, or not
+    reproducible locally."""
+    from ..effects.fit import fit_effect  # lazy: numpy, only when a pair is fitted
 
     return fit_effect(to_rgb(original), to_rgb(approved))
 
@@ -289,8 +287,6 @@ def plan(
     No network I/O happens here: requests are built and validated against the matrix, so an
     impossible plan is refused now, before anything is spent.
     """
-    from ..models import as_inputs
-
     if client is None:
         raise ConfigurationError(
             "plan() validates and runs with the client you give it and makes none of its own: "
@@ -328,12 +324,13 @@ def plan(
             "the approved result was made by the local provider with an exact effect.",
             known.effect_object(),
         )
-    # 2. a global edit, detected by fitting the pair (unless a recipe was given to follow)
+    # 2. a look a fit reproduces locally (verdict "global" or "global + spatial"), unless a
+    #    recipe was given to follow
     fitted: FittedEffect | None = None
     if fit and before is not None and after is not None and recipe is None:
         fitted = _fit(before, after)
         report = fitted.report
-        if report is not None and report.is_global:
+        if report is not None and report.reproducible:
             return local(f"the approved edit is {report.reason}", fitted)
     # 3. a seeded recipe
     if known is not None and known.strategy == "seeded":
@@ -356,8 +353,6 @@ def plan(
         )
     # 4. anchored best-of-N on the original model
     if known is not None and known.strategy == "anchored" and recipe is not None:
-        from .recipe import check_anchor
-
         before = check_anchor(recipe, "original", original)
         after = check_anchor(recipe, "approved", approved)
         model = model or known.model

@@ -1,0 +1,223 @@
+"""``fit_effect``: from approved before/after pairs to a :class:`FittedEffect` with its report.
+
+For one pair:
+
+1. Pair the pixels (:mod:`._pairs`).
+2. Fit the colour table: the parametric model (:mod:`._parametric`), what the table follows
+   where the pair has no evidence, and a smooth residual lattice on top (:mod:`._lattice`),
+   for accuracy where it has, fading out with distance from it.
+3. Measure what the table leaves unexplained (:mod:`._verdict`); where that points at a blur
+   or sharpening, or a vignette, fit it (:mod:`._spatial`), keep it when it explains clearly
+   more, and fit the table again on the pair with the part accounted for. Then film grain,
+   from what is left.
+4. The verdict comes from what the whole look leaves unexplained.
+
+Several pairs go to :mod:`._adaptive`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from ._adaptive import fit_several
+from ._colour import colour_pass, colour_table
+from ._effect import FittedEffect, seen_bitmap
+from ._pairs import ImageSource, Sample, aggregate, prepare
+from ._parts import Detail, Grain, Vignette
+from ._spatial import Fitted, fit_detail, fit_grain, fit_vignette, mse
+from ._table import LUMA, Array
+from ._verdict import build_report, measure
+
+_MAX_FIT_PIXELS = 2_000_000  # larger pairs are decimated (every k-th pixel) for the fit
+_DETAIL_WINDOW = 1024  # blur and sharpening are fitted on a full-resolution window this big
+_KEEP = 0.6  # a spatial part is kept when it leaves at most this share of the squared error
+_ROUNDS = 2  # a blur or sharpening and a quick colour table are fitted in turn this often
+
+Pair = tuple[ImageSource, ImageSource]
+
+
+def fit_effect(
+    original: ImageSource | Sequence[Pair],
+    edited: ImageSource | None = None,
+    *,
+    size: int = 33,
+    title: str = "",
+    max_pixels: int = _MAX_FIT_PIXELS,
+) -> FittedEffect:
+    """Fit the look that turns ``original`` into ``edited``, or one look for several pairs.
+
+    Images may be PIL images, encoded bytes or paths; the two of a pair need not be the same
+    size. ``fit_effect(before, after)`` fits one pair; ``fit_effect([(before1, after1),
+    (before2, after2), ...])`` fits one look on all pairs (more colours seen) and checks
+    that they agree: when one fixed table cannot explain them all, it tries a look that
+    first normalises each photo's own levels (``report.image_dependent``).
+
+    ``size`` is the table's lattice (2..65; 33 is the usual ``.cube`` size). Pairs above
+    ``max_pixels`` are decimated for the colour fit. The result's ``report`` says how well
+    the look explains the pairs and gives the verdict: ``"global"``, ``"global + spatial"``
+    (with a vignette, blur, sharpening or grain, in ``report.parts``) or ``"not
+    reproducible locally"``; the look is returned either way.
+    """
+    if not 2 <= size <= 65:
+        raise ValueError(f"size must be 2..65 (Pillow's Color3DLUT limit), not {size}")
+    pairs = _pairs(original, edited)
+    samples = [prepare(before, after, max_pixels) for before, after in pairs]
+    if len(samples) > 1:
+        return fit_several(samples, size=size, title=title)
+    return _fit_one(samples[0], size, title)
+
+
+def _pairs(original: ImageSource | Sequence[Pair], edited: ImageSource | None) -> list[Pair]:
+    if edited is not None:
+        return [(original, edited)]  # type: ignore[list-item]
+    if isinstance(original, str | bytes | bytearray | memoryview | Image.Image | os.PathLike):
+        raise TypeError(
+            "fit_effect takes an original and its edit, fit_effect(before, after), or a list "
+            "of pairs, fit_effect([(before1, after1), (before2, after2)])"
+        )
+    if not isinstance(original, Sequence):  # an open file, say: not a list of pairs
+        raise TypeError("fit_effect(original) alone takes a list of (original, edited) pairs")
+    pairs: list[Any] = list(original)
+    if not pairs or not all(isinstance(p, tuple | list) and len(p) == 2 for p in pairs):
+        raise TypeError("fit_effect([...]) takes (original, edited) pairs, at least one")
+    return [(p[0], p[1]) for p in pairs]
+
+
+def _fit_one(sample: Sample, size: int, title: str) -> FittedEffect:
+    colours, counts, targets = aggregate(*sample.flat())
+    table = colour_table(colours, counts, targets, size)
+    first = measure(FittedEffect.from_table(table), sample)
+    kept: list[Fitted] = []
+    if first.wants_detail:
+        found: Fitted | None = None
+        trial = _smooth_table(sample, size)  # blur and sharpening barely touch flat areas
+        for _ in range(_ROUNDS):  # the part and the table, fitted in turn
+            part = _try_detail(sample, trial, kept, blur=first.edge_gain > 0)
+            if part is None:
+                break
+            found = part
+            trial = _refit(sample, [found], size, quick=True)
+        if found is not None:
+            kept.append(found)
+            table = _refit(sample, kept, size)
+    if first.wants_vignette:
+        vignette = _try_vignette(sample, table, kept)
+        if vignette is not None:
+            kept.append(vignette)
+            table = _refit(sample, kept, size)
+    look = FittedEffect.from_table(table, title=title, fast=True).model_copy(
+        update={
+            "before": tuple(f.part for f in kept if f.stage == "before"),
+            "after": tuple(f.part for f in kept if f.stage == "after"),
+        }
+    )
+    measures = measure(look, sample)
+    grain = _try_grain(sample, look)
+    parts = tuple(_name(f.part) for f in kept) + (("grain",) if grain is not None else ())
+    report = build_report(measures, sample, parts, colours, counts, list(sample.notes))
+    update: dict[str, object] = {"seen": seen_bitmap(colours), "report": report}
+    if grain is not None:
+        update["after"] = (*look.after, grain)
+    return look.model_copy(update=update)
+
+
+def _name(part: Vignette | Detail | Grain) -> str:
+    if isinstance(part, Detail):
+        return "blur" if part.amount < 0 else "sharpen"
+    return part.part
+
+
+def _window(sample: Sample) -> tuple[Array, Array]:
+    """The full-resolution pair, or its central window when it is large."""
+    height, width = sample.x.shape[:2]
+    side = _DETAIL_WINDOW
+    if height <= side and width <= side:
+        return sample.x, sample.y
+    top, left = max(0, (height - side) // 2), max(0, (width - side) // 2)
+    window = (slice(top, top + side), slice(left, left + side))
+    return sample.x[window], sample.y[window]
+
+
+def _smooth_table(sample: Sample, size: int) -> Array:
+    """The colour table fitted on the flattest half of the pair (least local detail)."""
+    luma = sample.xs.astype(np.float64) @ LUMA
+    detail = np.abs(
+        luma
+        - np.asarray(
+            Image.fromarray(luma.astype(np.uint8)).filter(ImageFilter.BoxBlur(2)), dtype=np.float64
+        )
+    )
+    flat = detail <= np.median(detail)
+    if sample.ms is not None:
+        flat &= sample.ms
+    return colour_table(*aggregate(sample.xs[flat], sample.ys[flat]), size, quick=True)
+
+
+def _try_detail(sample: Sample, table: Array, kept: list[Fitted], *, blur: bool) -> Fitted | None:
+    x, y = _window(sample)
+    lut = colour_pass(table)
+
+    def colour(image: Image.Image) -> Image.Image:
+        return image.filter(lut)
+
+    source = Image.fromarray(x)
+    fitted = fit_detail(source, y, colour, reference=sample.long_side, blur=blur)
+    return fitted if fitted.error < _KEEP * mse(np.asarray(colour(source)), y) else None
+
+
+def _try_vignette(sample: Sample, table: Array, kept: list[Fitted]) -> Fitted | None:
+    """The better of the two vignettes :func:`fit_vignette` finds (after or before the
+    table), when it explains clearly more than the table alone."""
+    source = _before_parts(Image.fromarray(sample.xs), kept)
+    base = mse(np.asarray(_after_parts(source.filter(colour_pass(table)), kept)), sample.ys)
+    best: Fitted | None = None
+    for vignette, stage in fit_vignette(np.asarray(source), sample.ys):
+        trial = [*kept, Fitted(vignette, stage, 0.0)]
+        refitted = colour_pass(_refit(sample, trial, table.shape[0]))
+        start = _before_parts(Image.fromarray(sample.xs), trial)
+        error = mse(np.asarray(_after_parts(start.filter(refitted), trial)), sample.ys)
+        if best is None or error < best.error:
+            best = Fitted(vignette, stage, error)
+    return best if best is not None and best.error < _KEEP * base else None
+
+
+def _before_parts(image: Image.Image, kept: list[Fitted]) -> Image.Image:
+    for fitted in kept:
+        if fitted.stage == "before":
+            image = fitted.part.apply(image)
+    return image
+
+
+def _after_parts(image: Image.Image, kept: list[Fitted]) -> Image.Image:
+    for fitted in kept:
+        if fitted.stage == "after":
+            image = fitted.part.apply(image)
+    return image
+
+
+def _refit(sample: Sample, kept: list[Fitted], size: int, *, quick: bool = False) -> Array:
+    """The colour table fitted again with the spatial parts accounted for: the original
+    through the parts that run before the table, the edit divided by the vignette's gain.
+    (A blur or sharpening after the table is treated as if before it: for the colours
+    between edges, the two are the same.)"""
+    x = np.asarray(_before_parts(Image.fromarray(sample.xs), kept))
+    for fitted in kept:
+        if isinstance(fitted.part, Detail) and fitted.stage == "after":
+            x = np.asarray(fitted.part.apply(Image.fromarray(x)))
+    y = sample.ys.astype(np.float64)
+    for fitted in kept:
+        if isinstance(fitted.part, Vignette) and fitted.stage == "after":
+            gain = fitted.part.gain_map(y.shape[1], y.shape[0])[:, :, None]
+            y = np.clip(y / np.maximum(gain, 0.05), 0.0, 255.0)
+    return colour_table(*aggregate(*sample.flat(x, y)), size, quick=quick)
+
+
+def _try_grain(sample: Sample, look: FittedEffect) -> Grain | None:
+    x, y = _window(sample)
+    predicted = np.asarray(look.apply(Image.fromarray(x)), dtype=np.float64)
+    return fit_grain(y.astype(np.float64) - predicted, predicted, sample.long_side)

@@ -1,0 +1,208 @@
+"""Pairing a before/after: open the images, match their sizes, group pixels by colour."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TypeAlias
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from ... import images as _images
+from ...errors import InvalidImageError
+from ._table import Array
+
+#: What :func:`fit_effect` accepts for an image: a PIL image, or a path, bytes or binary file.
+ImageSource: TypeAlias = "Image.Image | _images.ImageSource"
+
+_ASPECT_TOLERANCE = 0.02
+_MAX_PARAMETRIC_COLOURS = 12_000  # above this, the parametric fit sees colour bins
+
+
+@dataclass(frozen=True)
+class Pair:
+    x: Array  # uint8 (H, W, 3), the original
+    y: Array  # uint8 (H, W, 3), the edit, same size
+    mask: Array | None  # bool (H, W): pixels opaque in both, or None when neither has alpha
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One approved pair, paired: full resolution, and decimated for the colour fit."""
+
+    x: Array  # uint8 (H, W, 3), the original
+    y: Array  # uint8 (H, W, 3), the edit, same size
+    mask: Array | None  # bool (H, W): pixels opaque in both, or None
+    step: int  # the fit sees every step-th pixel along each axis
+    notes: tuple[str, ...]
+
+    @property
+    def xs(self) -> Array:
+        return self.x[:: self.step, :: self.step]
+
+    @property
+    def ys(self) -> Array:
+        return self.y[:: self.step, :: self.step]
+
+    @property
+    def ms(self) -> Array | None:
+        return self.mask[:: self.step, :: self.step] if self.mask is not None else None
+
+    @property
+    def long_side(self) -> int:
+        return int(max(self.x.shape[:2]))
+
+    def flat(self, xs: Array | None = None, ys: Array | None = None) -> tuple[Array, Array]:
+        """The decimated pixel pairs (or the given replacements), opaque ones only: (m, 3)."""
+        flat_x = (self.xs if xs is None else xs).reshape(-1, 3)
+        flat_y = (self.ys if ys is None else ys).reshape(-1, 3)
+        if self.ms is not None:
+            keep = self.ms.ravel()
+            flat_x, flat_y = flat_x[keep], flat_y[keep]
+        return flat_x, flat_y
+
+
+def prepare(original: ImageSource, edited: ImageSource, max_pixels: int) -> Sample:
+    """Open and pair one approved pair; decimate it for the fit above ``max_pixels``."""
+    pair = pair_images(open_image(original, "original"), open_image(edited, "edited"))
+    height, width = pair.x.shape[:2]
+    step = max(1, math.ceil(math.sqrt(height * width / max_pixels)))
+    notes = list(pair.notes)
+    if step > 1:
+        small = pair.x[::step, ::step]
+        notes.append(
+            f"fitted on one pixel in {step} along each axis ({small.shape[1]}x{small.shape[0]})"
+        )
+    sample = Sample(pair.x, pair.y, pair.mask, step, tuple(notes))
+    if len(sample.flat()[0]) < 16:
+        raise InvalidImageError("the pair has fewer than 16 usable pixels; nothing to fit")
+    return sample
+
+
+def open_image(source: ImageSource, name: str) -> Image.Image:
+    """The original or edited image, upright, under the one rule of editable modes."""
+    try:
+        image = _images.editable(_images.load_image(source))
+    except OSError as exc:
+        raise InvalidImageError(f"cannot read the {name} image: {exc}") from exc
+    except InvalidImageError as exc:
+        raise InvalidImageError(f"the {name} image: {exc}") from exc
+    return ImageOps.exif_transpose(image) if isinstance(source, Image.Image) else image
+
+
+def _split(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    if image.mode in ("P", "PA", "1"):
+        image = image.convert("RGBA" if image.has_transparency_data else "RGB")
+    alpha = image.getchannel("A") if image.mode in ("RGBA", "LA", "La", "RGBa") else None
+    return image.convert("RGB"), alpha
+
+
+def pair_images(before: Image.Image, after: Image.Image) -> Pair:
+    notes: list[str] = []
+    x_img, x_alpha = _split(before)
+    y_img, y_alpha = _split(after)
+    (xw, xh), (yw, yh) = x_img.size, y_img.size
+    if (xw, xh) != (yw, yh):
+        aspect_x, aspect_y = xw / xh, yw / yh
+        if abs(aspect_x / aspect_y - 1.0) > _ASPECT_TOLERANCE:
+            if aspect_x > aspect_y:
+                box = _centre_box(xw, xh, aspect_y)
+                x_img = x_img.crop(box)
+                x_alpha = x_alpha.crop(box) if x_alpha is not None else None
+                notes.append(
+                    f"aspect ratios differ ({xw}x{xh} vs {yw}x{yh}): the original was "
+                    f"centre-cropped to {x_img.width}x{x_img.height}"
+                )
+            else:
+                box = _centre_box(yw, yh, aspect_x)
+                y_img = y_img.crop(box)
+                y_alpha = y_alpha.crop(box) if y_alpha is not None else None
+                notes.append(
+                    f"aspect ratios differ ({xw}x{xh} vs {yw}x{yh}): the edit was "
+                    f"centre-cropped to {y_img.width}x{y_img.height}"
+                )
+        target = (min(x_img.width, y_img.width), min(x_img.height, y_img.height))
+        for label, img in (("original", x_img), ("edit", y_img)):
+            if img.size != target:
+                notes.append(
+                    f"the {label} was resampled from {img.width}x{img.height} to "
+                    f"{target[0]}x{target[1]} (Lanczos) to pair the pixels"
+                )
+        lanczos = Image.Resampling.LANCZOS
+        if y_img.width > x_img.width and y_img.height > x_img.height:
+            # The edit was upscaled (by the backend) and will be scaled back down here: that
+            # round trip softens it. Give the original the same round trip, so softening is
+            # not mistaken for a blur.
+            x_img = x_img.resize(y_img.size, Image.Resampling.BICUBIC)
+            notes.append("the original went through the same upscale and downscale, to match")
+        x_img = x_img.resize(target, lanczos) if x_img.size != target else x_img
+        y_img = y_img.resize(target, lanczos) if y_img.size != target else y_img
+        if x_alpha is not None and x_alpha.size != target:
+            x_alpha = x_alpha.resize(target, lanczos)
+        if y_alpha is not None and y_alpha.size != target:
+            y_alpha = y_alpha.resize(target, lanczos)
+    mask = None
+    for alpha in (x_alpha, y_alpha):
+        if alpha is not None:
+            opaque = np.asarray(alpha) >= 128
+            mask = opaque if mask is None else mask & opaque
+    if mask is not None:
+        notes.append(f"{int((~mask).sum())} transparent pixels were left out")
+    return Pair(np.asarray(x_img), np.asarray(y_img), mask, tuple(notes))
+
+
+def _centre_box(width: int, height: int, aspect: float) -> tuple[int, int, int, int]:
+    """The largest centred box of ``aspect`` (width / height) inside width x height."""
+    if width / height > aspect:
+        new_w = max(1, round(height * aspect))
+        left = (width - new_w) // 2
+        return (left, 0, left + new_w, height)
+    new_h = max(1, round(width / aspect))
+    top = (height - new_h) // 2
+    return (0, top, width, top + new_h)
+
+
+def aggregate(x8: Array, y8: Array) -> tuple[Array, Array, Array]:
+    """Group pixel pairs by exact input colour: (colours 0..1, counts, mean outputs 0..1).
+
+    ``x8`` is uint8 (m, 3); ``y8`` 8-bit levels (m, 3), integers or not."""
+    key = (x8[:, 0].astype(np.int64) << 16) | (x8[:, 1].astype(np.int64) << 8) | x8[:, 2]
+    unique, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+    y = y8.astype(np.float64) / 255.0
+    sums = np.stack([np.bincount(inverse, y[:, c], len(unique)) for c in range(3)], axis=1)
+    colours = np.stack([(unique >> 16) & 255, (unique >> 8) & 255, unique & 255], axis=1)
+    return colours.astype(np.float64) / 255.0, counts.astype(np.float64), sums / counts[:, None]
+
+
+def coarsen(colours: Array, counts: Array, targets: Array) -> tuple[Array, Array, Array]:
+    """Merge colours into 2-, 4- or 8-level bins (mean input, mean output) when there are many.
+
+    The parametric model has a few hundred unknowns; tens of thousands of distinct colours
+    tell it no more than their bin averages do, and cost time and memory (12 MP photos).
+    """
+    bits = 7
+    while len(colours) > _MAX_PARAMETRIC_COLOURS and bits >= 5:
+        colours, counts, targets = _merge(colours, counts, targets, bits)
+        bits -= 1
+    return colours, counts, targets
+
+
+def _merge(colours: Array, counts: Array, targets: Array, bits: int) -> tuple[Array, Array, Array]:
+    """Merge colours into bins of 2**(8 - bits) levels per channel."""
+    side = 1 << bits
+    q = np.minimum((colours * side).astype(np.int64), side - 1)
+    key = (q[:, 0] << (2 * bits)) | (q[:, 1] << bits) | q[:, 2]
+    unique, inverse = np.unique(key, return_inverse=True)
+    total = np.bincount(inverse, counts, len(unique))
+
+    def mean(values: Array) -> Array:
+        return (
+            np.stack(
+                [np.bincount(inverse, counts * values[:, c], len(unique)) for c in range(3)], axis=1
+            )
+            / total[:, None]
+        )
+
+    return mean(colours), total, mean(targets)

@@ -1,0 +1,313 @@
+"""Fitting the spatial parts of a look from one pair: vignette, blur or sharpening, grain.
+
+Each part is tried only when the verdict's measurements point at it, in two stages (before or
+after the colour table) where that matters, and kept only when it explains clearly more of the
+pair than the table alone. Candidates are scored by running them, with the current table, on
+the pair itself (Pillow's filters, the same code ``apply`` runs), so what is kept is what
+reproduces.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+from PIL import Image
+
+from ._parts import Detail, Grain, Vignette
+from ._table import LUMA, Array
+
+Colour = Callable[[Image.Image], Image.Image]  # the current table's pass
+
+_SIGMAS = (0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 4.0, 5.0, 6.5, 8.0)
+_AMOUNTS = (0.3, 0.6, 1.0, 1.5, 2.0, 3.0, 4.5)
+_BLURS = (-1.0, -0.6)
+_PROFILE_KNOTS = 17
+_CENTRES = (0.4, 0.45, 0.5, 0.55, 0.6)
+# A vignette is centred within a tenth of the frame of the middle (editors centre theirs; a
+# "vignette" further off is a light from one side, a content change).
+_NEAR_MIDDLE = (0.4, 0.6)
+_VIGNETTE_PIXELS = 150_000  # the vignette is fitted on at most this many pixels
+_PROFILE_SMOOTHNESS = 2e-3  # second differences of the vignette profile, per unit of weight
+_GRAIN_KNOTS = 5
+_MIN_GRAIN = 1.5  # levels: weaker noise is left as noise (rounding, JPEG)
+_GRAIN_AT_EDGES = 2.0  # a residual this much stronger at edges than in flat areas is no grain
+_GRAIN_LAG_CORRELATION = 0.8  # a residual this correlated from pixel to pixel is not grain
+_GRAIN_WINDOW = 3  # grain is measured against a 7x7 local mean of the residual
+_WINDOW_AREA = float((2 * _GRAIN_WINDOW + 1) ** 2)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A spatial part, where it runs (before or after the table), and the squared error of
+    the pair with it (8-bit levels squared, per channel value)."""
+
+    part: Vignette | Detail | Grain
+    stage: str
+    error: float
+
+
+def mse(a: Array, b: Array) -> float:
+    difference = a.astype(np.float64) - b.astype(np.float64)
+    return float((difference * difference).mean())
+
+
+# ---------------------------------------------------------------------------- detail
+
+
+def fit_detail(x: Image.Image, y: Array, colour: Colour, reference: int, *, blur: bool) -> Fitted:
+    """The Gaussian blur (``blur``) or unsharp mask that, with the table, best explains y
+    from x, before or after the table."""
+    scale = reference / max(x.size)
+
+    def score(sigma: float, amount: float, stage: str) -> float:
+        part = Detail(radius=sigma * scale, amount=amount, reference=reference)
+        out = colour(part.apply(x)) if stage == "before" else part.apply(colour(x))
+        return mse(np.asarray(out), y)
+
+    best = (math.inf, 1.0, -1.0, "before")
+    for stage in ("before", "after"):
+        for sigma in _SIGMAS:
+            for amount in _AMOUNTS if not blur else _BLURS:
+                error = score(sigma, amount, stage)
+                if error < best[0]:
+                    best = (error, sigma, amount, stage)
+    error, sigma, amount, stage = best
+    for _ in range(2):  # refine: radius, then amount, by golden-section search
+        sigma, error = _golden(partial(_by_sigma, score, amount, stage), sigma / 1.3, sigma * 1.3)
+        if amount > -1.0:
+            if amount < 0:
+                low, high = max(-1.0, amount - 0.4), min(0.0, amount + 0.4)
+            else:
+                low, high = amount / 1.5, amount * 1.5
+            amount, error = _golden(partial(_by_amount, score, sigma, stage), low, high)
+    part = Detail(radius=sigma * scale, amount=max(-1.0, amount), reference=reference)
+    return Fitted(part, stage, error)
+
+
+def _by_sigma(
+    score: Callable[[float, float, str], float], amount: float, stage: str, sigma: float
+) -> float:
+    return score(sigma, amount, stage)
+
+
+def _by_amount(
+    score: Callable[[float, float, str], float], sigma: float, stage: str, amount: float
+) -> float:
+    return score(sigma, amount, stage)
+
+
+def _golden(
+    f: Callable[[float], float], low: float, high: float, steps: int = 12
+) -> tuple[float, float]:
+    """Minimise f on [low, high] (unimodal) by golden-section search: (argument, value)."""
+    ratio = (math.sqrt(5.0) - 1.0) / 2.0
+    a, b = low, high
+    c, d = b - ratio * (b - a), a + ratio * (b - a)
+    fc, fd = f(c), f(d)
+    for _ in range(steps):
+        if fc < fd:
+            b, d, fd = d, c, fc
+            c = b - ratio * (b - a)
+            fc = f(c)
+        else:
+            a, c, fc = c, d, fd
+            d = a + ratio * (b - a)
+            fd = f(d)
+    return (c, fc) if fc < fd else (d, fd)
+
+
+# ---------------------------------------------------------------------------- vignette
+
+
+def fit_vignette(x: Array, y: Array) -> list[tuple[Vignette, str]]:
+    """Radial gains that explain y from x whatever the colour table is, best first: one
+    applied after the table (y = g * T(x)) and one before it (y = T(g * x)).
+
+    Pixels of the same colour that sit at different distances from the centre tell the gain
+    apart from the table: after the table, same-colour originals differ in the edit by the
+    gain; before it, same-colour edits came from originals that differed by the gain. So the
+    log-luma of one side is regressed on the gain profile's basis within bins of the other
+    side's colour (a fixed-effects regression), for each candidate centre and shape.
+    """
+    x_luma, y_luma = x.astype(np.float64) @ LUMA, y.astype(np.float64) @ LUMA
+    usable = (x_luma > 12.0) & (y_luma > 12.0) & (x.max(axis=2) < 254.5) & (y.max(axis=2) < 254.5)
+    thin = max(1, math.ceil(math.sqrt(usable.sum() / _VIGNETTE_PIXELS)))
+    sparse = np.zeros_like(usable)
+    sparse[::thin, ::thin] = True
+    usable &= sparse
+    found = []
+    for stage, binned, logged, sign in (
+        ("after", x, y_luma, 1.0),
+        ("before", y, x_luma, -1.0),
+    ):
+        regression = _FixedEffects(_colour_bins(binned[usable]), np.log(logged[usable]))
+        error, vignette = _search(regression, usable, sign)
+        if not _pushes_off_centre(vignette):
+            found.append((error, vignette, stage))
+    found.sort(key=lambda item: item[0])
+    return [(vignette, stage) for _, vignette, stage in found]
+
+
+def _pushes_off_centre(vignette: Vignette) -> bool:
+    """True when the best centre is at the edge of where a vignette may be: the pattern
+    wants to sit further off, as a light from one side does (a content change)."""
+    low, high = _NEAR_MIDDLE
+    return any(min(abs(c - low), abs(c - high)) < 1e-6 for c in vignette.centre)
+
+
+def _search(regression: _FixedEffects, usable: Array, sign: float) -> tuple[float, Vignette]:
+    """The centre and shape whose profile explains the values best: a coarse grid, then a
+    finer one around the best centre."""
+    height, width = usable.shape
+
+    def score(cx: float, cy: float, round_: bool) -> tuple[float, Vignette]:
+        shape = Vignette(centre=(cx, cy), round=round_, gains=(1.0, 1.0))
+        log_gains, error = regression.profile(_radius(shape, width, height)[usable])
+        gains = tuple(float(v) for v in np.exp(sign * log_gains))
+        return error, Vignette(centre=(cx, cy), round=round_, gains=gains)
+
+    best = min(
+        (score(cx, cy, r) for r in (False, True) for cx in _CENTRES for cy in _CENTRES),
+        key=lambda item: item[0],
+    )
+    step = 0.05
+    for _ in range(3):
+        cx, cy = best[1].centre
+        around = [
+            score(cx + dx, cy + dy, best[1].round)
+            for dx in (-step, 0.0, step)
+            for dy in (-step, 0.0, step)
+            if (dx or dy)
+            and _NEAR_MIDDLE[0] <= cx + dx <= _NEAR_MIDDLE[1]
+            and _NEAR_MIDDLE[0] <= cy + dy <= _NEAR_MIDDLE[1]
+        ]
+        best = min([best, *around], key=lambda item: item[0])
+        step /= 2.0
+    return best
+
+
+class _FixedEffects:
+    """Least squares of values on a profile's basis up to one constant per group."""
+
+    def __init__(self, groups: Array, values: Array) -> None:
+        _, self.group, self.counts = np.unique(groups, return_inverse=True, return_counts=True)
+        self.shared = self.counts[self.group] >= 2  # a colour seen once says nothing
+        self.target = self._demean(values)[self.shared]
+
+    def _demean(self, column: Array) -> Array:
+        means = np.bincount(self.group, column, len(self.counts)) / self.counts
+        return np.asarray(column - means[self.group])
+
+    def profile(self, radius: Array) -> tuple[Array, float]:
+        """Log gains at the profile's knots (0 at the centre), smooth, and the mean squared
+        error left."""
+        k = _PROFILE_KNOTS
+        position = np.clip(radius, 0.0, 1.0) * (k - 1)
+        lower = np.minimum(np.floor(position).astype(np.int64), k - 2)
+        frac = position - lower
+        columns = []
+        for j in range(1, k):
+            column = np.where(lower == j, 1.0 - frac, 0.0) + np.where(lower + 1 == j, frac, 0.0)
+            columns.append(self._demean(column)[self.shared])
+        design = np.stack(columns, axis=1)
+        if len(self.target) < 64:
+            return np.zeros(k), math.inf
+        second = np.diff(np.eye(k), 2, axis=0)[:, 1:]
+        weight = float(len(self.target))
+        system = design.T @ design + _PROFILE_SMOOTHNESS * weight * second.T @ second
+        solution = np.linalg.solve(system + 1e-9 * weight * np.eye(k - 1), design.T @ self.target)
+        error = float(((self.target - design @ solution) ** 2).mean())
+        return np.concatenate([[0.0], solution]), error
+
+
+def _colour_bins(rgb: Array) -> Array:
+    """A group index per pixel: its colour's bin in a 32x32x32 histogram."""
+    q = rgb.astype(np.int64) // 8
+    return (q[:, 0] * 32 + q[:, 1]) * 32 + q[:, 2]
+
+
+def _radius(vignette: Vignette, width: int, height: int) -> Array:
+    """The vignette's radius (0 at the centre, 1 at the farthest corner) at every pixel."""
+    probe = Vignette(
+        centre=vignette.centre,
+        round=vignette.round,
+        gains=tuple(np.linspace(0.0, 1.0, _PROFILE_KNOTS)),
+    )
+    return probe.gain_map(width, height).astype(np.float64)
+
+
+# ---------------------------------------------------------------------------- grain
+
+
+def fit_grain(residual: Array, predicted: Array, reference: int) -> Grain | None:
+    """Film grain measured in what the rest of the look leaves unexplained (at full
+    resolution, on an image whose long side is ``reference``), or None when that residual
+    does not look like grain (too weak, or smooth from pixel to pixel)."""
+    valid = (predicted.min(axis=2) > 2.0) & (predicted.max(axis=2) < 253.0)
+    if valid.sum() < 256:
+        return None
+    centred = residual - _local_mean(residual)
+    noise = centred[valid]
+    keep = _WINDOW_AREA / (_WINDOW_AREA - 1.0)  # the local mean removes 1/area of white noise
+    strength = float(noise.std()) * math.sqrt(keep)
+    if strength < _MIN_GRAIN:
+        return None
+    lag = _lag_correlation(centred)
+    if lag > _GRAIN_LAG_CORRELATION or _at_edges(centred, predicted, valid) > _GRAIN_AT_EDGES:
+        return None
+    size = math.sqrt(-1.0 / (4.0 * math.log(lag))) if lag > 0.05 else 0.0
+    channel_corr = np.corrcoef(noise.T)
+    shared = float(np.clip((channel_corr.sum() - 3.0) / 6.0, 0.0, 1.0))
+    luma = (predicted @ LUMA)[valid] / 255.0
+    knots = np.linspace(0.0, 1.0, _GRAIN_KNOTS)
+    position = np.clip(np.rint(luma * (_GRAIN_KNOTS - 1)).astype(np.int64), 0, _GRAIN_KNOTS - 1)
+    variance = (noise * noise).mean(axis=1) * keep
+    counts = np.bincount(position, minlength=_GRAIN_KNOTS)
+    sums = np.bincount(position, variance, _GRAIN_KNOTS)
+    seen = counts >= 32
+    levels = np.sqrt(np.interp(knots, knots[seen], sums[seen] / counts[seen]))
+    return Grain(
+        strength=tuple(round(float(v), 3) for v in levels),
+        size=round(size, 3),
+        colour=round(1.0 - shared, 3),
+        reference=reference,
+    )
+
+
+def _at_edges(centred: Array, predicted: Array, valid: Array) -> float:
+    """How much more of the residual sits where the picture is busy than where it is flat:
+    about 1 for grain (it is everywhere), several times more for what a look misses at edges
+    (a sharpening done another way, colour conversions of another tool)."""
+    luma = (predicted @ LUMA)[:, :, None]
+    busy = np.abs(luma - _local_mean(luma, 1))[:, :, 0][valid]
+    energy = (centred * centred).mean(axis=2)[valid]
+    order = np.argsort(busy)
+    quarter = len(order) // 4
+    flat = float(energy[order[: 2 * quarter]].mean())
+    return float(energy[order[-quarter:]].mean()) / max(flat, 1e-9)
+
+
+def _local_mean(values: Array, radius: int = _GRAIN_WINDOW) -> Array:
+    """(2 radius + 1)^2 box mean with edges replicated, per channel (summed-area table)."""
+    side = 2 * radius + 1
+    padded = np.pad(values, ((radius + 1, radius), (radius + 1, radius), (0, 0)), mode="edge")
+    summed = padded.cumsum(axis=0).cumsum(axis=1)
+    height, width = values.shape[:2]
+    total = (
+        summed[side : side + height, side : side + width]
+        - summed[:height, side : side + width]
+        - summed[side : side + height, :width]
+        + summed[:height, :width]
+    )
+    return np.asarray(total / (side * side))
+
+
+def _lag_correlation(values: Array) -> float:
+    """Correlation of horizontally neighbouring values, all channels together."""
+    a, b = values[:, :-1].ravel(), values[:, 1:].ravel()
+    denominator = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
+    return float((a * b).sum()) / denominator if denominator > 0 else 0.0

@@ -1,0 +1,79 @@
+"""fit_effect on several approved pairs: one look for all, and image-dependent edits."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from seedless.cli import main
+from seedless.effects.adjust import Adjust
+from seedless.effects.fit import FittedEffect, fit_effect
+
+DATA = Path(__file__).resolve().parent / "data" / "fit"
+SEPIA = DATA / "adaptive" / "ff_normalize_tone"  # ffmpeg: each photo stretched to its range
+
+
+def _open(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def _psnr(a: Image.Image, b: Image.Image) -> float:
+    mse = float(((np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) ** 2).mean())
+    return 99.0 if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def test_two_pairs_of_one_fixed_edit_agree_and_see_more_colours() -> None:
+    edit = Adjust(brightness=1.05, saturation=1.3, warmth=0.15)
+    cat, rocket = _open(DATA / "originals" / "cat.png"), _open(DATA / "originals" / "rocket.png")
+    look = fit_effect([(cat, edit.apply(cat)), (rocket, edit.apply(rocket))])
+    report = look.report
+    assert report is not None
+    assert report.pairs == 2 and len(report.pair_psnr) == 2 and min(report.pair_psnr) >= 45
+    assert not report.image_dependent and look.normalise is None
+    assert report.verdict == "global"
+    astronaut = _open(DATA / "originals" / "astronaut.png")  # reds and blues: the cat has none
+    expected = edit.apply(astronaut)
+    one = fit_effect(cat, edit.apply(cat))
+    assert _psnr(look.apply(astronaut), expected) >= 45
+    assert _psnr(look.apply(astronaut), expected) > _psnr(one.apply(astronaut), expected) + 2
+    assert look.coverage_of(astronaut) > one.coverage_of(astronaut)  # type: ignore[operator]
+
+
+def test_an_image_dependent_toning_is_learnt_from_two_pairs(tmp_path: Path) -> None:
+    pairs = [(DATA / "originals" / f"{p}.png", SEPIA / f"{p}.png") for p in ("astronaut", "cat")]
+    look = fit_effect(pairs)
+    report = look.report
+    assert report is not None and report.image_dependent and look.normalise is not None
+    assert "each photo's own levels" in look.describe()
+    one = fit_effect(*pairs[0])
+    for other in ("coffee", "rocket"):
+        source, expected = _open(DATA / "originals" / f"{other}.png"), _open(SEPIA / f"{other}.png")
+        two_pairs = _psnr(look.apply(source), expected)
+        assert two_pairs >= 30 and two_pairs > _psnr(one.apply(source), expected)
+    again = FittedEffect.model_validate_json(look.model_dump_json())
+    source = _open(DATA / "originals" / "coffee.png")
+    assert again.apply(source).tobytes() == look.apply(source).tobytes()
+    with pytest.warns(UserWarning, match="each photo's own levels"):
+        look.save_cube(tmp_path / "look.cube")
+
+
+def test_pairs_are_given_as_a_list_of_two_images_each() -> None:
+    image = Image.new("RGB", (8, 8))
+    with pytest.raises(TypeError, match="pairs"):
+        fit_effect([(image, image, image)])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="fit_effect"):
+        fit_effect(image)
+
+
+def test_cli_fits_several_pairs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["fit", str(DATA / "originals" / "astronaut.png"), str(SEPIA / "astronaut.png")]
+    args += ["--pair", str(DATA / "originals" / "cat.png"), str(SEPIA / "cat.png")]
+    assert main([*args, "-o", str(tmp_path / "look.json")]) == 0
+    out = capsys.readouterr().out
+    assert "on 2 pairs (worst pair)" in out and "per pair:" in out
+    assert "normalises each photo's own levels" in out

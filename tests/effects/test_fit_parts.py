@@ -1,0 +1,185 @@
+"""Fitted looks beyond a colour table: spatial parts, the fast path, coverage, old JSON."""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from seedless.cli import main
+from seedless.effects.adjust import Adjust
+from seedless.effects.fit import FittedEffect, fit_effect
+from seedless.effects.fit._parts import Detail, Grain, Vignette
+
+DATA = Path(__file__).resolve().parent / "data" / "fit"
+COLOUR = Adjust(brightness=0.92, saturation=1.2, warmth=0.1)
+
+
+def _open(name: str, size: int = 128) -> Image.Image:
+    with Image.open(DATA / "originals" / f"{name}.png") as image:
+        rgb = image.convert("RGB")
+    return rgb.resize((size, round(size * rgb.height / rgb.width)), Image.Resampling.BOX)
+
+
+def _psnr(a: Image.Image, b: Image.Image, block: int = 1) -> float:
+    x, y = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if block > 1:
+        h, w = x.shape[0] // block * block, x.shape[1] // block * block
+        x = x[:h, :w].reshape(h // block, block, w // block, block, 3).mean(axis=(1, 3))
+        y = y[:h, :w].reshape(h // block, block, w // block, block, 3).mean(axis=(1, 3))
+    mse = float(((x - y) ** 2).mean())
+    return 99.0 if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+VIGNETTE = Vignette(gains=(1.0, 0.98, 0.9, 0.75, 0.55))
+BLUR = Detail(radius=1.5, amount=-1.0, reference=128)
+SHARPEN = Detail(radius=1.2, amount=1.2, reference=128)
+GRAIN = Grain(strength=(4.0,), size=0.0, colour=1.0, seed=3, reference=128)
+
+
+def test_parts_serialise_and_apply_deterministically() -> None:
+    look = FittedEffect.identity().model_copy(
+        update={"before": (BLUR,), "after": (VIGNETTE, GRAIN)}
+    )
+    again = FittedEffect.model_validate_json(look.model_dump_json())
+    assert again == look and not again.is_identity
+    image = _open("cat")
+    first, second = look.apply(image), again.apply(image)
+    assert first.tobytes() == second.tobytes()
+    assert first.size == image.size and first.mode == "RGB"
+    assert "Gaussian blur" in look.describe() and "vignette" in look.describe()
+    # sizes in pixels scale with the image: a blur fitted at 128 px is twice as wide at 256
+    big = image.resize((256, 2 * image.height), Image.Resampling.BICUBIC)
+    small_again = BLUR.apply(big).resize(image.size, Image.Resampling.BOX)
+    assert _psnr(small_again, BLUR.apply(image)) > 35
+
+
+def test_json_saved_before_parts_and_verdicts_still_loads() -> None:
+    look = fit_effect(_open("cat", 64), COLOUR.apply(_open("cat", 64)))
+    data = json.loads(look.model_dump_json())
+    for key in ("fast", "normalise", "before", "after", "seen"):
+        data.pop(key)
+    for key in ("verdict", "parts", "pairs", "pair_psnr", "image_dependent"):
+        data["report"].pop(key)
+    old = FittedEffect.model_validate(data)
+    assert old.report is not None and old.report.verdict == "global"
+    assert old.coverage_of(_open("cat", 64)) is None
+    image = _open("rocket", 64)
+    assert np.abs(np.asarray(old.apply(image), int) - np.asarray(look.apply(image), int)).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("part", "stage", "name"),
+    [(VIGNETTE, "after", "vignette"), (BLUR, "before", "blur"), (SHARPEN, "before", "sharpen")],
+)
+def test_a_spatial_part_with_a_colour_edit_is_fitted_and_carries_over(
+    part: Vignette | Detail, stage: str, name: str
+) -> None:
+    def edit(image: Image.Image) -> Image.Image:
+        if stage == "before":
+            return COLOUR.apply(part.apply(image))
+        return part.apply(COLOUR.apply(image))
+
+    original = _open("cat")
+    look = fit_effect(original, edit(original))
+    report = look.report
+    assert report is not None
+    assert (report.verdict, report.parts) == ("global + spatial", (name,)), report.reason
+    other = _open("coffee")
+    assert _psnr(look.apply(other), edit(other)) >= 38
+
+
+def test_grain_is_measured_and_reproduced_on_average() -> None:
+    def edit(image: Image.Image) -> Image.Image:
+        return GRAIN.apply(COLOUR.apply(image))
+
+    original = _open("coffee", 160)
+    look = fit_effect(original, edit(original))
+    assert look.report is not None and look.report.parts == ("grain",), look.report.reason
+    grain = look.after[-1]
+    assert isinstance(grain, Grain)
+    assert 3.0 <= float(np.mean(grain.strength)) <= 5.0 and grain.colour > 0.7
+    other = _open("cat", 160)
+    assert _psnr(look.apply(other), edit(other), block=4) >= 40
+
+
+def test_content_edit_made_by_ffmpeg_is_not_reproducible_locally() -> None:
+    with Image.open(DATA / "content" / "ff_box" / "rocket.png") as edited:
+        report = fit_effect(DATA / "originals" / "rocket.png", edited).report
+    assert report is not None
+    assert (report.verdict, report.parts, report.reproducible) == (
+        "not reproducible locally",
+        (),
+        False,
+    )
+    assert "part of the picture changed" in report.reason
+
+
+def test_vignette_made_by_ffmpeg_carries_over_to_another_photo() -> None:
+    folder = DATA / "spatial" / "ff_vignette_warm"
+    look = fit_effect(DATA / "originals" / "cat.png", folder / "cat.png")
+    assert look.report is not None and look.report.parts == ("vignette",), look.report.reason
+    with Image.open(DATA / "originals" / "coffee.png") as other, Image.open(
+        folder / "coffee.png"
+    ) as expected:
+        assert _psnr(look.apply(other.convert("RGB")), expected.convert("RGB")) >= 35
+
+
+def test_cube_export_warns_that_it_holds_the_colour_table_only(tmp_path: Path) -> None:
+    look = FittedEffect.identity().model_copy(update={"after": (VIGNETTE,)})
+    with pytest.warns(UserWarning, match="holds the fixed colour table only"):
+        look.save_cube(tmp_path / "look.cube")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        FittedEffect.identity().save_cube(tmp_path / "plain.cube")
+
+
+def test_coverage_of_says_how_much_of_a_photo_the_pair_showed(tmp_path: Path) -> None:
+    cat = _open("cat")
+    look = fit_effect(cat, COLOUR.apply(cat))
+    assert look.coverage_of(cat) == pytest.approx(1.0)
+    blue = Image.new("RGB", (64, 64), (20, 60, 220))
+    assert look.coverage_of(blue) == 0.0
+    look.save_cube(tmp_path / "look.cube")
+    assert FittedEffect.load_cube(tmp_path / "look.cube").coverage_of(cat) is None
+
+
+def test_apply_warns_about_a_photo_mostly_outside_the_pair(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cat = _open("cat")
+    effect = tmp_path / "look.json"
+    effect.write_text(fit_effect(cat, COLOUR.apply(cat)).model_dump_json())
+    Image.new("RGB", (64, 64), (20, 60, 220)).save(tmp_path / "blue.png")
+    cat.save(tmp_path / "cat.png")
+    args = [str(tmp_path / "blue.png"), str(tmp_path / "cat.png"), "-o", str(tmp_path / "out")]
+    assert main(["apply", *args, "--effect", str(effect), "--quiet", "--jobs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "blue.png: only 0% of its colours are colours the approved pair showed" in err
+    assert "cat.png" not in err
+
+
+def test_a_curves_look_runs_as_point_operations_like_its_table() -> None:
+    cat = _open("cat", 160)
+    curves = fit_effect(cat, Adjust(brightness=1.1, gamma=0.9, warmth=0.2).apply(cat))
+    assert curves.fast is not None  # point operations instead of the 3D table
+    probe = _open("rocket", 160)
+    table = curves.model_copy(update={"fast": None})
+    difference = np.abs(np.asarray(curves.apply(probe), int) - np.asarray(table.apply(probe), int))
+    assert difference.max() <= 1 and (difference**2).mean() <= 0.25
+
+
+@pytest.mark.parametrize("name", ["cat", "rocket"])
+def test_a_light_from_one_side_is_no_vignette(name: str) -> None:
+    original = _open(name, 192)
+    pixels = np.asarray(original, dtype=np.float64)
+    across = np.linspace(0.0, 1.0, original.width)[None, :, None]
+    gain = 0.75 + 0.5 * np.clip(1.0 - across / 0.7, 0.0, 1.0) ** 2  # lit from the left
+    relit = Image.fromarray(np.clip(np.rint(pixels * gain), 0, 255).astype(np.uint8))
+    look = fit_effect(original, COLOUR.apply(relit))
+    assert look.report is not None and look.report.verdict == "not reproducible locally"

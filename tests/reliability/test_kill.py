@@ -61,7 +61,7 @@ client = seedless.AsyncClient(providers={"fake": FunctionProvider(provider)},
                               matrix=seedless.Matrix([row, pillow]), max_concurrency=1)
 jobs = [Job.generate(f"fox {i}", model="fake:noseed", id=f"fox-{i}") for i in range(2)]
 report = asyncio.run(run_batch(client, jobs, out, progress=False, max_concurrency=1))
-print(report.done, report.already_done)
+print(report.done, report.already_done, report.reused)
 """
 
 
@@ -80,6 +80,9 @@ def test_a_kill_after_the_answer_is_spooled_never_pays_for_it_twice(
     finished = _run(out, "none", paid)
     assert finished.returncode == 0, finished.stderr
     assert sorted(paid.read_text().split("\n")[:-1]) == ["fox 0", "fox 1"]  # once each
+    # killed before the record: the rerun writes the spooled answer (done, reused); later
+    # kills left the job recorded, so the rerun finds it done
+    assert finished.stdout.split() == (["1", "1", "1"] if point == "record" else ["0", "2", "0"])
     conn = sqlite3.connect(out / LEDGER_NAME)
     rows = conn.execute("SELECT job_id, status, output_path, sha256 FROM jobs").fetchall()
     conn.close()

@@ -141,12 +141,10 @@ def test_200_concurrent_requests_at_50ms_latency(emu: Emulator) -> None:
             connection.close()
 
     with ThreadPoolExecutor(max_workers=200) as pool:
-        started = time.perf_counter()
         statuses = list(pool.map(generate, range(200)))
-        elapsed = time.perf_counter() - started
     assert statuses == [200] * 200
     assert len(emu.openai.requests) == 200
-    assert elapsed < 0.5 * 200 * 0.05  # one after another would take 10 s
+    assert emu.openai.peak_concurrency > 10  # answered side by side, not one after another
 
 
 def test_latency_settings(emu: Emulator) -> None:

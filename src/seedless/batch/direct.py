@@ -453,9 +453,11 @@ class DirectRunner:
         images: tuple[ImageResult, ...] = ()
         score = None
         try:
-            if prepared.calls:  # none when every output was kept or spooled before
+            if prepared.calls:
                 async with self.limits.slot(prepared.spec.provider):
                     images, score = await self._generate(context)
+            else:  # every output was kept or spooled before: nothing to pay for again
+                self.report.reused += 1
         except asyncio.CancelledError as cancelled:
             latency = time.perf_counter() - started
             partial = getattr(cancelled, "partial", ())

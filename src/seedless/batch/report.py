@@ -47,6 +47,9 @@ class BatchReport:
     provider_batches: int = 0
     adopted: int = 0
     recovered: int = 0
+    #: Jobs done now without a call: every output was paid for by an earlier attempt
+    #: (kept from one that failed part-way, or spooled by a run that was stopped).
+    reused: int = 0
     temp_files_removed: int = 0
     cost_usd: float = 0.0
     spent_usd: float = 0.0
@@ -76,9 +79,10 @@ class BatchReport:
             self.examples.append(f"{job.id}: {name}: {exc}")
 
     def __str__(self) -> str:
+        reused = f" ({self.reused} from answers paid before)" if self.reused else ""
         head = (
             f"run {self.run!r} in {self.out_dir}: {self.done} done"
-            f"{f' ({self.cached} from cache)' if self.cached else ''}, "
+            f"{f' ({self.cached} from cache)' if self.cached else ''}{reused}, "
             f"{self.already_done} already done, {self.failed} failed, "
             f"{self.retryable} to retry, {self.interrupted} interrupted, {self.skipped} skipped"
         )

@@ -96,6 +96,8 @@ class ServiceEmulator:
         self._answers: list[RecordedAnswer] = []
         self._sequence: Callable[[], int] = counter()
         self._server: LoopbackServer | None = None
+        self._serving = 0
+        self._peak = 0
 
     # -- addresses -------------------------------------------------------------------------
 
@@ -223,11 +225,19 @@ class ServiceEmulator:
         with self._lock:
             return list(self._answers)
 
+    @property
+    def peak_concurrency(self) -> int:
+        """The most requests this service was answering at once since it started or was
+        last :meth:`reset` (with a :attr:`latency`, how many calls a client had in flight)."""
+        with self._lock:
+            return self._peak
+
     def reset(self) -> None:
-        """Forget recorded requests and answers, and unused faults."""
+        """Forget recorded requests and answers, unused faults and the peak concurrency."""
         with self._lock:
             self._requests.clear()
             self._answers.clear()
+            self._peak = self._serving
         self._faults.clear()
 
     # -- serving ---------------------------------------------------------------------------
@@ -268,11 +278,17 @@ class ServiceEmulator:
         with self._lock:
             self._requests.append(recorded)
             del self._requests[: max(0, len(self._requests) - self.max_recorded)]
-        self.sleep(self.latency)
+            self._serving += 1
+            self._peak = max(self._peak, self._serving)
         try:
-            reply = self.route(incoming)
-        except Refusal as refusal:
-            reply = refusal.reply
+            self.sleep(self.latency)
+            try:
+                reply = self.route(incoming)
+            except Refusal as refusal:
+                reply = refusal.reply
+        finally:
+            with self._lock:
+                self._serving -= 1
         self._record_answer(recorded, reply)
         return reply
 

@@ -179,12 +179,6 @@ def test_downward_imports_pass_the_check() -> None:
 
 # ------------------------------------------------------------------ function-level imports
 
-#: Files other branches are sweeping of function-level imports while they change them (fit,
-#: lutspeed): temporary, the lead empties this set after merging those branches.
-PENDING = {
-    "seedless/effects/cube.py",
-    "seedless/effects/cube_lut.py",
-}
 #: ``# lazy:`` followed by the reason, in a comment on the import's (first) line.
 LAZY = re.compile(r"#\s*lazy:\s*\w")
 
@@ -224,8 +218,7 @@ def test_every_function_level_import_says_why_it_waits() -> None:
     problems = []
     for path in sorted((SRC / "seedless").rglob("*.py")):
         name = path.relative_to(SRC).as_posix()
-        if name not in PENDING:
-            problems += unexplained_lazy_imports(path.read_text(encoding="utf-8"), name)
+        problems += unexplained_lazy_imports(path.read_text(encoding="utf-8"), name)
     assert problems == [], "\n".join(problems)
 
 

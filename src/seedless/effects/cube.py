@@ -51,6 +51,7 @@ from typing import IO, Any, NamedTuple
 import numpy as np
 
 from ..errors import ConfigurationError
+from ..images import atomic_write
 
 __all__ = [
     "Cube",
@@ -542,8 +543,6 @@ def write_cube(
     decimals: int = 6,
 ) -> Path:
     """Write ``table`` as a ``.cube`` file, atomically (temp file and rename). Returns the path."""
-    from ..images import atomic_write
-
     text = format_cube(
         table, title=title, domain_min=domain_min, domain_max=domain_max, decimals=decimals
     )

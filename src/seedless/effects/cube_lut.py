@@ -33,6 +33,7 @@ from pydantic import (
 )
 
 from .cube import MAX_1D_SIZE, MAX_SIZE, MIN_SIZE, CubeFile, identity_table, read_cube_file
+from .fit import FittedEffect
 from .lut import ImageKernel, Interpolation, Stages, apply_in_mode, evaluate
 
 __all__ = ["SEEDLESS_MARK", "CubeEffect"]
@@ -196,8 +197,6 @@ class CubeEffect(BaseModel):
 
     def describe(self) -> str:
         """The LUT's effect in numbers, in the words of ``Adjust.describe()``."""
-        from .fit import FittedEffect
-
         lattice = identity_table(33)
         table = np.clip(self.transform(lattice), 0.0, 1.0)
         return FittedEffect.from_table(table).describe()

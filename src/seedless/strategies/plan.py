@@ -293,120 +293,146 @@ def plan(
             "pass client=seedless.Client() (and close it, or use it in a `with` block)."
         )
     the_client: AnyClient = client
-    engine = aio(the_client)
-    inputs = as_inputs(images)
-    before = ImageInput.of(original) if original is not None else None
-    after = ImageInput.of(approved) if approved is not None else None
-    settings: dict[str, Any] = {"client": the_client, "images": inputs}
-
-    def local(why: str, chosen: Any) -> Plan:
-        prepared = tuple(
-            engine.prepare(EditRequest(images=(image,), effect=chosen, model=LOCAL_MODEL))
-            for image in inputs
-        )
-        return Plan(
-            "local",
-            why,
-            LOCAL_MODEL,
-            original=before,
-            approved=after,
-            effect=chosen,
-            prepared=prepared,
-            **settings,
-        )
-
+    ctx = _Context(
+        client=the_client,
+        images=as_inputs(images),
+        before=ImageInput.of(original) if original is not None else None,
+        after=ImageInput.of(approved) if approved is not None else None,
+    )
     # 1. an exact effect, given or recorded
     if effect is not None:
-        return local("an exact effect was given.", effect)
+        return ctx.local("an exact effect was given.", effect)
     known = _seeded_recipe(approved, recipe)
     if known is not None and known.strategy == "local":
-        return local(
+        return ctx.local(
             "the approved result was made by the local provider with an exact effect.",
             known.effect_object(),
         )
     # 2. a look a fit reproduces locally (verdict "global" or "global + spatial"), unless a
     #    recipe was given to follow
     fitted: FittedEffect | None = None
-    if fit and before is not None and after is not None and recipe is None:
-        fitted = _fit(before, after)
+    if fit and ctx.before is not None and ctx.after is not None and recipe is None:
+        fitted = _fit(ctx.before, ctx.after)
         report = fitted.report
         if report is not None and report.reproducible:
-            return local(f"the approved edit is {report.reason}", fitted)
+            return ctx.local(f"the approved edit is {report.reason}", fitted)
     # 3. a seeded recipe
     if known is not None and known.strategy == "seeded":
+        return ctx.seeded(known)
+    # 4. anchored best-of-N on the original model
+    anchored = _Anchored(model, instruction, n, threshold, scorer, tolerance, fitted)
+    if known is not None and known.strategy == "anchored" and recipe is not None:
+        ctx.before = check_anchor(recipe, "original", original)
+        ctx.after = check_anchor(recipe, "approved", approved)
+        anchored.follow(known)
+    if anchored.model is None and isinstance(approved, ImageResult):
+        anchored.model = approved.model_key
+    return ctx.anchored(anchored, known, recipe)
+
+
+@dataclass
+class _Anchored:
+    """The anchored path's settings: the caller's, completed from a recipe to follow."""
+
+    model: str | None
+    instruction: str | None
+    n: int
+    threshold: float | None
+    scorer: ScorerLike | None
+    tolerance: float
+    fitted: FittedEffect | None
+
+    def follow(self, known: Recipe) -> None:
+        """Take the recipe's model, instruction and N where the caller gave none."""
+        self.model = self.model or known.model
+        self.instruction = self.instruction or known.instruction
+        if known.best_of is not None and self.n == 4:
+            self.n = known.best_of.n
+
+    def why(self, key: str, seed: str) -> str:
+        report = self.fitted.report if self.fitted is not None else None
+        if report is not None:
+            why = f"the approved edit is {report.reason.rstrip('.')}"
+        else:
+            why = "the approved edit is not known to be a global colour change"
+        note = "has no seed" if seed in ("none", "best_effort") else "has no recorded seed here"
+        return f"{why}, and {key} {note}: anchored best-of-{self.n} is the closest repeatable path."
+
+
+@dataclass
+class _Context:
+    """What every path of :func:`plan` is built from: the client, the photos, the pair."""
+
+    client: AnyClient
+    images: tuple[ImageInput, ...]
+    before: ImageInput | None
+    after: ImageInput | None
+
+    def _plan(self, path: PathName, why: str, model: str, **fields: Any) -> Plan:
+        return Plan(
+            path, why, model, images=self.images, original=self.before, approved=self.after,
+            client=self.client, **fields,
+        )  # fmt: skip
+
+    def local(self, why: str, chosen: Any) -> Plan:
+        """The exact path: ``chosen`` applied by the local provider to every photo."""
+        engine = aio(self.client)
+        prepared = tuple(
+            engine.prepare(EditRequest(images=(image,), effect=chosen, model=LOCAL_MODEL))
+            for image in self.images
+        )
+        return self._plan("local", why, LOCAL_MODEL, effect=chosen, prepared=prepared)
+
+    def seeded(self, known: Recipe) -> Plan:
+        """The seeded path: the recipe's request again (once, or per photo for an edit)."""
+        engine = aio(self.client)
         if known.operation == "generate":
             requests: list[ImageRequest] = [known.request_for()]
         else:
-            requests = [known.request_for(image) for image in inputs]
-        prepared = tuple(engine.prepare(r) for r in requests)
-        return Plan(
+            requests = [known.request_for(image) for image in self.images]
+        return self._plan(
             "seeded",
             f"the approved result came from {known.model}, a seeded model, with seed "
             f"{known.seed} recorded: the same request replays it.",
             known.model,
-            original=before,
-            approved=after,
             recipe=known,
             instruction=known.instruction,
-            prepared=prepared,
-            **settings,
+            prepared=tuple(engine.prepare(r) for r in requests),
         )
-    # 4. anchored best-of-N on the original model
-    if known is not None and known.strategy == "anchored" and recipe is not None:
-        before = check_anchor(recipe, "original", original)
-        after = check_anchor(recipe, "approved", approved)
-        model = model or known.model
-        instruction = instruction or known.instruction
-        n = known.best_of.n if known.best_of is not None and n == 4 else n
-    if model is None and isinstance(approved, ImageResult):
-        model = approved.model_key
-    if model is None:
-        raise ConfigurationError(
-            "The approved edit is not a global colour change, so it needs the model that made it.",
-            remedy=Remedy("Pass {}, e.g. gemini:gemini-3-pro-image.", model="provider:model"),
+
+    def anchored(self, how: _Anchored, known: Recipe | None, recipe: Recipe | None) -> Plan:
+        """The anchored path: best-of-N on the model, each request carrying the pair."""
+        if how.model is None:
+            raise ConfigurationError(
+                "The approved edit is not a global colour change, so it needs the model that "
+                "made it.",
+                remedy=Remedy("Pass {}, e.g. gemini:gemini-3-pro-image.", model="provider:model"),
+            )
+        before, after = self.before, self.after
+        if before is None or after is None:
+            raise ConfigurationError(
+                "The anchored path sends the approved before/after pair with each photo.",
+                remedy=Remedy("Give both: {} and {}.", original="before.jpg", approved="after.jpg"),
+            )
+        engine = aio(self.client)
+        spec = engine.resolve(how.model)
+        measured = known.measured if known is not None and how.fitted is None else None
+        requests = [
+            anchored_request(
+                image, original=before, approved=after, model=spec.key,
+                instruction=how.instruction, effect=how.fitted, measured=measured,
+                tolerance=how.tolerance,
+            )
+            for image in self.images
+        ]  # fmt: skip
+        return self._plan(
+            "anchored",
+            how.why(spec.key, spec.seed),
+            spec.key,
+            instruction=how.instruction,
+            n=how.n,
+            threshold=how.threshold,
+            scorer=how.scorer or MatchEffect(before, after),
+            prepared=tuple(engine.prepare(r.model_copy(update={"n": how.n})) for r in requests),
+            recipe=recipe,
         )
-    if before is None or after is None:
-        raise ConfigurationError(
-            "The anchored path sends the approved before/after pair with each photo.",
-            remedy=Remedy("Give both: {} and {}.", original="before.jpg", approved="after.jpg"),
-        )
-    spec = engine.resolve(model)
-    judge: ScorerLike = scorer or MatchEffect(before, after)
-    measured = known.measured if known is not None else None
-    requests = [
-        anchored_request(
-            image,
-            original=before,
-            approved=after,
-            model=spec.key,
-            instruction=instruction,
-            effect=fitted,
-            measured=None if fitted is not None else measured,
-            tolerance=tolerance,
-        )
-        for image in inputs
-    ]
-    prepared = tuple(engine.prepare(r.model_copy(update={"n": n})) for r in requests)
-    report = fitted.report if fitted is not None else None
-    if report is not None:
-        why = f"the approved edit is {report.reason.rstrip('.')}"
-    else:
-        why = "the approved edit is not known to be a global colour change"
-    seedless_note = (
-        "has no seed" if spec.seed in ("none", "best_effort") else "has no recorded seed here"
-    )
-    return Plan(
-        "anchored",
-        f"{why}, and {spec.key} {seedless_note}: anchored best-of-{n} is the closest repeatable "
-        "path.",
-        spec.key,
-        original=before,
-        approved=after,
-        instruction=instruction,
-        n=n,
-        threshold=threshold,
-        scorer=judge,
-        prepared=prepared,
-        recipe=recipe if recipe is not None else None,
-        **settings,
-    )

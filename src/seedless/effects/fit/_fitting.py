@@ -178,7 +178,7 @@ def _try_vignette(sample: Sample, table: Array, kept: list[Fitted]) -> Fitted | 
     best: Fitted | None = None
     for vignette, stage in fit_vignette(np.asarray(source), sample.ys):
         trial = [*kept, Fitted(vignette, stage, 0.0)]
-        refitted = colour_pass(_refit(sample, trial, table.shape[0]))
+        refitted = colour_pass(_refit(sample, trial, table.shape[0], quick=True))
         start = _before_parts(Image.fromarray(sample.xs), trial)
         error = mse(np.asarray(_after_parts(start.filter(refitted), trial)), sample.ys)
         if best is None or error < best.error:

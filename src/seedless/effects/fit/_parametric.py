@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _saturation as sat
+from ._hsl import fit_sliders, modulate
 from ._table import Array
 
 KNOTS = 65  # knots of each tone curve before saturation, every 255/64 levels
@@ -54,14 +55,18 @@ def _curve(values: Array, curve: Array) -> Array:
 
 @dataclass(frozen=True)
 class Parametric:
-    """Tone curves (3, K), saturation coefficients (P,), tone curves after it (3, K2)."""
+    """Tone curves (3, K), saturation coefficients (P,), tone curves after it (3, K2), and
+    the HSL sliders (lightness, saturation factors) that run first, when the pair is them."""
 
     curves: Array
     coefficients: Array
     post: Array
+    sliders: tuple[float, float] | None = None
 
     def __call__(self, rgb: Array) -> Array:
         flat = np.clip(rgb.reshape(-1, 3), 0.0, 1.0)
+        if self.sliders is not None:
+            flat = modulate(flat, *self.sliders)
         toned = np.stack([_curve(flat[:, c], self.curves[c]) for c in range(3)], axis=1)
         saturated = sat.saturate(toned, self.coefficients)
         out = np.stack([_curve(saturated[:, c], self.post[c]) for c in range(3)], axis=1)
@@ -412,7 +417,13 @@ def fit_parametric(colours: Array, counts: Array, targets: Array, *, levels: int
     A richer level is kept only when it lowers the error on the pair by at least 15% and
     0.05 levels: a photo with few hues lets a richer model explain a per-channel edit in
     ways that go wrong on other hues, so richness has to earn its place.
+
+    When HSL lightness and saturation sliders alone explain the pair (:mod:`._hsl`), the
+    model is fitted on top of them, and follows their geometry on colours the pair lacks.
     """
+    sliders = fit_sliders(colours, counts, targets)
+    if sliders is not None:
+        colours = modulate(colours, *sliders)
     layout = _LAYOUT
     data = _Data(colours, counts, targets)
     penalty, prior = _penalty(float(data.weights.sum()))
@@ -429,6 +440,7 @@ def fit_parametric(colours: Array, counts: Array, targets: Array, *, levels: int
         params[layout.pre].reshape(3, KNOTS),
         params[layout.gains],
         params[layout.post].reshape(3, POST_KNOTS),
+        sliders,
     )
 
 

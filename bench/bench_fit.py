@@ -63,6 +63,7 @@ class Scores:
     psnr: dict[str, float]  # other photo -> PSNR
     smooth: dict[str, float]  # ... on 4x4 block means
     baseline: dict[str, float]  # ... of the parametric model alone (one-pair adaptive)
+    coverage: dict[str, float]  # other photo -> look.coverage_of(it)
     verdict: str
     parts: tuple[str, ...]
     image_dependent: bool
@@ -103,12 +104,13 @@ def score(folder: str, train: tuple[str, ...], everyone: tuple[str, ...], baseli
     look = fit_effect(pairs[0][0], pairs[0][1]) if len(pairs) == 1 else fit_effect(pairs)
     seconds = time.perf_counter() - start
     parametric: FittedEffect | None = _parametric_alone(pairs[0]) if baseline else None
-    psnr, smooth, base = {}, {}, {}
+    psnr, smooth, base, coverage = {}, {}, {}, {}
     for q in everyone:
         if q in train:
             continue
         out = look.apply(originals[q])  # type: ignore[arg-type]
         psnr[q] = _psnr(out, edits[q])
+        coverage[q] = look.coverage_of(originals[q]) or 0.0  # type: ignore[arg-type]
         smooth[q] = _psnr(out, edits[q], block=4)
         if parametric is not None:
             base[q] = _psnr(parametric.apply(originals[q]), edits[q])  # type: ignore[arg-type]
@@ -120,6 +122,7 @@ def score(folder: str, train: tuple[str, ...], everyone: tuple[str, ...], baseli
         psnr,
         smooth,
         base,
+        coverage,
         report.verdict,
         report.parts,
         report.image_dependent,
@@ -191,12 +194,27 @@ def section_global(results: dict[str, list[Scores]], edits: list[fit_data.Edit])
         )
     mean, worst = statistics.mean(scores), min(scores)
     print(f"{'all':<35} {mean:6.1f} {worst:6.1f}   verdicts {right}/{total}")
+    _below(results, edits, 45.0)
     line = (
         f"fixed global edits: mean {mean:.1f} dB (>= 55: {_mark(mean >= 55)}), worst "
         f"{worst:.1f} dB (>= 45: {_mark(worst >= 45)}), {right}/{total} called global"
     )
     print(line)
     return line
+
+
+def _below(results: dict[str, list[Scores]], edits: list[fit_data.Edit], goal: float) -> None:
+    """The fits under ``goal`` on some photo, with the share of its colours the pair showed
+    (``coverage_of``; ``seedless apply`` warns under 0.5)."""
+    misses = [
+        f"{edit.name} {'+'.join(r.photos)} -> {q} {value:.1f} dB (coverage {r.coverage[q]:.2f})"
+        for edit in edits
+        for r in results[edit.name]
+        for q, value in r.psnr.items()
+        if value < goal
+    ]
+    if misses:
+        print(f"under {goal:.0f} dB: " + "; ".join(misses))
 
 
 def section_adaptive(

@@ -107,12 +107,22 @@ def test_fit_then_apply_a_cube(photos: list[Path], tmp_path: Path) -> None:
     assert first != photos[0].read_bytes()
 
 
+def _small_copy(photos: list[Path], name: str, folder: Path, width: int = 200) -> Path:
+    """A small PNG copy of an example photo: a fit's time grows with the photo's colours."""
+    source = next(p for p in photos if p.name == name)
+    copy = folder / f"small-{Path(name).stem}.png"
+    with Image.open(source) as image:
+        rgb = image.convert("RGB")
+    rgb.resize((width, round(width * rgb.height / rgb.width)), Image.Resampling.BOX).save(copy)
+    return copy
+
+
 def test_fit_of_a_content_edit_exits_1_and_says_what_to_do(
     photos: list[Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from seedless import Adjust
 
-    original = next(p for p in photos if p.name == "coffee.jpg")
+    original = _small_copy(photos, "coffee.jpg", tmp_path)
     approved = tmp_path / "approved.png"
     with Image.open(original) as image:
         edited = Adjust(brightness=0.9).apply(image.convert("RGB"))
@@ -135,7 +145,7 @@ def test_fit_of_a_vignette_saves_the_whole_look_as_json(
 ) -> None:
     from seedless import Adjust
 
-    original = next(p for p in photos if p.name == "coffee.jpg")
+    original = _small_copy(photos, "coffee.jpg", tmp_path)
     approved = tmp_path / "approved.png"
     with Image.open(original) as image:
         Adjust(brightness=0.9, vignette=0.8).apply(image.convert("RGB")).save(approved)

@@ -42,6 +42,7 @@ _STATISTICS: tuple[Literal["luma", "intensity", "channels"], ...] = (
     "channels",
 )
 _TIE_DB = 0.5  # held-out predictions this close count as equal: fitting on all pairs decides
+_TRIED = 2  # at most this many of them are fitted on all pairs
 _BINS = 16  # held-out pixels count where the pair fitted on saw their 16x16x16 colour bin
 _AFTER_ROUNDS = 6  # table and per-photo output levels, fitted in turn
 
@@ -92,8 +93,8 @@ def fit_several(samples: list[Sample], *, size: int, title: str) -> FittedEffect
 
 def _held_out_families(samples: list[Sample], size: int) -> list[_Family]:
     """The adaptive families whose quick table, fitted on each pair alone, predicts the other
-    pairs best on the colours it saw (all within ``_TIE_DB`` of the best), when the best
-    predicts them clearly (``_MARGIN_DB``) better than one fixed table; else none."""
+    pairs best on the colours it saw (within ``_TIE_DB`` of the best, at most ``_TRIED``),
+    when the best predicts them clearly (``_MARGIN_DB``) better than one fixed table."""
     flats = [sample.flat() for sample in samples]
     tables = [colour_table(*aggregate(*flat), size, quick=True) for flat in flats]
     images = [Image.fromarray(sample.x) for sample in samples]
@@ -114,7 +115,8 @@ def _held_out_families(samples: list[Sample], size: int) -> list[_Family]:
     best = max(scores)
     if best <= scores[0] + _MARGIN_DB:  # scores[0]: the fixed table
         return []
-    return [f for f, score in zip(_FAMILIES, scores, strict=True) if score >= best - _TIE_DB]
+    ranked = sorted(range(len(scores)), key=lambda i: -scores[i])[:_TRIED]
+    return [_FAMILIES[i] for i in ranked if scores[i] >= best - _TIE_DB]
 
 
 def _bins(colours: Array) -> Array:

@@ -15,6 +15,7 @@ from seedless.effects.fit import FittedEffect, fit_effect
 
 DATA = Path(__file__).resolve().parent / "data" / "fit"
 SEPIA = DATA / "adaptive" / "ff_normalize_tone"  # ffmpeg: each photo stretched to its range
+TONED = DATA / "adaptive" / "sepia_tone"  # ImageMagick: the toned image stretched to its range
 
 
 def _open(path: Path) -> Image.Image:
@@ -59,6 +60,24 @@ def test_an_image_dependent_toning_is_learnt_from_two_pairs(tmp_path: Path) -> N
     source = _open(DATA / "originals" / "coffee.png")
     assert again.apply(source).tobytes() == look.apply(source).tobytes()
     with pytest.warns(UserWarning, match="each photo's own levels"):
+        look.save_cube(tmp_path / "look.cube")
+
+
+def test_a_toning_normalised_after_the_table_is_learnt_from_two_pairs(tmp_path: Path) -> None:
+    pairs = [(DATA / "originals" / f"{p}.png", TONED / f"{p}.png") for p in ("astronaut", "cat")]
+    look = fit_effect(pairs)
+    report = look.report
+    assert report is not None and report.image_dependent
+    assert look.normalise is not None and look.normalise.stage == "after"
+    assert "after the colour table" in look.describe()
+    assert min(report.pair_psnr) >= 40  # both photos explained, though their ranges differ
+    cat, toned_cat = _open(DATA / "originals" / "cat.png"), _open(TONED / "cat.png")
+    assert _psnr(fit_effect(*pairs[0]).apply(cat), toned_cat) < 25  # one fixed table cannot
+    source, expected = _open(DATA / "originals" / "coffee.png"), _open(TONED / "coffee.png")
+    assert _psnr(look.apply(source), expected) >= 35
+    again = FittedEffect.model_validate_json(look.model_dump_json())
+    assert again.apply(source).tobytes() == look.apply(source).tobytes()
+    with pytest.warns(UserWarning, match="after the colour table"):
         look.save_cube(tmp_path / "look.cube")
 
 

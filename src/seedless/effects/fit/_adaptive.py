@@ -1,13 +1,17 @@
 """One look from several approved pairs, and image-dependent looks.
 
 All pairs' pixels feed one colour table (more colours seen, a safer look). The pairs are then
-checked against each other: each is re-run through the joint table. When one of them comes out
-clearly worse than one fixed edit would (they disagree), the edit depended on each photo, and
-an adaptive family is tried: each photo's own levels are normalised first (:class:`Normalise`:
-black and white points as percentiles of its luma or of each channel), then one fixed table.
-The normalisation that makes the pairs agree best is chosen by comparing, on the colours two
-pairs share, what each pair's edit did to them; the adaptive look is kept when it explains the
-pairs better than the fixed one.
+checked against each other: each is re-run through the joint table. When one of them is not
+explained closely, the families of looks are compared held out: a quick table fitted on each
+pair alone predicts every other pair, as one fixed table, with each photo's own levels
+stretched first (:class:`Normalise`: black and white points as percentiles of its luma,
+intensity or channels; ffmpeg's ``normalize``), or with the table's output stretched from each
+photo's own range (ImageMagick's ``-sepia-tone``). Held-out prediction sees whether the edit
+follows each photo's levels, where fitting all pairs at once would reward the freer family.
+An adaptive family is kept when it predicts the pairs clearly better than one fixed table
+(``_MARGIN_DB``), and then fitted on all pairs. With pairs whose levels are alike (every
+photo spans the full range), nothing shows that an edit depends on them, and the fixed table
+stays.
 
 Spatial parts (vignette, blur, grain) are fitted from one pair only (see :mod:`._fitting`).
 """
@@ -15,39 +19,140 @@ Spatial parts (vignette, blur, grain) are fitted from one pair only (see :mod:`.
 from __future__ import annotations
 
 import math
-from itertools import combinations
+from dataclasses import dataclass
+from itertools import permutations
+from typing import Literal
 
 import numpy as np
 from PIL import Image
 
 from ._colour import colour_table
 from ._effect import FitReport, FittedEffect, seen_bitmap
-from ._normalise import Normalise, levels
+from ._normalise import REC709, Normalise, levels
 from ._pairs import Sample, aggregate
-from ._table import Array
+from ._table import Array, lookup
 from ._verdict import Measures, build_report, measure
 
-_AGREE_DB = 40.0  # every pair explained at least this well: the pairs agree
+_AGREE_DB = 50.0  # every pair explained at least this well: nothing left to explain
+_MARGIN_DB = 1.0  # an adaptive family must predict the pairs this much better (pooled PSNR)
 _PERCENTILES = ((0.0, 1.0), (0.001, 0.999), (0.005, 0.995), (0.01, 0.99), (0.02, 0.99))
-_STATISTICS = ("luma", "channels")
-_BINS = 16  # pairs are compared on a 16x16x16 histogram of (normalised) input colours
-_MIN_SHARED = 8  # pixels of each pair a bin needs to count as shared
+_STATISTICS: tuple[Literal["luma", "intensity", "channels"], ...] = (
+    "luma",
+    "intensity",
+    "channels",
+)
+_TIE_DB = 0.5  # held-out predictions this close count as equal: fitting on all pairs decides
+_TRIED = 2  # at most this many of them are fitted on all pairs
+_BINS = 16  # held-out pixels count where the pair fitted on saw their 16x16x16 colour bin
+_AFTER_ROUNDS = 6  # table and per-photo output levels, fitted in turn
+
+
+@dataclass(frozen=True)
+class _Family:
+    """A way the edit may depend on each photo: none ("fixed"), its levels stretched before
+    the table, or the table's output stretched from its own range ("after")."""
+
+    stage: Literal["fixed", "before", "after"]
+    statistic: Literal["luma", "intensity", "channels"] = "intensity"
+    low: float = 0.0
+    high: float = 1.0
+
+    def normalise(self, black: Array, white: Array) -> Normalise:
+        """Its per-photo levels (stage "before"), mapped onto ``black`` and ``white``."""
+        b, w = (float(v) for v in black), (float(v) for v in white)
+        return Normalise(
+            statistic=self.statistic,
+            low=self.low,
+            high=self.high,
+            black=(next(b), next(b), next(b)),
+            white=(next(w), next(w), next(w)),
+        )
+
+
+_FIXED = _Family("fixed")
+_FAMILIES = (
+    _FIXED,
+    _Family("after"),
+    *(_Family("before", s, low, high) for low, high in _PERCENTILES for s in _STATISTICS),
+)
 
 
 def fit_several(samples: list[Sample], *, size: int, title: str) -> FittedEffect:
     """One look for all pairs; adaptive when the pairs disagree (see the module docstring)."""
     fixed = _fit(samples, size, title, None)
-    fixed_scores = [measure(fixed, sample) for sample in samples]
-    adaptive: FittedEffect | None = None
-    if min(m.psnr for m in fixed_scores) < _AGREE_DB:
-        normalise = _best_normalise(samples)
-        if normalise is not None:
-            candidate = _fit(samples, size, title, normalise)
-            scores = [measure(candidate, sample) for sample in samples]
-            if _pooled(scores) > _pooled(fixed_scores):
-                adaptive, fixed_scores = candidate, scores
-    look = adaptive or fixed
-    return look.model_copy(update={"report": _report(samples, fixed_scores, adaptive is not None)})
+    scores = [measure(fixed, sample) for sample in samples]
+    look = fixed
+    if min(m.psnr for m in scores) < _AGREE_DB:
+        for family in _held_out_families(samples, size):
+            candidate = _fit_family(samples, size, title, family)
+            candidate_scores = [measure(candidate, sample) for sample in samples]
+            if _pooled(candidate_scores) > _pooled(scores):
+                look, scores = candidate, candidate_scores
+    return look.model_copy(update={"report": _report(samples, scores, look)})
+
+
+def _held_out_families(samples: list[Sample], size: int) -> list[_Family]:
+    """The adaptive families whose quick table, fitted on each pair alone, predicts the other
+    pairs best on the colours it saw (within ``_TIE_DB`` of the best, at most ``_TRIED``),
+    when the best predicts them clearly (``_MARGIN_DB``) better than one fixed table."""
+    flats = [sample.flat() for sample in samples]
+    tables = [colour_table(*aggregate(*flat), size, quick=True) for flat in flats]
+    images = [Image.fromarray(sample.x) for sample in samples]
+    scores: list[float] = []
+    for family in _FAMILIES:
+        errors = []
+        for i, j in permutations(range(len(samples)), 2):
+            predicted, inputs = _predict(
+                family, tables[i], (flats[i][0], images[i]), flats[j][0], images[j]
+            )
+            seen = _bins(inputs) if len(flats[j][0]) else None
+            covered = np.isin(seen, _bins(flats[i][0] / 255.0)) if seen is not None else None
+            if covered is None or not covered.any():
+                covered = np.ones(len(predicted), dtype=bool)
+            difference = predicted[covered] * 255.0 - flats[j][1][covered]
+            errors.append(float((difference**2).mean()))
+        scores.append(-10.0 * math.log10(max(sum(errors) / len(errors), 1e-9) / 255.0**2))
+    best = max(scores)
+    if best <= scores[0] + _MARGIN_DB:  # scores[0]: the fixed table
+        return []
+    ranked = sorted(range(len(scores)), key=lambda i: -scores[i])[:_TRIED]
+    return [_FAMILIES[i] for i in ranked if scores[i] >= best - _TIE_DB]
+
+
+def _bins(colours: Array) -> Array:
+    """The 16x16x16 histogram bin of each colour (m, 3) in 0..1."""
+    q = np.minimum((np.clip(colours, 0.0, 1.0) * _BINS).astype(np.int64), _BINS - 1)
+    return np.asarray((q[:, 0] * _BINS + q[:, 1]) * _BINS + q[:, 2])
+
+
+def _predict(
+    family: _Family, table: Array, source: tuple[Array, Image.Image], x8: Array, image: Image.Image
+) -> tuple[Array, Array]:
+    """What ``table`` (fitted on ``source``'s pixels alone) predicts for pixels x8 (m, 3) of
+    ``image`` under ``family``, and the colours it looked up: both 0..1, (m, 3)."""
+    x = x8 / 255.0
+    if family.stage == "before":
+        normalise = family.normalise(*levels(source[1], family.statistic, family.low, family.high))
+        scale, offset = normalise.affine(image)
+        x = np.clip(x * scale + offset, 0.0, 1.0)
+        return lookup(table, x), x
+    out = lookup(table, x)
+    if family.stage == "after":
+        black, white = _output_range(table, source[0])
+        low, high = _output_range(table, x8)
+        out = (out - low) / (high - low) * (white - black) + black
+    return np.asarray(out), x
+
+
+def _fit_family(samples: list[Sample], size: int, title: str, family: _Family) -> FittedEffect:
+    """The look of ``family`` fitted on all pairs (levels mapped onto their mean)."""
+    if family.stage == "after":
+        return _fit_after(samples, size, title)
+    found = [
+        levels(Image.fromarray(s.x), family.statistic, family.low, family.high) for s in samples
+    ]
+    black, white = np.mean([f[0] for f in found], axis=0), np.mean([f[1] for f in found], axis=0)
+    return _fit(samples, size, title, family.normalise(black, white))
 
 
 def _fit(samples: list[Sample], size: int, title: str, normalise: Normalise | None) -> FittedEffect:
@@ -57,6 +162,46 @@ def _fit(samples: list[Sample], size: int, title: str, normalise: Normalise | No
     table = colour_table(colours, counts, targets, size)
     look = FittedEffect.from_table(table, title=title, fast=normalise is None)
     return look.model_copy(update={"normalise": normalise, "seen": seen_bitmap(colours)})
+
+
+def _fit_after(samples: list[Sample], size: int, title: str) -> FittedEffect:
+    """The look whose table's output is stretched, per photo, from its own intensity range
+    onto fixed levels (:class:`Normalise` with stage "after").
+
+    The table and the levels are fitted in turn: each photo's range is measured on the
+    current table's output, the edits are mapped back through their photo's stretch, and the
+    table is fitted again on those targets (quickly, but for the last round)."""
+    flats = [sample.flat() for sample in samples]
+    x = np.concatenate([f[0] for f in flats])
+    table = colour_table(*aggregate(x, np.concatenate([f[1] for f in flats])), size, quick=True)
+    for round_ in range(_AFTER_ROUNDS):
+        ranges = [_output_range(table, f[0]) for f in flats]
+        black, white = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        targets = [
+            np.clip((y / 255.0 - black) / (white - black) * (high - low) + low, 0.0, 1.0)
+            for (_, y), (low, high) in zip(flats, ranges, strict=True)
+        ]
+        last = round_ == _AFTER_ROUNDS - 1
+        table = colour_table(*aggregate(x, np.concatenate(targets) * 255.0), size, quick=not last)
+    ranges = [_output_range(table, f[0]) for f in flats]
+    black, white = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    normalise = Normalise(
+        statistic="intensity",
+        low=0.0,
+        high=1.0,
+        stage="after",
+        black=(black, black, black),
+        white=(white, white, white),
+    )
+    look = FittedEffect.from_table(table, title=title)
+    return look.model_copy(update={"normalise": normalise, "seen": seen_bitmap(x / 255.0)})
+
+
+def _output_range(table: Array, x8: Array) -> tuple[float, float]:
+    """The darkest and brightest intensity of the table's output for pixels x8 (m, 3)."""
+    intensity = lookup(table, x8 / 255.0) @ REC709
+    low = float(intensity.min())
+    return low, max(float(intensity.max()), low + 1e-3)
 
 
 def _pixels(sample: Sample, normalise: Normalise | None) -> tuple[Array, Array]:
@@ -75,64 +220,16 @@ def _pooled(scores: list[Measures]) -> float:
     return -10.0 * math.log10(max(mean, 1e-12))
 
 
-def _best_normalise(samples: list[Sample]) -> Normalise | None:
-    """The normalisation under which the pairs' edits agree best, or None when none makes
-    them agree clearly better than no normalisation."""
-    images = [Image.fromarray(sample.x) for sample in samples]
-    baseline = _disagreement([(s.flat()[0], s.flat()[1]) for s in samples])
-    best: tuple[float, Normalise] | None = None
-    for statistic in _STATISTICS:
-        for low, high in _PERCENTILES:
-            found = [levels(image, statistic, low, high) for image in images]
-            black = tuple(float(v) for v in np.mean([f[0] for f in found], axis=0))
-            white = tuple(float(v) for v in np.mean([f[1] for f in found], axis=0))
-            normalise = Normalise(
-                statistic=statistic,
-                low=low,
-                high=high,
-                black=black,
-                white=white,
-            )
-            score = _disagreement([_pixels(s, normalise) for s in samples])
-            if best is None or score < best[0]:
-                best = (score, normalise)
-    if best is None or best[0] > 0.7 * baseline:
-        return None
-    return best[1]
-
-
-def _disagreement(pairs: list[tuple[Array, Array]]) -> float:
-    """Root-mean-square difference (8-bit levels) between what two pairs' edits did to the
-    colours they share (a 16^3 histogram's bins), over all pairs of pairs."""
-    means, counts = [], []
-    for x, y in pairs:
-        q = x.astype(np.int64) * _BINS // 256
-        index = (q[:, 0] * _BINS + q[:, 1]) * _BINS + q[:, 2]
-        count = np.bincount(index, minlength=_BINS**3).astype(np.float64)
-        total = np.stack(
-            [np.bincount(index, y[:, c].astype(np.float64), _BINS**3) for c in range(3)], 1
-        )
-        means.append(total / np.maximum(count, 1.0)[:, None])
-        counts.append(count)
-    squared, weight = 0.0, 0.0
-    for a, b in combinations(range(len(pairs)), 2):
-        shared = (counts[a] >= _MIN_SHARED) & (counts[b] >= _MIN_SHARED)
-        w = np.minimum(counts[a], counts[b])[shared]
-        difference = means[a][shared] - means[b][shared]
-        squared += float((w[:, None] * difference * difference).sum())
-        weight += float(w.sum()) * 3.0
-    return math.sqrt(squared / weight) if weight > 0 else math.inf
-
-
-def _report(samples: list[Sample], scores: list[Measures], image_dependent: bool) -> FitReport:
+def _report(samples: list[Sample], scores: list[Measures], look: FittedEffect) -> FitReport:
     """The report: the worst pair's measurements decide the verdict."""
     worst = min(range(len(samples)), key=lambda i: scores[i].psnr)
     colours, counts, _ = aggregate(*samples[worst].flat())
     notes = [f"fitted on {len(samples)} pairs"]
-    if image_dependent:
+    if look.normalise is not None:
+        where = "after the colour table" if look.normalise.stage == "after" else "first"
         notes.append(
-            "the pairs disagree in a way one fixed table cannot explain: the look first "
-            "normalises each photo's own levels"
+            "the pairs disagree in a way one fixed table cannot explain: the look "
+            f"normalises each photo's own levels {where}"
         )
     notes += [note for sample in samples for note in sample.notes]
     report = build_report(scores[worst], samples[worst], (), colours, counts, notes)
@@ -140,6 +237,6 @@ def _report(samples: list[Sample], scores: list[Measures], image_dependent: bool
         update={
             "pairs": len(samples),
             "pair_psnr": tuple(round(m.psnr, 3) for m in scores),
-            "image_dependent": image_dependent,
+            "image_dependent": look.normalise is not None,
         }
     )

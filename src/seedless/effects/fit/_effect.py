@@ -86,7 +86,7 @@ class FitReport(BaseModel):
     image_dependent: bool = Field(
         False,
         description="the pairs disagree in a way one fixed table cannot explain: the look "
-        "normalises each photo's own levels first",
+        "normalises each photo's own levels (before the table, or on its output)",
     )
 
     @model_validator(mode="before")
@@ -130,7 +130,9 @@ class FittedEffect(BaseModel):
         "one: the same output, faster",
     )
     normalise: Normalise | None = Field(
-        None, description="each photo's own levels, before the table (image-dependent looks)"
+        None,
+        description="each photo's own levels, stretched before the table or on its output "
+        "(image-dependent looks)",
     )
     before: tuple[Part, ...] = Field((), description="spatial parts run before the table")
     after: tuple[Part, ...] = Field((), description="spatial parts run after the table")
@@ -282,8 +284,12 @@ class FittedEffect(BaseModel):
         return apply_parts(self.after, self._colour(apply_parts(self.before, rgb)))
 
     def _colour(self, rgb: Image.Image) -> Image.Image:
-        """The table's pass: per-photo levels folded into it, or point operations, or the
-        table itself."""
+        """The table's pass: per-photo levels folded into it (measured on the photo, or on
+        the table's output for levels after it), or point operations, or the table itself."""
+        if self.normalise is not None and self.normalise.stage == "after":
+            scale, offset = self.normalise.affine(self._kernel(rgb))  # measure the output
+            table = np.clip(self.lut * scale + offset, 0.0, 1.0).reshape(-1, 3)
+            return rgb.filter(ImageFilter.Color3DLUT(self.size, table.astype(np.float32)))
         if self.normalise is not None:
             scale, offset = self.normalise.affine(rgb)
             nodes = lattice(self.size).reshape(-1, 3)

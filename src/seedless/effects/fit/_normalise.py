@@ -1,10 +1,13 @@
-"""Per-photo levels before the fitted table: what makes an image-dependent look exact.
+"""Per-photo levels around the fitted table: what makes an image-dependent look exact.
 
 Some edits depend on each photo's own range: an auto-levels step, a "normalize", a toning
 whose strength follows the photo's black and white points. :class:`Normalise` reproduces that
-part: it measures the photo's ``low`` and ``high`` percentiles (of luma, or of each channel)
-and maps them, linearly, onto fixed ``black`` and ``white`` levels, before the fixed table.
-The percentiles come from the photo's exact histogram, so the result is deterministic.
+part: it measures the ``low`` and ``high`` percentiles (of luma, of intensity, or of each
+channel) and maps them, linearly, onto fixed ``black`` and ``white`` levels. With ``stage``
+"before" (ffmpeg's ``normalize`` and other auto levels) the photo is measured and stretched
+before the fixed table; with "after" (ImageMagick's ``-sepia-tone``, which normalises the toned
+image) the table's output is measured and stretched. The percentiles come from the exact
+pixels, so the result is deterministic.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ._table import Array
 
+REC709 = np.array([0.212656, 0.715158, 0.072186])  # ImageMagick's pixel intensity
 _MIN_SPAN = 4.0 / 255.0  # a photo narrower than this is stretched as if it spanned it
 
 
@@ -26,12 +30,17 @@ class Normalise(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    statistic: Literal["luma", "channels"] = Field(
-        description="percentiles of the photo's luma (one stretch for all channels) or of "
-        "each channel"
+    statistic: Literal["luma", "intensity", "channels"] = Field(
+        description="percentiles of the photo's luma (ITU-R 601, Pillow's), of its "
+        "intensity (ITU-R 709, ImageMagick's): one stretch for all channels; or of each channel"
     )
     low: float = Field(ge=0.0, le=0.25, description="lower percentile, as a fraction")
     high: float = Field(ge=0.75, le=1.0, description="upper percentile, as a fraction")
+    stage: Literal["before", "after"] = Field(
+        "before",
+        description='"before": the photo\'s levels are stretched before the table; "after": '
+        "the table's output is measured and stretched",
+    )
     black: tuple[float, float, float] = Field(description="where the lower one goes, 0..1")
     white: tuple[float, float, float] = Field(description="where the upper one goes, 0..1")
 
@@ -47,16 +56,18 @@ class Normalise(BaseModel):
         return scale, np.asarray(self.black) - low * scale
 
     def describe(self) -> str:
-        what = "luma" if self.statistic == "luma" else "each channel"
-        return (
-            f"each photo's own levels first ({what}: the {self.low:.1%} and {self.high:.1%} "
-            "points stretched to fixed black and white points)"
-        )
+        what = {"luma": "luma", "intensity": "intensity"}.get(self.statistic, "each channel")
+        points = f"the {self.low:.1%} and {self.high:.1%} points stretched to fixed black and white"
+        if self.stage == "after":
+            return f"each photo's own levels after the colour table ({what}: {points})"
+        return f"each photo's own levels first ({what}: {points})"
 
 
 def levels(image: Image.Image, statistic: str, low: float, high: float) -> tuple[Array, Array]:
     """Lower and upper percentiles (fractions ``low``, ``high``) of an RGB image's luma or
     channels, from its exact histogram, interpolated within a level: ((3,), (3,)) in 0..1."""
+    if statistic == "intensity":
+        return _intensity_levels(image, low, high)
     if statistic == "luma":
         counts = np.asarray(image.convert("L").histogram(), dtype=np.float64)[None, :]
     else:
@@ -82,3 +93,12 @@ def _percentile(counts: Array, fraction: float) -> float:
 
     low = value(below)
     return low + (rank - below) * (value(above) - low)
+
+
+def _intensity_levels(image: Image.Image, low: float, high: float) -> tuple[Array, Array]:
+    """The ``low``/``high`` quantiles of the photo's Rec. 709 intensity (no rounding to a
+    level, as ImageMagick measures it), the same for the three channels."""
+    rgb = np.asarray(image.convert("RGB"), dtype=np.float64).reshape(-1, 3)
+    intensity = rgb @ REC709 / 255.0
+    found = np.quantile(intensity, (low, high)) if len(intensity) else np.zeros(2)
+    return np.full(3, float(found[0])), np.full(3, float(found[1]))

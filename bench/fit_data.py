@@ -179,6 +179,8 @@ TEST_EDITS = {
     "spatial/ff_vignette_warm": ("cat", "coffee"),
     "spatial/im_unsharp_colour": ("cat", "coffee"),
     "spatial/ff_grain_contrast": ("cat", "coffee"),
+    "spatial/ff_gblur_curves": ("cat", "coffee"),
+    "spatial/ff_unsharp_sat": ("cat", "coffee"),
     "content/ff_box": ("rocket",),
 }
 TEST_SIDE = 192  # long side of the test copies

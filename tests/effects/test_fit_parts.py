@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFilter
 
 from seedless.cli import main
 from seedless.effects.adjust import Adjust
@@ -124,9 +124,10 @@ def test_vignette_made_by_ffmpeg_carries_over_to_another_photo() -> None:
     folder = DATA / "spatial" / "ff_vignette_warm"
     look = fit_effect(DATA / "originals" / "cat.png", folder / "cat.png")
     assert look.report is not None and look.report.parts == ("vignette",), look.report.reason
-    with Image.open(DATA / "originals" / "coffee.png") as other, Image.open(
-        folder / "coffee.png"
-    ) as expected:
+    with (
+        Image.open(DATA / "originals" / "coffee.png") as other,
+        Image.open(folder / "coffee.png") as expected,
+    ):
         assert _psnr(look.apply(other.convert("RGB")), expected.convert("RGB")) >= 35
 
 
@@ -183,3 +184,94 @@ def test_a_light_from_one_side_is_no_vignette(name: str) -> None:
     relit = Image.fromarray(np.clip(np.rint(pixels * gain), 0, 255).astype(np.uint8))
     look = fit_effect(original, COLOUR.apply(relit))
     assert look.report is not None and look.report.verdict == "not reproducible locally"
+
+
+def test_a_feathered_vignette_loads_from_json_saved_without_a_feather() -> None:
+    old = '{"part": "vignette", "centre": [0.5, 0.5], "round": false, "gains": [1.0, 0.6]}'
+    vignette = Vignette.model_validate_json(old)
+    assert (vignette.feather, vignette.reference) == (0.0, None)
+    assert Vignette.model_validate_json(vignette.model_dump_json()) == vignette
+    with pytest.raises(ValueError, match="reference"):
+        Vignette(gains=(1.0, 0.5), feather=10.0)
+    old_detail = Detail.model_validate_json(
+        '{"part": "detail", "radius": 1.2, "amount": 1.0, "reference": 128}'
+    )
+    assert (old_detail.luma, old_detail.kernel) == (False, "gaussian")
+
+
+def test_a_feather_is_in_pixels_and_scales_with_the_long_side() -> None:
+    soft = Vignette(gains=(1.0,) * 8 + (0.2,) * 9, feather=12.0, reference=128)
+    square, wide = soft.gain_map(128, 128), soft.gain_map(128, 64)
+    # a fixed-pixel blur of a frame-relative ellipse: the wide frame's gain is not the
+    # square's squeezed (it would be without a feather)
+    assert np.abs(wide - square[::2]).max() > 0.05
+    big = soft.gain_map(256, 256)
+    small_again = big.reshape(128, 2, 128, 2).mean(axis=(1, 3))
+    assert np.abs(small_again - square).max() < 0.02
+    hard = soft.model_copy(update={"feather": 0.0})
+    assert np.abs(hard.gain_map(128, 64) - hard.gain_map(128, 128)[1::2]).mean() < 0.01
+
+
+def _feathered_ellipse(image: Image.Image) -> Image.Image:
+    """What ImageMagick's -vignette does, drawn with Pillow: the inscribed ellipse, blurred by
+    a Gaussian of a fixed number of pixels (edges replicated), multiplies the image."""
+    mask = Image.new("L", image.size, 0)
+    ImageDraw.Draw(mask).ellipse((0, 0, image.width - 1, image.height - 1), fill=255)
+    pad = 48
+    padded = Image.fromarray(np.pad(np.asarray(mask), pad, mode="edge"))
+    blurred = np.asarray(padded.filter(ImageFilter.GaussianBlur(14)), dtype=np.float64)
+    gain = blurred[pad:-pad, pad:-pad] / 255.0
+    pixels = np.asarray(image, dtype=np.float64) * gain[:, :, None]
+    return COLOUR.apply(Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8)))
+
+
+def test_a_vignette_blurred_by_a_fixed_number_of_pixels_carries_over_to_another_frame() -> None:
+    original = _open("cat", 192)  # 192 x 128
+    look = fit_effect(original, _feathered_ellipse(original))
+    report = look.report
+    assert report is not None and report.parts == ("vignette",), report.reason
+    part = (*look.before, *look.after)[0]
+    assert isinstance(part, Vignette) and 10.0 <= part.feather <= 18.0, part
+    square = _open("astronaut", 192)
+    assert _psnr(look.apply(square), _feathered_ellipse(square)) >= 39
+
+
+@pytest.mark.parametrize(
+    ("folder", "train", "other", "check"),
+    [
+        ("ff_gblur_curves", "cat", "coffee", "exponential"),
+        ("ff_unsharp_sat", "cat", "coffee", "luma"),
+    ],
+)
+def test_a_tool_s_spatial_edit_is_fitted_in_its_family_and_carries_over(
+    folder: str, train: str, other: str, check: str
+) -> None:
+    """ffmpeg's gblur (a recursive filter: an exponential kernel) and ffmpeg's unsharp on the
+    Y plane of YUV."""
+    edits = DATA / "spatial" / folder
+    look = fit_effect(DATA / "originals" / f"{train}.png", edits / f"{train}.png")
+    report = look.report
+    assert report is not None and report.verdict == "global + spatial", report.reason
+    part = (*look.before, *look.after)[0]
+    if check == "exponential":
+        assert isinstance(part, Detail) and part.kernel == "exponential", part
+    else:
+        assert isinstance(part, Detail) and part.luma and part.amount > 0, part
+    with (
+        Image.open(DATA / "originals" / f"{other}.png") as before,
+        Image.open(edits / f"{other}.png") as expected,
+    ):
+        assert _psnr(look.apply(before.convert("RGB")), expected.convert("RGB")) >= 40
+
+
+def test_a_mirrored_clone_is_a_content_change() -> None:
+    """A mirrored crop pasted over the sky (bench_fit's ImageMagick clone, at half the size):
+    the block means hardly change, the detail there does."""
+    original = _open("rocket", 192)
+    crop = original.crop((5, 5, 50, 40)).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    cloned = original.copy()
+    cloned.paste(crop, (100, 55))
+    report = fit_effect(original, COLOUR.apply(cloned)).report
+    assert report is not None
+    assert report.verdict == "not reproducible locally", report.reason
+    assert "cloned, retouched or replaced" in report.reason

@@ -176,7 +176,7 @@ def _try_vignette(sample: Sample, table: Array, kept: list[Fitted]) -> Fitted | 
     source = _before_parts(Image.fromarray(sample.xs), kept)
     base = mse(np.asarray(_after_parts(source.filter(colour_pass(table)), kept)), sample.ys)
     best: Fitted | None = None
-    for vignette, stage in fit_vignette(np.asarray(source), sample.ys):
+    for vignette, stage in fit_vignette(np.asarray(source), sample.ys, sample.long_side):
         trial = [*kept, Fitted(vignette, stage, 0.0)]
         refitted = colour_pass(_refit(sample, trial, table.shape[0], quick=True))
         start = _before_parts(Image.fromarray(sample.xs), trial)

@@ -13,17 +13,23 @@ from typing import Annotated, Literal
 
 import numpy as np
 from PIL import Image, ImageFilter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ._table import LUMA, Array
 
 
 class Vignette(BaseModel):
-    """A radial gain: ``gains[k]`` at radius ``k / (len(gains) - 1)``, linear in between.
+    """A radial gain: ``gains[k]`` at radius ``k / (len(gains) - 1)``, linear in between,
+    optionally feathered.
 
     The radius is 0 at ``centre`` and 1 at the frame's farthest corner from it; with
     ``round`` false it follows the frame's aspect ratio (an ellipse), with ``round`` true it
-    is measured in pixels (a circle).
+    is measured in pixels (a circle). A ``feather`` blurs that gain map with a Gaussian whose
+    size is in pixels, not a fraction of the frame (edges replicated), as editors that draw
+    an ellipse and blur it do (ImageMagick's ``-vignette``): on a frame of another shape the
+    falloff keeps its width in pixels. Like every pixel size in a look, ``feather`` was
+    measured on an image whose long side was ``reference`` pixels and scales with the long
+    side of the image it is applied to.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -32,20 +38,23 @@ class Vignette(BaseModel):
     centre: tuple[float, float] = Field((0.5, 0.5), description="x, y as fractions of the frame")
     round: bool = Field(False, description="circular in pixels, not following the frame")
     gains: tuple[float, ...] = Field(min_length=2, max_length=65)
+    feather: float = Field(0.0, ge=0.0, le=5000.0, description="Gaussian sigma, px at reference")
+    reference: int | None = Field(
+        None, gt=0, description="long side (px) of the image it was fitted on (with a feather)"
+    )
+
+    @model_validator(mode="after")
+    def _feather_has_a_reference(self) -> Vignette:
+        if self.feather > 0.0 and self.reference is None:
+            raise ValueError("a feathered vignette needs the reference long side it was fitted at")
+        return self
 
     def gain_map(self, width: int, height: int) -> Array:
         """The gain at every pixel, float32 (height, width)."""
-        cx, cy = self.centre[0] * width, self.centre[1] * height
-        sx, sy = (1.0, 1.0) if self.round else (1.0 / width, 1.0 / height)
-        far_x = max(cx, width - cx) * sx
-        far_y = max(cy, height - cy) * sy
-        reach = math.hypot(far_x, far_y) or 1.0
-        x = ((np.arange(width, dtype=np.float32) + 0.5 - cx) * sx / reach) ** 2
-        y = ((np.arange(height, dtype=np.float32) + 0.5 - cy) * sy / reach) ** 2
-        radius = np.sqrt(y[:, None] + x[None, :])
-        knots = np.linspace(0.0, 1.0, len(self.gains), dtype=np.float32)
-        gains = np.asarray(self.gains, dtype=np.float32)
-        return np.interp(radius, knots, gains).astype(np.float32)
+        gains = profile_map(self.centre, self.round, self.gains, width, height)
+        if self.feather > 0.0 and self.reference is not None:
+            gains = feather(gains, self.feather * max(width, height) / self.reference)
+        return gains
 
     def apply(self, image: Image.Image) -> Image.Image:
         rgb = np.asarray(image, dtype=np.float32)
@@ -65,40 +74,69 @@ class Vignette(BaseModel):
             if max(abs(self.centre[0] - 0.5), abs(self.centre[1] - 0.5)) < 0.03
             else f"centred at {self.centre[0]:.0%} across, {self.centre[1]:.0%} down"
         )
+        soft = (
+            f", feathered by a {self.feather:.0f} px blur at {self.reference} px"
+            if self.feather > 0.0
+            else ""
+        )
         return (
-            f"a vignette ({shape}, {where}): corners {abs(corner):.0%} {way}, falling off "
-            f"from {inner:.0%} of the way to the corners"
+            f"a vignette ({shape}, {where}{soft}): corners {abs(corner):.0%} {way}, falling "
+            f"off from {inner:.0%} of the way to the corners"
         )
 
 
 class Detail(BaseModel):
-    """Blur or sharpening: ``image + amount * (image - gaussian(image, radius))``.
+    """Blur or sharpening: ``image + amount * (image - blur(image, radius))``.
 
-    ``amount`` -1 is a plain Gaussian blur, between -1 and 0 a partial one, above 0 an unsharp
-    mask (Pillow's ``UnsharpMask`` with ``percent = 100 * amount``).
+    ``amount`` -1 is a plain blur, between -1 and 0 a partial one, above 0 an unsharp mask.
+    The blur is a Gaussian of standard deviation ``radius`` (Pillow's ``GaussianBlur``; with
+    ``amount`` above 0 Pillow's ``UnsharpMask`` with ``percent = 100 * amount``) or, with
+    ``kernel`` "exponential", the exponential kernel of a one-pass recursive filter (weights
+    ``nu ** abs(offset)`` along each axis, of the same standard deviation: ffmpeg's
+    ``gblur`` and other fast IIR blurs). With ``luma`` the change is made to the luma only
+    (BT.601's Y, as video filters sharpen the Y plane of YUV) and added to every channel
+    alike, so colour edges keep their colour fringes as they were.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     part: Literal["detail"] = "detail"
-    radius: float = Field(gt=0.0, le=100.0, description="Gaussian sigma, px at reference")
+    radius: float = Field(gt=0.0, le=100.0, description="standard deviation, px at reference")
     amount: float = Field(ge=-1.0, le=20.0)
     reference: int = Field(gt=0, description="long side (px) of the image it was fitted on")
+    luma: bool = Field(False, description="on the luma only (BT.601 Y), not on R, G, B")
+    kernel: Literal["gaussian", "exponential"] = "gaussian"
 
     def apply(self, image: Image.Image) -> Image.Image:
         sigma = self.radius * max(image.size) / self.reference
-        if self.amount >= 0.0:
-            return image.filter(ImageFilter.UnsharpMask(sigma, round(self.amount * 100), 0))
-        blurred = image.filter(ImageFilter.GaussianBlur(sigma))
-        return blurred if self.amount <= -1.0 else Image.blend(blurred, image, 1.0 + self.amount)
+        if not self.luma and self.kernel == "gaussian":
+            if self.amount >= 0.0:
+                return image.filter(ImageFilter.UnsharpMask(sigma, round(self.amount * 100), 0))
+            blurred_image = image.filter(ImageFilter.GaussianBlur(sigma))
+            if self.amount <= -1.0:
+                return blurred_image
+            return Image.blend(blurred_image, image, 1.0 + self.amount)
+        rgb = np.asarray(image, dtype=np.float32)
+        if self.kernel == "gaussian":
+            blurred = np.asarray(image.filter(ImageFilter.GaussianBlur(sigma)), dtype=np.float32)
+        else:
+            blurred = _exponential(rgb, sigma)
+        change = (rgb - blurred) * np.float32(self.amount)
+        if self.luma:
+            change = (change @ LUMA.astype(np.float32))[:, :, None]
+        return _to_image(rgb + change)
 
     def describe(self) -> str:
         size = f"radius {self.radius:.1f} px at {self.reference} px"
+        where = (", exponential kernel" if self.kernel == "exponential" else "") + (
+            ", on the luma only" if self.luma else ""
+        )
+        name = "Gaussian blur" if self.kernel == "gaussian" else "blur"
         if self.amount <= -0.995:
-            return f"a Gaussian blur ({size})"
+            return f"a {name} ({size}{where})"
         if self.amount < 0:
-            return f"a partial Gaussian blur ({-self.amount:.0%} of one, {size})"
-        return f"sharpening (unsharp mask, amount {self.amount:.2f}, {size})"
+            return f"a partial {name} ({-self.amount:.0%} of one, {size}{where})"
+        return f"sharpening (unsharp mask, amount {self.amount:.2f}, {size}{where})"
 
 
 class Grain(BaseModel):
@@ -149,6 +187,101 @@ def apply_parts(parts: tuple[Vignette | Detail | Grain, ...], image: Image.Image
     for part in parts:
         image = part.apply(image)
     return image
+
+
+def profile_map(
+    centre: tuple[float, float], round_: bool, gains: tuple[float, ...], width: int, height: int
+) -> Array:
+    """A radial profile (``gains`` at evenly spaced radii, see :class:`Vignette`) at every
+    pixel, float32 (height, width)."""
+    cx, cy = centre[0] * width, centre[1] * height
+    sx, sy = (1.0, 1.0) if round_ else (1.0 / width, 1.0 / height)
+    far_x = max(cx, width - cx) * sx
+    far_y = max(cy, height - cy) * sy
+    reach = math.hypot(far_x, far_y) or 1.0
+    x = ((np.arange(width, dtype=np.float32) + 0.5 - cx) * sx / reach) ** 2
+    y = ((np.arange(height, dtype=np.float32) + 0.5 - cy) * sy / reach) ** 2
+    radius = np.sqrt(y[:, None] + x[None, :])
+    knots = np.linspace(0.0, 1.0, len(gains), dtype=np.float32)
+    return np.interp(radius, knots, np.asarray(gains, dtype=np.float32)).astype(np.float32)
+
+
+_FEATHER_CELLS = 4.0  # a feather is computed on cells of about sigma / 4 pixels
+
+
+def feather(values: Array, sigma: float) -> Array:
+    """A smooth map (height, width) blurred by a Gaussian of ``sigma`` pixels, edges
+    replicated, float32.
+
+    The map is averaged over cells of about sigma/4 pixels, blurred there (what the cells and
+    the bilinear return to pixels add to the blur is taken off its width) and brought back by
+    bilinear interpolation between cell centres: the cost hardly depends on ``sigma`` or the
+    image size, and a smooth gain loses nothing that shows.
+    """
+    height, width = values.shape
+    cell = max(1, int(sigma / _FEATHER_CELLS))
+    rows, cols = -(-height // cell), -(-width // cell)
+    padded = np.pad(values, ((0, rows * cell - height), (0, cols * cell - width)), mode="edge")
+    spread = sigma / cell
+    if cell > 1:  # cell averages and bilinear interpolation blur by about a quarter cell^2
+        spread = math.sqrt(max(spread * spread - 0.25, 0.0))
+    reach = max(1, math.ceil(3.0 * spread))
+    grid = _replicated(padded, values, cell, reach + 1)
+    taps = np.exp(-0.5 * (np.arange(-reach, reach + 1) / max(spread, 1e-6)) ** 2)
+    taps /= taps.sum()
+    across = sum(t * grid[:, i : i + cols + 2] for i, t in enumerate(taps))
+    blurred = sum(t * across[i : i + rows + 2] for i, t in enumerate(taps))
+    small = np.asarray(blurred, dtype=np.float32)  # with one cell of the outside around it
+    if cell == 1:
+        return small[1:-1, 1:-1]
+    image = Image.fromarray(small, "F").resize(
+        ((cols + 2) * cell, (rows + 2) * cell), Image.Resampling.BILINEAR
+    )
+    return np.asarray(image, dtype=np.float32)[cell : cell + height, cell : cell + width]
+
+
+def _replicated(padded: Array, values: Array, cell: int, pad: int) -> Array:
+    """Cell means of ``padded`` (a multiple of ``cell`` on each side) with ``pad`` cells
+    around them that replicate the edge pixels of ``values`` outwards, float64."""
+    height, width = values.shape
+    rows, cols = padded.shape[0] // cell, padded.shape[1] // cell
+    grid = np.empty((rows + 2 * pad, cols + 2 * pad))
+    inner = (slice(pad, pad + rows), slice(pad, pad + cols))
+    grid[inner] = padded.reshape(rows, cell, cols, cell).mean(axis=(1, 3), dtype=np.float64)
+    grid[:pad, inner[1]] = padded[0].reshape(cols, cell).mean(axis=1)
+    grid[pad + rows :, inner[1]] = padded[height - 1].reshape(cols, cell).mean(axis=1)
+    grid[inner[0], :pad] = padded[:, 0].reshape(rows, cell).mean(axis=1)[:, None]
+    grid[inner[0], pad + cols :] = padded[:, width - 1].reshape(rows, cell).mean(axis=1)[:, None]
+    grid[:pad, :pad], grid[:pad, pad + cols :] = values[0, 0], values[0, -1]
+    grid[pad + rows :, :pad], grid[pad + rows :, pad + cols :] = values[-1, 0], values[-1, -1]
+    return grid
+
+
+_EXPONENTIAL_TAIL = 1e-4  # the exponential kernel is cut where its weight falls below this
+
+
+def _exponential(rgb: Array, sigma: float) -> Array:
+    """(H, W, 3) float32 blurred along each axis by the normalised kernel ``nu ** abs(n)``
+    whose standard deviation is ``sigma`` (a causal and an anti-causal first-order recursive
+    filter, as one pass of ffmpeg's ``gblur``), edges replicated."""
+    variance = max(sigma * sigma, 1e-6)  # 2 nu / (1 - nu)^2 = sigma^2
+    nu = (1.0 + variance - math.sqrt(1.0 + 2.0 * variance)) / variance
+    reach = max(1, math.ceil(math.log(_EXPONENTIAL_TAIL) / math.log(max(nu, 1e-6))))
+    taps = nu ** np.abs(np.arange(-reach, reach + 1, dtype=np.float64))
+    taps = (taps / taps.sum()).astype(np.float32)
+    out = rgb
+    for axis in (0, 1):
+        pad = [(0, 0)] * 3
+        pad[axis] = (reach, reach)
+        padded = np.pad(out, pad, mode="edge")
+        size = out.shape[axis]
+        total = np.zeros_like(out)
+        for i, tap in enumerate(taps):
+            index = [slice(None)] * 3
+            index[axis] = slice(i, i + size)
+            total += tap * padded[tuple(index)]
+        out = total
+    return out
 
 
 def _to_image(values: Array) -> Image.Image:

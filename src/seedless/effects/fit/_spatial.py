@@ -17,7 +17,7 @@ from functools import partial
 import numpy as np
 from PIL import Image
 
-from ._parts import Detail, Grain, Vignette
+from ._parts import Detail, Grain, Vignette, feather, profile_map
 from ._table import LUMA, Array
 
 Colour = Callable[[Image.Image], Image.Image]  # the current table's pass
@@ -25,12 +25,20 @@ Colour = Callable[[Image.Image], Image.Image]  # the current table's pass
 _SIGMAS = (0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 4.0, 5.0, 6.5, 8.0)
 _AMOUNTS = (0.3, 0.6, 1.0, 1.5, 2.0, 3.0, 4.5)
 _BLURS = (-1.0, -0.6)
+# other blurs tried at the best Gaussian one: (the luma only, kernel), and how much wider
+_VARIANTS = ((True, "gaussian"), (False, "exponential"), (True, "exponential"))
+_WIDER = 1.25
 _PROFILE_KNOTS = 17
 _CENTRES = (0.4, 0.45, 0.5, 0.55, 0.6)
 # A vignette is centred within a tenth of the frame of the middle (editors centre theirs; a
 # "vignette" further off is a light from one side, a content change).
 _NEAR_MIDDLE = (0.4, 0.6)
 _VIGNETTE_PIXELS = 150_000  # the vignette is fitted on at most this many pixels
+_FEATHER_PIXELS = 30_000  # ... its feather searched on at most this many
+_FEATHERS = (0.02, 0.04, 0.08, 0.12, 0.16, 0.24, 0.32)  # feathers tried (x long side)
+_RHOS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)  # radii of a feathered ellipse, tried
+_STEP_KNOTS = 65
+_GAUSS_NEWTON = 5  # Gauss-Newton steps for a feathered ellipse's gain outside
 _PROFILE_SMOOTHNESS = 2e-3  # second differences of the vignette profile, per unit of weight
 _GRAIN_KNOTS = 5
 _MIN_GRAIN = 1.5  # levels: weaker noise is left as noise (rounding, JPEG)
@@ -59,32 +67,50 @@ def mse(a: Array, b: Array) -> float:
 
 
 def fit_detail(x: Image.Image, y: Array, colour: Colour, reference: int, *, blur: bool) -> Fitted:
-    """The Gaussian blur (``blur``) or unsharp mask that, with the table, best explains y
-    from x, before or after the table."""
+    """The blur (``blur``) or unsharp mask that, with the table, best explains y from x,
+    before or after the table: a grid of Gaussian ones on R, G and B, then at the best of
+    them the variants (the luma only, an exponential kernel), then the best refined."""
     scale = reference / max(x.size)
 
-    def score(sigma: float, amount: float, stage: str) -> float:
-        part = Detail(radius=sigma * scale, amount=amount, reference=reference)
+    def score(sigma: float, amount: float, stage: str, variant: tuple[bool, str]) -> float:
+        luma, kernel = variant
+        part = Detail(
+            radius=sigma * scale, amount=amount, reference=reference, luma=luma, kernel=kernel
+        )
         out = colour(part.apply(x)) if stage == "before" else part.apply(colour(x))
         return mse(np.asarray(out), y)
 
-    best = (math.inf, 1.0, -1.0, "before")
+    plain = (False, "gaussian")
+    best = (math.inf, 1.0, -1.0, "before", plain)
     for stage in ("before", "after"):
-        for sigma in _SIGMAS:
-            for amount in _AMOUNTS if not blur else _BLURS:
-                error = score(sigma, amount, stage)
-                if error < best[0]:
-                    best = (error, sigma, amount, stage)
-    error, sigma, amount, stage = best
+        grid = min(
+            (score(sigma, amount, stage, plain), sigma, amount)
+            for sigma in _SIGMAS
+            for amount in (_AMOUNTS if not blur else _BLURS)
+        )
+        best = min(best, (*grid, stage, plain))
+        for other in _VARIANTS:
+            for wider in (1.0, _WIDER):  # a kernel with longer tails wants a larger deviation
+                trial = score(grid[1] * wider, grid[2], stage, other)
+                best = min(best, (trial, grid[1] * wider, grid[2], stage, other))
+    error, sigma, amount, stage, variant = best
+    chosen = partial(score, variant=variant)
     for _ in range(2):  # refine: radius, then amount, by golden-section search
-        sigma, error = _golden(partial(_by_sigma, score, amount, stage), sigma / 1.3, sigma * 1.3)
-        if amount > -1.0:
-            if amount < 0:
-                low, high = max(-1.0, amount - 0.4), min(0.0, amount + 0.4)
-            else:
-                low, high = amount / 1.5, amount * 1.5
-            amount, error = _golden(partial(_by_amount, score, sigma, stage), low, high)
-    part = Detail(radius=sigma * scale, amount=max(-1.0, amount), reference=reference)
+        sigma, error = _golden(partial(_by_sigma, chosen, amount, stage), sigma / 1.3, sigma * 1.3)
+        if amount < 0:
+            low, high = -1.0, min(0.0, amount + 0.4)
+        else:
+            low, high = amount / 1.5, amount * 1.5
+        amount, error = _golden(partial(_by_amount, chosen, sigma, stage), low, high)
+        if amount < 0 and (full := chosen(sigma, -1.0, stage)) <= error:  # a whole blur
+            amount, error = -1.0, full
+    part = Detail(
+        radius=sigma * scale,
+        amount=max(-1.0, amount),
+        reference=reference,
+        luma=variant[0],
+        kernel=variant[1],
+    )
     return Fitted(part, stage, error)
 
 
@@ -123,7 +149,7 @@ def _golden(
 # ---------------------------------------------------------------------------- vignette
 
 
-def fit_vignette(x: Array, y: Array) -> list[tuple[Vignette, str]]:
+def fit_vignette(x: Array, y: Array, reference: int) -> list[tuple[Vignette, str]]:
     """Radial gains that explain y from x whatever the colour table is, best first: one
     applied after the table (y = g * T(x)) and one before it (y = T(g * x)).
 
@@ -135,21 +161,40 @@ def fit_vignette(x: Array, y: Array) -> list[tuple[Vignette, str]]:
     """
     x_luma, y_luma = x.astype(np.float64) @ LUMA, y.astype(np.float64) @ LUMA
     usable = (x_luma > 12.0) & (y_luma > 12.0) & (x.max(axis=2) < 254.5) & (y.max(axis=2) < 254.5)
-    thin = max(1, math.ceil(math.sqrt(usable.sum() / _VIGNETTE_PIXELS)))
-    sparse = np.zeros_like(usable)
-    sparse[::thin, ::thin] = True
-    usable &= sparse
+    usable &= _thinned(usable, _VIGNETTE_PIXELS)
+    fewer = usable & _thinned(usable, _FEATHER_PIXELS)
     found = []
     for stage, binned, logged, sign in (
         ("after", x, y_luma, 1.0),
         ("before", y, x_luma, -1.0),
     ):
         regression = _FixedEffects(_colour_bins(binned[usable]), np.log(logged[usable]))
-        error, vignette = _search(regression, usable, sign)
-        if not _pushes_off_centre(vignette):
-            found.append((error, vignette, stage))
+        quick = _FixedEffects(_colour_bins(binned[fewer]), np.log(logged[fewer]))
+        error, vignette = _search(regression, usable, quick, fewer, sign)
+        if _pushes_off_centre(vignette):
+            continue
+        feathered = _feather(quick, fewer, sign, vignette, reference)
+        if feathered is not None:
+            shape, rho = feathered
+            unit = shape.model_copy(update={"gains": _step(rho, 0.0)})
+            inside = unit.gain_map(usable.shape[1], usable.shape[0])[usable].astype(np.float64)
+            feathered_error, outside = regression.two_levels(inside, sign)
+            if feathered_error < error:
+                error, vignette = (
+                    feathered_error,
+                    unit.model_copy(update={"gains": _step(rho, outside)}),
+                )
+        found.append((error, vignette, stage))
     found.sort(key=lambda item: item[0])
     return [(vignette, stage) for _, vignette, stage in found]
+
+
+def _thinned(usable: Array, pixels: int) -> Array:
+    """Every k-th pixel along each axis, k such that about ``pixels`` of ``usable`` remain."""
+    thin = max(1, math.ceil(math.sqrt(usable.sum() / pixels)))
+    sparse = np.zeros_like(usable)
+    sparse[::thin, ::thin] = True
+    return sparse
 
 
 def _pushes_off_centre(vignette: Vignette) -> bool:
@@ -159,21 +204,31 @@ def _pushes_off_centre(vignette: Vignette) -> bool:
     return any(min(abs(c - low), abs(c - high)) < 1e-6 for c in vignette.centre)
 
 
-def _search(regression: _FixedEffects, usable: Array, sign: float) -> tuple[float, Vignette]:
-    """The centre and shape whose profile explains the values best: a coarse grid, then a
-    finer one around the best centre."""
+def _search(
+    regression: _FixedEffects, usable: Array, quick: _FixedEffects, fewer: Array, sign: float
+) -> tuple[float, Vignette]:
+    """The centre and shape whose profile explains the values best: a coarse grid (on
+    ``fewer`` pixels), then a finer one around the best centre."""
     height, width = usable.shape
 
-    def score(cx: float, cy: float, round_: bool) -> tuple[float, Vignette]:
+    def score(
+        cx: float, cy: float, round_: bool, on: tuple[_FixedEffects, Array] = (regression, usable)
+    ) -> tuple[float, Vignette]:
         shape = Vignette(centre=(cx, cy), round=round_, gains=(1.0, 1.0))
-        log_gains, error = regression.profile(_radius(shape, width, height)[usable])
+        log_gains, error = on[0].profile(_radius(shape, width, height)[on[1]])
         gains = tuple(float(v) for v in np.exp(sign * log_gains))
         return error, Vignette(centre=(cx, cy), round=round_, gains=gains)
 
-    best = min(
-        (score(cx, cy, r) for r in (False, True) for cx in _CENTRES for cy in _CENTRES),
+    coarse = min(
+        (
+            score(cx, cy, r, (quick, fewer))
+            for r in (False, True)
+            for cx in _CENTRES
+            for cy in _CENTRES
+        ),
         key=lambda item: item[0],
     )
+    best = score(*coarse[1].centre, coarse[1].round)
     step = 0.05
     for _ in range(3):
         cx, cy = best[1].centre
@@ -190,38 +245,137 @@ def _search(regression: _FixedEffects, usable: Array, sign: float) -> tuple[floa
     return best
 
 
+def _feather(
+    regression: _FixedEffects, usable: Array, sign: float, shape: Vignette, reference: int
+) -> tuple[Vignette, float] | None:
+    """The feathered ellipse (or circle) around ``shape``'s centre that explains the values
+    best: a gain of 1 inside radius ``rho``, ``outside`` beyond it, the edge blurred by a
+    Gaussian of ``sigma`` pixels (ImageMagick's ``-vignette``, the feathered ellipses of
+    photo editors). A coarse grid of radius and feather, then golden-section searches of the
+    feather, radius and centre in turn."""
+    height, width = usable.shape
+    long_side = max(width, height)
+
+    def score(params: tuple[float, ...], round_: bool) -> tuple[float, float]:
+        cx, cy, rho, log_sigma = params
+        step = profile_map((cx, cy), round_, _step(rho, 0.0), width, height)
+        inside = feather(step, math.exp(log_sigma))[usable].astype(np.float64)
+        return regression.two_levels(inside, sign)
+
+    cx, cy = shape.centre
+    grid = [
+        (
+            score((cx, cy, rho, math.log(long_side * f)), r)[0],
+            (cx, cy, rho, math.log(long_side * f)),
+            r,
+        )
+        for r in (False, True)
+        for rho in _RHOS
+        for f in _FEATHERS
+    ]
+    _, start, round_ = min(grid, key=lambda item: item[0])
+    params = list(start)
+    for _ in range(2):  # the feather, the radius, the centre across and down, in turn
+        for index, span in ((3, 0.35), (2, 0.06), (0, 0.01), (1, 0.01)):
+            cost = partial(_coordinate, partial(score, round_=round_), params, index)
+            params[index] = _golden(cost, params[index] - span, params[index] + span, 6)[0]
+        params[2] = min(max(params[2], 0.05), 1.0)
+    error, outside = score(tuple(params), round_)
+    if not math.isfinite(error):
+        return None
+    cx, cy, rho, log_sigma = params
+    vignette = Vignette(
+        centre=(cx, cy),
+        round=round_,
+        gains=_step(rho, outside),
+        feather=round(math.exp(log_sigma) * reference / long_side, 3),
+        reference=reference,
+    )
+    return vignette, rho
+
+
+def _coordinate(
+    score: Callable[[tuple[float, ...]], tuple[float, float]],
+    params: list[float],
+    index: int,
+    value: float,
+) -> float:
+    """The error with ``params[index]`` set to ``value``."""
+    trial = list(params)
+    trial[index] = value
+    return score(tuple(trial))[0]
+
+
+def _step(rho: float, outside: float) -> tuple[float, ...]:
+    """A profile of 1 inside radius ``rho`` and ``outside`` beyond it, on the finest knots
+    (the step falls between two knots, where linear interpolation puts it)."""
+    knots = np.linspace(0.0, 1.0, _STEP_KNOTS)
+    inside = np.clip((rho - knots) * (_STEP_KNOTS - 1) + 0.5, 0.0, 1.0)
+    return tuple(float(v) for v in outside + (1.0 - outside) * inside)
+
+
 class _FixedEffects:
-    """Least squares of values on a profile's basis up to one constant per group."""
+    """Least squares of values on a profile's basis up to one constant per group.
+
+    Only groups of two or more values say anything (a colour seen once could be anything);
+    they are kept, sorted by group, so that one ``reduceat`` takes every group's mean of
+    every column at once."""
 
     def __init__(self, groups: Array, values: Array) -> None:
-        _, self.group, self.counts = np.unique(groups, return_inverse=True, return_counts=True)
-        self.shared = self.counts[self.group] >= 2  # a colour seen once says nothing
-        self.target = self._demean(values)[self.shared]
+        _, group, counts = np.unique(groups, return_inverse=True, return_counts=True)
+        shared = counts[group] >= 2  # a colour seen once says nothing
+        self.index = np.flatnonzero(shared)[np.argsort(group[shared], kind="stable")]
+        ordered = group[self.index]
+        self.starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+        self.sizes = np.diff(np.r_[self.starts, len(ordered)])
+        self.target = self.demeaned(values)
 
-    def _demean(self, column: Array) -> Array:
-        means = np.bincount(self.group, column, len(self.counts)) / self.counts
-        return np.asarray(column - means[self.group])
+    def demeaned(self, values: Array) -> Array:
+        """``values`` (one per pixel, or a column per basis function) at the kept pixels,
+        sorted by group, less their group's mean."""
+        kept = values[self.index]
+        if len(kept) == 0:
+            return np.asarray(kept, dtype=np.float64)
+        sums = np.add.reduceat(kept, self.starts, axis=0)
+        means = sums / (self.sizes if kept.ndim == 1 else self.sizes[:, None])
+        return np.asarray(kept - np.repeat(means, self.sizes, axis=0))
 
     def profile(self, radius: Array) -> tuple[Array, float]:
         """Log gains at the profile's knots (0 at the centre), smooth, and the mean squared
         error left."""
         k = _PROFILE_KNOTS
+        if len(self.target) < 64:
+            return np.zeros(k), math.inf
         position = np.clip(radius, 0.0, 1.0) * (k - 1)
         lower = np.minimum(np.floor(position).astype(np.int64), k - 2)
         frac = position - lower
-        columns = []
-        for j in range(1, k):
-            column = np.where(lower == j, 1.0 - frac, 0.0) + np.where(lower + 1 == j, frac, 0.0)
-            columns.append(self._demean(column)[self.shared])
-        design = np.stack(columns, axis=1)
-        if len(self.target) < 64:
-            return np.zeros(k), math.inf
+        hats = np.zeros((len(radius), k))
+        rows = np.arange(len(radius))
+        hats[rows, lower] = 1.0 - frac
+        hats[rows, lower + 1] += frac
+        design = self.demeaned(hats)[:, 1:]
         second = np.diff(np.eye(k), 2, axis=0)[:, 1:]
         weight = float(len(self.target))
         system = design.T @ design + _PROFILE_SMOOTHNESS * weight * second.T @ second
         solution = np.linalg.solve(system + 1e-9 * weight * np.eye(k - 1), design.T @ self.target)
         error = float(((self.target - design @ solution) ** 2).mean())
         return np.concatenate([[0.0], solution]), error
+
+    def two_levels(self, inside: Array, sign: float) -> tuple[float, float]:
+        """The gain outside (relative to 1 inside) of a map that is ``inside`` (1) or outside
+        (0) or in between, the values being ``sign * log(gain)`` up to one constant per group:
+        Gauss-Newton; (mean squared error left, the gain outside)."""
+        if len(self.target) < 64:
+            return math.inf, 1.0
+        outside = 0.5
+        for _ in range(_GAUSS_NEWTON):
+            gain = np.maximum(inside + outside * (1.0 - inside), 1e-4)
+            both = self.demeaned(np.stack([np.log(gain), (1.0 - inside) / gain], axis=1))
+            left, slope = self.target - sign * both[:, 0], sign * both[:, 1]
+            outside = max(outside + float(slope @ left) / max(float(slope @ slope), 1e-12), 0.0)
+        gain = np.maximum(inside + outside * (1.0 - inside), 1e-4)
+        left = self.target - sign * self.demeaned(np.log(gain))
+        return float((left * left).mean()), outside
 
 
 def _colour_bins(rgb: Array) -> Array:

@@ -28,6 +28,10 @@ _EDGE_WINDOW = 1024  # full-resolution window for the blur/sharpen test on decim
 _MIN_GLOBAL_PSNR = 25.0  # below this the colour transform explains too little of the pair
 _MAX_UNEVEN = 0.025  # smooth spatial field (vignette, relight), relative to mean level + 16
 _MAX_PATCH = 0.39  # largest block-mean residual relative to the block's level + 16 (objects)
+# A region whose detail changed (cloned, retouched) without changing its mean: the largest
+# block RMS residual relative to the block's level + 16, when the worst 5% of the blocks also
+# hold most of the residual's energy (noise, JPEG and a table's misfits are spread out).
+_MAX_TEXTURE, _CONCENTRATED = 0.4, 0.5
 _BLUR_GAIN, _BLUR_CORRELATION = 0.5, 0.3  # residual along a band-pass of the image
 _SHARPEN_GAIN, _SHARPEN_CORRELATION = -0.07, -0.2
 
@@ -42,6 +46,7 @@ class Measures:
     rmse: float
     field: _Field
     patch: _Patch
+    texture: _Texture
     edge_gain: float
     edge_corr: float
 
@@ -79,6 +84,7 @@ def measure(effect: FittedEffect, sample: Sample) -> Measures:
     sub = (slice(None, None, thin), slice(None, None, thin))
     field = _field(residual[sub], fitted[sub], valid[sub])
     patch = _patch(residual[sub], fitted[sub], valid[sub])
+    texture = _texture(residual[sub], fitted[sub], valid[sub])
     if sample.step > 1:  # blur/sharpening lives at the pixel scale: test it at full resolution
         window = _centre_window(sample.x.shape[0], sample.x.shape[1], _EDGE_WINDOW)
         wx, wy = sample.x[window], sample.y[window]
@@ -86,7 +92,7 @@ def measure(effect: FittedEffect, sample: Sample) -> Measures:
         edge_gain, edge_corr = _edges(wy.astype(np.float64) - w_fitted, w_fitted)
     else:
         edge_gain, edge_corr = _edges(residual, fitted)
-    return Measures(psnr, rmse, field, patch, edge_gain, edge_corr)
+    return Measures(psnr, rmse, field, patch, texture, edge_gain, edge_corr)
 
 
 def build_report(
@@ -185,41 +191,75 @@ class _Patch:
 
 def _patch(residual: Array, fitted: Array, valid: Array) -> _Patch:
     """Localised error: residual averaged over blocks (noise cancels), relative to level."""
-    height, width = residual.shape[:2]
-    block = max(4, min(height, width) // 12)
-    rows, cols = height // block, width // block
-    if rows == 0 or cols == 0:
+    grid = _Blocks(residual, fitted, valid)
+    if not grid.usable.any():
         return _Patch(0.0, 0.0, "", 0.0)
-    h, w = rows * block, cols * block
-
-    def blocks(a: Array) -> Array:
-        return np.asarray(a[:h, :w].reshape(rows, block, cols, block, -1).sum(axis=(1, 3)))
-
-    weight = blocks(valid[:, :, None].astype(np.float64))[:, :, 0]
-    res = blocks(residual * valid[:, :, None])
-    lum = blocks((fitted @ LUMA)[:, :, None] * valid[:, :, None])[:, :, 0]
-    usable = weight >= 0.5 * block * block
-    if not usable.any():
-        return _Patch(0.0, 0.0, "", 0.0)
-    mean_res = res / np.maximum(weight, 1.0)[:, :, None]
-    mean_lum = lum / np.maximum(weight, 1.0)
-    relative = np.abs(mean_res).max(axis=2) / (mean_lum + 16.0)
-    relative[~usable] = 0.0
+    mean_res = grid.sums(residual * valid[:, :, None]) / grid.weight[:, :, None]
+    relative = np.abs(mean_res).max(axis=2) / (grid.level + 16.0)
+    relative[~grid.usable] = 0.0
     i, j = np.unravel_index(int(np.argmax(relative)), relative.shape)
     strongest = mean_res[i, j]
     channel = int(np.argmax(np.abs(strongest)))
-    vertical = ("top", "middle", "bottom")[min(2, 3 * int(i) // rows)]
-    horizontal = ("left", "centre", "right")[min(2, 3 * int(j) // cols)]
-    if (vertical, horizontal) == ("middle", "centre"):
-        where = "centre"
-    elif vertical == "middle":
-        where = horizontal
-    elif horizontal == "centre":
-        where = vertical
-    else:
-        where = f"{vertical} {horizontal}"
-    share = float((relative > _MAX_PATCH).sum() / usable.sum())
-    return _Patch(float(relative[i, j]), float(strongest[channel]), where, share)
+    share = float((relative > _MAX_PATCH).sum() / grid.usable.sum())
+    return _Patch(float(relative[i, j]), float(strongest[channel]), grid.where(i, j), share)
+
+
+@dataclass(frozen=True)
+class _Texture:
+    relative: float  # largest block RMS residual / (block level + 16)
+    levels: float  # that block's RMS residual (8-bit levels)
+    where: str
+    concentration: float  # share of the residual's energy in the worst 5% of the blocks
+
+
+def _texture(residual: Array, fitted: Array, valid: Array) -> _Texture:
+    """Localised error that need not change a block's mean: the residual's RMS per block,
+    relative to level, and how much of the residual's energy the worst blocks hold."""
+    grid = _Blocks(residual, fitted, valid)
+    if not grid.usable.any():
+        return _Texture(0.0, 0.0, "", 0.0)
+    energy = grid.sums((residual * residual).mean(axis=2, keepdims=True) * valid[:, :, None])
+    energy = np.where(grid.usable, energy[:, :, 0], 0.0)
+    rms = np.sqrt(energy / grid.weight)
+    relative = rms / (grid.level + 16.0)
+    i, j = np.unravel_index(int(np.argmax(relative)), relative.shape)
+    ranked = np.sort(energy.ravel())[::-1]
+    worst = ranked[: max(1, int(grid.usable.sum()) // 20)].sum()
+    concentration = float(worst / ranked.sum()) if ranked.sum() > 0 else 0.0
+    return _Texture(float(relative[i, j]), float(rms[i, j]), grid.where(i, j), concentration)
+
+
+class _Blocks:
+    """The image cut into square blocks (1/12 of the short side): per-block sums, the mean
+    level, which blocks are mostly valid, and where a block is in words."""
+
+    def __init__(self, residual: Array, fitted: Array, valid: Array) -> None:
+        height, width = residual.shape[:2]
+        self.block = max(4, min(height, width) // 12)
+        self.rows, self.cols = height // self.block, width // self.block
+        counts = self.sums(valid[:, :, None].astype(np.float64))[:, :, 0]
+        self.usable = counts >= 0.5 * self.block * self.block
+        self.weight = np.maximum(counts, 1.0)
+        lum = self.sums((fitted @ LUMA)[:, :, None] * valid[:, :, None])[:, :, 0]
+        self.level = lum / self.weight
+
+    def sums(self, a: Array) -> Array:
+        b, rows, cols = self.block, self.rows, self.cols
+        if rows == 0 or cols == 0:
+            return np.zeros((max(rows, 1), max(cols, 1), a.shape[2]))
+        cut = a[: rows * b, : cols * b]
+        return np.asarray(cut.reshape(rows, b, cols, b, -1).sum(axis=(1, 3)))
+
+    def where(self, i: int | np.integer, j: int | np.integer) -> str:
+        vertical = ("top", "middle", "bottom")[min(2, 3 * int(i) // self.rows)]
+        horizontal = ("left", "centre", "right")[min(2, 3 * int(j) // self.cols)]
+        if (vertical, horizontal) == ("middle", "centre"):
+            return "centre"
+        if vertical == "middle":
+            return horizontal
+        if horizontal == "centre":
+            return vertical
+        return f"{vertical} {horizontal}"
 
 
 def _box_blur(a: Array, radius: int) -> Array:
@@ -285,6 +325,13 @@ def _verdict(m: Measures, parts: tuple[str, ...]) -> tuple[Verdict, str]:
             f"part of the picture changed: around the {m.patch.where or 'image'} the edit is "
             f"{abs(m.patch.levels):.0f} levels {way} than {spatial} predicts "
             "(an object added, removed or repainted)"
+        )
+    elif m.texture.relative > _MAX_TEXTURE and m.texture.concentration > _CONCENTRATED:
+        reasons.append(
+            f"part of the picture changed: around the {m.texture.where or 'image'} the edit's "
+            f"detail differs from what {spatial} predicts by {m.texture.levels:.0f} levels RMS, "
+            f"and {m.texture.concentration:.0%} of what it cannot explain lies in a twentieth "
+            "of the picture (a region cloned, retouched or replaced)"
         )
     if m.psnr < _MIN_GLOBAL_PSNR:
         reasons.append(

@@ -28,6 +28,7 @@ _BLURS = (-1.0, -0.6)
 # other blurs tried at the best Gaussian one: (the luma only, kernel), and how much wider
 _VARIANTS = ((True, "gaussian"), (False, "exponential"), (True, "exponential"))
 _WIDER = 1.25
+_VARIANT_GAIN = 0.8  # ... kept when it leaves at most this share of the Gaussian's error
 _PROFILE_KNOTS = 17
 _CENTRES = (0.4, 0.45, 0.5, 0.55, 0.6)
 # A vignette is centred within a tenth of the frame of the middle (editors centre theirs; a
@@ -89,11 +90,11 @@ def fit_detail(x: Image.Image, y: Array, colour: Colour, reference: int, *, blur
             for amount in (_AMOUNTS if not blur else _BLURS)
         )
         best = min(best, (*grid, stage, plain))
-        for other in _VARIANTS:
+        for other in _VARIANTS:  # kept only when clearly better: a grey photo cannot tell
             for wider in (1.0, _WIDER):  # a kernel with longer tails wants a larger deviation
-                trial = score(grid[1] * wider, grid[2], stage, other)
+                trial = score(grid[1] * wider, grid[2], stage, other) / _VARIANT_GAIN
                 best = min(best, (trial, grid[1] * wider, grid[2], stage, other))
-    error, sigma, amount, stage, variant = best
+    _, sigma, amount, stage, variant = best
     chosen = partial(score, variant=variant)
     for _ in range(2):  # refine: radius, then amount, by golden-section search
         sigma, error = _golden(partial(_by_sigma, chosen, amount, stage), sigma / 1.3, sigma * 1.3)
@@ -252,7 +253,8 @@ def _feather(
     best: a gain of 1 inside radius ``rho``, ``outside`` beyond it, the edge blurred by a
     Gaussian of ``sigma`` pixels (ImageMagick's ``-vignette``, the feathered ellipses of
     photo editors). A coarse grid of radius and feather, then golden-section searches of the
-    feather, radius and centre in turn."""
+    feather, radius and centre in turn. On a square frame an ellipse that follows the frame
+    and a circle are the same: the look follows the frame, as most editors' vignettes do."""
     height, width = usable.shape
     long_side = max(width, height)
 
@@ -269,7 +271,7 @@ def _feather(
             (cx, cy, rho, math.log(long_side * f)),
             r,
         )
-        for r in (False, True)
+        for r in ((False, True) if abs(width - height) > 0.02 * long_side else (False,))
         for rho in _RHOS
         for f in _FEATHERS
     ]

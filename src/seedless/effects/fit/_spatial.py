@@ -28,6 +28,7 @@ _BLURS = (-1.0, -0.6)
 # other blurs tried at the best Gaussian one: (the luma only, kernel), and how much wider
 _VARIANTS = ((True, "gaussian"), (False, "exponential"), (True, "exponential"))
 _WIDER = 1.25
+_WHOLE = 1.02  # a whole blur is kept over a partial one that explains this little more
 _VARIANT_GAIN = 0.8  # ... kept when it leaves at most this share of the Gaussian's error
 _PROFILE_KNOTS = 17
 _CENTRES = (0.4, 0.45, 0.5, 0.55, 0.6)
@@ -103,8 +104,8 @@ def fit_detail(x: Image.Image, y: Array, colour: Colour, reference: int, *, blur
         else:
             low, high = amount / 1.5, amount * 1.5
         amount, error = _golden(partial(_by_amount, chosen, sigma, stage), low, high)
-        if amount < 0 and (full := chosen(sigma, -1.0, stage)) <= error:  # a whole blur
-            amount, error = -1.0, full
+        if amount < 0 and (full := chosen(sigma, -1.0, stage)) <= _WHOLE * error:
+            amount, error = -1.0, full  # a blur all but whole is a whole one
     part = Detail(
         radius=sigma * scale,
         amount=max(-1.0, amount),

@@ -268,20 +268,7 @@ def _exponential(rgb: Array, sigma: float) -> Array:
     nu = (1.0 + variance - math.sqrt(1.0 + 2.0 * variance)) / variance
     reach = max(1, math.ceil(math.log(_EXPONENTIAL_TAIL) / math.log(max(nu, 1e-6))))
     taps = nu ** np.abs(np.arange(-reach, reach + 1, dtype=np.float64))
-    taps = (taps / taps.sum()).astype(np.float32)
-    out = rgb
-    for axis in (0, 1):
-        pad = [(0, 0)] * 3
-        pad[axis] = (reach, reach)
-        padded = np.pad(out, pad, mode="edge")
-        size = out.shape[axis]
-        total = np.zeros_like(out)
-        for i, tap in enumerate(taps):
-            index = [slice(None)] * 3
-            index[axis] = slice(i, i + size)
-            total += tap * padded[tuple(index)]
-        out = total
-    return out
+    return _separable(rgb, (taps / taps.sum()).astype(np.float32))
 
 
 def _to_image(values: Array) -> Image.Image:
@@ -293,11 +280,17 @@ def _gaussian(field: Array, sigma: float) -> Array:
     kernel has unit energy (not unit sum), so the noise keeps unit variance."""
     radius = max(1, math.ceil(3.0 * sigma))
     taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
-    taps = (taps / math.sqrt(float((taps * taps).sum()))).astype(np.float32)
-    out = field
+    return _separable(field, (taps / math.sqrt(float((taps * taps).sum()))).astype(np.float32))
+
+
+def _separable(values: Array, taps: Array) -> Array:
+    """(H, W, C) float32 convolved along each axis with the odd-length ``taps``, edges
+    replicated."""
+    reach = len(taps) // 2
+    out = values
     for axis in (0, 1):
         pad = [(0, 0)] * 3
-        pad[axis] = (radius, radius)
+        pad[axis] = (reach, reach)
         padded = np.pad(out, pad, mode="edge")
         size = out.shape[axis]
         total = np.zeros_like(out)

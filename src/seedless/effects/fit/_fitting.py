@@ -36,6 +36,7 @@ from ._verdict import build_report, measure
 _MAX_FIT_PIXELS = 2_000_000  # larger pairs are decimated (every k-th pixel) for the fit
 _DETAIL_WINDOW = 1024  # blur and sharpening are fitted on a full-resolution window this big
 _KEEP = 0.6  # a spatial part is kept when it leaves at most this share of the squared error
+_SEE_THROUGH = 3.0  # px: the blur that shows a pair's colour edit through its blur/sharpening
 _ROUNDS = 2  # a blur or sharpening and a quick colour table are fitted in turn this often
 
 Pair = tuple[ImageSource, ImageSource]
@@ -144,7 +145,8 @@ def _window(sample: Sample) -> tuple[Array, Array]:
 
 
 def _smooth_table(sample: Sample, size: int) -> Array:
-    """The colour table fitted on the flattest half of the pair (least local detail)."""
+    """The colour table fitted on the flattest half of the pair (least local detail), both
+    sides blurred alike."""
     luma = sample.xs.astype(np.float64) @ LUMA
     detail = np.abs(
         luma
@@ -155,7 +157,14 @@ def _smooth_table(sample: Sample, size: int) -> Array:
     flat = detail <= np.median(detail)
     if sample.ms is not None:
         flat &= sample.ms
-    return colour_table(*aggregate(sample.xs[flat], sample.ys[flat]), size, quick=True)
+    # Both sides blurred: a blur or sharpening keeps local means, so the blurred pair shows
+    # the colour edit alone, even where the flat half is noise a sharpening amplified (a
+    # dark sky), which would otherwise teach the table a contrast the edit never made.
+    x, y = (
+        np.asarray(Image.fromarray(side).filter(ImageFilter.GaussianBlur(_SEE_THROUGH)))
+        for side in (sample.xs, sample.ys)
+    )
+    return colour_table(*aggregate(x[flat], y[flat]), size, quick=True)
 
 
 def _try_detail(sample: Sample, table: Array, kept: list[Fitted], *, blur: bool) -> Fitted | None:

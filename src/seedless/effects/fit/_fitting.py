@@ -97,8 +97,9 @@ def _fit_one(sample: Sample, size: int, title: str) -> FittedEffect:
     if first.wants_detail:
         found: Fitted | None = None
         trial = _smooth_table(sample, size)  # blur and sharpening barely touch flat areas
+        plain = _smooth_table(sample, size, see_through=False)
         for _ in range(_ROUNDS):  # the part and the table, fitted in turn
-            part = _try_detail(sample, trial, kept, blur=first.edge_gain > 0)
+            part = _try_detail(sample, trial, plain, blur=first.edge_gain > 0)
             if part is None:
                 break
             found = part
@@ -144,9 +145,9 @@ def _window(sample: Sample) -> tuple[Array, Array]:
     return sample.x[window], sample.y[window]
 
 
-def _smooth_table(sample: Sample, size: int) -> Array:
+def _smooth_table(sample: Sample, size: int, *, see_through: bool = True) -> Array:
     """The colour table fitted on the flattest half of the pair (least local detail), both
-    sides blurred alike."""
+    sides blurred alike (``see_through``)."""
     luma = sample.xs.astype(np.float64) @ LUMA
     detail = np.abs(
         luma
@@ -157,6 +158,8 @@ def _smooth_table(sample: Sample, size: int) -> Array:
     flat = detail <= np.median(detail)
     if sample.ms is not None:
         flat &= sample.ms
+    if not see_through:
+        return colour_table(*aggregate(sample.xs[flat], sample.ys[flat]), size, quick=True)
     # Both sides blurred: a blur or sharpening keeps local means, so the blurred pair shows
     # the colour edit alone, even where the flat half is noise a sharpening amplified (a
     # dark sky), which would otherwise teach the table a contrast the edit never made.
@@ -167,7 +170,9 @@ def _smooth_table(sample: Sample, size: int) -> Array:
     return colour_table(*aggregate(x[flat], y[flat]), size, quick=True)
 
 
-def _try_detail(sample: Sample, table: Array, kept: list[Fitted], *, blur: bool) -> Fitted | None:
+def _try_detail(sample: Sample, table: Array, plain: Array, *, blur: bool) -> Fitted | None:
+    """The blur or sharpening fitted with ``table``, when it explains clearly more than that
+    table alone and than ``plain`` (the flat half's table, unblurred) alone."""
     x, y = _window(sample)
     lut = colour_pass(table)
 
@@ -176,7 +181,10 @@ def _try_detail(sample: Sample, table: Array, kept: list[Fitted], *, blur: bool)
 
     source = Image.fromarray(x)
     fitted = fit_detail(source, y, colour, reference=sample.long_side, blur=blur)
-    return fitted if fitted.error < _KEEP * mse(np.asarray(colour(source)), y) else None
+    alone = min(
+        mse(np.asarray(colour(source)), y), mse(np.asarray(source.filter(colour_pass(plain))), y)
+    )
+    return fitted if fitted.error < _KEEP * alone else None
 
 
 def _try_vignette(sample: Sample, table: Array, kept: list[Fitted]) -> Fitted | None:

@@ -280,8 +280,8 @@ def test_a_mirrored_clone_is_a_content_change() -> None:
 def test_a_sharpening_fitted_on_a_dark_noisy_photo_adds_no_colour_change() -> None:
     # The Hubble photo is a noisy night sky: its flat half is noise that the sharpening
     # amplifies, and a colour table tried against it learnt a contrast and saturation the
-    # edit never made (17.0 and 19.0 dB on these photos before the trial table was learnt
-    # from the pair blurred alike on both sides).
+    # edit never made (17.0 and 19.0 dB on these photos before the tables tried with the
+    # part saw the pair blurred alike on both sides; 41 and 43 dB after).
     def edit(image: Image.Image) -> Image.Image:
         return image.filter(ImageFilter.UnsharpMask(2, 150, 0))
 
@@ -290,4 +290,4 @@ def test_a_sharpening_fitted_on_a_dark_noisy_photo_adds_no_colour_change() -> No
     assert look.report is not None and look.report.parts == ("sharpen",)
     for name in ("astronaut", "coffee"):
         photo = _open(name, 192)
-        assert _psnr(look.apply(photo), edit(photo)) >= 25.0
+        assert _psnr(look.apply(photo), edit(photo)) >= 38.0

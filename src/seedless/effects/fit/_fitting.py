@@ -160,14 +160,20 @@ def _smooth_table(sample: Sample, size: int, *, see_through: bool = True) -> Arr
         flat &= sample.ms
     if not see_through:
         return colour_table(*aggregate(sample.xs[flat], sample.ys[flat]), size, quick=True)
-    # Both sides blurred: a blur or sharpening keeps local means, so the blurred pair shows
-    # the colour edit alone, even where the flat half is noise a sharpening amplified (a
-    # dark sky), which would otherwise teach the table a contrast the edit never made.
-    x, y = (
-        np.asarray(Image.fromarray(side).filter(ImageFilter.GaussianBlur(_SEE_THROUGH)))
-        for side in (sample.xs, sample.ys)
-    )
+    x, y = _see_through(sample.xs), _see_through(sample.ys)
     return colour_table(*aggregate(x[flat], y[flat]), size, quick=True)
+
+
+def _see_through(values: Array) -> Array:
+    """(H, W, 3) values blurred by :data:`_SEE_THROUGH` px, as 8-bit.
+
+    A blur or sharpening keeps local means, so a pair blurred alike on both sides shows the
+    colour edit alone: what the fitted part misses (noise a sharpening amplified in a dark
+    sky, halos clipped at black, a kernel's tails) would otherwise teach the colour table a
+    contrast and saturation the edit never made.
+    """
+    rgb = np.clip(np.rint(values), 0.0, 255.0).astype(np.uint8)
+    return np.asarray(Image.fromarray(rgb).filter(ImageFilter.GaussianBlur(_SEE_THROUGH)))
 
 
 def _try_detail(sample: Sample, table: Array, plain: Array, *, blur: bool) -> Fitted | None:
@@ -219,9 +225,11 @@ def _after_parts(image: Image.Image, kept: list[Fitted]) -> Image.Image:
 
 def _refit(sample: Sample, kept: list[Fitted], size: int, *, quick: bool = False) -> Array:
     """The colour table fitted again with the spatial parts accounted for: the original
-    through the parts that run before the table, the edit divided by the vignette's gain.
-    (A blur or sharpening after the table is treated as if before it: for the colours
-    between edges, the two are the same.)"""
+    through the parts that run before the table, the edit divided by the vignette's gain;
+    the ``quick`` tables that a blur or sharpening is fitted against see the pair through
+    :func:`_see_through`. (A blur or
+    sharpening after the table is treated as if before it: for the colours between edges,
+    the two are the same.)"""
     x = np.asarray(_before_parts(Image.fromarray(sample.xs), kept))
     for fitted in kept:
         if isinstance(fitted.part, Detail) and fitted.stage == "after":
@@ -231,6 +239,8 @@ def _refit(sample: Sample, kept: list[Fitted], size: int, *, quick: bool = False
         if isinstance(fitted.part, Vignette) and fitted.stage == "after":
             gain = fitted.part.gain_map(y.shape[1], y.shape[0])[:, :, None]
             y = np.clip(y / np.maximum(gain, 0.05), 0.0, 255.0)
+    if quick and any(isinstance(fitted.part, Detail) for fitted in kept):
+        x, y = _see_through(x), _see_through(y)
     return colour_table(*aggregate(*sample.flat(x, y)), size, quick=quick)
 
 

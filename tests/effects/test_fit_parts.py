@@ -291,3 +291,50 @@ def test_a_sharpening_fitted_on_a_dark_noisy_photo_adds_no_colour_change() -> No
     for name in ("astronaut", "coffee"):
         photo = _open(name, 192)
         assert _psnr(look.apply(photo), edit(photo)) >= 38.0
+
+
+def _imagemagick_blur(image: Image.Image, sigma: float, amount: float = -1.0) -> Image.Image:
+    """A blur (``amount`` -1) or unsharp mask as ImageMagick's ``-blur``/``-unsharp`` make
+    it: the sampled Gaussian, in float, rounded once (written here independently of
+    seedless's own, row by row with ``np.convolve``)."""
+    reach = math.ceil(4 * sigma)
+    taps = np.exp(-0.5 * (np.arange(-reach, reach + 1) / sigma) ** 2)
+    taps /= taps.sum()
+    x = np.asarray(image, dtype=np.float64)
+    blurred = x
+    for axis in (0, 1):
+        padded = np.pad(
+            blurred, [(reach, reach) if a == axis else (0, 0) for a in range(3)], "edge"
+        )
+        blurred = np.apply_along_axis(lambda line: np.convolve(line, taps, "valid"), axis, padded)
+    out = x + amount * (x - blurred)
+    return Image.fromarray(np.clip(np.rint(out), 0, 255).astype(np.uint8))
+
+
+def test_the_sampled_gaussian_is_imagemagick_s_blur() -> None:
+    image = _open("coffee")
+    part = Detail(radius=2.0, amount=-1.0, reference=128, kernel="sampled")
+    expected = _imagemagick_blur(image, 2.0)
+    difference = np.abs(np.asarray(part.apply(image), int) - np.asarray(expected, int))
+    assert difference.max() <= 1
+    sharpened = Detail(radius=2.0, amount=1.5, reference=128, kernel="sampled").apply(image)
+    expected = _imagemagick_blur(image, 2.0, 1.5)
+    assert np.abs(np.asarray(sharpened, int) - np.asarray(expected, int)).max() <= 1
+
+
+@pytest.mark.parametrize("amount", [-1.0, 1.5])
+def test_an_exact_gaussian_fitted_on_a_dark_photo_of_stars_carries_over(amount: float) -> None:
+    """ImageMagick's blur and unsharp mask are sampled Gaussians. Fitted with Pillow's (a
+    box-blur approximation of one, with other tails) on the Hubble photo, the star halos
+    taught the colour table a contrast change the edit never made: 45.7 and 48.5 dB on the
+    other photos (blur; 45.6 and 45.0 sharpened). With the sampled Gaussian, fitted with the
+    table in turn until it settles: 55.5 and 57.3 dB (75.6 and 75.5)."""
+    sky = _open("hubble", 192)
+    look = fit_effect(sky, _imagemagick_blur(sky, 1.5, amount))
+    assert look.report is not None
+    assert look.report.parts == ("blur" if amount < 0 else "sharpen",), look.report.reason
+    part = (*look.before, *look.after)[0]
+    assert isinstance(part, Detail) and part.kernel == "sampled", part
+    for name in ("astronaut", "coffee"):
+        photo = _open(name, 192)
+        assert _psnr(look.apply(photo), _imagemagick_blur(photo, 1.5, amount)) >= 52.0

@@ -26,7 +26,13 @@ _SIGMAS = (0.4, 0.6, 0.8, 1.0, 1.3, 1.6, 2.0, 2.5, 3.0, 4.0, 5.0, 6.5, 8.0)
 _AMOUNTS = (0.3, 0.6, 1.0, 1.5, 2.0, 3.0, 4.5)
 _BLURS = (-1.0, -0.6)
 # other blurs tried at the best Gaussian one: (the luma only, kernel), and how much wider
-_VARIANTS = ((True, "gaussian"), (False, "exponential"), (True, "exponential"))
+_VARIANTS = (
+    (False, "sampled"),
+    (True, "sampled"),
+    (True, "gaussian"),
+    (False, "exponential"),
+    (True, "exponential"),
+)
 _WIDER = 1.25
 _WHOLE = 1.02  # a whole blur is kept over a partial one that explains this little more
 _VARIANT_GAIN = 0.8  # ... kept when it leaves at most this share of the Gaussian's error

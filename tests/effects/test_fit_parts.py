@@ -13,7 +13,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from seedless.cli import main
 from seedless.effects.adjust import Adjust
-from seedless.effects.fit import FittedEffect, fit_effect
+from seedless.effects.fit import FittedEffect, _parts, fit_effect
 from seedless.effects.fit._parts import Detail, Grain, Vignette
 
 DATA = Path(__file__).resolve().parent / "data" / "fit"
@@ -338,3 +338,15 @@ def test_an_exact_gaussian_fitted_on_a_dark_photo_of_stars_carries_over(amount: 
     for name in ("astronaut", "coffee"):
         photo = _open(name, 192)
         assert _psnr(look.apply(photo), _imagemagick_blur(photo, 1.5, amount)) >= 52.0
+
+
+def test_long_kernels_are_convolved_by_fft_as_tap_by_tap() -> None:
+    values = np.random.default_rng(5).random((40, 70, 3), dtype=np.float32) * 255
+    taps = np.exp(-0.5 * (np.arange(-40, 41) / 10.0) ** 2).astype(np.float32)
+    taps /= taps.sum()
+    by_fft = _parts._separable(values, taps)  # 81 taps: by FFT
+    padded = np.pad(values, [(40, 40), (40, 40), (0, 0)], mode="edge")
+    rows = sum(t * padded[i : i + 40] for i, t in enumerate(taps))
+    direct = sum(t * rows[:, i : i + 70] for i, t in enumerate(taps))
+    assert by_fft.shape == values.shape and by_fft.dtype == np.float32
+    assert np.abs(by_fft - direct).max() < 1e-2

@@ -290,7 +290,7 @@ def _feather(
     params = list(start)
     for _ in range(2):  # the feather, the radius, the centre across and down, in turn
         for index, span in ((3, 0.35), (2, 0.06), (0, 0.01), (1, 0.01)):
-            cost = partial(_coordinate, partial(score, round_=round_), params, index)
+            cost = partial(_coordinate, partial(_error_of, score, round_=round_), params, index)
             params[index] = _golden(cost, params[index] - span, params[index] + span, 6)[0]
         params[2] = min(max(params[2], 0.05), 1.0)
     error, outside = score(tuple(params), round_)
@@ -307,6 +307,14 @@ def _feather(
     return vignette, rho
 
 
+def _error_of(
+    score: Callable[[tuple[float, ...], bool], tuple[float, float]],
+    params: tuple[float, ...],
+    round_: bool,
+) -> float:
+    return score(params, round_)[0]
+
+
 def _polish(x: Array, y: Array, stage: str, shape: Vignette, rho: float) -> tuple[Vignette, float]:
     """The feathered ellipse's centre, feather, radius and gain outside refined on the pair
     in linear levels, whatever the table is: after the table (y = g * T(x)), pixels of one
@@ -318,12 +326,9 @@ def _polish(x: Array, y: Array, stage: str, shape: Vignette, rho: float) -> tupl
     unclipped = (x.max(axis=2) < 254.5) & (y.max(axis=2) < 254.5)
     pick = unclipped & _thinned(unclipped, _POLISH_PIXELS)
     xs, ys = x[pick].astype(np.float64), y[pick].astype(np.float64)
-    bins = (ys if stage == "before" else xs).astype(np.int64) // _POLISH_BIN
-    side = 256 // _POLISH_BIN
-    _, group = np.unique((bins[:, 0] * side + bins[:, 1]) * side + bins[:, 2], return_inverse=True)
-    counts = np.bincount(group)
-    shared = counts[group] >= 2  # a colour seen once says nothing
+    agreement = _Agreement(ys if stage == "before" else xs)
     long_side = max(width, height)
+    reference = shape.reference or long_side
 
     def make(params: tuple[float, ...]) -> Vignette:
         cx, cy, log_sigma, radius, outside = params
@@ -331,24 +336,14 @@ def _polish(x: Array, y: Array, stage: str, shape: Vignette, rho: float) -> tupl
             update={
                 "centre": (cx, cy),
                 "gains": _step(min(max(radius, 0.05), 1.0), max(outside, 0.0)),
-                "feather": round(
-                    math.exp(log_sigma) * (shape.reference or long_side) / long_side, 3
-                ),
+                "feather": round(math.exp(log_sigma) * reference / long_side, 3),
             }
         )
 
-    def disagreement(params: tuple[float, ...]) -> tuple[float, float]:
+    def disagreement(params: tuple[float, ...]) -> float:
         gain = make(params).gain_map(width, height)[pick].astype(np.float64)[:, None]
-        values = xs * gain if stage == "before" else ys / np.maximum(gain, 0.02)
-        total = 0.0
-        for c in range(3):
-            sums = np.bincount(group, values[:, c], len(counts))
-            squares = np.bincount(group, values[:, c] ** 2, len(counts))
-            spread = squares - sums * sums / counts
-            total += float(spread[counts >= 2].sum())
-        return total / max(int(shared.sum()), 1), 0.0
+        return agreement.spread(xs * gain if stage == "before" else ys / np.maximum(gain, 0.02))
 
-    reference = shape.reference or long_side
     params = [
         shape.centre[0],
         shape.centre[1],
@@ -366,8 +361,30 @@ def _polish(x: Array, y: Array, stage: str, shape: Vignette, rho: float) -> tupl
     return make(tuple(params)), params[3]
 
 
+class _Agreement:
+    """How far pixels that share a colour bin (``_POLISH_BIN`` levels) disagree in some
+    values: the sum of squares about each bin's means, per pixel in a shared bin."""
+
+    def __init__(self, colours: Array) -> None:
+        bins = colours.astype(np.int64) // _POLISH_BIN
+        side = 256 // _POLISH_BIN
+        key = (bins[:, 0] * side + bins[:, 1]) * side + bins[:, 2]
+        _, self.group = np.unique(key, return_inverse=True)
+        self.counts = np.bincount(self.group)
+        # pixels in bins of two or more (a colour seen once says nothing)
+        self.shared = max(int((self.counts[self.group] >= 2).sum()), 1)
+
+    def spread(self, values: Array) -> float:
+        total = 0.0
+        for c in range(values.shape[1]):
+            sums = np.bincount(self.group, values[:, c], len(self.counts))
+            squares = np.bincount(self.group, values[:, c] ** 2, len(self.counts))
+            total += float((squares - sums * sums / self.counts)[self.counts >= 2].sum())
+        return total / self.shared
+
+
 def _coordinate(
-    score: Callable[[tuple[float, ...]], tuple[float, float]],
+    score: Callable[[tuple[float, ...]], float],
     params: list[float],
     index: int,
     value: float,
@@ -375,7 +392,7 @@ def _coordinate(
     """The error with ``params[index]`` set to ``value``."""
     trial = list(params)
     trial[index] = value
-    return score(tuple(trial))[0]
+    return score(tuple(trial))
 
 
 def _step(rho: float, outside: float) -> tuple[float, ...]:

@@ -1,5 +1,5 @@
 """The colour table of a look: the parametric model, plus a residual lattice where the pairs
-have evidence (:mod:`._parametric`, :mod:`._lattice`)."""
+have evidence and it earns its place (:mod:`._parametric`, :mod:`._lattice`)."""
 
 from __future__ import annotations
 

@@ -335,6 +335,7 @@ def test_an_exact_gaussian_fitted_on_a_dark_photo_of_stars_carries_over(amount: 
     assert look.report.parts == ("blur" if amount < 0 else "sharpen",), look.report.reason
     part = (*look.before, *look.after)[0]
     assert isinstance(part, Detail) and part.kernel == "sampled", part
+    assert ("Gaussian blur" if amount < 0 else "sharpening") in look.describe()
     for name in ("astronaut", "coffee"):
         photo = _open(name, 192)
         assert _psnr(look.apply(photo), _imagemagick_blur(photo, 1.5, amount)) >= 52.0

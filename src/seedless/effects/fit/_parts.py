@@ -133,7 +133,7 @@ class Detail(BaseModel):
         where = (", exponential kernel" if self.kernel == "exponential" else "") + (
             ", on the luma only" if self.luma else ""
         )
-        name = "Gaussian blur" if self.kernel == "gaussian" else "blur"
+        name = "blur" if self.kernel == "exponential" else "Gaussian blur"
         if self.amount <= -0.995:
             return f"a {name} ({size}{where})"
         if self.amount < 0:

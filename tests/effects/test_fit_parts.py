@@ -392,3 +392,17 @@ def test_imagemagick_s_vignette_is_found_where_it_is() -> None:
     for name in ("astronaut", "coffee"):
         photo = _open(name, 192)
         assert _psnr(look.apply(photo), edit(photo)) >= 40.0
+
+
+def test_a_copy_with_new_fields_works_out_its_table_and_parts_again() -> None:
+    """``model_copy(update=...)`` copies pydantic's ``__dict__``, cached properties too: the
+    copy kept the old table's lookup and the old answer to ``is_identity``."""
+    identity = FittedEffect.identity()
+    assert identity.is_identity and identity.lut is not None  # both worked out (cached)
+    warm = fit_effect(_open("cat", 64), COLOUR.apply(_open("cat", 64)))
+    swapped = identity.model_copy(update={"table": warm.table})
+    assert np.array_equal(swapped.lut, warm.lut) and not swapped.is_identity
+    blurred = identity.model_copy(update={"before": (BLUR,)})
+    assert not blurred.is_identity
+    image = _open("coffee", 64)
+    assert blurred.apply(image).tobytes() == BLUR.apply(image).tobytes()

@@ -12,9 +12,10 @@ from __future__ import annotations
 import base64
 import os
 import warnings
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
 from PIL import Image, ImageFilter
@@ -29,6 +30,9 @@ from ._normalise import Normalise
 from ._pairs import ImageSource
 from ._parts import Grain, Part, apply_parts
 from ._table import Array, lattice, lookup, rebase_domain, resample_table
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self is Python 3.11+
 
 _GREY_TOLERANCE = 1.5 / 255.0  # a LUT whose greys stay this close to grey keeps L images L
 _SEEN_BINS = 16  # the colours a fit saw: a 16x16x16 histogram's occupied bins
@@ -212,6 +216,15 @@ class FittedEffect(BaseModel):
         effect = cls.from_table(table, title=title)
         return effect.model_copy(update={"fast": point_plan(effect.lut)})
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy, with ``update``'s fields replaced; what was worked out from the old
+        fields (the decoded table, its pass, whether it keeps greys) is worked out again."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            for name in _DERIVED:
+                copy.__dict__.pop(name, None)
+        return copy
+
     # ------------------------------------------------------------- queries
 
     @cached_property
@@ -330,6 +343,9 @@ class FittedEffect(BaseModel):
             return text
         head, _, tail = text.rpartition(". ")
         return f"{head}; plus {', '.join(extra)}. {tail}"
+
+
+_DERIVED = ("lut", "is_identity", "_kernel", "_keeps_grey")  # FittedEffect's cached properties
 
 
 def _encode(table: Array) -> str:

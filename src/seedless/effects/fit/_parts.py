@@ -229,7 +229,7 @@ def feather(values: Array, sigma: float) -> Array:
         spread = math.sqrt(max(spread * spread - 0.25, 0.0))
     reach = max(1, math.ceil(3.0 * spread))
     grid = _replicated(padded, values, cell, reach + 1)
-    taps = np.exp(-0.5 * (np.arange(-reach, reach + 1) / max(spread, 1e-6)) ** 2)
+    taps = _gaussian_taps(max(spread, 1e-6), reach)
     taps /= taps.sum()
     across = sum(t * grid[:, i : i + cols + 2] for i, t in enumerate(taps))
     blurred = sum(t * across[i : i + rows + 2] for i, t in enumerate(taps))
@@ -280,8 +280,13 @@ def _sampled(rgb: Array, sigma: float) -> Array:
     :data:`_SAMPLED_REACH` deviations and normalised (ImageMagick's ``-blur`` and
     ``-unsharp``), edges replicated, in float (no 8-bit rounding between the passes)."""
     reach = max(1, math.ceil(_SAMPLED_REACH * sigma))
-    taps = np.exp(-0.5 * (np.arange(-reach, reach + 1, dtype=np.float64) / max(sigma, 1e-3)) ** 2)
+    taps = _gaussian_taps(max(sigma, 1e-3), reach)
     return _separable(rgb, (taps / taps.sum()).astype(np.float32))
+
+
+def _gaussian_taps(sigma: float, reach: int) -> Array:
+    """The Gaussian of deviation ``sigma`` sampled at -reach..reach, not normalised."""
+    return np.exp(-0.5 * (np.arange(-reach, reach + 1, dtype=np.float64) / sigma) ** 2)
 
 
 def _to_image(values: Array) -> Image.Image:
@@ -292,7 +297,7 @@ def _gaussian(field: Array, sigma: float) -> Array:
     """Separable Gaussian blur of (H, W, C) float32 white noise, edges replicated; each 1D
     kernel has unit energy (not unit sum), so the noise keeps unit variance."""
     radius = max(1, math.ceil(3.0 * sigma))
-    taps = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+    taps = _gaussian_taps(sigma, radius)
     return _separable(field, (taps / math.sqrt(float((taps * taps).sum()))).astype(np.float32))
 
 

@@ -136,13 +136,13 @@ def _parametric_alone(pair: tuple[object, object]) -> object:
     import numpy as np
 
     from seedless.effects.fit import FittedEffect
-    from seedless.effects.fit._pairs import aggregate, coarsen, pair_images
+    from seedless.effects.fit._grouped import aggregate, coarsen
+    from seedless.effects.fit._pairs import pair_images
     from seedless.effects.fit._parametric import fit_parametric
     from seedless.effects.fit._table import lattice
 
     paired = pair_images(*pair)  # type: ignore[arg-type]
-    colours, counts, targets = aggregate(paired.x.reshape(-1, 3), paired.y.reshape(-1, 3))
-    model = fit_parametric(*coarsen(colours, counts, targets))
+    model = fit_parametric(coarsen(aggregate(paired.x.reshape(-1, 3), paired.y.reshape(-1, 3))))
     return FittedEffect.from_table(np.clip(model(lattice(33)), 0.0, 1.0))
 
 

@@ -12,7 +12,8 @@ from PIL import Image
 from seedless.cli import main
 from seedless.effects.adjust import Adjust
 from seedless.effects.fit import FittedEffect, fit_effect
-from seedless.effects.fit._pairs import aggregate, coarsen, pair_images
+from seedless.effects.fit._grouped import aggregate, coarsen
+from seedless.effects.fit._pairs import pair_images
 from seedless.effects.fit._parametric import fit_parametric
 from seedless.effects.fit._table import lattice
 
@@ -96,7 +97,7 @@ def test_one_pair_of_an_image_dependent_toning_is_never_worse_than_the_smooth_mo
         paired = pair_images(sources[trained], edits[trained])
         colours = aggregate(paired.x.reshape(-1, 3), paired.y.reshape(-1, 3))
         smooth = FittedEffect.from_table(
-            np.clip(fit_parametric(*coarsen(*colours))(lattice(33)), 0.0, 1.0)
+            np.clip(fit_parametric(coarsen(colours))(lattice(33)), 0.0, 1.0)
         )
         for other in photos:
             if other != trained:

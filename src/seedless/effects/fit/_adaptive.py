@@ -28,8 +28,9 @@ from PIL import Image
 
 from ._colour import colour_table
 from ._effect import FitReport, FittedEffect, seen_bitmap
+from ._grouped import aggregate
 from ._normalise import REC709, Normalise, levels
-from ._pairs import Sample, aggregate
+from ._pairs import Sample
 from ._table import Array, lookup
 from ._verdict import Measures, build_report, measure
 
@@ -96,7 +97,7 @@ def _held_out_families(samples: list[Sample], size: int) -> list[_Family]:
     pairs best on the colours it saw (within ``_TIE_DB`` of the best, at most ``_TRIED``),
     when the best predicts them clearly (``_MARGIN_DB``) better than one fixed table."""
     flats = [sample.flat() for sample in samples]
-    tables = [colour_table(*aggregate(*flat), size, quick=True) for flat in flats]
+    tables = [colour_table(aggregate(*flat), size, quick=True) for flat in flats]
     images = [Image.fromarray(sample.x) for sample in samples]
     scores: list[float] = []
     for family in _FAMILIES:
@@ -158,10 +159,10 @@ def _fit_family(samples: list[Sample], size: int, title: str, family: _Family) -
 def _fit(samples: list[Sample], size: int, title: str, normalise: Normalise | None) -> FittedEffect:
     """The colour table fitted on all pairs (normalised first when asked)."""
     xs, ys = zip(*(_pixels(sample, normalise) for sample in samples), strict=True)
-    colours, counts, targets = aggregate(np.concatenate(xs), np.concatenate(ys))
-    table = colour_table(colours, counts, targets, size)
+    grouped = aggregate(np.concatenate(xs), np.concatenate(ys))
+    table = colour_table(grouped, size)
     look = FittedEffect.from_table(table, title=title, fast=normalise is None)
-    return look.model_copy(update={"normalise": normalise, "seen": seen_bitmap(colours)})
+    return look.model_copy(update={"normalise": normalise, "seen": seen_bitmap(grouped.colours)})
 
 
 def _fit_after(samples: list[Sample], size: int, title: str) -> FittedEffect:
@@ -173,7 +174,7 @@ def _fit_after(samples: list[Sample], size: int, title: str) -> FittedEffect:
     table is fitted again on those targets (quickly, but for the last round)."""
     flats = [sample.flat() for sample in samples]
     x = np.concatenate([f[0] for f in flats])
-    table = colour_table(*aggregate(x, np.concatenate([f[1] for f in flats])), size, quick=True)
+    table = colour_table(aggregate(x, np.concatenate([f[1] for f in flats])), size, quick=True)
     for round_ in range(_AFTER_ROUNDS):
         ranges = [_output_range(table, f[0]) for f in flats]
         black, white = min(r[0] for r in ranges), max(r[1] for r in ranges)
@@ -182,7 +183,7 @@ def _fit_after(samples: list[Sample], size: int, title: str) -> FittedEffect:
             for (_, y), (low, high) in zip(flats, ranges, strict=True)
         ]
         last = round_ == _AFTER_ROUNDS - 1
-        table = colour_table(*aggregate(x, np.concatenate(targets) * 255.0), size, quick=not last)
+        table = colour_table(aggregate(x, np.concatenate(targets) * 255.0), size, quick=not last)
     ranges = [_output_range(table, f[0]) for f in flats]
     black, white = min(r[0] for r in ranges), max(r[1] for r in ranges)
     normalise = Normalise(
@@ -223,7 +224,7 @@ def _pooled(scores: list[Measures]) -> float:
 def _report(samples: list[Sample], scores: list[Measures], look: FittedEffect) -> FitReport:
     """The report: the worst pair's measurements decide the verdict."""
     worst = min(range(len(samples)), key=lambda i: scores[i].psnr)
-    colours, counts, _ = aggregate(*samples[worst].flat())
+    colours, counts, _, _ = aggregate(*samples[worst].flat())
     notes = [f"fitted on {len(samples)} pairs"]
     if look.normalise is not None:
         where = "after the colour table" if look.normalise.stage == "after" else "first"

@@ -8,8 +8,8 @@ import math
 import numpy as np
 from PIL import ImageFilter
 
+from ._grouped import Colours, coarsen
 from ._lattice import fit_residual
-from ._pairs import coarsen
 from ._parametric import fit_parametric
 from ._table import Array, lattice, lookup
 
@@ -20,12 +20,11 @@ from ._table import Array, lattice, lookup
 _RESIDUAL_GAIN_DB = 1.0
 
 
-def colour_table(
-    colours: Array, counts: Array, targets: Array, size: int, *, quick: bool = False
-) -> Array:
+def colour_table(grouped: Colours, size: int, *, quick: bool = False) -> Array:
     """The fitted colour table (N, N, N, 3), from colours grouped by :func:`aggregate`;
     ``quick``: the parametric model's simplest level only (for intermediate steps)."""
-    model = fit_parametric(*coarsen(colours, counts, targets), levels=0 if quick else 2)
+    colours, counts, targets, _ = grouped
+    model = fit_parametric(coarsen(grouped), levels=0 if quick else 2)
     base = np.clip(model(lattice(size)), 0.0, 1.0)
     table = np.clip(base + fit_residual(colours, counts, targets, base), 0.0, 1.0)
     if residual_gain(base, table, colours, counts, targets) < _RESIDUAL_GAIN_DB:

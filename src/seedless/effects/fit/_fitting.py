@@ -27,7 +27,8 @@ from PIL import Image, ImageFilter
 from ._adaptive import fit_several
 from ._colour import colour_pass, colour_table
 from ._effect import FittedEffect, seen_bitmap
-from ._pairs import ImageSource, Sample, aggregate, prepare
+from ._grouped import aggregate
+from ._pairs import ImageSource, Sample, prepare
 from ._parts import Detail, Grain, Vignette
 from ._spatial import Fitted, fit_detail, fit_grain, fit_vignette, mse
 from ._table import LUMA, Array
@@ -93,8 +94,8 @@ def _pairs(original: ImageSource | Sequence[Pair], edited: ImageSource | None) -
 
 
 def _fit_one(sample: Sample, size: int, title: str) -> FittedEffect:
-    colours, counts, targets = aggregate(*sample.flat())
-    table = colour_table(colours, counts, targets, size)
+    grouped = aggregate(*sample.flat())
+    table = colour_table(grouped, size)
     first = measure(FittedEffect.from_table(table), sample)
     kept: list[Fitted] = []
     if first.wants_detail:
@@ -127,8 +128,10 @@ def _fit_one(sample: Sample, size: int, title: str) -> FittedEffect:
     measures = measure(look, sample)
     grain = _try_grain(sample, look)
     parts = tuple(_name(f.part) for f in kept) + (("grain",) if grain is not None else ())
-    report = build_report(measures, sample, parts, colours, counts, list(sample.notes))
-    update: dict[str, object] = {"seen": seen_bitmap(colours), "report": report}
+    report = build_report(
+        measures, sample, parts, grouped.colours, grouped.counts, list(sample.notes)
+    )
+    update: dict[str, object] = {"seen": seen_bitmap(grouped.colours), "report": report}
     if grain is not None:
         update["after"] = (*look.after, grain)
     return look.model_copy(update=update)
@@ -177,9 +180,9 @@ def _smooth_table(sample: Sample, size: int, *, see_through: bool = True) -> Arr
     if sample.ms is not None:
         flat &= sample.ms
     if not see_through:
-        return colour_table(*aggregate(sample.xs[flat], sample.ys[flat]), size, quick=True)
+        return colour_table(aggregate(sample.xs[flat], sample.ys[flat]), size, quick=True)
     x, y = _see_through(sample.xs), _see_through(sample.ys)
-    return colour_table(*aggregate(x[flat], y[flat]), size, quick=True)
+    return colour_table(aggregate(x[flat], y[flat]), size, quick=True)
 
 
 def _see_through(values: Array) -> Array:
@@ -259,7 +262,7 @@ def _refit(sample: Sample, kept: list[Fitted], size: int, *, quick: bool = False
             y = np.clip(y / np.maximum(gain, 0.05), 0.0, 255.0)
     if quick and any(isinstance(fitted.part, Detail) for fitted in kept):
         x, y = _see_through(x), _see_through(y)
-    return colour_table(*aggregate(*sample.flat(x, y)), size, quick=quick)
+    return colour_table(aggregate(*sample.flat(x, y)), size, quick=quick)
 
 
 def _try_grain(sample: Sample, look: FittedEffect) -> Grain | None:

@@ -17,7 +17,6 @@ from ._table import Array
 ImageSource: TypeAlias = "Image.Image | _images.ImageSource"
 
 _ASPECT_TOLERANCE = 0.02
-_MAX_PARAMETRIC_COLOURS = 12_000  # above this, the parametric fit sees colour bins
 
 
 @dataclass(frozen=True)
@@ -162,47 +161,3 @@ def _centre_box(width: int, height: int, aspect: float) -> tuple[int, int, int, 
     new_h = max(1, round(width / aspect))
     top = (height - new_h) // 2
     return (0, top, width, top + new_h)
-
-
-def aggregate(x8: Array, y8: Array) -> tuple[Array, Array, Array]:
-    """Group pixel pairs by exact input colour: (colours 0..1, counts, mean outputs 0..1).
-
-    ``x8`` is uint8 (m, 3); ``y8`` 8-bit levels (m, 3), integers or not."""
-    key = (x8[:, 0].astype(np.int64) << 16) | (x8[:, 1].astype(np.int64) << 8) | x8[:, 2]
-    unique, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
-    y = y8.astype(np.float64) / 255.0
-    sums = np.stack([np.bincount(inverse, y[:, c], len(unique)) for c in range(3)], axis=1)
-    colours = np.stack([(unique >> 16) & 255, (unique >> 8) & 255, unique & 255], axis=1)
-    return colours.astype(np.float64) / 255.0, counts.astype(np.float64), sums / counts[:, None]
-
-
-def coarsen(colours: Array, counts: Array, targets: Array) -> tuple[Array, Array, Array]:
-    """Merge colours into 2-, 4- or 8-level bins (mean input, mean output) when there are many.
-
-    The parametric model has a few hundred unknowns; tens of thousands of distinct colours
-    tell it no more than their bin averages do, and cost time and memory (12 MP photos).
-    """
-    bits = 7
-    while len(colours) > _MAX_PARAMETRIC_COLOURS and bits >= 5:
-        colours, counts, targets = _merge(colours, counts, targets, bits)
-        bits -= 1
-    return colours, counts, targets
-
-
-def _merge(colours: Array, counts: Array, targets: Array, bits: int) -> tuple[Array, Array, Array]:
-    """Merge colours into bins of 2**(8 - bits) levels per channel."""
-    side = 1 << bits
-    q = np.minimum((colours * side).astype(np.int64), side - 1)
-    key = (q[:, 0] << (2 * bits)) | (q[:, 1] << bits) | q[:, 2]
-    unique, inverse = np.unique(key, return_inverse=True)
-    total = np.bincount(inverse, counts, len(unique))
-
-    def mean(values: Array) -> Array:
-        return (
-            np.stack(
-                [np.bincount(inverse, counts * values[:, c], len(unique)) for c in range(3)], axis=1
-            )
-            / total[:, None]
-        )
-
-    return mean(colours), total, mean(targets)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import _saturation as sat
+from ._grouped import Colours
 from ._hsl import fit_sliders, modulate
 from ._table import Array
 
@@ -41,6 +42,9 @@ _UNEVEN_RIDGE = 1e-3
 _GAIN_SMOOTHNESS = 1e-5  # first-difference penalty of the varying gains along lightness
 _RICHER_GAIN, _RICHER_LEVELS = 0.15, 0.05  # what a richer level must gain to be kept
 _BALANCE_POWER = 0.5  # dense colours weigh count**(1 - power): 0.5 = square root
+# The noise (levels squared) the tone curves' smoothness is set for: a pair noisier than this
+# (grain, JPEG noise) weighs its colours less against it, by the ratio (see _reliability).
+_QUIET = 1.0
 _GAUSS_NEWTON_STEPS = 12
 _DAMPING = 1e-4  # least Levenberg-Marquardt damping, relative to the system's diagonal
 _BLOCK = 32  # columns per block of the Cholesky factorisation
@@ -231,7 +235,7 @@ class _Data:
     """What stays fixed across Gauss-Newton steps: the colours on the pre-curve knots, pixel
     weights, censoring."""
 
-    def __init__(self, colours: Array, counts: Array, targets: Array) -> None:
+    def __init__(self, colours: Array, counts: Array, targets: Array, noise: float = 0.0) -> None:
         self.knots = _Knots(colours, KNOTS)
         # Balance: each pixel weighs 1 / sqrt(pixels in its 16^3 histogram bin), so a photo
         # dominated by one colour still lets its other colours speak.
@@ -239,7 +243,7 @@ class _Data:
         bins = (coarse[:, 0] << 8) | (coarse[:, 1] << 4) | coarse[:, 2]
         density = np.bincount(bins, counts, 4096)[bins]
         weights = counts / density**_BALANCE_POWER
-        self.weights = weights * (256 * 8.0 / weights.sum())
+        self.weights = weights * (256 * 8.0 / weights.sum()) * _reliability(counts, noise)
         self.targets = targets
         self.low = targets <= 0.5 / 255.0
         self.high = targets >= 254.5 / 255.0
@@ -257,6 +261,21 @@ class _Data:
         active[self.high & (predicted >= 1.0)] = 0.0
         trust = np.where(self.clipped | ~self.any_clipped[:, None], 1.0, 0.1) * active
         return np.asarray(self.weights[:, None] * trust)
+
+
+def _reliability(counts: Array, noise: float) -> Array:
+    """How much the colours of a noisy pair count, relative to a quiet pair's: (m,).
+
+    A penalised fit's smoothing should grow with the noise of its data, so a pair ``r`` times
+    noisier than :data:`_QUIET` weighs its colours ``1 / r`` as much against the tone curves'
+    smoothness (the gains' pull towards "unchanged" scales with the weights, and stays);
+    and the mean output of a colour seen in ``n`` pixels is noisier the smaller ``n`` is, so
+    it weighs ``n / (n + r - 1)`` of that (a quiet pair: 1). Without this, one grainy pixel
+    at the end of a photo's range (11 levels off, weighed as much as 200 pixels near it)
+    bent a tone curve by 15 levels where no photo of the pair reached.
+    """
+    ratio = max(noise / _QUIET, 1.0)
+    return np.asarray(counts / (counts + ratio - 1.0) / ratio)
 
 
 @dataclass(frozen=True)
@@ -410,7 +429,7 @@ def _rmse(data: _Data, counts: Array, out: Array) -> float:
     return float(np.sqrt((error * error * counts[:, None]).sum() / (3.0 * counts.sum())) * 255.0)
 
 
-def fit_parametric(colours: Array, counts: Array, targets: Array, *, levels: int = 2) -> Parametric:
+def fit_parametric(grouped: Colours, *, levels: int = 2) -> Parametric:
     """Fit the model at increasing levels (see :func:`_active`), up to ``levels``, and keep
     the simplest one that explains the pair about as well as any richer one.
 
@@ -420,12 +439,14 @@ def fit_parametric(colours: Array, counts: Array, targets: Array, *, levels: int
 
     When HSL lightness and saturation sliders alone explain the pair (:mod:`._hsl`), the
     model is fitted on top of them, and follows their geometry on colours the pair lacks.
+    A noisy pair (``grouped.noise``) has stiffer tone curves (see :func:`_reliability`).
     """
+    colours, counts, targets, noise = grouped
     sliders = fit_sliders(colours, counts, targets)
     if sliders is not None:
         colours = modulate(colours, *sliders)
     layout = _LAYOUT
-    data = _Data(colours, counts, targets)
+    data = _Data(colours, counts, targets, noise)
     penalty, prior = _penalty(float(data.weights.sum()))
     params, out = _gauss_newton(data, penalty, prior, prior, _active(0))
     error = _rmse(data, counts, out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import signal
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
@@ -30,6 +31,14 @@ _ENVIRONMENT = (
     "GOOGLE_GENAI_API_VERSION", "BFL_API_KEY", "SEEDLESS_BFL_URL", "STABILITY_API_KEY",
     "SEEDLESS_STABILITY_URL",
 )  # fmt: skip
+
+
+# A shell without job control starts a background command (`pytest &`, `bash .ci/run &`) with
+# Ctrl-C ignored, and every process it starts inherits that: the tests that send SIGINT to a
+# child to check Ctrl-C handling then saw it ignored and the child run to its end. Give the
+# suite Python's own handler back, so its children start with the default one.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(autouse=True)

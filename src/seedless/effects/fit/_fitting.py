@@ -100,8 +100,7 @@ def _fit_one(sample: Sample, size: int, title: str) -> FittedEffect:
     kept: list[Fitted] = []
     if first.wants_detail:
         found: Fitted | None = None
-        trial = _smooth_table(sample, size)  # blur and sharpening barely touch flat areas
-        plain = _smooth_table(sample, size, see_through=False)
+        trial, plain = _smooth_tables(sample, size)  # blur and sharpening spare flat areas
         for _ in range(_ROUNDS):  # the part and the table, fitted in turn
             part = _try_detail(sample, trial, plain, blur=first.edge_gain > 0)
             if part is None:
@@ -166,9 +165,9 @@ def _window(sample: Sample) -> tuple[Array, Array]:
     return sample.x[window], sample.y[window]
 
 
-def _smooth_table(sample: Sample, size: int, *, see_through: bool = True) -> Array:
-    """The colour table fitted on the flattest half of the pair (least local detail), both
-    sides blurred alike (``see_through``)."""
+def _smooth_tables(sample: Sample, size: int) -> tuple[Array, Array]:
+    """The colour tables fitted on the flattest half of the pair (least local detail): with
+    both sides blurred alike (:func:`_see_through`), and as they are."""
     luma = sample.xs.astype(np.float64) @ LUMA
     detail = np.abs(
         luma
@@ -179,10 +178,11 @@ def _smooth_table(sample: Sample, size: int, *, see_through: bool = True) -> Arr
     flat = detail <= np.median(detail)
     if sample.ms is not None:
         flat &= sample.ms
-    if not see_through:
-        return colour_table(aggregate(sample.xs[flat], sample.ys[flat]), size, quick=True)
     x, y = _see_through(sample.xs), _see_through(sample.ys)
-    return colour_table(aggregate(x[flat], y[flat]), size, quick=True)
+    return (
+        colour_table(aggregate(x[flat], y[flat]), size, quick=True),
+        colour_table(aggregate(sample.xs[flat], sample.ys[flat]), size, quick=True),
+    )
 
 
 def _see_through(values: Array) -> Array:

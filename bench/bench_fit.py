@@ -64,6 +64,7 @@ class Scores:
     smooth: dict[str, float]  # ... on 4x4 block means
     baseline: dict[str, float]  # ... of the parametric model alone (one-pair adaptive)
     coverage: dict[str, float]  # other photo -> look.coverage_of(it)
+    warned: dict[str, bool]  # other photo -> seedless apply warns about it
     verdict: str
     parts: tuple[str, ...]
     image_dependent: bool
@@ -95,6 +96,7 @@ def _psnr(a: object, b: object, block: int = 1) -> float:
 
 def score(folder: str, train: tuple[str, ...], everyone: tuple[str, ...], baseline: bool) -> Scores:
     """Fit on ``train`` (one or more photos), apply to the others (runs in a worker)."""
+    from seedless.cli.apply import look_warning
     from seedless.effects.fit import FittedEffect, fit_effect
 
     originals = {p: _load(fit_data.DATA / "originals" / f"{p}.png") for p in everyone}
@@ -104,13 +106,14 @@ def score(folder: str, train: tuple[str, ...], everyone: tuple[str, ...], baseli
     look = fit_effect(pairs[0][0], pairs[0][1]) if len(pairs) == 1 else fit_effect(pairs)
     seconds = time.perf_counter() - start
     parametric: FittedEffect | None = _parametric_alone(pairs[0]) if baseline else None
-    psnr, smooth, base, coverage = {}, {}, {}, {}
+    psnr, smooth, base, coverage, warned = {}, {}, {}, {}, {}
     for q in everyone:
         if q in train:
             continue
         out = look.apply(originals[q])  # type: ignore[arg-type]
         psnr[q] = _psnr(out, edits[q])
         coverage[q] = look.coverage_of(originals[q]) or 0.0  # type: ignore[arg-type]
+        warned[q] = look_warning(look, fit_data.DATA / "originals" / f"{q}.png") is not None
         smooth[q] = _psnr(out, edits[q], block=4)
         if parametric is not None:
             base[q] = _psnr(parametric.apply(originals[q]), edits[q])  # type: ignore[arg-type]
@@ -123,6 +126,7 @@ def score(folder: str, train: tuple[str, ...], everyone: tuple[str, ...], baseli
         smooth,
         base,
         coverage,
+        warned,
         report.verdict,
         report.parts,
         report.image_dependent,
@@ -205,9 +209,10 @@ def section_global(results: dict[str, list[Scores]], edits: list[fit_data.Edit])
 
 def _below(results: dict[str, list[Scores]], edits: list[fit_data.Edit], goal: float) -> None:
     """The fits under ``goal`` on some photo, with the share of its colours the pair showed
-    (``coverage_of``; ``seedless apply`` warns under 0.5)."""
+    (``coverage_of``) and whether ``seedless apply`` warns about the photo."""
     misses = [
-        f"{edit.name} {'+'.join(r.photos)} -> {q} {value:.1f} dB (coverage {r.coverage[q]:.2f})"
+        f"{edit.name} {'+'.join(r.photos)} -> {q} {value:.1f} dB (coverage {r.coverage[q]:.2f}"
+        f"{', warned' if r.warned[q] else ''})"
         for edit in edits
         for r in results[edit.name]
         for q, value in r.psnr.items()
@@ -264,6 +269,9 @@ def _by_evidence(double: list[Scores]) -> str:
         rows = [s for s in double if s.image_dependent == found]
         if rows:
             parts.append(f"{words} {len(rows)}/{len(double)}: worst {min(_all(rows)):.1f}")
+    low = [(s, q) for s in double for q in s.psnr if s.psnr[q] < 35]
+    warned = sum(s.warned[q] for s, q in low)
+    parts.append(f"seedless apply warned about {warned} of the {len(low)} photos under 35 dB")
     return ", ".join(parts)
 
 

@@ -120,3 +120,37 @@ def test_cli_fits_several_pairs(tmp_path: Path, capsys: pytest.CaptureFixture[st
     out = capsys.readouterr().out
     assert "on 2 pairs (worst pair)" in out and "per pair:" in out
     assert "normalises each photo's own levels" in out
+
+
+def test_pairs_alike_in_range_say_so_and_a_narrower_photo_is_flagged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two full-range photos cannot show that -sepia-tone follows each photo's levels: the
+    fixed look came out at 19 dB on the cat photo, with 99.8% of its colours covered and no
+    word of warning. The report says the pairs could not tell, and the cat is flagged."""
+    photos = ("astronaut", "coffee")
+    look = fit_effect([(DATA / "originals" / f"{p}.png", TONED / f"{p}.png") for p in photos])
+    assert look.report is not None and not look.report.image_dependent
+    assert any("cannot show whether the edit follows" in n for n in look.report.notes)
+    cat, coffee = _open(DATA / "originals" / "cat.png"), _open(DATA / "originals" / "coffee.png")
+    assert look.range_of(coffee) == pytest.approx(1.0, abs=0.03)
+    assert (look.range_of(cat) or 1.0) < 0.8
+    effect = tmp_path / "look.json"
+    effect.write_text(look.model_dump_json())
+    loaded = FittedEffect.model_validate_json(effect.read_text())
+    assert loaded.range_of(cat) == look.range_of(cat)
+    cat.save(tmp_path / "cat.png")
+    coffee.save(tmp_path / "coffee.png")
+    files = [str(tmp_path / "cat.png"), str(tmp_path / "coffee.png")]
+    args = ["apply", *files, "-o", str(tmp_path / "out"), "--effect", str(effect)]
+    assert main([*args, "--quiet", "--jobs", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "cat.png: its tones span" in err and "coffee.png" not in err
+
+
+def test_pairs_that_differ_in_range_carry_no_such_note() -> None:
+    look = fit_effect(
+        [(DATA / "originals" / f"{p}.png", TONED / f"{p}.png") for p in ("astronaut", "cat")]
+    )
+    assert look.report is not None
+    assert not any("cannot show whether" in n for n in look.report.notes)

@@ -144,31 +144,46 @@ def _apply_one(
         write_atomic(str(target), image.data)
     except (SeedlessError, OSError) as exc:
         return str(exc), None
-    return None, coverage_warning(_EFFECTS[run], source, data.data)
+    return None, look_warning(_EFFECTS[run], source, data.data)
 
 
 #: Below this share of its colours seen in the approved pair, a photo gets a warning.
 COVERAGE_WARNING = 0.5
+#: Below this share of the approved photos' tonal range, a photo gets a warning (the ratio
+#: under which fit_effect counts two photos' ranges as unlike: ALIKE_RANGES in
+#: effects/fit/_normalise.py).
+RANGE_WARNING = 0.85
+_MORE_PAIRS = "seedless fit ORIGINAL EDITED --pair BEFORE AFTER ..."
 
 
-def coverage_warning(effect: Any, source: Path, data: bytes | None = None) -> str | None:
-    """A warning when most of a photo's colours are ones a fitted look's pairs never showed
-    (the look then follows its smooth model there); None otherwise, or for other effects."""
+def look_warning(effect: Any, source: Path, data: bytes | None = None) -> str | None:
+    """A warning when a fitted look may not hold on this photo: most of its colours are ones
+    the look's pairs never showed (the look then follows its smooth model there), or its
+    tonal range is much narrower than theirs (a fixed look cannot know whether the edit
+    followed each photo's own levels). None otherwise, or for other effects."""
     if getattr(effect, "seen", None) is None:
         return None
     try:
         with Image.open(io.BytesIO(data) if data is not None else source) as image:
             image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
             share = effect.coverage_of(image)
+            span = effect.range_of(image) if effect.normalise is None else None
     except (OSError, ValueError):
         return None
-    if share is None or share >= COVERAGE_WARNING:
-        return None
-    return (
-        f"{source}: only {share:.0%} of its colours are colours the approved pair showed; the "
-        "look follows its smooth model for the rest. Check it, or fit on more pairs: seedless "
-        "fit ORIGINAL EDITED --pair BEFORE AFTER ..."
-    )
+    if share is not None and share < COVERAGE_WARNING:
+        return (
+            f"{source}: only {share:.0%} of its colours are colours the approved pair showed; "
+            f"the look follows its smooth model for the rest. Check it, or fit on more pairs: "
+            f"{_MORE_PAIRS}"
+        )
+    if span is not None and span < RANGE_WARNING:
+        return (
+            f"{source}: its tones span {span:.0%} of the approved photos' range. If the edit "
+            "follows each photo's own levels (auto levels, normalize, sepia-tone), this photo "
+            "comes out differently: check it, or add an approved pair of a photo like it: "
+            f"{_MORE_PAIRS}"
+        )
+    return None
 
 
 def run(args: argparse.Namespace) -> int:

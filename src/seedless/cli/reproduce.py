@@ -29,7 +29,7 @@ from ._options import (
     add_request_policy,
     client_options,
 )
-from .apply import collect_inputs, coverage_warning
+from .apply import collect_inputs, look_warning
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -108,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
         print(chosen.explain())
         if chosen.path == "local":
             for file in files:
-                warning = coverage_warning(chosen.effect, file)
+                warning = look_warning(chosen.effect, file)
                 if warning is not None:
                     print(f"seedless: warning: {warning}", file=sys.stderr)
         estimate = chosen.estimate()

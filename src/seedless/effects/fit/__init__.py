@@ -12,10 +12,10 @@ reproducible locally" (a content change). Details and measured numbers: ``docs/f
 The package is split along its seams. The look as data: ``_effect`` (``FittedEffect``,
 ``FitReport``), ``_parts`` (vignette, blur/sharpen, grain), ``_normalise`` (per-photo
 levels), ``_fast`` (point operations for tables that are curves and a matrix), ``_describe``
-and ``_table``. The fitting maths: ``_pairs`` (pairing pixels), ``_parametric`` and
-``_saturation`` (the smooth colour model), ``_lattice`` (the residual table), ``_colour``,
-``_spatial`` (fitting the parts), ``_verdict``, ``_adaptive`` (several pairs) and
-``_fitting`` (:func:`fit_effect`).
+and ``_table``. The fitting maths: ``_pairs`` (pairing pixels), ``_grouped`` (pixels grouped
+by colour, and the pair's noise), ``_parametric`` and ``_saturation`` (the smooth colour
+model), ``_lattice`` (the residual table), ``_colour``, ``_spatial`` (fitting the parts),
+``_verdict``, ``_adaptive`` (several pairs) and ``_fitting`` (:func:`fit_effect`).
 """
 
 from __future__ import annotations

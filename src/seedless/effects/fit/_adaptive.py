@@ -29,7 +29,7 @@ from PIL import Image
 from ._colour import colour_table
 from ._effect import FitReport, FittedEffect, seen_bitmap
 from ._grouped import aggregate
-from ._normalise import REC709, Normalise, levels
+from ._normalise import ALIKE_RANGES, REC709, Normalise, levels, tonal_range
 from ._pairs import Sample
 from ._table import Array, lookup
 from ._verdict import Measures, build_report, measure
@@ -89,7 +89,9 @@ def fit_several(samples: list[Sample], *, size: int, title: str) -> FittedEffect
             candidate_scores = [measure(candidate, sample) for sample in samples]
             if _pooled(candidate_scores) > _pooled(scores):
                 look, scores = candidate, candidate_scores
-    return look.model_copy(update={"report": _report(samples, scores, look)})
+    ranges = [tonal_range(Image.fromarray(sample.x)) for sample in samples]
+    report = _report(samples, scores, look, ranges)
+    return look.model_copy(update={"report": report, "seen_range": min(ranges)})
 
 
 def _held_out_families(samples: list[Sample], size: int) -> list[_Family]:
@@ -221,8 +223,11 @@ def _pooled(scores: list[Measures]) -> float:
     return -10.0 * math.log10(max(mean, 1e-12))
 
 
-def _report(samples: list[Sample], scores: list[Measures], look: FittedEffect) -> FitReport:
-    """The report: the worst pair's measurements decide the verdict."""
+def _report(
+    samples: list[Sample], scores: list[Measures], look: FittedEffect, ranges: list[float]
+) -> FitReport:
+    """The report: the worst pair's measurements decide the verdict. ``ranges``: each
+    photo's tonal range."""
     worst = min(range(len(samples)), key=lambda i: scores[i].psnr)
     colours, counts, _, _ = aggregate(*samples[worst].flat())
     notes = [f"fitted on {len(samples)} pairs"]
@@ -231,6 +236,12 @@ def _report(samples: list[Sample], scores: list[Measures], look: FittedEffect) -
         notes.append(
             "the pairs disagree in a way one fixed table cannot explain: the look "
             f"normalises each photo's own levels {where}"
+        )
+    elif min(ranges) >= ALIKE_RANGES * max(ranges):
+        notes.append(
+            f"the approved photos span alike tonal ranges ({min(ranges):.0%}-{max(ranges):.0%}), "
+            "so the pairs cannot show whether the edit follows each photo's own levels; "
+            "range_of() and seedless apply flag a photo of a much narrower range"
         )
     notes += [note for sample in samples for note in sample.notes]
     report = build_report(scores[worst], samples[worst], (), colours, counts, notes)

@@ -26,7 +26,7 @@ from ..cube import identity_table, read_cube, write_cube
 from ..lut import ImageKernel, Stages, apply_in_mode
 from ._describe import describe_table
 from ._fast import PointOps, chain_table, point_plan
-from ._normalise import Normalise
+from ._normalise import Normalise, tonal_range
 from ._pairs import ImageSource
 from ._parts import Grain, Part, apply_parts
 from ._table import Array, lattice, lookup, rebase_domain, resample_table
@@ -144,6 +144,12 @@ class FittedEffect(BaseModel):
         None,
         repr=False,
         description="base64 bitmap of the 16x16x16 colour bins the fit saw (coverage_of)",
+    )
+    seen_range: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="the narrowest tonal range among the approved photos (range_of)",
     )
     report: FitReport | None = Field(
         None, description="how the fit went; None for a LUT loaded from a file"
@@ -276,6 +282,21 @@ class FittedEffect(BaseModel):
         rgb = np.asarray(small, dtype=np.int64).reshape(-1, 3) * _SEEN_BINS // 256
         index = (rgb[:, 0] * _SEEN_BINS + rgb[:, 1]) * _SEEN_BINS + rgb[:, 2]
         return float(bitmap[index].mean()) if len(index) else 1.0
+
+    def range_of(self, image: Image.Image) -> float | None:
+        """How much of the approved photos' tonal range ``image`` spans: its range (Rec. 709
+        intensity, 0.1st to 99.9th percentile) over the narrowest approved photo's, at most 1;
+        None when unknown (a LUT loaded from a file).
+
+        Pairs whose photos all span about the same range cannot show whether the edit follows
+        each photo's own levels (auto levels, ``normalize``, ``-sepia-tone``). If it does, a
+        fixed look misses it on a photo of a much narrower range (say under 0.85): fitted on
+        two full-range photos, ImageMagick's ``-sepia-tone`` came out at 19 dB on the cat photo
+        (0.73 of their range).
+        """
+        if self.seen_range is None or self.seen_range <= 0.0:
+            return None
+        return min(tonal_range(image) / self.seen_range, 1.0)
 
     # ------------------------------------------------------------- pixels
 

@@ -28,6 +28,7 @@ from ._adaptive import fit_several
 from ._colour import colour_pass, colour_table
 from ._effect import FittedEffect, seen_bitmap
 from ._grouped import aggregate
+from ._normalise import tonal_range
 from ._pairs import ImageSource, Sample, prepare
 from ._parts import Detail, Grain, Vignette
 from ._spatial import Fitted, fit_detail, fit_grain, fit_vignette, mse
@@ -130,7 +131,11 @@ def _fit_one(sample: Sample, size: int, title: str) -> FittedEffect:
     report = build_report(
         measures, sample, parts, grouped.colours, grouped.counts, list(sample.notes)
     )
-    update: dict[str, object] = {"seen": seen_bitmap(grouped.colours), "report": report}
+    update: dict[str, object] = {
+        "seen": seen_bitmap(grouped.colours),
+        "seen_range": tonal_range(Image.fromarray(sample.x)),
+        "report": report,
+    }
     if grain is not None:
         update["after"] = (*look.after, grain)
     return look.model_copy(update=update)

@@ -18,8 +18,9 @@ class Colours(NamedTuple):
     counts: Array  # (m,) pixels of each
     targets: Array  # (m, 3) their mean output, 0..1
     #: The pair's noise: how much the outputs of pixels of one input colour vary about their
-    #: mean (pooled variance, 8-bit levels squared); 0 for a point operation, about 33 for
-    #: uniform grain of +-10 levels.
+    #: mean (pooled variance, 8-bit levels squared). 0 for a point operation; 39 for ffmpeg's
+    #: noise=alls=10 before its curves on the cat photo; a blur or vignette counts too until
+    #: the fit accounts for it (36 for ImageMagick's -gaussian-blur 0x1.5 there).
     noise: float
 
 

@@ -103,7 +103,7 @@ def _percentile(counts: Array, fraction: float) -> float:
 def tonal_range(image: Image.Image) -> float:
     """The photo's tonal range, 0..1: its Rec. 709 intensity's 99.9th minus 0.1st percentile
     (on a copy at most 256 px on its long side). The scikit-image photos: 0.72 (the cat), 0.90
-    (the Hubble photo), 0.94-1.0 (the others)."""
+    (the Hubble photo), 0.97-1.0 (the others)."""
     small = image.convert("RGB")
     factor = max(1, max(small.size) // _RANGE_SIDE)
     if factor > 1:

@@ -208,8 +208,9 @@ def _output_range(table: Array, x8: Array) -> tuple[float, float]:
 
 
 def _pixels(sample: Sample, normalise: Normalise | None) -> tuple[Array, Array]:
-    """A pair's opaque pixel pairs, the original normalised as the look would (uint8)."""
-    x, y = sample.flat()
+    """A pair's pixel pairs for the colour fit (:meth:`Sample.pixels`), the original
+    normalised as the look would (uint8)."""
+    x, y = sample.pixels()
     if normalise is None:
         return x, y
     scale, offset = normalise.affine(Image.fromarray(sample.x))

@@ -32,7 +32,7 @@ from ._normalise import tonal_range
 from ._pairs import ImageSource, Sample, prepare
 from ._parts import Detail, Grain, Vignette
 from ._spatial import Fitted, fit_detail, fit_grain, fit_vignette, mse
-from ._table import LUMA, Array
+from ._table import Array
 from ._verdict import build_report, measure
 
 _MAX_FIT_PIXELS = 2_000_000  # larger pairs are decimated (every k-th pixel) for the fit
@@ -95,7 +95,7 @@ def _pairs(original: ImageSource | Sequence[Pair], edited: ImageSource | None) -
 
 
 def _fit_one(sample: Sample, size: int, title: str) -> FittedEffect:
-    grouped = aggregate(*sample.flat())
+    grouped = sample.colours()
     table = colour_table(grouped, size)
     first = measure(FittedEffect.from_table(table), sample)
     kept: list[Fitted] = []
@@ -173,16 +173,7 @@ def _window(sample: Sample) -> tuple[Array, Array]:
 def _smooth_tables(sample: Sample, size: int) -> tuple[Array, Array]:
     """The colour tables fitted on the flattest half of the pair (least local detail): with
     both sides blurred alike (:func:`_see_through`), and as they are."""
-    luma = sample.xs.astype(np.float64) @ LUMA
-    detail = np.abs(
-        luma
-        - np.asarray(
-            Image.fromarray(luma.astype(np.uint8)).filter(ImageFilter.BoxBlur(2)), dtype=np.float64
-        )
-    )
-    flat = detail <= np.median(detail)
-    if sample.ms is not None:
-        flat &= sample.ms
+    flat = sample.flattest()
     x, y = _see_through(sample.xs), _see_through(sample.ys)
     return (
         colour_table(aggregate(x[flat], y[flat]), size, quick=True),
@@ -267,7 +258,7 @@ def _refit(sample: Sample, kept: list[Fitted], size: int, *, quick: bool = False
             y = np.clip(y / np.maximum(gain, 0.05), 0.0, 255.0)
     if quick and any(isinstance(fitted.part, Detail) for fitted in kept):
         x, y = _see_through(x), _see_through(y)
-    return colour_table(aggregate(*sample.flat(x, y)), size, quick=quick)
+    return colour_table(sample.colours(x, y), size, quick=quick)
 
 
 def _try_grain(sample: Sample, look: FittedEffect) -> Grain | None:

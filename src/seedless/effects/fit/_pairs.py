@@ -7,16 +7,23 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageFilter, ImageOps
 
 from ... import images as _images
 from ...errors import InvalidImageError
+from ._grouped import Colours, aggregate
 from ._table import Array
 
 #: What :func:`fit_effect` accepts for an image: a PIL image, or a path, bytes or binary file.
 ImageSource: TypeAlias = "Image.Image | _images.ImageSource"
 
 _ASPECT_TOLERANCE = 0.02
+# A pair whose outputs of one input colour vary more than this (levels squared: JPEG
+# compression, grain) and whose flattest half is at most _AT_EDGES times as noisy has its
+# colours fitted on that half only (see Sample.colours). Measured: JPEG quality 90, 0.19-0.73;
+# grain 0.9-1.0.
+_NOISY = 2.0
+_AT_EDGES = 0.8
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,47 @@ class Sample:
             keep = self.ms.ravel()
             flat_x, flat_y = flat_x[keep], flat_y[keep]
         return flat_x, flat_y
+
+    def flattest(self) -> Array:
+        """The flattest half of the decimated pair, opaque pixels only: bool (h, w). Detail is
+        the original's largest difference in any channel from a 2 px box blur of it: an edge
+        in colour alone counts (JPEG subsamples colour)."""
+        blurred = np.asarray(Image.fromarray(self.xs).filter(ImageFilter.BoxBlur(2)))
+        detail = np.abs(self.xs.astype(np.float64) - blurred).max(axis=2)
+        flat = detail <= np.median(detail)
+        return np.asarray(flat & self.ms if self.ms is not None else flat)
+
+    def colours(self, xs: Array | None = None, ys: Array | None = None) -> Colours:
+        """The pixel pairs the colour fit sees, grouped by colour (see :meth:`flat`).
+
+        A noisy pair (the outputs of one colour vary by more than :data:`_NOISY` levels²)
+        whose noise lives at edges and in fine detail (its flattest half at most
+        :data:`_AT_EDGES` times as noisy as the whole) is grouped on its flattest half only:
+        JPEG's colour subsampling and blocks move colours at edges, not in flat areas. An
+        edit of ImageMagick's ``-level`` approved as a JPEG (quality 90), fitted on one
+        photo, reproduced the others at 35.2 dB on average and 20.4 at worst from every
+        pixel, 44.0 and 31.8 from the flat half. Grain is as strong in flat areas (0.9-1.0
+        times): such a pair keeps every pixel.
+        """
+        return self._for_colour(xs, ys)[0]
+
+    def pixels(self, xs: Array | None = None, ys: Array | None = None) -> tuple[Array, Array]:
+        """The pixel pairs :meth:`colours` groups, ungrouped: (m, 3) each."""
+        return self._for_colour(xs, ys)[1]
+
+    def _for_colour(
+        self, xs: Array | None, ys: Array | None
+    ) -> tuple[Colours, tuple[Array, Array]]:
+        every = self.flat(xs, ys)
+        grouped = aggregate(*every)
+        if grouped.noise <= _NOISY:
+            return grouped, every
+        mask = self.flattest()
+        half = (self.xs if xs is None else xs)[mask], (self.ys if ys is None else ys)[mask]
+        quieter = aggregate(*half)
+        if quieter.noise <= _AT_EDGES * grouped.noise:
+            return quieter, half
+        return grouped, every
 
 
 def prepare(original: ImageSource, edited: ImageSource, max_pixels: int) -> Sample:

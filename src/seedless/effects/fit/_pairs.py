@@ -21,7 +21,7 @@ _ASPECT_TOLERANCE = 0.02
 # A pair whose outputs of one input colour vary more than this (levels squared: JPEG
 # compression, grain) and whose flattest half is at most _AT_EDGES times as noisy has its
 # colours fitted on that half only (see Sample.colours). Measured: JPEG quality 90, 0.19-0.73;
-# grain 0.9-1.0.
+# grain 0.89-1.01.
 _NOISY = 2.0
 _AT_EDGES = 0.8
 
@@ -87,7 +87,7 @@ class Sample:
         JPEG's colour subsampling and blocks move colours at edges, not in flat areas. An
         edit of ImageMagick's ``-level`` approved as a JPEG (quality 90), fitted on one
         photo, reproduced the others at 35.2 dB on average and 20.4 at worst from every
-        pixel, 44.0 and 31.8 from the flat half. Grain is as strong in flat areas (0.9-1.0
+        pixel, 44.0 and 31.8 from the flat half. Grain is as strong in flat areas (0.89-1.01
         times): such a pair keeps every pixel.
         """
         return self._for_colour(xs, ys)[0]

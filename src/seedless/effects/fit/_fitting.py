@@ -173,7 +173,7 @@ def _window(sample: Sample) -> tuple[Array, Array]:
 def _smooth_tables(sample: Sample, size: int) -> tuple[Array, Array]:
     """The colour tables fitted on the flattest half of the pair (least local detail): with
     both sides blurred alike (:func:`_see_through`), and as they are."""
-    flat = sample.flattest()
+    flat = sample.flattest
     x, y = _see_through(sample.xs), _see_through(sample.ys)
     return (
         colour_table(aggregate(x[flat], y[flat]), size, quick=True),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TypeAlias
 
 import numpy as np
@@ -69,6 +70,7 @@ class Sample:
             flat_x, flat_y = flat_x[keep], flat_y[keep]
         return flat_x, flat_y
 
+    @cached_property
     def flattest(self) -> Array:
         """The flattest half of the decimated pair, opaque pixels only: bool (h, w). Detail is
         the original's largest difference in any channel from a 2 px box blur of it: an edge
@@ -103,7 +105,7 @@ class Sample:
         grouped = aggregate(*every)
         if grouped.noise <= _NOISY:
             return grouped, every
-        mask = self.flattest()
+        mask = self.flattest
         half = (self.xs if xs is None else xs)[mask], (self.ys if ys is None else ys)[mask]
         quieter = aggregate(*half)
         if quieter.noise <= _AT_EDGES * grouped.noise:

@@ -89,7 +89,7 @@ def fit_several(samples: list[Sample], *, size: int, title: str) -> FittedEffect
             candidate_scores = [measure(candidate, sample) for sample in samples]
             if _pooled(candidate_scores) > _pooled(scores):
                 look, scores = candidate, candidate_scores
-    ranges = [tonal_range(Image.fromarray(sample.x)) for sample in samples]
+    ranges = [tonal_range(Image.fromarray(sample.xs)) for sample in samples]
     report = _report(samples, scores, look, ranges)
     return look.model_copy(update={"report": report, "seen_range": min(ranges)})
 

@@ -26,7 +26,7 @@ from ..cube import identity_table, read_cube, write_cube
 from ..lut import ImageKernel, Stages, apply_in_mode
 from ._describe import describe_table
 from ._fast import PointOps, chain_table, point_plan
-from ._normalise import Normalise, tonal_range
+from ._normalise import Normalise, small_copy, tonal_range
 from ._pairs import ImageSource
 from ._parts import Grain, Part, apply_parts
 from ._table import Array, lattice, lookup, rebase_domain, resample_table
@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 _GREY_TOLERANCE = 1.5 / 255.0  # a LUT whose greys stay this close to grey keeps L images L
 _SEEN_BINS = 16  # the colours a fit saw: a 16x16x16 histogram's occupied bins
-_COVERAGE_SIDE = 256  # coverage_of looks at a copy of at most this long side
 
 Verdict: TypeAlias = Literal["global", "global + spatial", "not reproducible locally"]
 
@@ -275,11 +274,7 @@ class FittedEffect(BaseModel):
         if self.seen is None:
             return None
         bitmap = np.unpackbits(np.frombuffer(base64.b64decode(self.seen), dtype=np.uint8))
-        small = image.convert("RGB")
-        factor = max(1, max(small.size) // _COVERAGE_SIDE)
-        if factor > 1:
-            small = small.reduce(factor)
-        rgb = np.asarray(small, dtype=np.int64).reshape(-1, 3) * _SEEN_BINS // 256
+        rgb = np.asarray(small_copy(image), dtype=np.int64).reshape(-1, 3) * _SEEN_BINS // 256
         index = (rgb[:, 0] * _SEEN_BINS + rgb[:, 1]) * _SEEN_BINS + rgb[:, 2]
         return float(bitmap[index].mean()) if len(index) else 1.0
 

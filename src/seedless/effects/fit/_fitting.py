@@ -133,7 +133,7 @@ def _fit_one(sample: Sample, size: int, title: str) -> FittedEffect:
     )
     update: dict[str, object] = {
         "seen": seen_bitmap(grouped.colours),
-        "seen_range": tonal_range(Image.fromarray(sample.x)),
+        "seen_range": tonal_range(Image.fromarray(sample.xs)),
         "report": report,
     }
     if grain is not None:

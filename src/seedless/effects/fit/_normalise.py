@@ -24,7 +24,7 @@ from ._table import Array
 REC709 = np.array([0.212656, 0.715158, 0.072186])  # ImageMagick's pixel intensity
 _MIN_SPAN = 4.0 / 255.0  # a photo narrower than this is stretched as if it spanned it
 _RANGE_TAIL = 0.001  # a photo's tonal range leaves out this share of pixels at each end
-_RANGE_SIDE = 256  # ... measured on a copy of at most this long side
+_SMALL_SIDE = 256  # a photo's range and coverage are measured on a copy at most this long
 #: Photos whose tonal ranges are within this ratio cannot show an edit that follows each
 #: photo's own levels: the normalisations of ffmpeg and ImageMagick barely tell them apart.
 ALIKE_RANGES = 0.85
@@ -102,14 +102,18 @@ def _percentile(counts: Array, fraction: float) -> float:
 
 def tonal_range(image: Image.Image) -> float:
     """The photo's tonal range, 0..1: its Rec. 709 intensity's 99.9th minus 0.1st percentile
-    (on a copy at most 256 px on its long side). The scikit-image photos: 0.72 (the cat), 0.90
-    (the Hubble photo), 0.97-1.0 (the others)."""
-    small = image.convert("RGB")
-    factor = max(1, max(small.size) // _RANGE_SIDE)
-    if factor > 1:
-        small = small.reduce(factor)
-    low, high = _intensity_levels(small, _RANGE_TAIL, 1.0 - _RANGE_TAIL)
+    (on :func:`small_copy`). The scikit-image photos: 0.72 (the cat), 0.90 (the Hubble
+    photo), 0.97-1.0 (the others)."""
+    low, high = _intensity_levels(small_copy(image), _RANGE_TAIL, 1.0 - _RANGE_TAIL)
     return float(high[0] - low[0])
+
+
+def small_copy(image: Image.Image) -> Image.Image:
+    """An RGB copy of ``image`` at most about 256 px on its long side (box-reduced by a whole
+    factor): enough to measure a photo's range or colours."""
+    small = image.convert("RGB")
+    factor = max(1, max(small.size) // _SMALL_SIDE)
+    return small.reduce(factor) if factor > 1 else small
 
 
 def _intensity_levels(image: Image.Image, low: float, high: float) -> tuple[Array, Array]:

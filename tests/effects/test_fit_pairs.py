@@ -13,6 +13,7 @@ from seedless.cli import main
 from seedless.effects.adjust import Adjust
 from seedless.effects.fit import FittedEffect, fit_effect
 from seedless.effects.fit._grouped import aggregate, coarsen
+from seedless.effects.fit._normalise import Normalise, contrast, uncontrast
 from seedless.effects.fit._pairs import pair_images
 from seedless.effects.fit._parametric import fit_parametric
 from seedless.effects.fit._table import lattice
@@ -73,16 +74,38 @@ def test_a_toning_normalised_after_the_table_is_learnt_from_two_pairs(tmp_path: 
     report = look.report
     assert report is not None and report.image_dependent
     assert look.normalise is not None and look.normalise.stage == "after"
-    assert "after the colour table" in look.describe()
-    assert min(report.pair_psnr) >= 40  # both photos explained, though their ranges differ
+    assert look.normalise.contrast == 0.5  # ImageMagick's -contrast, its last step
+    assert "after the colour table" in look.describe() and "contrast of +0.50" in look.describe()
+    # Both photos explained, though their ranges differ: 46.3 at worst, and 40.7 dB on the
+    # coffee, while the contrast was folded into the table before the stretch.
+    assert min(report.pair_psnr) >= 50
     cat, toned_cat = _open(DATA / "originals" / "cat.png"), _open(TONED / "cat.png")
     assert _psnr(fit_effect(*pairs[0]).apply(cat), toned_cat) < 25  # one fixed table cannot
     source, expected = _open(DATA / "originals" / "coffee.png"), _open(TONED / "coffee.png")
-    assert _psnr(look.apply(source), expected) >= 35
+    assert _psnr(look.apply(source), expected) >= 45
     again = FittedEffect.model_validate_json(look.model_dump_json())
     assert again.apply(source).tobytes() == look.apply(source).tobytes()
     with pytest.warns(UserWarning, match="after the colour table"):
         look.save_cube(tmp_path / "look.cube")
+
+
+def test_a_brightness_contrast_is_undone_exactly_and_needs_the_stage_after() -> None:
+    rng = np.random.default_rng(7)
+    colours = rng.random((1000, 3))
+    for strength in (-1.0, -0.5, 0.5, 1.0):
+        moved = contrast(colours, strength)
+        assert not np.allclose(moved, colours)
+        np.testing.assert_allclose(uncontrast(moved, strength), colours, atol=2e-3)
+        hue = colours / colours.max(axis=1, keepdims=True)  # hue and saturation are kept
+        np.testing.assert_allclose(moved / moved.max(axis=1, keepdims=True), hue, atol=1e-9)
+    # ImageMagick's -contrast: mid grey stays, a quarter grey darkens to 0.1982
+    np.testing.assert_allclose(
+        contrast(np.array([[0.5] * 3, [0.25] * 3]), 0.5)[:, 0], [0.5, 0.19822], atol=1e-5
+    )
+    with pytest.raises(ValueError, match="stage"):
+        Normalise(
+            statistic="intensity", low=0, high=1, black=(0,) * 3, white=(1,) * 3, contrast=0.5
+        )
 
 
 def test_one_pair_of_an_image_dependent_toning_is_never_worse_than_the_smooth_model() -> None:

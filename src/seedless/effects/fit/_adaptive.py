@@ -6,7 +6,8 @@ explained closely, the families of looks are compared held out: a quick table fi
 pair alone predicts every other pair, as one fixed table, with each photo's own levels
 stretched first (:class:`Normalise`: black and white points as percentiles of its luma,
 intensity or channels; ffmpeg's ``normalize``), or with the table's output stretched from each
-photo's own range (ImageMagick's ``-sepia-tone``). Held-out prediction sees whether the edit
+photo's own range, with or without ImageMagick's brightness contrast after the stretch (its
+``-sepia-tone``: tone, stretch, contrast). Held-out prediction sees whether the edit
 follows each photo's levels, where fitting all pairs at once would reward the freer family.
 An adaptive family is kept when it predicts the pairs clearly better than one fixed table
 (``_MARGIN_DB``), and then fitted on all pairs. With pairs whose levels are alike (every
@@ -29,7 +30,15 @@ from PIL import Image
 from ._colour import colour_table
 from ._effect import FitReport, FittedEffect, seen_bitmap
 from ._grouped import aggregate
-from ._normalise import ALIKE_RANGES, REC709, Normalise, levels, tonal_range
+from ._normalise import (
+    ALIKE_RANGES,
+    REC709,
+    Normalise,
+    contrast,
+    levels,
+    tonal_range,
+    uncontrast,
+)
 from ._pairs import Sample
 from ._table import Array, lookup
 from ._verdict import Measures, build_report, measure
@@ -46,17 +55,20 @@ _TIE_DB = 0.5  # held-out predictions this close count as equal: fitting on all 
 _TRIED = 2  # at most this many of them are fitted on all pairs
 _BINS = 16  # held-out pixels count where the pair fitted on saw their 16x16x16 colour bin
 _AFTER_ROUNDS = 6  # table and per-photo output levels, fitted in turn
+_IM_CONTRAST = 0.5  # ImageMagick's -contrast: the last step of its -sepia-tone
 
 
 @dataclass(frozen=True)
 class _Family:
     """A way the edit may depend on each photo: none ("fixed"), its levels stretched before
-    the table, or the table's output stretched from its own range ("after")."""
+    the table, or the table's output stretched from its own range ("after"), then perhaps a
+    fixed brightness ``contrast``."""
 
     stage: Literal["fixed", "before", "after"]
     statistic: Literal["luma", "intensity", "channels"] = "intensity"
     low: float = 0.0
     high: float = 1.0
+    contrast: float = 0.0
 
     def normalise(self, black: Array, white: Array) -> Normalise:
         """Its per-photo levels (stage "before"), mapped onto ``black`` and ``white``."""
@@ -74,6 +86,7 @@ _FIXED = _Family("fixed")
 _FAMILIES = (
     _FIXED,
     _Family("after"),
+    _Family("after", contrast=_IM_CONTRAST),
     *(_Family("before", s, low, high) for low, high in _PERCENTILES for s in _STATISTICS),
 )
 
@@ -99,14 +112,21 @@ def _held_out_families(samples: list[Sample], size: int) -> list[_Family]:
     pairs best on the colours it saw (within ``_TIE_DB`` of the best, at most ``_TRIED``),
     when the best predicts them clearly (``_MARGIN_DB``) better than one fixed table."""
     flats = [sample.flat() for sample in samples]
-    tables = [colour_table(aggregate(*flat), size, quick=True) for flat in flats]
+    tables = {
+        strength: [
+            colour_table(aggregate(x, _uncontrast8(y, strength)), size, quick=True)
+            for x, y in flats
+        ]
+        for strength in sorted({family.contrast for family in _FAMILIES})
+    }
     images = [Image.fromarray(sample.x) for sample in samples]
     scores: list[float] = []
     for family in _FAMILIES:
         errors = []
         for i, j in permutations(range(len(samples)), 2):
+            table = tables[family.contrast][i]
             predicted, inputs = _predict(
-                family, tables[i], (flats[i][0], images[i]), flats[j][0], images[j]
+                family, table, (flats[i][0], images[i]), flats[j][0], images[j]
             )
             seen = _bins(inputs) if len(flats[j][0]) else None
             covered = np.isin(seen, _bins(flats[i][0] / 255.0)) if seen is not None else None
@@ -143,14 +163,19 @@ def _predict(
     if family.stage == "after":
         black, white = _output_range(table, source[0])
         low, high = _output_range(table, x8)
-        out = (out - low) / (high - low) * (white - black) + black
+        out = contrast((out - low) / (high - low) * (white - black) + black, family.contrast)
     return np.asarray(out), x
+
+
+def _uncontrast8(y8: Array, strength: float) -> Array:
+    """Edited pixels (m, 3), 0..255, taken back through the contrast after the stretch."""
+    return uncontrast(y8 / 255.0, strength) * 255.0 if strength else y8
 
 
 def _fit_family(samples: list[Sample], size: int, title: str, family: _Family) -> FittedEffect:
     """The look of ``family`` fitted on all pairs (levels mapped onto their mean)."""
     if family.stage == "after":
-        return _fit_after(samples, size, title)
+        return _fit_after(samples, size, title, family.contrast)
     found = [
         levels(Image.fromarray(s.x), family.statistic, family.low, family.high) for s in samples
     ]
@@ -167,14 +192,16 @@ def _fit(samples: list[Sample], size: int, title: str, normalise: Normalise | No
     return look.model_copy(update={"normalise": normalise, "seen": seen_bitmap(grouped.colours)})
 
 
-def _fit_after(samples: list[Sample], size: int, title: str) -> FittedEffect:
+def _fit_after(samples: list[Sample], size: int, title: str, strength: float) -> FittedEffect:
     """The look whose table's output is stretched, per photo, from its own intensity range
-    onto fixed levels (:class:`Normalise` with stage "after").
+    onto fixed levels, then goes through a brightness contrast of ``strength``
+    (:class:`Normalise` with stage "after").
 
-    The table and the levels are fitted in turn: each photo's range is measured on the
-    current table's output, the edits are mapped back through their photo's stretch, and the
-    table is fitted again on those targets (quickly, but for the last round)."""
-    flats = [sample.flat() for sample in samples]
+    The edits are taken back through the contrast first. Then the table and the levels are
+    fitted in turn: each photo's range is measured on the current table's output, the edits
+    are mapped back through their photo's stretch, and the table is fitted again on those
+    targets (quickly, but for the last round)."""
+    flats = [(x, _uncontrast8(y, strength)) for x, y in (sample.flat() for sample in samples)]
     x = np.concatenate([f[0] for f in flats])
     table = colour_table(aggregate(x, np.concatenate([f[1] for f in flats])), size, quick=True)
     for round_ in range(_AFTER_ROUNDS):
@@ -195,6 +222,7 @@ def _fit_after(samples: list[Sample], size: int, title: str) -> FittedEffect:
         stage="after",
         black=(black, black, black),
         white=(white, white, white),
+        contrast=strength,
     )
     look = FittedEffect.from_table(table, title=title)
     return look.model_copy(update={"normalise": normalise, "seen": seen_bitmap(x / 255.0)})

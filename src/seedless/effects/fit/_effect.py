@@ -26,7 +26,7 @@ from ..cube import identity_table, read_cube, write_cube
 from ..lut import ImageKernel, Stages, apply_in_mode
 from ._describe import describe_table
 from ._fast import PointOps, chain_table, point_plan
-from ._normalise import Normalise, small_copy, tonal_range
+from ._normalise import Normalise, contrast, small_copy, tonal_range
 from ._pairs import ImageSource
 from ._parts import Grain, Part, apply_parts
 from ._table import Array, lattice, lookup, rebase_domain, resample_table
@@ -317,7 +317,8 @@ class FittedEffect(BaseModel):
         the table's output for levels after it), or point operations, or the table itself."""
         if self.normalise is not None and self.normalise.stage == "after":
             scale, offset = self.normalise.affine(self._kernel(rgb))  # measure the output
-            table = np.clip(self.lut * scale + offset, 0.0, 1.0).reshape(-1, 3)
+            stretched = np.clip(self.lut * scale + offset, 0.0, 1.0)
+            table = contrast(stretched, self.normalise.contrast).reshape(-1, 3)
             return rgb.filter(ImageFilter.Color3DLUT(self.size, table.astype(np.float32)))
         if self.normalise is not None:
             scale, offset = self.normalise.affine(rgb)

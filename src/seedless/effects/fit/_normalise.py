@@ -6,8 +6,10 @@ part: it measures the ``low`` and ``high`` percentiles (of luma, of intensity, o
 channel) and maps them, linearly, onto fixed ``black`` and ``white`` levels. With ``stage``
 "before" (ffmpeg's ``normalize`` and other auto levels) the photo is measured and stretched
 before the fixed table; with "after" (ImageMagick's ``-sepia-tone``, which normalises the toned
-image) the table's output is measured and stretched. The percentiles come from the exact
-pixels, so the result is deterministic.
+image) the table's output is measured and stretched, and may then go through a fixed
+``contrast`` (:func:`contrast`: ImageMagick's ``-contrast``, the last step of its sepia tone),
+which a table before the stretch cannot hold. The percentiles come from the exact pixels, so
+the result is deterministic.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ from typing import Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ._table import Array
 
 REC709 = np.array([0.212656, 0.715158, 0.072186])  # ImageMagick's pixel intensity
 _MIN_SPAN = 4.0 / 255.0  # a photo narrower than this is stretched as if it spanned it
 _RANGE_TAIL = 0.001  # a photo's tonal range leaves out this share of pixels at each end
+_INVERSE_GRID = 4097  # brightness samples uncontrast() inverts the contrast on
 _SMALL_SIDE = 256  # a photo's range and coverage are measured on a copy at most this long
 #: Photos whose tonal ranges are within this ratio cannot show an edit that follows each
 #: photo's own levels: the normalisations of ffmpeg and ImageMagick barely tell them apart.
@@ -48,6 +51,19 @@ class Normalise(BaseModel):
     )
     black: tuple[float, float, float] = Field(description="where the lower one goes, 0..1")
     white: tuple[float, float, float] = Field(description="where the upper one goes, 0..1")
+    contrast: float = Field(
+        0.0,
+        ge=-1.0,
+        le=1.0,
+        description='stage "after" only: a contrast applied after the stretch, moving each '
+        "colour's HSB brightness along a sine by this strength (0.5: ImageMagick's -contrast)",
+    )
+
+    @model_validator(mode="after")
+    def _contrast_after(self) -> Normalise:
+        if self.contrast and self.stage != "after":
+            raise ValueError('a contrast after the stretch needs stage "after"')
+        return self
 
     def levels(self, image: Image.Image) -> tuple[Array, Array]:
         """The photo's lower and upper percentiles per channel, 0..1: ((3,), (3,))."""
@@ -64,8 +80,31 @@ class Normalise(BaseModel):
         what = {"luma": "luma", "intensity": "intensity"}.get(self.statistic, "each channel")
         points = f"the {self.low:.1%} and {self.high:.1%} points stretched to fixed black and white"
         if self.stage == "after":
-            return f"each photo's own levels after the colour table ({what}: {points})"
+            then = f", then a brightness contrast of {self.contrast:+.2f}" if self.contrast else ""
+            return f"each photo's own levels after the colour table ({what}: {points}{then})"
         return f"each photo's own levels first ({what}: {points})"
+
+
+def contrast(rgb: Array, strength: float) -> Array:
+    """Colours (..., 3) in 0..1 with their HSB brightness (the largest channel) ``v`` moved
+    to ``v + strength * ((sin(pi * (v - 0.5)) + 1) / 2 - v)``, hue and saturation kept:
+    ImageMagick's ``-contrast`` at strength 0.5 (``+contrast`` at -0.5). Monotone in ``v``
+    for strengths in -1..1, so :func:`uncontrast` inverts it."""
+    if not strength:
+        return rgb
+    brightness = rgb.max(axis=-1, keepdims=True)
+    moved = brightness + strength * (0.5 * (np.sin(np.pi * (brightness - 0.5)) + 1.0) - brightness)
+    return np.asarray(rgb * (moved / np.maximum(brightness, 1e-12)))
+
+
+def uncontrast(rgb: Array, strength: float) -> Array:
+    """The colours (..., 3) that :func:`contrast` maps onto ``rgb`` (0..1)."""
+    if not strength:
+        return rgb
+    grid = np.linspace(0.0, 1.0, _INVERSE_GRID)
+    brightness = rgb.max(axis=-1, keepdims=True)
+    before = np.interp(brightness, contrast(np.repeat(grid[:, None], 3, 1), strength)[:, 0], grid)
+    return np.asarray(rgb * (before / np.maximum(brightness, 1e-12)))
 
 
 def levels(image: Image.Image, statistic: str, low: float, high: float) -> tuple[Array, Array]:

@@ -74,6 +74,12 @@ class Fitted:
 
 
 def mse(a: Array, b: Array) -> float:
+    """Mean squared difference. Two 8-bit images are compared in integers (exact, and three
+    times as fast as in floats: the detail search compares a 1-megapixel window 650 times)."""
+    if a.dtype == np.uint8 and b.dtype == np.uint8:
+        difference = np.subtract(a, b, dtype=np.int16)
+        squares = np.square(difference, dtype=np.int32).sum(dtype=np.int64)
+        return float(squares) / max(difference.size, 1)
     difference = a.astype(np.float64) - b.astype(np.float64)
     return float((difference * difference).mean())
 
@@ -86,13 +92,14 @@ def fit_detail(x: Image.Image, y: Array, colour: Colour, reference: int, *, blur
     before or after the table: a grid of Gaussian ones on R, G and B, then at the best of
     them the variants (the luma only, an exponential kernel), then the best refined."""
     scale = reference / max(x.size)
+    coloured = colour(x)  # what a part after the table starts from, the same every time
 
     def score(sigma: float, amount: float, stage: str, variant: tuple[bool, str]) -> float:
         luma, kernel = variant
         part = Detail(
             radius=sigma * scale, amount=amount, reference=reference, luma=luma, kernel=kernel
         )
-        out = colour(part.apply(x)) if stage == "before" else part.apply(colour(x))
+        out = colour(part.apply(x)) if stage == "before" else part.apply(coloured)
         return mse(np.asarray(out), y)
 
     plain = (False, "gaussian")

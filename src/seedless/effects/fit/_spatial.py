@@ -78,8 +78,8 @@ def mse(a: Array, b: Array) -> float:
     times as fast as in floats: the detail search compares a 1-megapixel window 650 times)."""
     if a.dtype == np.uint8 and b.dtype == np.uint8:
         difference = np.subtract(a, b, dtype=np.int16)
-        squares = np.square(difference, dtype=np.int32).sum(dtype=np.int64)
-        return float(squares) / max(difference.size, 1)
+        squares = int(np.square(difference, dtype=np.int32).sum(dtype=np.int64))
+        return squares / max(int(difference.size), 1)
     difference = a.astype(np.float64) - b.astype(np.float64)
     return float((difference * difference).mean())
 

@@ -108,21 +108,31 @@ class Detail(BaseModel):
     kernel: Literal["gaussian", "sampled", "exponential"] = "gaussian"
 
     def apply(self, image: Image.Image) -> Image.Image:
+        return self.finish(image, self.blurred(image))
+
+    def blurred(self, image: Image.Image) -> Image.Image | Array | None:
+        """The blurred image this part starts from: a PIL image (Pillow's Gaussian on R, G
+        and B), float32 (H, W, 3) values (the other kernels, or for the luma only), or None
+        for Pillow's unsharp mask, which blurs and sharpens in one pass. It depends on the
+        radius, kernel and ``luma`` only, so a search over amounts can keep it."""
         sigma = self.radius * max(image.size) / self.reference
         if not self.luma and self.kernel == "gaussian":
-            if self.amount >= 0.0:
-                return image.filter(ImageFilter.UnsharpMask(sigma, round(self.amount * 100), 0))
-            blurred_image = image.filter(ImageFilter.GaussianBlur(sigma))
-            if self.amount <= -1.0:
-                return blurred_image
-            return Image.blend(blurred_image, image, 1.0 + self.amount)
-        rgb = np.asarray(image, dtype=np.float32)
+            return None if self.amount >= 0.0 else image.filter(ImageFilter.GaussianBlur(sigma))
         if self.kernel == "gaussian":
-            blurred = np.asarray(image.filter(ImageFilter.GaussianBlur(sigma)), dtype=np.float32)
-        elif self.kernel == "sampled":
-            blurred = _sampled(rgb, sigma)
-        else:
-            blurred = _exponential(rgb, sigma)
+            return np.asarray(image.filter(ImageFilter.GaussianBlur(sigma)), dtype=np.float32)
+        rgb = np.asarray(image, dtype=np.float32)
+        return _sampled(rgb, sigma) if self.kernel == "sampled" else _exponential(rgb, sigma)
+
+    def finish(self, image: Image.Image, blurred: Image.Image | Array | None) -> Image.Image:
+        """The part's output from ``image`` and its :meth:`blurred` copy."""
+        if blurred is None:
+            sigma = self.radius * max(image.size) / self.reference
+            return image.filter(ImageFilter.UnsharpMask(sigma, round(self.amount * 100), 0))
+        if isinstance(blurred, Image.Image):
+            if self.amount <= -1.0:
+                return blurred.copy()
+            return Image.blend(blurred, image, 1.0 + self.amount)
+        rgb = np.asarray(image, dtype=np.float32)
         change = (rgb - blurred) * np.float32(self.amount)
         if self.luma:
             change = (change @ LUMA.astype(np.float32))[:, :, None]

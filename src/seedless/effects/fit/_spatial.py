@@ -92,15 +92,21 @@ def fit_detail(x: Image.Image, y: Array, colour: Colour, reference: int, *, blur
     before or after the table: a grid of Gaussian ones on R, G and B, then at the best of
     them the variants (the luma only, an exponential kernel), then the best refined."""
     scale = reference / max(x.size)
-    coloured = colour(x)  # what a part after the table starts from, the same every time
+    sources = {"before": x, "after": colour(x)}  # what the part starts from, at each stage
+    blurs: dict[tuple[str, float, bool, str, bool], Image.Image | Array | None] = {}
 
     def score(sigma: float, amount: float, stage: str, variant: tuple[bool, str]) -> float:
         luma, kernel = variant
         part = Detail(
             radius=sigma * scale, amount=amount, reference=reference, luma=luma, kernel=kernel
         )
-        out = colour(part.apply(x)) if stage == "before" else part.apply(coloured)
-        return mse(np.asarray(out), y)
+        source = sources[stage]
+        key = (stage, sigma, luma, kernel, amount < 0.0)  # what part.blurred() depends on
+        if key not in blurs:
+            blurs.clear()  # the searches move one unknown at a time: the last blur is enough
+            blurs[key] = part.blurred(source)
+        out = part.finish(source, blurs[key])
+        return mse(np.asarray(colour(out) if stage == "before" else out), y)
 
     plain = (False, "gaussian")
     best = (math.inf, 1.0, -1.0, "before", plain)

@@ -16,6 +16,7 @@ from seedless.effects.adjust import Adjust
 from seedless.effects.fit import FittedEffect, _parts, fit_effect
 from seedless.effects.fit._grouped import aggregate
 from seedless.effects.fit._parts import Detail, Grain, Vignette
+from seedless.effects.fit._spatial import mse
 
 DATA = Path(__file__).resolve().parent / "data" / "fit"
 COLOUR = Adjust(brightness=0.92, saturation=1.2, warmth=0.1)
@@ -58,6 +59,42 @@ def test_parts_serialise_and_apply_deterministically() -> None:
     big = image.resize((256, 2 * image.height), Image.Resampling.BICUBIC)
     small_again = BLUR.apply(big).resize(image.size, Image.Resampling.BOX)
     assert _psnr(small_again, BLUR.apply(image)) > 35
+
+
+@pytest.mark.parametrize(
+    ("luma", "kernel"),
+    [(False, "gaussian"), (True, "gaussian"), (False, "sampled"), (True, "exponential")],
+)
+def test_one_blur_serves_every_amount_of_a_detail_part(luma: bool, kernel: str) -> None:
+    """The fit's search keeps a part's blur across amounts (Detail.blurred, then finish):
+    each amount must come out as that part applied on its own."""
+    image = _open("cat")
+    for amounts in ((-1.0, -0.6, -0.2), (0.3, 1.5)):
+        parts = [
+            Detail(radius=1.7, amount=a, reference=128, luma=luma, kernel=kernel)  # type: ignore[arg-type]
+            for a in amounts
+        ]
+        shared = parts[0].blurred(image)
+        for part in parts:
+            assert part.finish(image, shared).tobytes() == part.apply(image).tobytes()
+    if not luma and kernel == "gaussian":  # Pillow's own filters, as before the split
+        sigma = 1.7 * max(image.size) / 128
+        unsharp = image.filter(ImageFilter.UnsharpMask(sigma, 150, 0))
+        blurred = image.filter(ImageFilter.GaussianBlur(sigma))
+        part = Detail(radius=1.7, amount=1.5, reference=128)
+        assert part.apply(image).tobytes() == unsharp.tobytes()
+        whole = Detail(radius=1.7, amount=-1.0, reference=128)
+        assert whole.apply(image).tobytes() == blurred.tobytes()
+        partial = Detail(radius=1.7, amount=-0.4, reference=128).apply(image)
+        assert partial.tobytes() == Image.blend(blurred, image, 0.6).tobytes()
+
+
+def test_the_squared_error_of_two_8_bit_images_is_exact() -> None:
+    rng = np.random.default_rng(3)
+    a, b = (rng.integers(0, 256, (64, 48, 3), dtype=np.uint8) for _ in range(2))
+    in_floats = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
+    assert mse(a, b) == in_floats == mse(a, b.astype(np.float64))
+    assert mse(np.zeros((2, 2, 3), np.uint8), np.full((2, 2, 3), 255, np.uint8)) == 255.0**2
 
 
 def test_json_saved_before_parts_and_verdicts_still_loads() -> None:

@@ -76,7 +76,10 @@ def test_one_blur_serves_every_amount_of_a_detail_part(luma: bool, kernel: str) 
         ]
         shared = parts[0].blurred(image)
         for part in parts:
+            assert part.blur_key == parts[0].blur_key
             assert part.finish(image, shared).tobytes() == part.apply(image).tobytes()
+    other = Detail(radius=1.7, amount=0.5, reference=128, luma=not luma, kernel=kernel)  # type: ignore[arg-type]
+    assert (other.blur_key == parts[0].blur_key) is (kernel != "gaussian")  # R, G, B blurred
     if not luma and kernel == "gaussian":  # Pillow's own filters, as before the split
         sigma = 1.7 * max(image.size) / 128
         unsharp = image.filter(ImageFilter.UnsharpMask(sigma, 150, 0))

@@ -114,7 +114,7 @@ class Detail(BaseModel):
         """The blurred image this part starts from: a PIL image (Pillow's Gaussian on R, G
         and B), float32 (H, W, 3) values (the other kernels, or for the luma only), or None
         for Pillow's unsharp mask, which blurs and sharpens in one pass. It depends on the
-        radius, kernel and ``luma`` only, so a search over amounts can keep it."""
+        image and :attr:`blur_key` only, so a search over amounts can keep it."""
         sigma = self.radius * max(image.size) / self.reference
         if not self.luma and self.kernel == "gaussian":
             return None if self.amount >= 0.0 else image.filter(ImageFilter.GaussianBlur(sigma))
@@ -122,6 +122,13 @@ class Detail(BaseModel):
             return np.asarray(image.filter(ImageFilter.GaussianBlur(sigma)), dtype=np.float32)
         rgb = np.asarray(image, dtype=np.float32)
         return _sampled(rgb, sigma) if self.kernel == "sampled" else _exponential(rgb, sigma)
+
+    @property
+    def blur_key(self) -> tuple[float, str, bool, bool]:
+        """What :meth:`blurred` depends on besides the image: the radius and kernel, and for
+        Pillow's Gaussian whether it runs on the luma and whether it sharpens."""
+        pillow = self.kernel == "gaussian"
+        return (self.radius, self.kernel, pillow and self.luma, pillow and self.amount >= 0.0)
 
     def finish(self, image: Image.Image, blurred: Image.Image | Array | None) -> Image.Image:
         """The part's output from ``image`` and its :meth:`blurred` copy."""

@@ -93,7 +93,7 @@ def fit_detail(x: Image.Image, y: Array, colour: Colour, reference: int, *, blur
     them the variants (the luma only, an exponential kernel), then the best refined."""
     scale = reference / max(x.size)
     sources = {"before": x, "after": colour(x)}  # what the part starts from, at each stage
-    blurs: dict[tuple[str, float, bool, str, bool], Image.Image | Array | None] = {}
+    blurs: dict[tuple[str, tuple[float, str, bool, bool]], Image.Image | Array | None] = {}
 
     def score(sigma: float, amount: float, stage: str, variant: tuple[bool, str]) -> float:
         luma, kernel = variant
@@ -101,7 +101,7 @@ def fit_detail(x: Image.Image, y: Array, colour: Colour, reference: int, *, blur
             radius=sigma * scale, amount=amount, reference=reference, luma=luma, kernel=kernel
         )
         source = sources[stage]
-        key = (stage, sigma, luma, kernel, amount < 0.0)  # what part.blurred() depends on
+        key = (stage, part.blur_key)
         if key not in blurs:
             blurs.clear()  # the searches move one unknown at a time: the last blur is enough
             blurs[key] = part.blurred(source)

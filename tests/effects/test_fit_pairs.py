@@ -81,6 +81,7 @@ def test_a_toning_normalised_after_the_table_is_learnt_from_two_pairs(tmp_path: 
     assert min(report.pair_psnr) >= 50
     cat, toned_cat = _open(DATA / "originals" / "cat.png"), _open(TONED / "cat.png")
     assert _psnr(fit_effect(*pairs[0]).apply(cat), toned_cat) < 25  # one fixed table cannot
+    assert look.narrow_range(cat) is None  # the look follows each photo's own levels
     source, expected = _open(DATA / "originals" / "coffee.png"), _open(TONED / "coffee.png")
     assert _psnr(look.apply(source), expected) >= 45
     again = FittedEffect.model_validate_json(look.model_dump_json())
@@ -158,6 +159,7 @@ def test_pairs_alike_in_range_say_so_and_a_narrower_photo_is_flagged(
     cat, coffee = _open(DATA / "originals" / "cat.png"), _open(DATA / "originals" / "coffee.png")
     assert look.range_of(coffee) == pytest.approx(1.0, abs=0.03)
     assert (look.range_of(cat) or 1.0) < 0.8
+    assert look.narrow_range(cat) == look.range_of(cat) and look.narrow_range(coffee) is None
     effect = tmp_path / "look.json"
     effect.write_text(look.model_dump_json())
     loaded = FittedEffect.model_validate_json(effect.read_text())

@@ -149,10 +149,6 @@ def _apply_one(
 
 #: Below this share of its colours seen in the approved pair, a photo gets a warning.
 COVERAGE_WARNING = 0.5
-#: Below this share of the approved photos' tonal range, a photo gets a warning (the ratio
-#: under which fit_effect counts two photos' ranges as unlike: ALIKE_RANGES in
-#: effects/fit/_normalise.py).
-RANGE_WARNING = 0.85
 _MORE_PAIRS = "seedless fit ORIGINAL EDITED --pair BEFORE AFTER ..."
 
 
@@ -160,14 +156,15 @@ def look_warning(effect: Any, source: Path, data: bytes | None = None) -> str | 
     """A warning when a fitted look may not hold on this photo: most of its colours are ones
     the look's pairs never showed (the look then follows its smooth model there), or its
     tonal range is much narrower than theirs (a fixed look cannot know whether the edit
-    followed each photo's own levels). None otherwise, or for other effects."""
+    followed each photo's own levels: FittedEffect.narrow_range). None otherwise, or for
+    other effects."""
     if getattr(effect, "seen", None) is None:
         return None
     try:
         with Image.open(io.BytesIO(data) if data is not None else source) as image:
             image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
             share = effect.coverage_of(image)
-            span = effect.range_of(image) if effect.normalise is None else None
+            span = effect.narrow_range(image)
     except (OSError, ValueError):
         return None
     if share is not None and share < COVERAGE_WARNING:
@@ -176,7 +173,7 @@ def look_warning(effect: Any, source: Path, data: bytes | None = None) -> str | 
             f"the look follows its smooth model for the rest. Check it, or fit on more pairs: "
             f"{_MORE_PAIRS}"
         )
-    if span is not None and span < RANGE_WARNING:
+    if span is not None:
         return (
             f"{source}: its tones span {span:.0%} of the approved photos' range. If the edit "
             "follows each photo's own levels (auto levels, normalize, sepia-tone), this photo "

@@ -26,7 +26,7 @@ from ..cube import identity_table, read_cube, write_cube
 from ..lut import ImageKernel, Stages, apply_in_mode
 from ._describe import describe_table
 from ._fast import PointOps, chain_table, point_plan
-from ._normalise import Normalise, contrast, small_copy, tonal_range
+from ._normalise import ALIKE_RANGES, Normalise, contrast, small_copy, tonal_range
 from ._pairs import ImageSource
 from ._parts import Grain, Part, apply_parts
 from ._table import Array, lattice, lookup, rebase_domain, resample_table
@@ -292,6 +292,16 @@ class FittedEffect(BaseModel):
         if self.seen_range is None or self.seen_range <= 0.0:
             return None
         return min(tonal_range(image) / self.seen_range, 1.0)
+
+    def narrow_range(self, image: Image.Image) -> float | None:
+        """:meth:`range_of` when ``image`` spans less than 0.85 of the approved photos' range
+        (what ``fit_effect`` counts as unlike ranges) and the look does not already follow
+        each photo's own levels (``normalise``); None otherwise. ``seedless apply`` warns
+        about such a photo."""
+        if self.normalise is not None:
+            return None
+        span = self.range_of(image)
+        return span if span is not None and span < ALIKE_RANGES else None
 
     # ------------------------------------------------------------- pixels
 

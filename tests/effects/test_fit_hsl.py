@@ -11,7 +11,7 @@ from PIL import Image
 
 from seedless.effects.adjust import Adjust
 from seedless.effects.fit import fit_effect
-from seedless.effects.fit._hsl import fit_sliders, modulate
+from seedless.effects.fit._hsl import Sliders, fit_sliders, modulate
 
 DATA = Path(__file__).resolve().parent / "data" / "fit"
 
@@ -50,13 +50,13 @@ def test_the_sliders_are_found_and_other_edits_are_not_called_sliders() -> None:
     pixels = np.asarray(cat, np.float64).reshape(-1, 3) / 255.0
     counts = np.ones(len(pixels))
 
-    def found(edited: Image.Image) -> tuple[float, float] | None:
+    def found(edited: Image.Image) -> Sliders | None:
         target = np.asarray(edited, np.float64).reshape(-1, 3) / 255.0
         return fit_sliders(pixels, counts, target)
 
     sliders = found(_sliders(cat, 1.1, 1.3))
     assert sliders is not None
-    assert sliders == pytest.approx((1.1, 1.3), abs=0.01)
+    assert (sliders.lightness, sliders.saturation) == pytest.approx((1.1, 1.3), abs=0.01)
     assert found(cat) is None  # unchanged
     assert found(Adjust(gamma=0.8).apply(cat)) is None  # a tone curve is not a slider
     assert found(Adjust(warmth=0.2).apply(cat)) is None

@@ -13,6 +13,8 @@ every colour.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ._table import Array
@@ -43,7 +45,18 @@ def modulate(rgb: Array, lightness: float, saturation: float) -> Array:
     return np.asarray(np.clip(out, 0.0, 1.0))
 
 
-def fit_sliders(colours: Array, counts: Array, targets: Array) -> tuple[float, float] | None:
+@dataclass(frozen=True)
+class Sliders:
+    """The lightness and saturation factors of an HSL edit."""
+
+    lightness: float
+    saturation: float
+
+    def __call__(self, rgb: Array) -> Array:
+        return modulate(rgb, self.lightness, self.saturation)
+
+
+def fit_sliders(colours: Array, counts: Array, targets: Array) -> Sliders | None:
     """The lightness and saturation factors that explain the pair, when they explain it to
     within :data:`EXPLAINS` levels and change something; else None."""
     weights = counts / counts.sum()
@@ -74,4 +87,4 @@ def fit_sliders(colours: Array, counts: Array, targets: Array) -> tuple[float, f
         return None
     if abs(best[0] - 1.0) < _UNCHANGED and abs(best[1] - 1.0) < _UNCHANGED:
         return None
-    return best
+    return Sliders(*best)

@@ -22,8 +22,9 @@ import numpy as np
 
 from . import _saturation as sat
 from ._grouped import Colours
-from ._hsl import fit_sliders, modulate
+from ._hsl import Sliders, fit_sliders
 from ._table import Array
+from ._vibrance import Vibrance, fit_vibrance
 
 KNOTS = 65  # knots of each tone curve before saturation, every 255/64 levels
 POST_KNOTS = 33  # knots of each tone curve after it
@@ -60,17 +61,17 @@ def _curve(values: Array, curve: Array) -> Array:
 @dataclass(frozen=True)
 class Parametric:
     """Tone curves (3, K), saturation coefficients (P,), tone curves after it (3, K2), and
-    the HSL sliders (lightness, saturation factors) that run first, when the pair is them."""
+    the editor's control that runs first, when the pair is one (see :func:`fit_control`)."""
 
     curves: Array
     coefficients: Array
     post: Array
-    sliders: tuple[float, float] | None = None
+    control: Sliders | Vibrance | None = None
 
     def __call__(self, rgb: Array) -> Array:
         flat = np.clip(rgb.reshape(-1, 3), 0.0, 1.0)
-        if self.sliders is not None:
-            flat = modulate(flat, *self.sliders)
+        if self.control is not None:
+            flat = self.control(flat)
         toned = np.stack([_curve(flat[:, c], self.curves[c]) for c in range(3)], axis=1)
         saturated = sat.saturate(toned, self.coefficients)
         out = np.stack([_curve(saturated[:, c], self.post[c]) for c in range(3)], axis=1)
@@ -437,14 +438,14 @@ def fit_parametric(grouped: Colours, *, levels: int = 2) -> Parametric:
     0.05 levels: a photo with few hues lets a richer model explain a per-channel edit in
     ways that go wrong on other hues, so richness has to earn its place.
 
-    When HSL lightness and saturation sliders alone explain the pair (:mod:`._hsl`), the
-    model is fitted on top of them, and follows their geometry on colours the pair lacks.
-    A noisy pair (``grouped.noise``) has stiffer tone curves (see :func:`_reliability`).
+    When an editor's control explains the pair (:func:`fit_control`), the model is fitted
+    on top of it, and follows its geometry on colours the pair lacks. A noisy pair
+    (``grouped.noise``) has stiffer tone curves (see :func:`_reliability`).
     """
     colours, counts, targets, noise = grouped
-    sliders = fit_sliders(colours, counts, targets)
-    if sliders is not None:
-        colours = modulate(colours, *sliders)
+    control = fit_control(colours, counts, targets)
+    if control is not None:
+        colours = control(colours)
     layout = _LAYOUT
     data = _Data(colours, counts, targets, noise)
     penalty, prior = _penalty(float(data.weights.sum()))
@@ -461,8 +462,22 @@ def fit_parametric(grouped: Colours, *, levels: int = 2) -> Parametric:
         params[layout.pre].reshape(3, KNOTS),
         params[layout.gains],
         params[layout.post].reshape(3, POST_KNOTS),
-        sliders,
+        control,
     )
+
+
+def fit_control(colours: Array, counts: Array, targets: Array) -> Sliders | Vibrance | None:
+    """The editor's control that alone explains the pair to within rounding, if one does:
+    HSL lightness and saturation sliders (:mod:`._hsl`), else a vibrance with a white balance
+    after it (:mod:`._vibrance`; the balance is left to the model's tone curves).
+
+    Such a control has a handful of numbers, which one photo pins down, where the model's
+    curves and gains can explain the same pair in ways that part on colours it lacks.
+    """
+    sliders = fit_sliders(colours, counts, targets)
+    if sliders is not None:
+        return sliders
+    return fit_vibrance(colours, counts, targets)
 
 
 def fit_linear(colours: Array, counts: Array, targets: Array) -> Parametric:

@@ -468,8 +468,8 @@ def fit_parametric(grouped: Colours, *, levels: int = 2) -> Parametric:
 
 def fit_control(colours: Array, counts: Array, targets: Array) -> Sliders | Vibrance | None:
     """The editor's control that alone explains the pair to within rounding, if one does:
-    HSL lightness and saturation sliders (:mod:`._hsl`), else a vibrance with a white balance
-    after it (:mod:`._vibrance`; the balance is left to the model's tone curves).
+    HSL lightness and saturation sliders (:mod:`._hsl`), else a vibrance with levels after it
+    (a white balance, a contrast; :mod:`._vibrance`).
 
     Such a control has a handful of numbers, which one photo pins down, where the model's
     curves and gains can explain the same pair in ways that part on colours it lacks.

@@ -11,11 +11,11 @@ colour already is::
 luma pivot (Pillow's ``ImageEnhance.Color``). The saturation operator of the parametric
 model (:mod:`._saturation`) can express this too, but from one photo its many gains trade
 off against its tone curves on the hues the photo shows and go wrong on the hues it lacks.
-When these four numbers (two free luma weights, the gain, the chroma term) and a white
-balance after them (three channel gains) explain a pair to within rounding, the parametric
-model is fitted on top of them (:func:`fit_parametric` in :mod:`._parametric`), as it is on
-top of HSL sliders (:mod:`._hsl`), so the vibrance's geometry and the balance's gains carry
-over to every colour.
+When these four numbers (two free luma weights, the gain, the chroma term) and levels after
+them (each channel scaled and offset: a white balance, a contrast) explain a pair to within
+rounding, the parametric model is fitted on top of them (:func:`fit_parametric` in
+:mod:`._parametric`), as it is on top of HSL sliders (:mod:`._hsl`), so the vibrance's
+geometry and the levels carry over to every colour.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ _HOPELESS = 4.0  # levels: a fit this far off after a few steps is not a vibranc
 _WEIGHT_SLACK = 0.05  # luma weights may stray this far outside 0..1 (rounding)
 # A vibrance is only taken for one when its gain or chroma term is at least this (editors'
 # vibrance sliders start around 0.15): on a photo with few hues, a per-channel edit (levels,
-# a contrast) can pass for a balance with a slight vibrance, and that guess carries worse to
+# a contrast) can pass for levels with a slight vibrance, and that guess carries worse to
 # other hues than the model's own curves (measured: -3 to -4 dB on two such edits).
 _MATERIAL = 0.1
 
@@ -40,21 +40,22 @@ _MATERIAL = 0.1
 @dataclass(frozen=True)
 class Vibrance:
     """Luma weights (r, g, b; they sum to 1), the gain, its change with chroma, and the
-    channel gains of a white balance after it."""
+    levels after it: each channel scaled (a white balance, a contrast) and offset."""
 
     weights: tuple[float, float, float]
     gain: float
     chroma: float
-    balance: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    scale: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    offset: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def __call__(self, rgb: Array) -> Array:
-        """Colours (m, 3) in 0..1 with the vibrance and balance applied, each clipped to 0..1
-        as an editor's 8-bit steps are."""
-        out = np.clip(self._unclipped(rgb)[0], 0.0, 1.0) * np.asarray(self.balance)
-        return np.asarray(np.clip(out, 0.0, 1.0))
+        """Colours (m, 3) in 0..1 with the vibrance and the levels applied, each clipped to
+        0..1 as an editor's 8-bit steps are."""
+        out = np.clip(self._unclipped(rgb)[0], 0.0, 1.0) * np.asarray(self.scale)
+        return np.asarray(np.clip(out + np.asarray(self.offset), 0.0, 1.0))
 
     def _unclipped(self, rgb: Array) -> tuple[Array, Array, Array, Array]:
-        """The vibrance's output before clipping and balance (m, 3), its factor (m,), each
+        """The vibrance's output before clipping and levels (m, 3), its factor (m,), each
         colour's chroma (m,) and its spread from the pivot (m, 3)."""
         chroma = rgb.max(axis=1) - rgb.min(axis=1)
         luma = rgb @ np.asarray(self.weights)
@@ -65,32 +66,32 @@ class Vibrance:
 
 def _unpack(p: Array) -> Vibrance:
     red, blue = float(p[0]), float(p[1])
-    balance = (float(p[4]), float(p[5]), float(p[6]))
-    return Vibrance((red, 1.0 - red - blue, blue), float(p[2]), float(p[3]), balance)
+    scale = (float(p[4]), float(p[5]), float(p[6]))
+    offset = (float(p[7]), float(p[8]), float(p[9]))
+    return Vibrance((red, 1.0 - red - blue, blue), float(p[2]), float(p[3]), scale, offset)
 
 
 def _model(p: Array, colours: Array) -> tuple[Array, Array]:
-    """The vibrance with a white balance after it, at the colours (m, 3), and its jacobian
-    with respect to the 8 parameters (m, 3, 8): red and blue luma weights, gain, chroma
-    term, the balance's 3 channel gains, and an offset (an editor may floor where others
-    round; it is not part of the control). Clipped outputs have no gradient."""
-    vibrance, balance = _unpack(p), p[4:7]
+    """The vibrance and the levels after it at the colours (m, 3), and the jacobian with
+    respect to the 10 parameters (m, 3, 10): red and blue luma weights, gain, chroma term,
+    each channel's scale, each channel's offset. Clipped outputs have no gradient."""
+    vibrance, scale = _unpack(p), p[4:7]
     out, factor, chroma, spread = vibrance._unclipped(colours)
     inside = (out > 0.0) & (out < 1.0)
     out = np.clip(out, 0.0, 1.0)
-    jacobian = np.zeros((len(colours), 3, 8))
+    jacobian = np.zeros((len(colours), 3, 10))
     pivot_weight = (1.0 - factor)[:, None]  # d out / d luma, for each channel
     jacobian[:, :, 0] = pivot_weight * (colours[:, 0] - colours[:, 1])[:, None]
     jacobian[:, :, 1] = pivot_weight * (colours[:, 2] - colours[:, 1])[:, None]
     jacobian[:, :, 2] = spread
     jacobian[:, :, 3] = spread * chroma[:, None]
-    jacobian[:, :, :4] *= (inside * balance)[:, :, None]
-    balanced = out * balance + p[7]
+    jacobian[:, :, :4] *= (inside * scale)[:, :, None]
+    levelled = out * scale + p[7:10]
     for c in range(3):
         jacobian[:, c, 4 + c] = out[:, c]
-    jacobian[:, :, 7] = 1.0
-    keep = (balanced > 0.0) & (balanced < 1.0)
-    return np.clip(balanced, 0.0, 1.0), jacobian * keep[:, :, None]
+        jacobian[:, c, 7 + c] = 1.0
+    keep = (levelled > 0.0) & (levelled < 1.0)
+    return np.clip(levelled, 0.0, 1.0), jacobian * keep[:, :, None]
 
 
 def _error(miss: Array, weights: Array) -> float:
@@ -100,14 +101,14 @@ def _error(miss: Array, weights: Array) -> float:
 
 
 def fit_vibrance(colours: Array, counts: Array, targets: Array) -> Vibrance | None:
-    """The vibrance that, with a white balance after it, explains the pair to within
+    """The vibrance that, with levels after it, explains the pair to within
     :data:`EXPLAINS` levels and changes something; else None.
 
     A Levenberg-Marquardt least-squares fit from "unchanged" (an even pivot, no gain, no
-    balance); the model is smooth but for clipping, and a handful of steps decide.
+    levels); the model is smooth but for clipping, and a handful of steps decide.
     """
     weights = counts / counts.sum()
-    p = np.array([1.0 / 3.0, 1.0 / 3.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0])
+    p = np.array([1.0 / 3.0, 1.0 / 3.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0])
     out, jacobian = _model(p, colours)
     miss = out - targets
     cost = float((weights[:, None] * miss * miss).sum())
@@ -139,5 +140,5 @@ def fit_vibrance(colours: Array, counts: Array, targets: Array) -> Vibrance | No
     if min(vibrance.weights) < -_WEIGHT_SLACK or max(vibrance.weights) > 1.0 + _WEIGHT_SLACK:
         return None
     if max(abs(vibrance.gain), abs(vibrance.chroma)) < _MATERIAL:
-        return None  # a white balance alone, or nearly, is for the tone curves
+        return None  # levels alone, or nearly, are for the tone curves
     return vibrance

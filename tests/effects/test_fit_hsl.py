@@ -69,3 +69,4 @@ def test_a_slider_edit_fitted_without_highlights_holds_on_highlights() -> None:
     cat, astronaut = _open("cat"), _open("astronaut")
     look = fit_effect(cat, _sliders(cat, 1.1, 1.3))
     assert _psnr(look.apply(astronaut), _sliders(astronaut, 1.1, 1.3)) >= 45.0
+    assert look.follows == "HSL sliders (lightness x1.10, saturation x1.30)"

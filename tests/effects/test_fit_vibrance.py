@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from PIL import Image
 
 from seedless.effects.adjust import Adjust
-from seedless.effects.fit import fit_effect
+from seedless.effects.fit import FittedEffect, fit_effect
 from seedless.effects.fit._hsl import modulate
 from seedless.effects.fit._vibrance import Vibrance, fit_vibrance
 
@@ -100,3 +101,21 @@ def test_a_vibrance_fitted_on_few_hues_holds_on_others(
     photo, new = _open(train), _open(other)
     look = fit_effect(photo, edit(photo))
     assert _psnr(look.apply(new), edit(new)) >= 47.0
+    assert look.follows is not None and look.follows.startswith("a vibrance")
+    assert look.report is not None and any(look.follows in note for note in look.report.notes)
+
+
+def test_a_look_says_which_control_it_follows_and_keeps_it_in_json() -> None:
+    cat = _open("cat")
+    look = fit_effect(cat, _ffmpeg(cat))
+    assert look.follows is not None
+    words = re.sub(r"[-+]?\d+\.\d+", "N", look.follows)
+    assert words == (
+        "a vibrance (gain N, N per unit of chroma, around a luma of N R + N G + N B) "
+        "with levels after it (R xN, G xN, B xN)"
+    )
+    numbers = [float(n) for n in re.findall(r"[-+]?\d+\.\d+", look.follows)]
+    truth = [0.4, 0.4, *FFMPEG.weights, *WARM]
+    assert numbers == pytest.approx(truth, abs=0.02)
+    assert FittedEffect.model_validate_json(look.model_dump_json()).follows == look.follows
+    assert fit_effect(cat, Adjust(gamma=0.8).apply(cat)).follows is None

@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from ._colour import colour_table
+from ._colour import colour_table, control_notes, fit_colour
 from ._effect import FitReport, FittedEffect, seen_bitmap
 from ._grouped import aggregate
 from ._normalise import (
@@ -187,9 +187,15 @@ def _fit(samples: list[Sample], size: int, title: str, normalise: Normalise | No
     """The colour table fitted on all pairs (normalised first when asked)."""
     xs, ys = zip(*(_pixels(sample, normalise) for sample in samples), strict=True)
     grouped = aggregate(np.concatenate(xs), np.concatenate(ys))
-    table = colour_table(grouped, size)
-    look = FittedEffect.from_table(table, title=title, fast=normalise is None)
-    return look.model_copy(update={"normalise": normalise, "seen": seen_bitmap(grouped.colours)})
+    colour = fit_colour(grouped, size)
+    look = FittedEffect.from_table(colour.table, title=title, fast=normalise is None)
+    return look.model_copy(
+        update={
+            "normalise": normalise,
+            "seen": seen_bitmap(grouped.colours),
+            "follows": colour.follows(),
+        }
+    )
 
 
 def _fit_after(samples: list[Sample], size: int, title: str, strength: float) -> FittedEffect:
@@ -272,6 +278,7 @@ def _report(
             "so the pairs cannot show whether the edit follows each photo's own levels; "
             "range_of() and seedless apply flag a photo of a much narrower range"
         )
+    notes += control_notes(look.follows)
     notes += [note for sample in samples for note in sample.notes]
     report = build_report(scores[worst], samples[worst], (), colours, counts, notes)
     return report.model_copy(

@@ -4,14 +4,17 @@ have evidence and it earns its place (:mod:`._parametric`, :mod:`._lattice`)."""
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from PIL import ImageFilter
 
 from ._grouped import Colours, coarsen
+from ._hsl import Sliders
 from ._lattice import fit_residual
 from ._parametric import fit_parametric
 from ._table import Array, lattice, lookup
+from ._vibrance import Vibrance
 
 # The residual lattice must earn its place: it is kept only when it makes the pair, as
 # applied (8-bit output), at least this much closer than the parametric model alone. A
@@ -20,16 +23,40 @@ from ._table import Array, lattice, lookup
 _RESIDUAL_GAIN_DB = 1.0
 
 
-def colour_table(grouped: Colours, size: int, *, quick: bool = False) -> Array:
-    """The fitted colour table (N, N, N, 3), from colours grouped by :func:`aggregate`;
+class ColourFit(NamedTuple):
+    """A fitted colour table (N, N, N, 3), and the editor's control the pair was found to be
+    (HSL sliders, a vibrance), which the table follows on colours the pair lacks."""
+
+    table: Array
+    control: Sliders | Vibrance | None
+
+    def follows(self) -> str | None:
+        """The control in words (``FittedEffect.follows``), or None."""
+        return self.control.describe() if self.control is not None else None
+
+
+def control_notes(follows: str | None) -> list[str]:
+    """The report's note on a look's control (``FittedEffect.follows``), when it has one."""
+    if follows is None:
+        return []
+    return [f"the edit is {follows}; the look follows it on colours the photos lack"]
+
+
+def fit_colour(grouped: Colours, size: int, *, quick: bool = False) -> ColourFit:
+    """The colour table, from colours grouped by :func:`aggregate`, and its control;
     ``quick``: the parametric model's simplest level only (for intermediate steps)."""
     colours, counts, targets, _ = grouped
     model = fit_parametric(coarsen(grouped), levels=0 if quick else 2)
     base = np.clip(model(lattice(size)), 0.0, 1.0)
     table = np.clip(base + fit_residual(colours, counts, targets, base), 0.0, 1.0)
     if residual_gain(base, table, colours, counts, targets) < _RESIDUAL_GAIN_DB:
-        return np.asarray(base)
-    return np.asarray(table)
+        table = base
+    return ColourFit(np.asarray(table), model.control)
+
+
+def colour_table(grouped: Colours, size: int, *, quick: bool = False) -> Array:
+    """The table of :func:`fit_colour`."""
+    return fit_colour(grouped, size, quick=quick).table
 
 
 def residual_gain(

@@ -150,6 +150,11 @@ class FittedEffect(BaseModel):
         le=1.0,
         description="the narrowest tonal range among the approved photos (range_of)",
     )
+    follows: str | None = Field(
+        None,
+        description="the editor's control the pairs were found to be (HSL sliders, a "
+        "vibrance), which the look follows on colours the pairs lack",
+    )
     report: FitReport | None = Field(
         None, description="how the fit went; None for a LUT loaded from a file"
     )

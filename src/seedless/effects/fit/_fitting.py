@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image, ImageFilter
 
 from ._adaptive import fit_several
-from ._colour import colour_pass, colour_table
+from ._colour import ColourFit, colour_pass, colour_table, control_notes, fit_colour
 from ._effect import FittedEffect, seen_bitmap
 from ._grouped import aggregate
 from ._normalise import tonal_range
@@ -96,8 +96,8 @@ def _pairs(original: ImageSource | Sequence[Pair], edited: ImageSource | None) -
 
 def _fit_one(sample: Sample, size: int, title: str) -> FittedEffect:
     grouped = sample.colours()
-    table = colour_table(grouped, size)
-    first = measure(FittedEffect.from_table(table), sample)
+    colour = fit_colour(grouped, size)
+    first = measure(FittedEffect.from_table(colour.table), sample)
     kept: list[Fitted] = []
     if first.wants_detail:
         found: Fitted | None = None
@@ -110,16 +110,16 @@ def _fit_one(sample: Sample, size: int, title: str) -> FittedEffect:
             found = part
             if settled:
                 break
-            trial = _refit(sample, [found], size, quick=True)
+            trial = _refit(sample, [found], size, quick=True).table
         if found is not None:
             kept.append(found)
-            table = _refit(sample, kept, size)
+            colour = _refit(sample, kept, size)
     if first.wants_vignette:
-        vignette = _try_vignette(sample, table, kept)
+        vignette = _try_vignette(sample, colour.table, kept)
         if vignette is not None:
             kept.append(vignette)
-            table = _refit(sample, kept, size)
-    look = FittedEffect.from_table(table, title=title, fast=True).model_copy(
+            colour = _refit(sample, kept, size)
+    look = FittedEffect.from_table(colour.table, title=title, fast=True).model_copy(
         update={
             "before": tuple(f.part for f in kept if f.stage == "before"),
             "after": tuple(f.part for f in kept if f.stage == "after"),
@@ -128,13 +128,13 @@ def _fit_one(sample: Sample, size: int, title: str) -> FittedEffect:
     measures = measure(look, sample)
     grain = _try_grain(sample, look)
     parts = tuple(_name(f.part) for f in kept) + (("grain",) if grain is not None else ())
-    report = build_report(
-        measures, sample, parts, grouped.colours, grouped.counts, list(sample.notes)
-    )
+    notes = [*sample.notes, *control_notes(colour.follows())]
+    report = build_report(measures, sample, parts, grouped.colours, grouped.counts, notes)
     update: dict[str, object] = {
         "seen": seen_bitmap(grouped.colours),
         "seen_range": tonal_range(Image.fromarray(sample.xs)),
         "report": report,
+        "follows": colour.follows(),
     }
     if grain is not None:
         update["after"] = (*look.after, grain)
@@ -218,7 +218,7 @@ def _try_vignette(sample: Sample, table: Array, kept: list[Fitted]) -> Fitted | 
     best: Fitted | None = None
     for vignette, stage in fit_vignette(np.asarray(source), sample.ys, sample.long_side):
         trial = [*kept, Fitted(vignette, stage, 0.0)]
-        refitted = colour_pass(_refit(sample, trial, table.shape[0], quick=True))
+        refitted = colour_pass(_refit(sample, trial, table.shape[0], quick=True).table)
         start = _before_parts(Image.fromarray(sample.xs), trial)
         error = mse(np.asarray(_after_parts(start.filter(refitted), trial)), sample.ys)
         if best is None or error < best.error:
@@ -240,13 +240,12 @@ def _after_parts(image: Image.Image, kept: list[Fitted]) -> Image.Image:
     return image
 
 
-def _refit(sample: Sample, kept: list[Fitted], size: int, *, quick: bool = False) -> Array:
-    """The colour table fitted again with the spatial parts accounted for: the original
-    through the parts that run before the table, the edit divided by the vignette's gain;
-    the ``quick`` tables that a blur or sharpening is fitted against see the pair through
-    :func:`_see_through`. (A blur or
-    sharpening after the table is treated as if before it: for the colours between edges,
-    the two are the same.)"""
+def _refit(sample: Sample, kept: list[Fitted], size: int, *, quick: bool = False) -> ColourFit:
+    """The colour table (and its control) fitted again with the spatial parts accounted
+    for: the original through the parts that run before the table, the edit divided by the
+    vignette's gain; the ``quick`` tables that a blur or sharpening is fitted against see the
+    pair through :func:`_see_through`. (A blur or sharpening after the table is treated as
+    if before it: for the colours between edges, the two are the same.)"""
     x = np.asarray(_before_parts(Image.fromarray(sample.xs), kept))
     for fitted in kept:
         if isinstance(fitted.part, Detail) and fitted.stage == "after":
@@ -258,7 +257,7 @@ def _refit(sample: Sample, kept: list[Fitted], size: int, *, quick: bool = False
             y = np.clip(y / np.maximum(gain, 0.05), 0.0, 255.0)
     if quick and any(isinstance(fitted.part, Detail) for fitted in kept):
         x, y = _see_through(x), _see_through(y)
-    return colour_table(sample.colours(x, y), size, quick=quick)
+    return fit_colour(sample.colours(x, y), size, quick=quick)
 
 
 def _try_grain(sample: Sample, look: FittedEffect) -> Grain | None:

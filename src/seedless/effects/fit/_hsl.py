@@ -55,6 +55,9 @@ class Sliders:
     def __call__(self, rgb: Array) -> Array:
         return modulate(rgb, self.lightness, self.saturation)
 
+    def describe(self) -> str:
+        return f"HSL sliders (lightness x{self.lightness:.2f}, saturation x{self.saturation:.2f})"
+
 
 def fit_sliders(colours: Array, counts: Array, targets: Array) -> Sliders | None:
     """The lightness and saturation factors that explain the pair, when they explain it to

@@ -54,6 +54,18 @@ class Vibrance:
         out = np.clip(self._unclipped(rgb)[0], 0.0, 1.0) * np.asarray(self.scale)
         return np.asarray(np.clip(out + np.asarray(self.offset), 0.0, 1.0))
 
+    def describe(self) -> str:
+        red, green, blue = self.weights
+        text = (
+            f"a vibrance (gain {self.gain:+.2f}, {self.chroma:+.2f} per unit of chroma, around "
+            f"a luma of {red:.2f} R + {green:.2f} G + {blue:.2f} B)"
+        )
+        scaled = any(abs(v - 1.0) >= 0.005 for v in self.scale)
+        if scaled or any(abs(v) >= 0.5 / 255.0 for v in self.offset):
+            gains = ", ".join(f"{c} x{v:.2f}" for c, v in zip("RGB", self.scale, strict=True))
+            text += f" with levels after it ({gains})"
+        return text
+
     def _unclipped(self, rgb: Array) -> tuple[Array, Array, Array, Array]:
         """The vibrance's output before clipping and levels (m, 3), its factor (m,), each
         colour's chroma (m,) and its spread from the pivot (m, 3)."""

@@ -10,9 +10,12 @@ photo's own range, with or without ImageMagick's brightness contrast after the s
 ``-sepia-tone``: tone, stretch, contrast). Held-out prediction sees whether the edit
 follows each photo's levels, where fitting all pairs at once would reward the freer family.
 An adaptive family is kept when it predicts the pairs clearly better than one fixed table
-(``_MARGIN_DB``), and then fitted on all pairs. With pairs whose levels are alike (every
-photo spans the full range), nothing shows that an edit depends on them, and the fixed table
-stays.
+(``_MARGIN_DB``), and then fitted on all pairs. Families that predict them about equally well
+are tried in the order of how well they predict each pair on average (mean PSNR), and the
+first that explains the pairs better than the fixed table is kept: ranking them by how well
+they fit the pairs themselves rewards whichever bends most to one photo's quirks. With pairs
+whose levels are alike (every photo spans the full range), nothing shows that an edit depends
+on them, and the fixed table stays.
 
 Spatial parts (vignette, blur, grain) are fitted from one pair only (see :mod:`._fitting`).
 """
@@ -51,7 +54,7 @@ _STATISTICS: tuple[Literal["luma", "intensity", "channels"], ...] = (
     "intensity",
     "channels",
 )
-_TIE_DB = 0.5  # held-out predictions this close count as equal: fitting on all pairs decides
+_TIE_DB = 0.5  # held-out predictions this close count as equal: their mean PSNR ranks them
 _TRIED = 2  # at most this many of them are fitted on all pairs
 _BINS = 16  # held-out pixels count where the pair fitted on saw their 16x16x16 colour bin
 _AFTER_ROUNDS = 6  # table and per-photo output levels, fitted in turn
@@ -92,7 +95,9 @@ _FAMILIES = (
 
 
 def fit_several(samples: list[Sample], *, size: int, title: str) -> FittedEffect:
-    """One look for all pairs; adaptive when the pairs disagree (see the module docstring)."""
+    """One look for all pairs; adaptive when the pairs disagree (see the module docstring):
+    the first family of :func:`_held_out_families` that explains the pairs better than one
+    fixed table."""
     fixed = _fit(samples, size, title, None)
     scores = [measure(fixed, sample) for sample in samples]
     look = fixed
@@ -102,6 +107,7 @@ def fit_several(samples: list[Sample], *, size: int, title: str) -> FittedEffect
             candidate_scores = [measure(candidate, sample) for sample in samples]
             if _pooled(candidate_scores) > _pooled(scores):
                 look, scores = candidate, candidate_scores
+                break
     ranges = [tonal_range(Image.fromarray(sample.xs)) for sample in samples]
     report = _report(samples, scores, look, ranges)
     return look.model_copy(update={"report": report, "seen_range": min(ranges)})
@@ -109,8 +115,10 @@ def fit_several(samples: list[Sample], *, size: int, title: str) -> FittedEffect
 
 def _held_out_families(samples: list[Sample], size: int) -> list[_Family]:
     """The adaptive families whose quick table, fitted on each pair alone, predicts the other
-    pairs best on the colours it saw (within ``_TIE_DB`` of the best, at most ``_TRIED``),
-    when the best predicts them clearly (``_MARGIN_DB``) better than one fixed table."""
+    pairs best on the colours it saw (pooled error within ``_TIE_DB`` of the best, at most
+    ``_TRIED``), when the best predicts them clearly (``_MARGIN_DB``) better than one fixed
+    table; best first by their mean PSNR over the predictions (the pooled error weighs the
+    worst prediction most, the mean how each pair is predicted)."""
     flats = [sample.flat() for sample in samples]
     tables = {
         strength: [
@@ -121,6 +129,7 @@ def _held_out_families(samples: list[Sample], size: int) -> list[_Family]:
     }
     images = [Image.fromarray(sample.x) for sample in samples]
     scores: list[float] = []
+    means: list[float] = []
     for family in _FAMILIES:
         errors = []
         for i, j in permutations(range(len(samples)), 2):
@@ -134,12 +143,19 @@ def _held_out_families(samples: list[Sample], size: int) -> list[_Family]:
                 covered = np.ones(len(predicted), dtype=bool)
             difference = predicted[covered] * 255.0 - flats[j][1][covered]
             errors.append(float((difference**2).mean()))
-        scores.append(-10.0 * math.log10(max(sum(errors) / len(errors), 1e-9) / 255.0**2))
+        scores.append(_db(sum(errors) / len(errors)))
+        means.append(float(np.mean([_db(error) for error in errors])))
     best = max(scores)
     if best <= scores[0] + _MARGIN_DB:  # scores[0]: the fixed table
         return []
     ranked = sorted(range(len(scores)), key=lambda i: -scores[i])[:_TRIED]
-    return [_FAMILIES[i] for i in ranked if scores[i] >= best - _TIE_DB]
+    tied = [i for i in ranked if scores[i] >= best - _TIE_DB]
+    return [_FAMILIES[i] for i in sorted(tied, key=lambda i: -means[i])]
+
+
+def _db(mse: float) -> float:
+    """The PSNR (dB) of a mean squared error in 8-bit levels."""
+    return -10.0 * math.log10(max(mse, 1e-9) / 255.0**2)
 
 
 def _bins(colours: Array) -> Array:

@@ -119,3 +119,10 @@ def test_a_look_says_which_control_it_follows_and_keeps_it_in_json() -> None:
     assert numbers == pytest.approx(truth, abs=0.02)
     assert FittedEffect.model_validate_json(look.model_dump_json()).follows == look.follows
     assert fit_effect(cat, Adjust(gamma=0.8).apply(cat)).follows is None
+
+
+def test_a_vibrance_in_words_shows_offsets_beyond_rounding() -> None:
+    plain = Vibrance((0.3, 0.59, 0.11), 0.4, 0.0)
+    assert plain.describe().endswith("around a luma of 0.30 R + 0.59 G + 0.11 B)")
+    toned = Vibrance((0.27, 0.6, 0.13), -1.0, 0.0, (1.78, 1.59, 1.24), (-0.022, -0.002, 0.0))
+    assert toned.describe().endswith("with levels after it (R x1.78 -6, G x1.59, B x1.24)")

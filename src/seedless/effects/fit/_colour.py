@@ -10,11 +10,9 @@ import numpy as np
 from PIL import ImageFilter
 
 from ._grouped import Colours, coarsen
-from ._hsl import Sliders
 from ._lattice import fit_residual
-from ._parametric import fit_parametric
+from ._parametric import Control, fit_parametric
 from ._table import Array, lattice, lookup
-from ._vibrance import Vibrance
 
 # The residual lattice must earn its place: it is kept only when it makes the pair, as
 # applied (8-bit output), at least this much closer than the parametric model alone. A
@@ -28,7 +26,7 @@ class ColourFit(NamedTuple):
     (HSL sliders, a vibrance), which the table follows on colours the pair lacks."""
 
     table: Array
-    control: Sliders | Vibrance | None
+    control: Control | None
 
     def follows(self) -> str | None:
         """The control in words (``FittedEffect.follows``), or None."""

@@ -128,13 +128,14 @@ def _fit_one(sample: Sample, size: int, title: str) -> FittedEffect:
     measures = measure(look, sample)
     grain = _try_grain(sample, look)
     parts = tuple(_name(f.part) for f in kept) + (("grain",) if grain is not None else ())
-    notes = [*sample.notes, *control_notes(colour.follows())]
+    follows = colour.follows()
+    notes = [*sample.notes, *control_notes(follows)]
     report = build_report(measures, sample, parts, grouped.colours, grouped.counts, notes)
     update: dict[str, object] = {
         "seen": seen_bitmap(grouped.colours),
         "seen_range": tonal_range(Image.fromarray(sample.xs)),
         "report": report,
-        "follows": colour.follows(),
+        "follows": follows,
     }
     if grain is not None:
         update["after"] = (*look.after, grain)

@@ -26,6 +26,9 @@ from ._hsl import Sliders, fit_sliders
 from ._table import Array
 from ._vibrance import Vibrance, fit_vibrance
 
+#: An editor's control that the model runs first when the pair is one (:func:`fit_control`).
+Control = Sliders | Vibrance
+
 KNOTS = 65  # knots of each tone curve before saturation, every 255/64 levels
 POST_KNOTS = 33  # knots of each tone curve after it
 # Second-difference penalty on the tone curves: 30 per level^3 of knot spacing, so a curve's
@@ -66,7 +69,7 @@ class Parametric:
     curves: Array
     coefficients: Array
     post: Array
-    control: Sliders | Vibrance | None = None
+    control: Control | None = None
 
     def __call__(self, rgb: Array) -> Array:
         flat = np.clip(rgb.reshape(-1, 3), 0.0, 1.0)
@@ -466,7 +469,7 @@ def fit_parametric(grouped: Colours, *, levels: int = 2) -> Parametric:
     )
 
 
-def fit_control(colours: Array, counts: Array, targets: Array) -> Sliders | Vibrance | None:
+def fit_control(colours: Array, counts: Array, targets: Array) -> Control | None:
     """The editor's control that alone explains the pair to within rounding, if one does:
     HSL lightness and saturation sliders (:mod:`._hsl`), else a vibrance with levels after it
     (a white balance, a contrast; :mod:`._vibrance`).

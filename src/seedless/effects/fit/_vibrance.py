@@ -35,6 +35,7 @@ _WEIGHT_SLACK = 0.05  # luma weights may stray this far outside 0..1 (rounding)
 # a contrast) can pass for levels with a slight vibrance, and that guess carries worse to
 # other hues than the model's own curves (measured: -3 to -4 dB on two such edits).
 _MATERIAL = 0.1
+_ROUNDING = 1.5  # levels: offsets this small are an editor's rounding (floor or round)
 
 
 @dataclass(frozen=True)
@@ -55,15 +56,20 @@ class Vibrance:
         return np.asarray(np.clip(out + np.asarray(self.offset), 0.0, 1.0))
 
     def describe(self) -> str:
+        """In words, with the levels (each channel's scale, and its offset in 8-bit levels
+        when it is more than rounding) when they change something."""
         red, green, blue = self.weights
         text = (
             f"a vibrance (gain {self.gain:+.2f}, {self.chroma:+.2f} per unit of chroma, around "
             f"a luma of {red:.2f} R + {green:.2f} G + {blue:.2f} B)"
         )
-        scaled = any(abs(v - 1.0) >= 0.005 for v in self.scale)
-        if scaled or any(abs(v) >= 0.5 / 255.0 for v in self.offset):
-            gains = ", ".join(f"{c} x{v:.2f}" for c, v in zip("RGB", self.scale, strict=True))
-            text += f" with levels after it ({gains})"
+        offsets = [round(v * 255.0) if abs(v) * 255.0 >= _ROUNDING else 0 for v in self.offset]
+        if any(abs(v - 1.0) >= 0.005 for v in self.scale) or any(offsets):
+            levels = ", ".join(
+                f"{name} x{scale:.2f}" + (f" {offset:+d}" if offset else "")
+                for name, scale, offset in zip("RGB", self.scale, offsets, strict=True)
+            )
+            text += f" with levels after it ({levels})"
         return text
 
     def _unclipped(self, rgb: Array) -> tuple[Array, Array, Array, Array]:
@@ -107,8 +113,7 @@ def _model(p: Array, colours: Array) -> tuple[Array, Array]:
 
 
 def _error(miss: Array, weights: Array) -> float:
-    """RMS error in levels, less the mean (an editor may floor where others round)."""
-    miss = miss - (weights[:, None] * miss).sum() / 3.0
+    """The weighted RMS error in levels."""
     return float(np.sqrt((weights[:, None] * miss * miss).sum() / 3.0) * 255.0)
 
 

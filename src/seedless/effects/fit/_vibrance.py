@@ -36,6 +36,7 @@ _WEIGHT_SLACK = 0.05  # luma weights may stray this far outside 0..1 (rounding)
 # other hues than the model's own curves (measured: -3 to -4 dB on two such edits).
 _MATERIAL = 0.1
 _ROUNDING = 1.5  # levels: offsets this small are an editor's rounding (floor or round)
+_PLAIN = 0.05  # a chroma term this small: a plain saturation, in words
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,13 @@ class Vibrance:
         """In words, with the levels (each channel's scale, and its offset in 8-bit levels
         when it is more than rounding) when they change something."""
         red, green, blue = self.weights
-        text = (
-            f"a vibrance (gain {self.gain:+.2f}, {self.chroma:+.2f} per unit of chroma, around "
-            f"a luma of {red:.2f} R + {green:.2f} G + {blue:.2f} B)"
-        )
+        luma = f"around a luma of {red:.2f} R + {green:.2f} G + {blue:.2f} B"
+        if abs(self.chroma) < _PLAIN:
+            text = f"a saturation (gain {self.gain:+.2f}, {luma})"
+        else:
+            text = (
+                f"a vibrance (gain {self.gain:+.2f}, {self.chroma:+.2f} per unit of chroma, {luma})"
+            )
         offsets = [round(v * 255.0) if abs(v) * 255.0 >= _ROUNDING else 0 for v in self.offset]
         if any(abs(v - 1.0) >= 0.005 for v in self.scale) or any(offsets):
             levels = ", ".join(

@@ -12,6 +12,7 @@ from PIL import Image
 from seedless.cli import main
 from seedless.effects.adjust import Adjust
 from seedless.effects.fit import FittedEffect, _adaptive, fit_effect
+from seedless.effects.fit._fitting import _MAX_FIT_PIXELS as MAX_PIXELS
 from seedless.effects.fit._grouped import aggregate, coarsen
 from seedless.effects.fit._normalise import Normalise, contrast, uncontrast
 from seedless.effects.fit._pairs import Sample, pair_images, prepare
@@ -93,7 +94,7 @@ def test_a_toning_normalised_after_the_table_is_learnt_from_two_pairs(tmp_path: 
 
 def _samples(folder: Path, photos: tuple[str, ...]) -> list[Sample]:
     return [
-        prepare(_open(DATA / "originals" / f"{p}.png"), _open(folder / f"{p}.png"), 2_000_000)
+        prepare(_open(DATA / "originals" / f"{p}.png"), _open(folder / f"{p}.png"), MAX_PIXELS)
         for p in photos
     ]
 

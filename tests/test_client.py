@@ -401,6 +401,31 @@ async def test_gather_keeping_cancelled_keeps_the_images_of_the_calls_that_finis
     assert [i.data for i in info.value.partial] == [b"a", b"own", b"b"]  # paid for, not lost
 
 
+async def test_gather_keeping_cancelled_before_its_calls_start_leaves_none_unawaited() -> None:
+    """A batch that stops (a full disk, Ctrl-C) can cancel a request the moment its calls are
+    scheduled: the calls never run, and none may warn "was never awaited" when collected
+    (under ``-W error`` that warning failed a CI run)."""
+    import gc
+    import warnings
+
+    from seedless.client import gather_keeping
+
+    async def call(name: str) -> list[ImageResult]:
+        await asyncio.sleep(1)
+        return [_image(name)]
+
+    task = asyncio.ensure_future(gather_keeping([call("a"), call("b")], images_of=list))
+    await asyncio.sleep(0)  # the task reached its gather: the calls are scheduled, not started
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError) as info:
+        await task
+    assert info.value.partial == ()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        gc.collect()
+    assert not [w for w in seen if "never awaited" in str(w.message)]
+
+
 # ---------------------------------------------------------------- retry policy and polling
 
 

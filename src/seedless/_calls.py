@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -165,6 +166,7 @@ async def gather_keeping(
     those that had finished (and the partial images of the cancelled and failed ones).
     ``KeyboardInterrupt`` is raised as it is.
     """
+    pending = list(aws)
     ended: dict[int, tuple[bool, Any]] = {}  # index -> (succeeded, result or exception)
 
     async def keeping(index: int, aw: Awaitable[T]) -> T:
@@ -185,12 +187,14 @@ async def gather_keeping(
 
     try:
         outcomes = await asyncio.gather(
-            *(keeping(index, aw) for index, aw in enumerate(aws)), return_exceptions=True
+            *(keeping(index, aw) for index, aw in enumerate(pending)), return_exceptions=True
         )
     except asyncio.CancelledError as cancelled:
         with contextlib.suppress(AttributeError, TypeError):
             cancelled.partial = delivered()  # type: ignore[attr-defined]
         raise
+    finally:
+        _close_unstarted(pending)
     failures = [outcome for outcome in outcomes if isinstance(outcome, BaseException)]
     if not failures:
         return outcomes  # type: ignore[return-value]
@@ -199,6 +203,18 @@ async def gather_keeping(
         with contextlib.suppress(AttributeError, TypeError):
             first.partial = delivered()  # type: ignore[union-attr]
     raise first
+
+
+def _close_unstarted(aws: Iterable[Awaitable[Any]]) -> None:
+    """Close the coroutines a cancellation stopped before their first step.
+
+    A task cancelled before it first runs never awaits what it wraps: left alone, such a
+    coroutine warns "was never awaited" when it is collected (an error under
+    ``-W error``). Closing it says it was dropped on purpose.
+    """
+    for aw in aws:
+        if inspect.iscoroutine(aw) and inspect.getcoroutinestate(aw) == inspect.CORO_CREATED:
+            aw.close()
 
 
 def wire_results(

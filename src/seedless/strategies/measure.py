@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, overload
 
 from ..capabilities import SeedPolicy
-from ..client import AsyncClient, Client
+from ..client import AsyncClient, Client, gather_keeping
 from ..images import thumbnail_png
 from ..models import ImageRequest, ImageResult
 from ._run import AnyClient, aio
@@ -132,7 +132,10 @@ async def measure_reproducibility_async(
     *,
     seed_policy: SeedPolicy | None = None,
 ) -> Reproducibility:
-    """Send ``request`` (with ``n=1``) ``trials`` times at once and measure the spread."""
+    """Send ``request`` (with ``n=1``) ``trials`` times at once and measure the spread.
+
+    If a trial fails, the first failure is raised once the others have ended, with
+    ``.partial`` holding the images they delivered (paid for, so not lost)."""
     from ._pixels import mean  # lazy: numpy, kept out of `import seedless`
 
     if trials < 1:
@@ -140,7 +143,9 @@ async def measure_reproducibility_async(
     engine = aio(client)
     single = request.model_copy(update={"n": 1})
     prepared = engine.prepare(single, seed_policy=seed_policy)
-    generations = await asyncio.gather(*(engine.execute(prepared) for _ in range(trials)))
+    generations = await gather_keeping(
+        (engine.execute(prepared) for _ in range(trials)), images_of=lambda g: g.images
+    )
     results = tuple(g.image for g in generations)
     identical, pixels, structures = await asyncio.to_thread(_compare, results)
     return Reproducibility(

@@ -7,6 +7,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from PIL import Image
 from strategy_helpers import Truth, png, seeded_handler, small_photo
 
@@ -99,3 +100,25 @@ def test_ssim_of_an_image_with_itself_is_one() -> None:
     array = rgb_array(image.convert("RGB"), image.size)
     assert abs(ssim(array, array) - 1.0) < 1e-9
     assert ssim(array, 1.0 - array) < 0.5
+
+
+def test_a_failed_trial_keeps_the_images_the_others_delivered(
+    make_client: Callable[..., seedless.Client],
+) -> None:
+    from seedless.errors import ProviderError
+
+    answered: list[bytes] = []
+
+    def handler(request: Any, spec: Any) -> ProviderReply:
+        if len(answered) == 1:  # the second call the host sees
+            answered.append(b"")
+            raise ProviderError("the host refused", provider="fake", status=400)
+        reply = seeded_handler(request, spec)
+        answered.append(reply.images[0].data)
+        return reply
+
+    request = generate_request("a kite", model="fake:seeded", seed=5)
+    with pytest.raises(ProviderError, match="refused") as info:
+        measure_reproducibility(make_client(handler), request, trials=3)
+    assert len(answered) == 3  # every trial ran to its end
+    assert sorted(i.data for i in info.value.partial) == sorted(d for d in answered if d)

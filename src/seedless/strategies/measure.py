@@ -135,7 +135,8 @@ async def measure_reproducibility_async(
     """Send ``request`` (with ``n=1``) ``trials`` times at once and measure the spread.
 
     If a trial fails, the first failure is raised once the others have ended, with
-    ``.partial`` holding the images they delivered (paid for, so not lost)."""
+    ``.partial`` holding the images they delivered (paid for, so not lost).
+    """
     from ._pixels import mean  # lazy: numpy, kept out of `import seedless`
 
     if trials < 1:
